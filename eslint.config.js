@@ -1,0 +1,29 @@
+// ESLint with type information: the rules that catch real bugs in an async daemon
+// (floating promises, non-exhaustive switches over unions) are errors.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', '.ci/', 'state/', 'eslint.config.js'] },
+  js.configs.recommended,
+  ...tseslint.configs.strictTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': 'error',
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
+      'no-restricted-syntax': ['error', { selector: 'TSEnumDeclaration', message: 'Use a string union or an as-const object.' }],
+    },
+  },
+  {
+    // The pure core must not reach for I/O, the clock or a logger (STYLE.md).
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: ['node:*', 'winston', 'ldapts', 'better-sqlite3', 'nodemailer'] }],
+      'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'Pass a clock.' }],
+    },
+  },
+);

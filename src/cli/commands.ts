@@ -1,0 +1,119 @@
+/**
+ * The commands of spec/cli.md that this version implements. Each returns normally on
+ * success and throws a typed error otherwise; main.ts maps errors to exit codes.
+ */
+import { runCycle } from '../app/cycle.js';
+import { formatProblem } from '../errors.js';
+import { classifySmtpError, smtpTransport } from '../mail/transport.js';
+import { type Context, systemClock } from './context.js';
+
+export interface GlobalOptions {
+  config?: string;
+}
+
+export async function checkConfig(ctx: Context, global: GlobalOptions, options: { connect?: boolean }): Promise<void> {
+  const loaded = ctx.config(global.config);
+  for (const warning of loaded.warnings) ctx.err(`warning: ${formatProblem(warning)}`);
+  ctx.out(`${loaded.file}: configuration is valid`);
+  if (options.connect !== true) return;
+
+  const log = ctx.logger(loaded);
+  const directory = ctx.directory(loaded, log);
+  try {
+    await directory.connect();
+    ctx.out(`ldap: connected and bound to ${directory.url ?? '?'} as ${loaded.config.directory.bindDN}`);
+    const identity = await directory.identity();
+    ctx.out(
+      `ldap: rootDSE read: ${identity.dsServiceName} (invocationId ${identity.invocationId}, highestCommittedUSN ${identity.highestCommittedUSN})`,
+    );
+  } finally {
+    await directory.close();
+  }
+
+  const smtp = loaded.config.smtp;
+  const transport = smtpTransport(smtp);
+  try {
+    await transport.verify();
+    ctx.out(`smtp: ${smtp.host}:${smtp.port} accepted the connection${smtp.auth ? ' and the credentials' : ''}`);
+  } catch (err: unknown) {
+    throw classifySmtpError(err, smtp);
+  } finally {
+    transport.close();
+  }
+}
+
+export async function once(ctx: Context, global: GlobalOptions): Promise<void> {
+  const loaded = ctx.config(global.config);
+  const log = ctx.logger(loaded);
+  const store = ctx.openStore(loaded);
+  const directory = ctx.directory(loaded, log);
+  try {
+    const summary = await runCycle({
+      config: loaded.config,
+      directory,
+      store,
+      clock: systemClock,
+      log: log.child({ component: 'cycle' }),
+    });
+    ctx.out(
+      `baseline: ${summary.objects} objects (${summary.groups} groups, ${summary.memberships} memberships), ${summary.containers} containers, cursor ${summary.cursor}, ${summary.seconds.toFixed(1)} s; no mail sent`,
+    );
+  } finally {
+    await directory.close();
+    store.close();
+  }
+}
+
+export function status(ctx: Context, global: GlobalOptions, options: { json?: boolean }): void {
+  const loaded = ctx.config(global.config);
+  const path = ctx.statePath(loaded);
+  if (!ctx.stateExists(loaded)) {
+    if (options.json === true) ctx.out(JSON.stringify({ state: path, baseline: null }, null, 2));
+    else ctx.out(`state: ${path} does not exist yet; "adnotify once" takes the baseline`);
+    return;
+  }
+  const store = ctx.openStore(loaded);
+  try {
+    const dc = store.directoryState();
+    const counts = store.counts();
+    const last = store.lastCycle();
+    const outbox = store.outboxCounts();
+    if (options.json === true) {
+      ctx.out(
+        JSON.stringify(
+          {
+            state: path,
+            directory: dc ? { ...dc, usnCursor: dc.usnCursor.toString() } : null,
+            snapshot: counts,
+            lastCycle: last ?? null,
+            outbox,
+          },
+          null,
+          2,
+        ),
+      );
+      return;
+    }
+    ctx.out(`state:         ${path}`);
+    if (dc) {
+      ctx.out(`dc:            ${dc.dsServiceName}`);
+      ctx.out(`url:           ${dc.url}`);
+      ctx.out(`invocationId:  ${dc.invocationId}`);
+      ctx.out(`usn cursor:    ${dc.usnCursor}`);
+      ctx.out(`baseline:      ${dc.baselineAt}`);
+    } else {
+      ctx.out('dc:            none yet (no baseline)');
+    }
+    ctx.out(
+      `snapshot:      ${counts.objects} objects (${counts.groups} groups), ${counts.memberships} memberships, ${counts.containers} containers`,
+    );
+    ctx.out(
+      last
+        ? `last cycle:    ${last.finishedAt} ${last.kind} ${last.outcome} in ${(last.durationMs / 1000).toFixed(1)} s${last.error ? `: ${last.error}` : ''}`
+        : 'last cycle:    none',
+    );
+    ctx.out(`outbox:        ${Object.entries(outbox).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  } finally {
+    store.close();
+  }
+}

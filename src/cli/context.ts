@@ -1,0 +1,76 @@
+/**
+ * What every command is given: where to print, the environment, and how to build the
+ * long-lived parts from the config. One place wires config → logger → store → adapters.
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+import { loadConfig, resolveConfigPath, type LoadedConfig } from '../config/load.js';
+import type { Clock } from '../core/clock.js';
+import { LdapDirectory } from '../directory/ldap.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import { Redactor } from '../log/redact.js';
+import { SqliteStore } from '../store/sqlite.js';
+
+export interface Io {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+export class Context {
+  readonly #io: Io;
+  #redactor = new Redactor([]);
+
+  constructor(io: Io) {
+    this.#io = io;
+  }
+
+  get env(): NodeJS.ProcessEnv {
+    return this.#io.env;
+  }
+
+  /** Prints a line on stdout (command output, not logs). */
+  out(line = ''): void {
+    this.#io.stdout.write(`${this.#redactor.text(line)}\n`);
+  }
+
+  /** Prints a line on stderr, with every known secret removed. */
+  err(line: string): void {
+    this.#io.stderr.write(`${this.#redactor.text(line)}\n`);
+  }
+
+  config(flag: string | undefined): LoadedConfig {
+    const loaded = loadConfig(resolveConfigPath(flag, this.#io.env), this.#io.env);
+    this.#redactor = new Redactor(loaded.secrets);
+    return loaded;
+  }
+
+  logger(loaded: LoadedConfig): Logger {
+    const { level, format, file } = loaded.config.logging;
+    return createLogger({ level, format, file, secrets: loaded.secrets, stream: this.#io.stderr });
+  }
+
+  statePath(loaded: LoadedConfig): string {
+    return resolve(loaded.config.state.path);
+  }
+
+  stateExists(loaded: LoadedConfig): boolean {
+    return existsSync(this.statePath(loaded));
+  }
+
+  openStore(loaded: LoadedConfig): SqliteStore {
+    return SqliteStore.open(this.statePath(loaded));
+  }
+
+  directory(loaded: LoadedConfig, log: Logger): LdapDirectory {
+    const rangeSize = Number(this.#io.env['ADNOTIFY_MEMBER_RANGE_SIZE'] ?? '');
+    return new LdapDirectory({
+      config: loaded.config.directory,
+      log: log.child({ component: 'ldap' }),
+      ...(Number.isInteger(rangeSize) && rangeSize > 0 ? { memberRangeSize: rangeSize } : {}),
+    });
+  }
+}

@@ -1,0 +1,331 @@
+/**
+ * The configuration contract (spec/adnotify.example.yaml) as one zod schema: the single
+ * source of truth for keys, types, defaults and descriptions. config/adnotify.schema.json
+ * is generated from it (`npm run schema`) and a test fails when the two drift apart.
+ */
+import { validate as isValidCron } from 'node-cron';
+import { z } from 'zod';
+
+import { parseDuration } from '../core/duration.js';
+import { FilterParser } from 'ldapts';
+
+const ldapFilter = (what: string) =>
+  z.string().superRefine((value, ctx) => {
+    try {
+      FilterParser.parseString(value);
+    } catch (err: unknown) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${what} is not a valid LDAP filter (${err instanceof Error ? err.message : String(err)}); write it as in RFC 4515, e.g. "(objectClass=group)"`,
+      });
+    }
+  });
+
+const cron = z.string().refine((value) => isValidCron(value), {
+  message: 'expected a cron expression such as "0 8 * * *" (minute hour day month weekday)',
+});
+
+const durationOrCron = z
+  .string()
+  .refine((value) => parseDuration(value) !== undefined || isValidCron(value), {
+    message: 'expected a duration ("60s", "5m", "1h") or a cron expression ("*/2 * * * *")',
+  })
+  .refine((value) => parseDuration(value) !== 0, { message: 'a poll interval of zero would never pause' });
+
+const attributeName = z
+  .string()
+  .regex(/^[A-Za-z][A-Za-z0-9-]*$/, 'expected an LDAP attribute name such as "telephoneNumber"');
+
+const emailAddress = z.string().min(3).includes('@', { message: 'expected an email address' });
+
+const tls = z
+  .strictObject({
+    caFile: z
+      .string()
+      .nullable()
+      .default(null)
+      .describe('PEM bundle of certificate authorities to trust. default: the system store'),
+    rejectUnauthorized: z
+      .boolean()
+      .default(true)
+      .describe('Verify the server certificate and its name. Turn off only for a lab. default: true'),
+  })
+  .prefault({});
+
+const directory = z.strictObject({
+  urls: z
+    .array(
+      z
+        .string()
+        .regex(
+          /^ldaps?:\/\/[^/\s]+\/?$/i,
+          'expected an LDAP URL with scheme, host and optional port, e.g. "ldaps://dc1.example.com:636"',
+        ),
+    )
+    .min(1, 'list at least one domain controller URL')
+    .describe(
+      'Domain controllers, tried in order. uSNChanged is per DC: when the DC in use (or its invocationId) differs from the one recorded in state, the watcher resynchronises against the snapshot.',
+    ),
+  startTls: z.boolean().default(false).describe('Upgrade ldap:// URLs with StartTLS. default: false'),
+  allowInsecure: z
+    .boolean()
+    .default(false)
+    .describe('Permit a simple bind (password in clear text) over plain ldap://. default: false'),
+  tls: tls.describe('TLS settings for ldaps:// and StartTLS'),
+  bindDN: z
+    .string()
+    .min(1)
+    .describe('The account adnotify binds as: a DN or a user principal name (svc@example.com)'),
+  bindPassword: z
+    .string()
+    .min(1)
+    .describe('Its password; write "${file:/path}" or "${env:NAME}" to keep it out of this file'),
+  baseDN: z.string().min(1).describe('Where to look: the domain or an OU, e.g. "DC=example,DC=com"'),
+  filter: ldapFilter('directory.filter')
+    .default('(|(&(objectClass=user)(!(objectClass=computer)))(objectClass=group)(objectClass=contact))')
+    .describe('Which objects are watched. default: users, groups and contacts (not computers)'),
+  pageSize: z.int().min(1).max(5000).default(500).describe('Entries per page of a search. default: 500'),
+  timeoutSeconds: z.number().positive().max(3600).default(30).describe('Per LDAP operation. default: 30'),
+  attributes: z
+    .strictObject({
+      ignore: z
+        .array(attributeName)
+        .default([])
+        .describe(
+          'Changes to these never produce events. Merged with built-in defaults (lastLogon, logonCount, uSNChanged, whenChanged, memberOf, ...)',
+        ),
+      redact: z
+        .array(attributeName)
+        .default([])
+        .describe('Reported as "changed"; their values are never stored in notifications or logs'),
+    })
+    .prefault({}),
+  additionalOwnersAttribute: attributeName
+    .default('msExchCoManagedByLink')
+    .describe("Multi-valued DN attribute holding a group's additional owners. default: msExchCoManagedByLink"),
+  additionalManagersAttribute: attributeName
+    .nullable()
+    .default(null)
+    .describe("Multi-valued DN attribute holding a user's additional managers, or null. default: null"),
+  actor: z
+    .strictObject({
+      source: z
+        .enum(['none', 'attribute'])
+        .default('none')
+        .describe('none (Active Directory records no modifier) | attribute. default: none'),
+      attribute: attributeName
+        .default('modifiersName')
+        .describe('The attribute naming who made a change, when source is "attribute". default: modifiersName'),
+    })
+    .prefault({})
+    .describe('Who made a change'),
+});
+
+const smtp = z
+  .strictObject({
+    host: z.string().min(1).describe('IP or FQDN of the SMTP server'),
+    port: z
+      .int()
+      .min(1)
+      .max(65535)
+      .optional()
+      .describe('default: 587, or 465 when secure is true'),
+    secure: z.boolean().default(false).describe('"SSL enabled": implicit TLS. default: false'),
+    requireTls: z.boolean().default(true).describe('STARTTLS must succeed when not secure. default: true'),
+    tls: tls.describe('TLS settings for the SMTP connection'),
+    auth: z
+      .strictObject({
+        user: z.string().min(1),
+        pass: z.string().min(1).describe('Write "${env:NAME}" or "${file:/path}" to keep it out of this file'),
+      })
+      .optional()
+      .describe('Omit for an unauthenticated relay'),
+    from: z.string().min(3).describe('Sender, e.g. "Directory Notifications <no-reply@example.com>"'),
+    to: z.array(emailAddress).default([]).describe('Receive one copy of every notification. default: []'),
+    cc: z.array(emailAddress).default([]).describe('default: []'),
+  })
+  .transform((value) => ({ ...value, port: value.port ?? (value.secure ? 465 : 587) }));
+
+const notify = z
+  .strictObject({
+    loggedInUser: z
+      .boolean()
+      .default(false)
+      .describe('The person who made the change (needs directory.actor). default: false'),
+    ownerManager: z
+      .boolean()
+      .default(true)
+      .describe('Group: primary and additional owners; user/contact: manager and additional managers. default: true'),
+    objectModified: z
+      .boolean()
+      .default(false)
+      .describe('User/contact: itself; group: its members (attribute and membership changes). default: false'),
+    publicGroupOwnerOnMembershipChange: z
+      .boolean()
+      .default(true)
+      .describe('Owners of a public group, when someone joins or leaves. default: true'),
+    newMemberOnAdd: z.boolean().default(true).describe('An object added to a group. default: true'),
+    removedMemberOnRemoval: z.boolean().default(true).describe('An object removed from a group. default: true'),
+    publicGroups: ldapFilter('notify.publicGroups')
+      .default('(objectClass=group)')
+      .describe('LDAP filter that decides which groups are "public". default: every group'),
+    expandNestedGroups: z.boolean().default(false).describe('Notify members of nested groups too. default: false'),
+  })
+  .prefault({});
+
+const passwordExpiry = z
+  .strictObject({
+    enabled: z.boolean().default(false).describe('default: false'),
+    schedule: cron.default('0 8 * * *').describe('cron. default: "0 8 * * *"'),
+    daysBefore: z
+      .array(z.int().min(0).max(365))
+      .min(1)
+      .default([14, 7, 3, 1])
+      .describe('One reminder per threshold. default: [14, 7, 3, 1]'),
+    portalUrl: z.url().nullable().default(null).describe('Included in every reminder'),
+  })
+  .prefault({})
+  .superRefine((value, ctx) => {
+    if (value.enabled && value.portalUrl === null) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['portalUrl'],
+        message: 'required when passwordExpiry.enabled is true: the reminders link to it',
+      });
+    }
+  });
+
+const lifecycle = z
+  .strictObject({
+    enabled: z.boolean().default(false).describe('default: false'),
+    schedule: cron.default('*/5 * * * *').describe('default: every 5 minutes'),
+    membership: z
+      .strictObject({
+        notifyOnJoin: z.boolean().default(true).describe('"User joins the group". default: true'),
+        notifyOnLeave: z.boolean().default(true).describe('"User leaves the group". default: true'),
+        daysBeforeLeave: z
+          .int()
+          .min(0)
+          .max(365)
+          .default(2)
+          .describe('"X days before user leaves the group"; 0 = off. default: 2'),
+      })
+      .prefault({}),
+    managedBy: z
+      .strictObject({
+        sameAsMembership: z
+          .boolean()
+          .default(false)
+          .describe('"Make options same as membership lifecycle". default: false'),
+        notifyOnAdd: z
+          .boolean()
+          .default(true)
+          .describe('"Object is added as additional owner/manager". default: true'),
+        notifyOnRemove: z
+          .boolean()
+          .default(true)
+          .describe('"Object is removed as additional owner/manager". default: true'),
+        daysBeforeRemove: z
+          .int()
+          .min(0)
+          .max(365)
+          .default(2)
+          .describe('"X days before object is removed"; 0 = off. default: 2'),
+      })
+      .prefault({}),
+  })
+  .prefault({})
+  .describe('Temporary memberships and temporary additional owners/managers');
+
+const delivery = z
+  .strictObject({
+    dryRun: z
+      .boolean()
+      .default(false)
+      .describe('Write .eml files under <state dir>/outbox-eml instead of sending. default: false'),
+    maxAttempts: z.int().min(1).max(1000).default(10).describe('Then the message is marked failed. default: 10'),
+    maxMessagesPerCycle: z
+      .int()
+      .min(1)
+      .default(1000)
+      .describe('Flood guard: above this, a cycle\'s messages are held and the To/CC recipients alerted. default: 1000'),
+    templatesDir: z
+      .string()
+      .nullable()
+      .default(null)
+      .describe('Overrides for the built-in templates. default: built-in only'),
+  })
+  .prefault({});
+
+const logging = z
+  .strictObject({
+    level: z.enum(['error', 'warn', 'info', 'debug']).default('info').describe('default: info'),
+    format: z
+      .enum(['auto', 'json', 'text'])
+      .default('auto')
+      .describe('auto: text on a terminal, JSON lines otherwise. default: auto'),
+    file: z.string().nullable().default(null).describe('Also write JSON lines to this file, rotated. default: null'),
+  })
+  .prefault({});
+
+const http = z
+  .strictObject({
+    listen: z
+      .string()
+      .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected "host:port", e.g. "127.0.0.1:9469"')
+      .nullable()
+      .default(null)
+      .describe('e.g. "127.0.0.1:9469" serves /healthz and /metrics. default: off'),
+  })
+  .prefault({});
+
+export const configSchema = z
+  .strictObject({
+    version: z.literal(1).describe('Config format version; required'),
+    directory,
+    poll: z
+      .strictObject({
+        schedule: durationOrCron
+          .default('60s')
+          .describe('How often to look for changes: a duration ("60s", "5m") or a cron expression. Cycles never overlap. default: 60s'),
+      })
+      .prefault({}),
+    state: z
+      .strictObject({
+        path: z
+          .string()
+          .min(1)
+          .default('state/adnotify.db')
+          .describe('SQLite file; relative paths are resolved from the working directory. default: state/adnotify.db'),
+      })
+      .prefault({}),
+    smtp,
+    notify,
+    passwordExpiry,
+    lifecycle,
+    delivery,
+    logging,
+    http,
+  })
+  .superRefine((config, ctx) => {
+    config.directory.urls.forEach((url, index) => {
+      if (plainSimpleBind(url, config.directory.startTls) && !config.directory.allowInsecure) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['directory', 'urls', index],
+          message:
+            'ldap:// would send the bind password in clear text: use ldaps://, set directory.startTls: true, or set directory.allowInsecure: true',
+        });
+      }
+    });
+  });
+
+/** True when binding over this URL would expose the password: plain ldap:// without StartTLS. */
+export function plainSimpleBind(url: string, startTls: boolean): boolean {
+  return /^ldap:\/\//i.test(url) && !startTls;
+}
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;
+export type DirectoryConfig = Config['directory'];
+export type SmtpConfig = Config['smtp'];

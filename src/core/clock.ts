@@ -1,0 +1,4 @@
+/** Time, passed in so the core and the jobs can be tested at any moment. */
+export interface Clock {
+  now(): Date;
+}

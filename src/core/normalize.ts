@@ -1,0 +1,167 @@
+/**
+ * Turning LDAP wire values into the core's shapes: GUIDs in canonical form, every
+ * attribute a list, binary values kept as bytes, Extended DN member values parsed.
+ * Pure: no I/O, so it is table-tested on plain values.
+ */
+import type { AttributeValue, DirectoryEntry, DnValue, MemberRef } from './types.js';
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/**
+ * objectGUID bytes to the canonical string form. The first three fields are stored
+ * little-endian (MS-DTYP 2.3.4.2 GUID packet representation), the last two big-endian.
+ */
+export function formatGuid(bytes: Uint8Array): string {
+  if (bytes.length !== 16) throw new Error(`a GUID has 16 bytes, got ${bytes.length}`);
+  const b = (i: number) => HEX[bytes[i] ?? 0] ?? '00';
+  return (
+    `${b(3)}${b(2)}${b(1)}${b(0)}-${b(5)}${b(4)}-${b(7)}${b(6)}-` +
+    `${b(8)}${b(9)}-${b(10)}${b(11)}${b(12)}${b(13)}${b(14)}${b(15)}`
+  );
+}
+
+const GUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isGuid(text: string): boolean {
+  return GUID_TEXT.test(text);
+}
+
+/** objectSid bytes (MS-DTYP 2.4.2.2) to the S-1-5-21-... string form. */
+export function formatSid(bytes: Uint8Array): string {
+  if (bytes.length < 8) throw new Error(`a SID has at least 8 bytes, got ${bytes.length}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const revision = view.getUint8(0);
+  const count = view.getUint8(1);
+  let authority = 0;
+  for (let i = 2; i < 8; i++) authority = authority * 256 + view.getUint8(i);
+  const parts = [`S-${revision}-${authority}`];
+  for (let i = 0; i < count && 8 + i * 4 + 4 <= bytes.length; i++) parts.push(String(view.getUint32(8 + i * 4, true)));
+  return parts.join('-');
+}
+
+/**
+ * ldapts returns one value as a scalar and several as an array: always a list. Text that
+ * carries an Extended DN prefix becomes a {@link DnValue}; bytes stay bytes.
+ */
+export function toValueList(raw: unknown): AttributeValue[] {
+  if (raw === undefined || raw === null) return [];
+  const list: unknown[] = Array.isArray(raw) ? raw : [raw];
+  const out: AttributeValue[] = [];
+  for (const value of list) {
+    if (value instanceof Uint8Array) out.push(value);
+    else if (typeof value === 'string') out.push(value.startsWith('<GUID=') ? toDnValue(value) : value);
+  }
+  return out;
+}
+
+function toDnValue(text: string): DnValue {
+  return { kind: 'dn', ...parseExtendedDn(text) };
+}
+
+/** Attributes carried outside `DirectoryEntry.attributes`. */
+const STRUCTURAL = new Set(['dn', 'objectguid', 'objectclass', 'usnchanged', 'distinguishedname', 'member']);
+
+export interface RawEntryResult {
+  entry: DirectoryEntry;
+  /** Set when `member` was served in ranges and more remain: the next start index. */
+  nextMemberRange?: number;
+}
+
+/**
+ * One search result entry (attribute name → scalar or array, as ldapts returns it)
+ * to a {@link DirectoryEntry}. `memberAttribute` lists the member values read so far
+ * when the entry is a group. Throws when objectGUID is missing or malformed.
+ */
+export function toDirectoryEntry(raw: Readonly<Record<string, unknown>>): RawEntryResult {
+  const guidRaw = toValueList(raw['objectGUID'])[0];
+  if (!(guidRaw instanceof Uint8Array)) {
+    throw new Error(`entry ${String(raw['dn'])} has no binary objectGUID: request it with explicitBufferAttributes`);
+  }
+  const objectClass = toValueList(raw['objectClass']).filter((v): v is string => typeof v === 'string');
+  const usnText = toValueList(raw['uSNChanged'])[0];
+  const attributes = new Map<string, AttributeValue[]>();
+  let members: MemberRef[] | undefined;
+  let nextMemberRange: number | undefined;
+
+  for (const [key, value] of Object.entries(raw)) {
+    const lower = key.toLowerCase();
+    const range = parseRangeKey(key, 'member');
+    if (range) {
+      // ldapts lists a requested attribute the server did not return with no values:
+      // that is the end of the ranges, not a range to follow.
+      const refs = memberRefs(value);
+      members = [...(members ?? []), ...refs];
+      if (range.end !== '*' && refs.length > 0) nextMemberRange = range.end + 1;
+      continue;
+    }
+    if (lower === 'member') {
+      members = [...(members ?? []), ...memberRefs(value)];
+      continue;
+    }
+    if (STRUCTURAL.has(lower)) continue;
+    const values = toValueList(value);
+    if (values.length > 0) attributes.set(key, values);
+  }
+
+  // Only groups have members; other entries may carry an empty `member;range=` key we asked for.
+  const isGroup = objectClass.some((c) => c.toLowerCase() === 'group');
+  if (isGroup) members ??= [];
+  else {
+    members = undefined;
+    nextMemberRange = undefined;
+  }
+  const entry: DirectoryEntry = {
+    guid: formatGuid(guidRaw),
+    dn: parseExtendedDn(String(raw['dn'])).dn,
+    objectClass,
+    usnChanged: typeof usnText === 'string' && /^\d+$/.test(usnText) ? BigInt(usnText) : 0n,
+    attributes,
+    ...(members === undefined ? {} : { members }),
+  };
+  return nextMemberRange === undefined ? { entry } : { entry, nextMemberRange };
+}
+
+/** Member values of one (possibly ranged) `member` read. */
+export function memberRefs(raw: unknown): MemberRef[] {
+  const list: unknown[] = Array.isArray(raw) ? raw : raw === undefined || raw === null ? [] : [raw];
+  return list.map((v) => parseExtendedDn(v instanceof Uint8Array ? new TextDecoder().decode(v) : String(v)));
+}
+
+/**
+ * A `member` value read with the Extended DN control in string form (flag 1):
+ * `<GUID=...>;<SID=...>;CN=...` (the SID part is absent for objects without one).
+ * A plain DN (server ignored the control) yields guid null.
+ */
+export function parseExtendedDn(value: string): MemberRef {
+  let rest = value;
+  let guid: string | null = null;
+  let sid: string | null = null;
+  for (;;) {
+    const match = /^<(GUID|SID)=([^>]*)>;?/i.exec(rest);
+    if (!match) break;
+    const [whole, kind = '', id = ''] = match;
+    if (kind.toUpperCase() === 'GUID') guid = normaliseGuidText(id);
+    else sid = id;
+    rest = rest.slice(whole.length);
+  }
+  return { guid, sid, dn: rest };
+}
+
+/** The GUID part may come as text (flag 1) or as 32 hex digits of the raw bytes (flag 0). */
+function normaliseGuidText(text: string): string {
+  if (isGuid(text)) return text.toLowerCase();
+  if (/^[0-9a-f]{32}$/i.test(text)) {
+    const bytes = new Uint8Array(16);
+    for (let i = 0; i < 16; i++) bytes[i] = Number.parseInt(text.slice(i * 2, i * 2 + 2), 16);
+    return formatGuid(bytes);
+  }
+  return text.toLowerCase();
+}
+
+/** `member;range=1500-2999` → { start: 1500, end: 2999 }; `member;range=1500-*` → end: '*'. */
+export function parseRangeKey(key: string, attribute: string): { start: number; end: number | '*' } | undefined {
+  const match = /^([^;]+);range=(\d+)-(\d+|\*)$/i.exec(key);
+  if (!match || match[1]?.toLowerCase() !== attribute.toLowerCase()) return undefined;
+  const end = match[3] === '*' ? '*' : Number(match[3]);
+  return { start: Number(match[2]), end };
+}

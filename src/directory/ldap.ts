@@ -1,0 +1,306 @@
+/**
+ * Active Directory over LDAP (ldapts): TLS as configured, URLs tried in order, paged
+ * searches streamed a page at a time, binary attributes by schema, `member` values with
+ * their GUIDs (Extended DN control) and followed through ranged retrieval.
+ */
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+
+import { Client, type Entry, type SearchOptions } from 'ldapts';
+
+import type { DirectoryConfig } from '../config/schema.js';
+import { plainSimpleBind } from '../config/schema.js';
+import { formatGuid, memberRefs, parseRangeKey, toDirectoryEntry, toValueList } from '../core/normalize.js';
+import type { DirectoryEntry, DirectoryIdentity, MemberRef } from '../core/types.js';
+import { AdnotifyError, ConfigError, DirectoryAuthError, DirectoryProtocolError, errorMessage } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { ExtendedDnControl } from './controls.js';
+import { classifyLdapError } from './errors.js';
+import type { DirectorySource, SearchRequest } from './port.js';
+
+/** Binary syntaxes (MS-ADTS 3.1.1.2.2.2): octet string, SID, NT security descriptor. */
+const BINARY_SYNTAXES = ['2.5.5.10', '2.5.5.17', '2.5.5.15'];
+/** Always binary, even before the schema has been read. */
+const KNOWN_BINARY = ['objectGUID', 'objectSid', 'invocationId'];
+
+export interface LdapDirectoryOptions {
+  config: DirectoryConfig;
+  log: Logger;
+  /**
+   * Read `member` in explicit ranges of this size (`member;range=0-N`) instead of letting
+   * the server decide. Active Directory truncates at 1,500 values by itself; Samba never
+   * does, so tests and the benchmark set this to exercise the ranged path.
+   */
+  memberRangeSize?: number;
+}
+
+export class LdapDirectory implements DirectorySource {
+  readonly #config: DirectoryConfig;
+  readonly #log: Logger;
+  readonly #rangeSize: number | undefined;
+  #client: Client | undefined;
+  #url: string | undefined;
+  #schemaNamingContext: string | undefined;
+  #binaryAttributes: string[] | undefined;
+  #operations = 0;
+
+  constructor(options: LdapDirectoryOptions) {
+    this.#config = options.config;
+    this.#log = options.log;
+    this.#rangeSize = options.memberRangeSize;
+  }
+
+  /** LDAP requests sent since construction (bind included): the benchmark reports it. */
+  get operations(): number {
+    return this.#operations;
+  }
+
+  get url(): string | undefined {
+    return this.#url;
+  }
+
+  async connect(): Promise<void> {
+    if (this.#client?.isConnected) return;
+    const failures: AdnotifyError[] = [];
+    for (const url of this.#config.urls) {
+      try {
+        this.#client = await this.#open(url);
+        this.#url = url;
+        this.#log.info('connected to directory', { url });
+        return;
+      } catch (err: unknown) {
+        const classified = classifyLdapError(err, url, 'connect');
+        // Wrong credentials are wrong on every DC: trying the next one only counts towards a lockout.
+        const final = classified instanceof ConfigError || (classified instanceof DirectoryAuthError && classified.step === 'bind');
+        if (final) throw classified;
+        this.#log.warn('directory unreachable, trying the next URL', { url, err: classified });
+        failures.push(classified);
+      }
+    }
+    // Prefer the most actionable failure: a TLS verification error over "unreachable".
+    throw failures.find((f) => f instanceof DirectoryAuthError) ?? failures.at(-1) ?? new Error('no URL');
+  }
+
+  async #open(url: string): Promise<Client> {
+    const config = this.#config;
+    if (plainSimpleBind(url, config.startTls) && !config.allowInsecure) {
+      throw new ConfigError('directory', [
+        {
+          path: 'directory.urls',
+          message: `${url} would send the bind password in clear text: use ldaps://, set directory.startTls: true, or set directory.allowInsecure: true`,
+        },
+      ]);
+    }
+    const timeout = config.timeoutSeconds * 1000;
+    const tlsOptions = this.#tlsOptions(url);
+    const client = new Client({ url, timeout, connectTimeout: timeout, tlsOptions, strictDN: false });
+    try {
+      if (/^ldap:\/\//i.test(url) && config.startTls) {
+        this.#operations++;
+        await client.startTLS(tlsOptions);
+      }
+      this.#operations++;
+      await client.bind(config.bindDN, config.bindPassword);
+      return client;
+    } catch (err: unknown) {
+      await client.unbind().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  #tlsOptions(url: string): ConnectionOptions {
+    const { caFile, rejectUnauthorized } = this.#config.tls;
+    const options: ConnectionOptions = { rejectUnauthorized, minVersion: 'TLSv1.2' };
+    if (caFile !== null) {
+      try {
+        options.ca = readFileSync(caFile);
+      } catch (err: unknown) {
+        throw new ConfigError('directory', [
+          { path: 'directory.tls.caFile', message: `cannot read ${caFile}: ${errorMessage(err)}` },
+        ]);
+      }
+    }
+    // Verify the certificate against the host name in the URL (SNI only for names, not IPs).
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    if (!/^[\d.]+$/.test(host) && !host.includes(':')) options.servername = host;
+    return options;
+  }
+
+  async identity(): Promise<DirectoryIdentity> {
+    const client = await this.#connected();
+    const url = this.#url ?? '';
+    const rootDse = await this.#op('rootDSE', () =>
+      client.search('', {
+        scope: 'base',
+        filter: '(objectClass=*)',
+        attributes: ['highestCommittedUSN', 'dsServiceName', 'defaultNamingContext', 'schemaNamingContext'],
+        ...this.#limits(),
+      }),
+    );
+    const root = rootDse.searchEntries[0];
+    const hcu = first(root?.['highestCommittedUSN']);
+    const dsServiceName = first(root?.['dsServiceName']);
+    if (hcu === undefined || !/^\d+$/.test(hcu) || dsServiceName === undefined) {
+      throw new DirectoryProtocolError(
+        `${url} is not an Active Directory domain controller: its rootDSE has no highestCommittedUSN or dsServiceName, which adnotify needs to poll for changes (uSNChanged). Point directory.urls at a domain controller (Active Directory or Samba AD DC).`,
+        'rootDSE',
+      );
+    }
+    this.#schemaNamingContext = first(root?.['schemaNamingContext']);
+    const ntds = await this.#op('invocationId', () =>
+      client.search(dsServiceName, {
+        scope: 'base',
+        filter: '(objectClass=*)',
+        attributes: ['invocationId'],
+        explicitBufferAttributes: ['invocationId'],
+        ...this.#limits(),
+      }),
+    );
+    const invocation = toValueList(ntds.searchEntries[0]?.['invocationId'])[0];
+    if (!(invocation instanceof Uint8Array) || invocation.length !== 16) {
+      throw new DirectoryProtocolError(
+        `${url}: cannot read invocationId of ${dsServiceName}; the bind account needs read access to the domain controller's NTDS Settings object`,
+        'invocationId',
+      );
+    }
+    return {
+      url,
+      dsServiceName,
+      invocationId: formatGuid(invocation),
+      highestCommittedUSN: BigInt(hcu),
+      defaultNamingContext: first(root?.['defaultNamingContext']) ?? null,
+    };
+  }
+
+  async *search(request: SearchRequest): AsyncIterable<DirectoryEntry[]> {
+    const client = await this.#connected();
+    const binary = await this.#binaryAttributeNames();
+    const memberAttribute = this.#rangeSize === undefined ? 'member' : `member;range=0-${this.#rangeSize - 1}`;
+    const options: SearchOptions = {
+      scope: 'sub',
+      filter: request.filter,
+      attributes: ['*', 'objectGUID', 'uSNChanged', memberAttribute],
+      explicitBufferAttributes: binary,
+      paged: { pageSize: this.#config.pageSize },
+      ...this.#limits(),
+    };
+    const pages = client.searchPaginated(request.base ?? this.#config.baseDN, options, [new ExtendedDnControl()]);
+    for (;;) {
+      this.#operations++;
+      let next: IteratorResult<{ searchEntries: Entry[] }>;
+      try {
+        next = await pages.next();
+      } catch (err: unknown) {
+        throw classifyLdapError(err, this.#url ?? '', 'search');
+      }
+      if (next.done) return;
+      const page: DirectoryEntry[] = [];
+      for (const raw of next.value.searchEntries) {
+        const { entry, nextMemberRange } = toDirectoryEntry(raw);
+        if (nextMemberRange !== undefined && entry.members) {
+          entry.members.push(...(await this.#remainingMembers(client, entry.dn, nextMemberRange)));
+        }
+        page.push(entry);
+      }
+      yield page;
+    }
+  }
+
+  /**
+   * Ranged retrieval (MS-ADTS 3.1.1.3.1.3.3): read `member;range=N-*` (or N-N+size-1)
+   * by base search until the server answers with a range ending in `*`.
+   */
+  async #remainingMembers(client: Client, dn: string, start: number): Promise<MemberRef[]> {
+    const out: MemberRef[] = [];
+    let next: number | undefined = start;
+    while (next !== undefined) {
+      const upper: string = this.#rangeSize === undefined ? '*' : String(next + this.#rangeSize - 1);
+      const attribute = `member;range=${next}-${upper}`;
+      const result = await this.#op('search', () =>
+        client.search(
+          dn,
+          { scope: 'base', filter: '(objectClass=*)', attributes: [attribute], ...this.#limits() },
+          [new ExtendedDnControl()],
+        ),
+      );
+      const raw = result.searchEntries[0] ?? { dn };
+      const from: number = next;
+      next = undefined;
+      for (const [key, value] of Object.entries(raw)) {
+        const range = parseRangeKey(key, 'member');
+        if (!range) continue;
+        const refs = memberRefs(value);
+        out.push(...refs);
+        if (range.end !== '*' && refs.length > 0) next = range.end + 1;
+      }
+      this.#log.debug('read member range', { dn, from, count: out.length });
+    }
+    return out;
+  }
+
+  /**
+   * lDAPDisplayNames of every attribute with a binary syntax, read from the schema once per
+   * connection, so binary values arrive as bytes rather than as whatever UTF-8 made of them.
+   */
+  async #binaryAttributeNames(): Promise<string[]> {
+    if (this.#binaryAttributes) return this.#binaryAttributes;
+    const client = await this.#connected();
+    const names = new Set(KNOWN_BINARY);
+    const schema = this.#schemaNamingContext;
+    if (schema !== undefined) {
+      const filter = `(|${BINARY_SYNTAXES.map((s) => `(attributeSyntax=${s})`).join('')})`;
+      const pages = client.searchPaginated(schema, {
+        scope: 'one',
+        filter,
+        attributes: ['lDAPDisplayName'],
+        paged: { pageSize: 1000 },
+        ...this.#limits(),
+      });
+      try {
+        for await (const page of pages) {
+          this.#operations++;
+          for (const entry of page.searchEntries) {
+            const name = first(entry['lDAPDisplayName']);
+            if (name !== undefined) names.add(name);
+          }
+        }
+      } catch (err: unknown) {
+        throw classifyLdapError(err, this.#url ?? '', 'search');
+      }
+    } else {
+      this.#log.warn('schema naming context unknown; binary attributes detected by content only');
+    }
+    this.#binaryAttributes = [...names];
+    return this.#binaryAttributes;
+  }
+
+  async #connected(): Promise<Client> {
+    await this.connect();
+    if (!this.#client) throw new Error('not connected');
+    return this.#client;
+  }
+
+  async #op<T>(step: 'rootDSE' | 'invocationId' | 'search', run: () => Promise<T>): Promise<T> {
+    this.#operations++;
+    try {
+      return await run();
+    } catch (err: unknown) {
+      throw classifyLdapError(err, this.#url ?? '', step);
+    }
+  }
+
+  #limits(): Pick<SearchOptions, 'timeLimit'> {
+    return { timeLimit: Math.ceil(this.#config.timeoutSeconds) };
+  }
+
+  async close(): Promise<void> {
+    const client = this.#client;
+    this.#client = undefined;
+    if (client?.isConnected) await client.unbind().catch(() => undefined);
+  }
+}
+
+function first(value: unknown): string | undefined {
+  const v: unknown = Array.isArray(value) ? value[0] : value;
+  return typeof v === 'string' ? v : undefined;
+}

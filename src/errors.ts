@@ -1,0 +1,125 @@
+/**
+ * Errors that callers act on, one class per outcome, each mapped to one exit code
+ * (sysexits, per spec/cli.md) in {@link exitCodeFor}.
+ *
+ * Messages are written for an administrator: what is wrong and how to fix it.
+ * They never contain a password; see {@link Redactor} in log/redact.ts for the net
+ * under that rule.
+ */
+
+export const ExitCode = {
+  ok: 0,
+  usage: 64,
+  unavailable: 69,
+  software: 70,
+  tempFail: 75,
+  noPermission: 77,
+  config: 78,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export class AdnotifyError extends Error {
+  readonly exitCode: ExitCode = ExitCode.software;
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** One problem in the configuration file, located by key path (and line when known). */
+export interface ConfigProblem {
+  /** Dotted key path such as `smtp.port` or `directory.urls[1]`; empty for the whole file. */
+  path: string;
+  message: string;
+  line?: number;
+  column?: number;
+}
+
+export class ConfigError extends AdnotifyError {
+  override readonly exitCode = ExitCode.config;
+
+  constructor(
+    readonly file: string,
+    readonly problems: readonly ConfigProblem[],
+  ) {
+    super(`${file}: ${problems.map(formatProblem).join('; ')}`);
+  }
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  const where = p.line === undefined ? '' : ` (line ${p.line}${p.column === undefined ? '' : `, column ${p.column}`})`;
+  return p.path === '' ? `${p.message}${where}` : `${p.path}: ${p.message}${where}`;
+}
+
+export class UsageError extends AdnotifyError {
+  override readonly exitCode = ExitCode.usage;
+}
+
+/** The step of talking to the directory that failed, so an administrator knows where to look. */
+export type DirectoryStep = 'connect' | 'tls' | 'bind' | 'rootDSE' | 'invocationId' | 'search';
+
+/** LDAP could not be reached at all (refused, timed out, DNS) after trying every URL. */
+export class DirectoryUnavailableError extends AdnotifyError {
+  override readonly exitCode = ExitCode.unavailable;
+
+  constructor(
+    message: string,
+    readonly step: DirectoryStep,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** The directory refused us: bad credentials, or its TLS certificate failed verification. */
+export class DirectoryAuthError extends AdnotifyError {
+  override readonly exitCode = ExitCode.noPermission;
+
+  constructor(
+    message: string,
+    readonly step: DirectoryStep,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** The server answered but is not an Active Directory domain controller we can poll. */
+export class DirectoryProtocolError extends AdnotifyError {
+  override readonly exitCode = ExitCode.unavailable;
+
+  constructor(
+    message: string,
+    readonly step: DirectoryStep,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+export class SmtpError extends AdnotifyError {
+  override readonly exitCode: ExitCode = ExitCode.unavailable;
+}
+
+export class SmtpAuthError extends SmtpError {
+  override readonly exitCode = ExitCode.noPermission;
+}
+
+/** The state database cannot be used as it is (corrupt, newer schema, unreadable). */
+export class StateError extends AdnotifyError {
+  override readonly exitCode = ExitCode.software;
+}
+
+/** Something that may succeed when tried again later (state locked by another process). */
+export class TemporaryError extends AdnotifyError {
+  override readonly exitCode = ExitCode.tempFail;
+}
+
+export function exitCodeFor(err: unknown): ExitCode {
+  return err instanceof AdnotifyError ? err.exitCode : ExitCode.software;
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,62 @@
+/**
+ * The composition root: parses the command line, runs one command, and turns every
+ * outcome into one exit code (spec/cli.md, sysexits). Nothing else calls process.exit.
+ */
+import { readFileSync } from 'node:fs';
+
+import { Command, CommanderError } from 'commander';
+
+import { checkConfig, once, status, type GlobalOptions } from './cli/commands.js';
+import { Context, type Io } from './cli/context.js';
+import { ConfigError, ExitCode, exitCodeFor, errorMessage, formatProblem } from './errors.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  const ctx = new Context(io);
+  const program = new Command('adnotify')
+    .description('Watches Active Directory and emails the people each change concerns.')
+    .version(pkg.version, '--version', 'print the version')
+    .option('-c, --config <path>', 'config file (default: $ADNOTIFY_CONFIG, /etc/adnotify/adnotify.yaml, config/adnotify.yaml)')
+    .showHelpAfterError('(run "adnotify --help" for the commands)')
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    })
+    .exitOverride();
+  const global = (): GlobalOptions => program.opts<GlobalOptions>();
+
+  program
+    .command('once')
+    .description('one poll cycle, then exit; on an empty state, take the baseline snapshot and send nothing')
+    .action(() => once(ctx, global()));
+  program
+    .command('check-config')
+    .description('validate the config file; --connect also binds to LDAP and checks the SMTP server')
+    .option('--connect', 'also bind to LDAP (rootDSE, invocationId) and check the SMTP server')
+    .action((options: { connect?: boolean }) => checkConfig(ctx, global(), options));
+  program
+    .command('status')
+    .description('DC in use, invocationId, USN cursor, snapshot size, last cycle, outbox counts')
+    .option('--json', 'print one JSON document')
+    .action((options: { json?: boolean }) => {
+      status(ctx, global(), options);
+    });
+  for (const command of program.commands) command.exitOverride().configureOutput(program.configureOutput());
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return ExitCode.ok;
+  } catch (err: unknown) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    if (err instanceof ConfigError) {
+      ctx.err(`configuration error in ${err.file}:`);
+      for (const problem of err.problems) ctx.err(`  ${formatProblem(problem)}`);
+    } else {
+      ctx.err(`error: ${errorMessage(err)}`);
+    }
+    return exitCodeFor(err);
+  }
+}

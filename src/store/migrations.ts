@@ -1,0 +1,93 @@
+/**
+ * Versioned schema migrations, applied in order inside one transaction each; the
+ * version lives in PRAGMA user_version. Never edit a released migration: add one.
+ */
+export interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'cursor and DC identity, snapshot, cycles, events, outbox',
+    sql: `
+      -- The domain controller the cursor belongs to (uSNChanged is per DC) and the cursor itself.
+      CREATE TABLE directory_state (
+        id              INTEGER PRIMARY KEY CHECK (id = 1),
+        url             TEXT NOT NULL,
+        ds_service_name TEXT NOT NULL,
+        invocation_id   TEXT NOT NULL,
+        usn_cursor      INTEGER NOT NULL,
+        baseline_at     TEXT NOT NULL,
+        updated_at      TEXT NOT NULL
+      );
+
+      -- The snapshot: every watched object, keyed by objectGUID (a rename is the same object).
+      CREATE TABLE objects (
+        guid        TEXT PRIMARY KEY,
+        dn          TEXT NOT NULL,
+        class       TEXT NOT NULL,
+        usn_changed INTEGER NOT NULL,
+        attributes  TEXT NOT NULL            -- JSON: name -> values (binary and redacted as hashes)
+      ) WITHOUT ROWID;
+      CREATE INDEX objects_dn ON objects (dn);
+
+      -- OUs and containers, so descendants' DNs can follow a rename of their parent.
+      CREATE TABLE containers (
+        guid TEXT PRIMARY KEY,
+        dn   TEXT NOT NULL
+      ) WITHOUT ROWID;
+
+      -- Group membership by member GUID; member_dn for members outside the watched scope.
+      CREATE TABLE memberships (
+        group_guid  TEXT NOT NULL,
+        member_guid TEXT NOT NULL,
+        member_dn   TEXT NOT NULL,
+        PRIMARY KEY (group_guid, member_guid)
+      ) WITHOUT ROWID;
+      CREATE INDEX memberships_member ON memberships (member_guid);
+
+      CREATE TABLE cycles (
+        id          INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL,           -- baseline | incremental | resync
+        started_at  TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        outcome     TEXT NOT NULL,           -- ok | failed
+        objects     INTEGER NOT NULL DEFAULT 0,
+        groups      INTEGER NOT NULL DEFAULT 0,
+        memberships INTEGER NOT NULL DEFAULT 0,
+        events      INTEGER NOT NULL DEFAULT 0,
+        error       TEXT
+      );
+
+      CREATE TABLE events (
+        id          INTEGER PRIMARY KEY,
+        cycle_id    INTEGER NOT NULL REFERENCES cycles (id),
+        at          TEXT NOT NULL,
+        type        TEXT NOT NULL,
+        object_guid TEXT,
+        payload     TEXT NOT NULL            -- JSON, the event as history --json prints it
+      );
+      CREATE INDEX events_at ON events (at);
+
+      CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY,
+        cycle_id        INTEGER REFERENCES cycles (id),
+        created_at      TEXT NOT NULL,
+        status          TEXT NOT NULL CHECK (status IN ('pending', 'held', 'sent', 'failed')),
+        envelope        TEXT NOT NULL,       -- JSON: from, to, cc
+        subject         TEXT NOT NULL,
+        text_body       TEXT NOT NULL,
+        html_body       TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        last_error      TEXT,
+        sent_at         TEXT
+      );
+      CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+    `,
+  },
+];

@@ -1,0 +1,194 @@
+/**
+ * A throwaway Samba AD DC on a loopback address of its own (127.x.y.z), with a test CA
+ * whose server certificate names that address, so tests verify TLS as users will.
+ * Used by the vitest global setup and by `npm run demo`.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { openSync, readFileSync, writeFileSync, chmodSync, mkdirSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { Client } from 'ldapts';
+
+export interface SambaInfo {
+  /** ldaps://IP:636 */
+  url: string;
+  /** ldap://IP:389 (StartTLS) */
+  plainUrl: string;
+  ip: string;
+  caFile: string;
+  bindDN: string;
+  password: string;
+  baseDN: string;
+  realm: string;
+  dir: string;
+  samLdb: string;
+  pid: number;
+}
+
+export const ADMIN_PASSWORD = 'Passw0rd!Test';
+const REALM = 'EXAMPLE.TEST';
+const BASE_DN = 'DC=example,DC=test';
+
+export function sambaInstalled(): boolean {
+  return ['samba', 'samba-tool', 'ldbadd', 'ldbmodify', 'openssl'].every(
+    (tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0,
+  );
+}
+
+/** A random address in 127.0.0.0/8, so concurrent runs (tests and demo) never collide. */
+export function randomLoopback(): string {
+  const octet = () => 1 + Math.floor(Math.random() * 250);
+  return `127.${octet()}.${octet()}.${octet()}`;
+}
+
+function run(cmd: string, args: string[], options: { cwd?: string; input?: string } = {}): string {
+  const result = spawnSync(cmd, args, { encoding: 'utf8', ...options });
+  if (result.status !== 0) {
+    throw new Error(`${cmd} ${args.slice(0, 3).join(' ')} failed (${result.status}): ${result.stderr || result.stdout}`);
+  }
+  return result.stdout;
+}
+
+function makeCertificates(dir: string, ip: string): { ca: string; cert: string; key: string } {
+  const tls = join(dir, 'test-tls');
+  mkdirSync(tls, { recursive: true });
+  const ca = join(tls, 'ca.pem');
+  const caKey = join(tls, 'ca.key');
+  const key = join(tls, 'server.key');
+  const csr = join(tls, 'server.csr');
+  const cert = join(tls, 'server.pem');
+  const ext = join(tls, 'server.ext');
+  run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', caKey, '-out', ca, '-days', '3', '-subj', '/CN=adnotify test CA']);
+  run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=localhost']);
+  writeFileSync(
+    ext,
+    `subjectAltName=DNS:localhost,IP:127.0.0.1,IP:${ip}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`,
+  );
+  run('openssl', ['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-out', cert, '-days', '3', '-extfile', ext]);
+  chmodSync(key, 0o600);
+  return { ca, cert, key };
+}
+
+/** Adds msExchCoManagedByLink to the schema and to groups (TECH-NOTES.md). */
+function extendSchema(samLdb: string): void {
+  const schema = `CN=Schema,CN=Configuration,${BASE_DN}`;
+  const option = '--option=dsdb:schema update allowed=true';
+  run('ldbadd', ['-H', samLdb, option], {
+    input: `dn: CN=ms-Exch-Co-Managed-By-Link,${schema}
+objectClass: top
+objectClass: attributeSchema
+cn: ms-Exch-Co-Managed-By-Link
+lDAPDisplayName: msExchCoManagedByLink
+attributeID: 1.2.840.113556.1.4.7000.102.50758
+attributeSyntax: 2.5.5.1
+oMSyntax: 127
+oMObjectClass:: KwwCh3McAIVK
+isSingleValued: FALSE
+linkID: 1.2.840.113556.1.2.50
+`,
+  });
+  run('ldbmodify', ['-H', samLdb, option], {
+    input: `dn: CN=Group,${schema}
+changetype: modify
+add: mayContain
+mayContain: msExchCoManagedByLink
+
+dn:
+changetype: modify
+add: schemaUpdateNow
+schemaUpdateNow: 1
+`,
+  });
+}
+
+export interface StartedSamba {
+  info: SambaInfo;
+  stop(): Promise<void>;
+}
+
+/** Provisions and starts a DC in `dir` (which must exist and be empty). About 10 s. */
+export async function startSamba(dir: string, ip = randomLoopback()): Promise<StartedSamba> {
+  const certs = makeCertificates(dir, ip);
+  run('samba-tool', [
+    'domain',
+    'provision',
+    `--targetdir=${dir}`,
+    `--realm=${REALM}`,
+    '--domain=EXAMPLE',
+    '--server-role=dc',
+    '--dns-backend=NONE',
+    '--host-name=dc1',
+    `--adminpass=${ADMIN_PASSWORD}`,
+    `--option=interfaces=${ip}/8`,
+    '--option=bind interfaces only=yes',
+    '--option=server services=ldap',
+    `--option=log file=${join(dir, 'samba.log')}`,
+    `--option=pid directory=${dir}`,
+  ]);
+  const samLdb = join(dir, 'private', 'sam.ldb');
+  extendSchema(samLdb);
+  const conf = join(dir, 'etc', 'smb.conf');
+  const tlsLines = `\ttls enabled = yes\n\ttls keyfile = ${certs.key}\n\ttls certfile = ${certs.cert}\n\ttls cafile = ${certs.ca}\n`;
+  writeFileSync(conf, readFileSync(conf, 'utf8').replace('[global]\n', `[global]\n${tlsLines}`));
+
+  const out = openSync(join(dir, 'samba.out'), 'a');
+  const child: ChildProcess = spawn('samba', ['-i', '-M', 'single', '-s', conf], { stdio: ['ignore', out, out] });
+  closeSync(out);
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('samba did not start');
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+
+  const info: SambaInfo = {
+    url: `ldaps://${ip}:636`,
+    plainUrl: `ldap://${ip}:389`,
+    ip,
+    caFile: certs.ca,
+    bindDN: `Administrator@${REALM.toLowerCase()}`,
+    password: ADMIN_PASSWORD,
+    baseDN: BASE_DN,
+    realm: REALM,
+    dir,
+    samLdb,
+    pid,
+  };
+  const stop = async () => {
+    process.removeListener('exit', killOnExit);
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const killed = await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)]);
+      if (!killed) child.kill('SIGKILL');
+    }
+  };
+  try {
+    await waitUntilReady(info, child);
+  } catch (err: unknown) {
+    await stop();
+    throw err;
+  }
+  return { info, stop };
+}
+
+async function waitUntilReady(info: SambaInfo, child: ChildProcess): Promise<void> {
+  const ca = readFileSync(info.caFile);
+  const deadline = Date.now() + 60_000;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) {
+      throw new Error(`samba exited with ${child.exitCode}; see ${join(info.dir, 'samba.out')}`);
+    }
+    const client = new Client({ url: info.url, connectTimeout: 2000, timeout: 5000, tlsOptions: { ca } });
+    try {
+      await client.bind(info.bindDN, info.password);
+      await client.unbind();
+      return;
+    } catch (err: unknown) {
+      last = err;
+      await client.unbind().catch(() => undefined);
+      await sleep(250);
+    }
+  }
+  throw new Error(`samba did not answer on ${info.url} within 60 s: ${String(last)}`);
+}

@@ -1,0 +1,102 @@
+/**
+ * Writing to the test directory as an administrator would: OUs, users, groups, contacts.
+ * Shared by the tests (each in its own OU) and the demo.
+ */
+import { readFileSync } from 'node:fs';
+
+import { Attribute, Change, Client } from 'ldapts';
+
+import type { SambaInfo } from './samba.js';
+
+export class DirectoryAdmin {
+  readonly client: Client;
+  readonly baseDN: string;
+
+  private constructor(client: Client, baseDN: string) {
+    this.client = client;
+    this.baseDN = baseDN;
+  }
+
+  static async connect(samba: SambaInfo): Promise<DirectoryAdmin> {
+    const client = new Client({
+      url: samba.url,
+      timeout: 30_000,
+      connectTimeout: 5_000,
+      tlsOptions: { ca: readFileSync(samba.caFile) },
+    });
+    await client.bind(samba.bindDN, samba.password);
+    return new DirectoryAdmin(client, samba.baseDN);
+  }
+
+  async ou(name: string, parent = this.baseDN): Promise<string> {
+    const dn = `OU=${name},${parent}`;
+    await this.client.add(dn, { objectClass: ['top', 'organizationalUnit'], ou: name });
+    return dn;
+  }
+
+  async user(
+    parent: string,
+    sam: string,
+    attrs: Record<string, string | string[]> = {},
+    options: { password?: string } = {},
+  ): Promise<string> {
+    const dn = `CN=${attrs['displayName'] ?? sam},${parent}`;
+    await this.client.add(dn, {
+      objectClass: ['top', 'person', 'organizationalPerson', 'user'],
+      sAMAccountName: sam,
+      userPrincipalName: `${sam}@example.test`,
+      ...attrs,
+    });
+    if (options.password !== undefined) {
+      await this.client.modify(dn, [
+        new Change({
+          operation: 'replace',
+          modification: new Attribute({ type: 'unicodePwd', values: [Buffer.from(`"${options.password}"`, 'utf16le')] }),
+        }),
+        new Change({ operation: 'replace', modification: new Attribute({ type: 'userAccountControl', values: ['512'] }) }),
+      ]);
+    }
+    return dn;
+  }
+
+  async group(parent: string, name: string, attrs: Record<string, string | string[]> = {}): Promise<string> {
+    const dn = `CN=${name},${parent}`;
+    await this.client.add(dn, { objectClass: ['top', 'group'], sAMAccountName: name, ...attrs });
+    return dn;
+  }
+
+  async contact(parent: string, name: string, attrs: Record<string, string | string[]> = {}): Promise<string> {
+    const dn = `CN=${name},${parent}`;
+    await this.client.add(dn, { objectClass: ['top', 'person', 'organizationalPerson', 'contact'], ...attrs });
+    return dn;
+  }
+
+  async addMembers(group: string, members: string[]): Promise<void> {
+    // Large groups in chunks: one modify with thousands of values is slow on Samba.
+    for (let i = 0; i < members.length; i += 500) {
+      await this.client.modify(
+        group,
+        new Change({ operation: 'add', modification: new Attribute({ type: 'member', values: members.slice(i, i + 500) }) }),
+      );
+    }
+  }
+
+  /** objectGUID of `dn` in canonical form, read independently of adnotify's code. */
+  async guidOf(dn: string): Promise<string> {
+    const { searchEntries } = await this.client.search(dn, {
+      scope: 'base',
+      attributes: ['objectGUID'],
+      explicitBufferAttributes: ['objectGUID'],
+    });
+    const raw = searchEntries[0]?.['objectGUID'];
+    if (!Buffer.isBuffer(raw)) throw new Error(`no objectGUID for ${dn}`);
+    // Independent of formatGuid: the same layout via the Windows GUID structure fields.
+    const hex = (b: Buffer) => b.toString('hex');
+    const le = (start: number, len: number) => hex(Buffer.from(raw.subarray(start, start + len)).reverse());
+    return `${le(0, 4)}-${le(4, 2)}-${le(6, 2)}-${hex(raw.subarray(8, 10))}-${hex(raw.subarray(10, 16))}`;
+  }
+
+  async close(): Promise<void> {
+    await this.client.unbind();
+  }
+}

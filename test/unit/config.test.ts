@@ -1,0 +1,130 @@
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+
+import { configJsonSchemaText } from '../../src/config/jsonSchema.js';
+import { loadConfig, parseConfigText } from '../../src/config/load.js';
+import { ConfigError, formatProblem } from '../../src/errors.js';
+
+const EXAMPLE = 'config/adnotify.example.yaml';
+const SPEC = '../shared/spec/adnotify.example.yaml';
+
+const minimal = (extra = '') => `version: 1
+directory:
+  urls: ["ldaps://dc1.example.com"]
+  bindDN: "CN=svc,DC=example,DC=com"
+  bindPassword: "S3cret!pw"
+  baseDN: "DC=example,DC=com"
+smtp:
+  host: smtp.example.com
+  from: "n <n@example.com>"
+${extra}`;
+
+function problems(text: string, env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    parseConfigText(text, 'test.yaml', env);
+  } catch (err: unknown) {
+    if (err instanceof ConfigError) return err.problems.map(formatProblem);
+    throw err;
+  }
+  return [];
+}
+
+/** Every key path in a YAML mapping, e.g. "smtp.tls.caFile". */
+function keyPaths(value: unknown, prefix = ''): string[] {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return [];
+  return Object.entries(value).flatMap(([k, v]) => [`${prefix}${k}`, ...keyPaths(v, `${prefix}${k}.`)]);
+}
+
+describe('config file', () => {
+  it('the shipped example is valid and resolves its secret references', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'adnotify-config-'));
+    const text = readFileSync(EXAMPLE, 'utf8').replace('/run/credentials/adnotify.service/ldap-password', join(dir, 'pw'));
+    writeFileSync(join(dir, 'pw'), 'from-file\n');
+    const loaded = parseConfigText(text, EXAMPLE, { ADNOTIFY_SMTP_PASSWORD: 'from-env' });
+    expect(loaded.config.directory.bindPassword).toBe('from-file');
+    expect(loaded.config.smtp.auth?.pass).toBe('from-env');
+    expect(loaded.secrets).toEqual(['from-file', 'from-env']);
+  });
+
+  it.skipIf(!existsSync(SPEC))('the shipped example documents exactly the keys of the contract', () => {
+    const ours = keyPaths(parse(readFileSync(EXAMPLE, 'utf8')));
+    const spec = keyPaths(parse(readFileSync(SPEC, 'utf8')));
+    expect(ours.sort()).toEqual(spec.sort());
+  });
+
+  it('config/adnotify.schema.json is what the zod schema generates (run npm run schema)', () => {
+    expect(readFileSync('config/adnotify.schema.json', 'utf8')).toBe(configJsonSchemaText());
+  });
+
+  it('applies the documented defaults', () => {
+    const { config } = parseConfigText(minimal(), 'test.yaml', {});
+    expect(config.smtp.port).toBe(587);
+    expect(config.directory.pageSize).toBe(500);
+    expect(config.directory.tls.rejectUnauthorized).toBe(true);
+    expect(config.poll.schedule).toBe('60s');
+    expect(config.state.path).toBe('state/adnotify.db');
+    expect(config.notify).toMatchObject({ objectModified: false, ownerManager: true, loggedInUser: false });
+    expect(config.passwordExpiry.daysBefore).toEqual([14, 7, 3, 1]);
+    expect(config.delivery.maxMessagesPerCycle).toBe(1000);
+    expect(config.logging).toEqual({ level: 'info', format: 'auto', file: null });
+  });
+
+  it('defaults the SMTP port to 465 with implicit TLS', () => {
+    const { config } = parseConfigText(minimal().replace('host: smtp', 'secure: true\n  host: smtp'), 't', {});
+    expect(config.smtp.port).toBe(465);
+  });
+});
+
+describe('config errors name the key path, the line and the fix', () => {
+  it.each([
+    ['a wrong type', minimal().replace('from:', 'port: "abc"\n  from:'), /^smtp\.port: expected number, got "abc" \(line 9, column 9\)/],
+    ['an out-of-range number', minimal().replace('from:', 'port: 70000\n  from:'), /^smtp\.port: .*65535.*got 70000/],
+    ['a missing key', minimal().replace('  baseDN: "DC=example,DC=com"\n', ''), /^directory\.baseDN: required: expected string/],
+    ['an unknown key', minimal('pol:\n  schedule: 5m\n'), /^unknown key "pol".*adnotify\.example\.yaml \(line 10/],
+    ['a bad enum value', minimal('logging:\n  level: loud\n'), /^logging\.level: expected "error" or "warn" or "info" or "debug", got "loud"/],
+    ['a bad duration', minimal('poll:\n  schedule: soon\n'), /^poll\.schedule: expected a duration/],
+    ['a bad LDAP filter', minimal().replace('baseDN:', 'filter: "(objectClass=user"\n  baseDN:'), /^directory\.filter: .*not a valid LDAP filter/],
+    ['a plain ldap:// URL', minimal().replace('ldaps://dc1', 'ldap://dc1'), /^directory\.urls\[0\]: ldap:\/\/ would send the bind password in clear text/],
+    ['a wrong version', minimal().replace('version: 1', 'version: 2'), /^version: expected 1, got 2/],
+    ['expiry reminders without a portal', minimal('passwordExpiry:\n  enabled: true\n'), /^passwordExpiry\.portalUrl: required when/],
+  ])('%s', (_name, text, expected) => {
+    expect(problems(text)[0]).toMatch(expected);
+  });
+
+  it('reports YAML syntax errors with line and column', () => {
+    expect(problems('version: 1\ndirectory:\n  urls: [unclosed\n')[0]).toMatch(/^YAML syntax: .*\(line \d+, column \d+\)/);
+  });
+
+  it('reports every problem, not only the first', () => {
+    const found = problems(minimal().replace('from:', 'port: "x"\n  secure: "yes"\n  from:'));
+    expect(found).toHaveLength(2);
+  });
+
+  it('never echoes a password given with the wrong type', () => {
+    const found = problems(minimal().replace('"S3cret!pw"', '123456789'));
+    expect(found[0]).toMatch(/^directory\.bindPassword: expected string, got \(value hidden\)/);
+    expect(found.join('\n')).not.toContain('123456789');
+  });
+
+  it('names a missing environment variable and an unreadable secret file', () => {
+    const text = minimal()
+      .replace('"S3cret!pw"', '"${env:NO_SUCH_VAR}"')
+      .replace('from:', 'auth: { user: u, pass: "${file:/nonexistent/pw}" }\n  from:');
+    const found = problems(text);
+    expect(found).toContainEqual(expect.stringMatching(/^directory\.bindPassword: environment variable NO_SUCH_VAR is not set/));
+    expect(found).toContainEqual(expect.stringMatching(/^smtp\.auth\.pass: cannot read \/nonexistent\/pw \(ENOENT\)/));
+  });
+
+  it('says how to point at a config file that does not exist', () => {
+    expect(() => loadConfig('/nonexistent/adnotify.yaml')).toThrow(/file not found: pass --config PATH or set ADNOTIFY_CONFIG/);
+  });
+
+  it('warns that loggedInUser does nothing without an actor source', () => {
+    const { warnings } = parseConfigText(minimal('notify:\n  loggedInUser: true\n'), 't', {});
+    expect(warnings.map(formatProblem)).toEqual([expect.stringMatching(/^notify\.loggedInUser: has no effect/)]);
+  });
+});
