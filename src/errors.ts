@@ -48,7 +48,8 @@ export class ConfigError extends AdnotifyError {
 }
 
 export function formatProblem(p: ConfigProblem): string {
-  const where = p.line === undefined ? '' : ` (line ${p.line}${p.column === undefined ? '' : `, column ${p.column}`})`;
+  const where =
+    p.line === undefined ? '' : ` (line ${p.line}${p.column === undefined ? '' : `, column ${p.column}`})`;
   return p.path === '' ? `${p.message}${where}` : `${p.path}: ${p.message}${where}`;
 }
 

@@ -10,14 +10,19 @@ import { checkConfig, once, status, type GlobalOptions } from './cli/commands.js
 import { Context, type Io } from './cli/context.js';
 import { ConfigError, ExitCode, exitCodeFor, errorMessage, formatProblem } from './errors.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   const ctx = new Context(io);
   const program = new Command('adnotify')
     .description('Watches Active Directory and emails the people each change concerns.')
     .version(pkg.version, '--version', 'print the version')
-    .option('-c, --config <path>', 'config file (default: $ADNOTIFY_CONFIG, /etc/adnotify/adnotify.yaml, config/adnotify.yaml)')
+    .option(
+      '-c, --config <path>',
+      'config file (default: $ADNOTIFY_CONFIG, /etc/adnotify/adnotify.yaml, config/adnotify.yaml)',
+    )
     .showHelpAfterError('(run "adnotify --help" for the commands)')
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),

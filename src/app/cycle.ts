@@ -51,7 +51,10 @@ async function baseline({ config, directory, store, clock, log }: CycleDeps): Pr
   const counts = { objects: 0, groups: 0, memberships: 0, containers: 0 };
   try {
     const identity = await directory.identity();
-    log.info('baseline started', { dc: identity.dsServiceName, usn: identity.highestCommittedUSN.toString() });
+    log.info('baseline started', {
+      dc: identity.dsServiceName,
+      usn: identity.highestCommittedUSN.toString(),
+    });
     const filter = `(|${config.directory.filter}(objectClass=organizationalUnit)(objectClass=container))`;
     await store.transaction(async () => {
       for await (const page of directory.search({ filter })) {
@@ -71,7 +74,12 @@ async function baseline({ config, directory, store, clock, log }: CycleDeps): Pr
         }
       }
       const finished = clock.now();
-      store.setDirectoryState(identity, identity.highestCommittedUSN, finished.toISOString(), finished.toISOString());
+      store.setDirectoryState(
+        identity,
+        identity.highestCommittedUSN,
+        finished.toISOString(),
+        finished.toISOString(),
+      );
       store.recordCycle({
         kind: 'baseline',
         startedAt: started.toISOString(),

@@ -11,7 +11,11 @@ export interface GlobalOptions {
   config?: string;
 }
 
-export async function checkConfig(ctx: Context, global: GlobalOptions, options: { connect?: boolean }): Promise<void> {
+export async function checkConfig(
+  ctx: Context,
+  global: GlobalOptions,
+  options: { connect?: boolean },
+): Promise<void> {
   const loaded = ctx.config(global.config);
   for (const warning of loaded.warnings) ctx.err(`warning: ${formatProblem(warning)}`);
   ctx.out(`${loaded.file}: configuration is valid`);
@@ -34,7 +38,9 @@ export async function checkConfig(ctx: Context, global: GlobalOptions, options: 
   const transport = smtpTransport(smtp);
   try {
     await transport.verify();
-    ctx.out(`smtp: ${smtp.host}:${smtp.port} accepted the connection${smtp.auth ? ' and the credentials' : ''}`);
+    ctx.out(
+      `smtp: ${smtp.host}:${smtp.port} accepted the connection${smtp.auth ? ' and the credentials' : ''}`,
+    );
   } catch (err: unknown) {
     throw classifySmtpError(err, smtp);
   } finally {
@@ -112,7 +118,11 @@ export function status(ctx: Context, global: GlobalOptions, options: { json?: bo
         ? `last cycle:    ${last.finishedAt} ${last.kind} ${last.outcome} in ${(last.durationMs / 1000).toFixed(1)} s${last.error ? `: ${last.error}` : ''}`
         : 'last cycle:    none',
     );
-    ctx.out(`outbox:        ${Object.entries(outbox).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    ctx.out(
+      `outbox:        ${Object.entries(outbox)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+    );
   } finally {
     store.close();
   }

@@ -7,7 +7,10 @@ import { z } from 'zod';
 import { configSchema } from './schema.js';
 
 export function configJsonSchema(): Record<string, unknown> {
-  const schema = z.toJSONSchema(configSchema, { io: 'input', target: 'draft-2020-12' }) as Record<string, unknown>;
+  const schema = z.toJSONSchema(configSchema, { io: 'input', target: 'draft-2020-12' }) as Record<
+    string,
+    unknown
+  >;
   return {
     ...schema,
     $id: 'https://github.com/adnotify/adnotify/config/adnotify.schema.json',

@@ -58,7 +58,9 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   }
   const raw: unknown = doc.toJS();
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new ConfigError(file, [{ path: '', message: 'expected a YAML mapping (key: value) at the top level' }]);
+    throw new ConfigError(file, [
+      { path: '', message: 'expected a YAML mapping (key: value) at the top level' },
+    ]);
   }
 
   const locate = (path: readonly PropertyKey[]) => locateNode(doc, lineCounter, path);
@@ -83,7 +85,10 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   return { file, config, secrets, warnings: warningsFor(config, locate) };
 }
 
-function warningsFor(config: Config, locate: (path: readonly PropertyKey[]) => Partial<ConfigProblem>): ConfigProblem[] {
+function warningsFor(
+  config: Config,
+  locate: (path: readonly PropertyKey[]) => Partial<ConfigProblem>,
+): ConfigProblem[] {
   const warnings: ConfigProblem[] = [];
   if (config.notify.loggedInUser && config.directory.actor.source === 'none') {
     warnings.push({
@@ -96,7 +101,8 @@ function warningsFor(config: Config, locate: (path: readonly PropertyKey[]) => P
   if (!config.directory.tls.rejectUnauthorized) {
     warnings.push({
       path: 'directory.tls.rejectUnauthorized',
-      message: 'is false: the domain controller certificate is not verified, so the bind password can be intercepted',
+      message:
+        'is false: the domain controller certificate is not verified, so the bind password can be intercepted',
       ...locate(['directory', 'tls', 'rejectUnauthorized']),
     });
   }
@@ -172,14 +178,18 @@ function isSecretPath(path: readonly PropertyKey[]): boolean {
 function describeIssue(issue: z.core.$ZodIssue, input: unknown, shown: string): string {
   switch (issue.code) {
     case 'invalid_type':
-      return input === undefined ? `required: expected ${issue.expected}` : `expected ${issue.expected}, got ${shown}`;
+      return input === undefined
+        ? `required: expected ${issue.expected}`
+        : `expected ${issue.expected}, got ${shown}`;
     case 'too_small':
     case 'too_big':
       return typeof input === 'number' ? `${issue.message}, got ${shown}` : issue.message;
     case 'invalid_value':
       return `expected ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}, got ${shown}`;
     default:
-      return input === undefined || typeof input === 'object' ? issue.message : `${issue.message}, got ${shown}`;
+      return input === undefined || typeof input === 'object'
+        ? issue.message
+        : `${issue.message}, got ${shown}`;
   }
 }
 
@@ -202,7 +212,11 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 /** Line and column of the YAML node at `path`, or of its nearest ancestor that exists. */
-function locateNode(doc: Document, counter: LineCounter, path: readonly PropertyKey[]): Partial<ConfigProblem> {
+function locateNode(
+  doc: Document,
+  counter: LineCounter,
+  path: readonly PropertyKey[],
+): Partial<ConfigProblem> {
   for (let depth = path.length; depth > 0; depth--) {
     const node: unknown = doc.getIn(path.slice(0, depth) as unknown[], true);
     if ((isScalar(node) || isMap(node) || isSeq(node)) && node.range) {

@@ -102,7 +102,9 @@ const directory = z.strictObject({
     .prefault({}),
   additionalOwnersAttribute: attributeName
     .default('msExchCoManagedByLink')
-    .describe("Multi-valued DN attribute holding a group's additional owners. default: msExchCoManagedByLink"),
+    .describe(
+      "Multi-valued DN attribute holding a group's additional owners. default: msExchCoManagedByLink",
+    ),
   additionalManagersAttribute: attributeName
     .nullable()
     .default(null)
@@ -115,7 +117,9 @@ const directory = z.strictObject({
         .describe('none (Active Directory records no modifier) | attribute. default: none'),
       attribute: attributeName
         .default('modifiersName')
-        .describe('The attribute naming who made a change, when source is "attribute". default: modifiersName'),
+        .describe(
+          'The attribute naming who made a change, when source is "attribute". default: modifiersName',
+        ),
     })
     .prefault({})
     .describe('Who made a change'),
@@ -124,19 +128,17 @@ const directory = z.strictObject({
 const smtp = z
   .strictObject({
     host: z.string().min(1).describe('IP or FQDN of the SMTP server'),
-    port: z
-      .int()
-      .min(1)
-      .max(65535)
-      .optional()
-      .describe('default: 587, or 465 when secure is true'),
+    port: z.int().min(1).max(65535).optional().describe('default: 587, or 465 when secure is true'),
     secure: z.boolean().default(false).describe('"SSL enabled": implicit TLS. default: false'),
     requireTls: z.boolean().default(true).describe('STARTTLS must succeed when not secure. default: true'),
     tls: tls.describe('TLS settings for the SMTP connection'),
     auth: z
       .strictObject({
         user: z.string().min(1),
-        pass: z.string().min(1).describe('Write "${env:NAME}" or "${file:/path}" to keep it out of this file'),
+        pass: z
+          .string()
+          .min(1)
+          .describe('Write "${env:NAME}" or "${file:/path}" to keep it out of this file'),
       })
       .optional()
       .describe('Omit for an unauthenticated relay'),
@@ -155,21 +157,31 @@ const notify = z
     ownerManager: z
       .boolean()
       .default(true)
-      .describe('Group: primary and additional owners; user/contact: manager and additional managers. default: true'),
+      .describe(
+        'Group: primary and additional owners; user/contact: manager and additional managers. default: true',
+      ),
     objectModified: z
       .boolean()
       .default(false)
-      .describe('User/contact: itself; group: its members (attribute and membership changes). default: false'),
+      .describe(
+        'User/contact: itself; group: its members (attribute and membership changes). default: false',
+      ),
     publicGroupOwnerOnMembershipChange: z
       .boolean()
       .default(true)
       .describe('Owners of a public group, when someone joins or leaves. default: true'),
     newMemberOnAdd: z.boolean().default(true).describe('An object added to a group. default: true'),
-    removedMemberOnRemoval: z.boolean().default(true).describe('An object removed from a group. default: true'),
+    removedMemberOnRemoval: z
+      .boolean()
+      .default(true)
+      .describe('An object removed from a group. default: true'),
     publicGroups: ldapFilter('notify.publicGroups')
       .default('(objectClass=group)')
       .describe('LDAP filter that decides which groups are "public". default: every group'),
-    expandNestedGroups: z.boolean().default(false).describe('Notify members of nested groups too. default: false'),
+    expandNestedGroups: z
+      .boolean()
+      .default(false)
+      .describe('Notify members of nested groups too. default: false'),
   })
   .prefault({});
 
@@ -243,12 +255,19 @@ const delivery = z
       .boolean()
       .default(false)
       .describe('Write .eml files under <state dir>/outbox-eml instead of sending. default: false'),
-    maxAttempts: z.int().min(1).max(1000).default(10).describe('Then the message is marked failed. default: 10'),
+    maxAttempts: z
+      .int()
+      .min(1)
+      .max(1000)
+      .default(10)
+      .describe('Then the message is marked failed. default: 10'),
     maxMessagesPerCycle: z
       .int()
       .min(1)
       .default(1000)
-      .describe('Flood guard: above this, a cycle\'s messages are held and the To/CC recipients alerted. default: 1000'),
+      .describe(
+        "Flood guard: above this, a cycle's messages are held and the To/CC recipients alerted. default: 1000",
+      ),
     templatesDir: z
       .string()
       .nullable()
@@ -264,7 +283,11 @@ const logging = z
       .enum(['auto', 'json', 'text'])
       .default('auto')
       .describe('auto: text on a terminal, JSON lines otherwise. default: auto'),
-    file: z.string().nullable().default(null).describe('Also write JSON lines to this file, rotated. default: null'),
+    file: z
+      .string()
+      .nullable()
+      .default(null)
+      .describe('Also write JSON lines to this file, rotated. default: null'),
   })
   .prefault({});
 
@@ -287,7 +310,9 @@ export const configSchema = z
       .strictObject({
         schedule: durationOrCron
           .default('60s')
-          .describe('How often to look for changes: a duration ("60s", "5m") or a cron expression. Cycles never overlap. default: 60s'),
+          .describe(
+            'How often to look for changes: a duration ("60s", "5m") or a cron expression. Cycles never overlap. default: 60s',
+          ),
       })
       .prefault({}),
     state: z
@@ -296,7 +321,9 @@ export const configSchema = z
           .string()
           .min(1)
           .default('state/adnotify.db')
-          .describe('SQLite file; relative paths are resolved from the working directory. default: state/adnotify.db'),
+          .describe(
+            'SQLite file; relative paths are resolved from the working directory. default: state/adnotify.db',
+          ),
       })
       .prefault({}),
     smtp,

@@ -35,7 +35,8 @@ export function formatSid(bytes: Uint8Array): string {
   let authority = 0;
   for (let i = 2; i < 8; i++) authority = authority * 256 + view.getUint8(i);
   const parts = [`S-${revision}-${authority}`];
-  for (let i = 0; i < count && 8 + i * 4 + 4 <= bytes.length; i++) parts.push(String(view.getUint32(8 + i * 4, true)));
+  for (let i = 0; i < count && 8 + i * 4 + 4 <= bytes.length; i++)
+    parts.push(String(view.getUint32(8 + i * 4, true)));
   return parts.join('-');
 }
 
@@ -75,7 +76,9 @@ export interface RawEntryResult {
 export function toDirectoryEntry(raw: Readonly<Record<string, unknown>>): RawEntryResult {
   const guidRaw = toValueList(raw['objectGUID'])[0];
   if (!(guidRaw instanceof Uint8Array)) {
-    throw new Error(`entry ${String(raw['dn'])} has no binary objectGUID: request it with explicitBufferAttributes`);
+    throw new Error(
+      `entry ${String(raw['dn'])} has no binary objectGUID: request it with explicitBufferAttributes`,
+    );
   }
   const objectClass = toValueList(raw['objectClass']).filter((v): v is string => typeof v === 'string');
   const usnText = toValueList(raw['uSNChanged'])[0];
@@ -159,7 +162,10 @@ function normaliseGuidText(text: string): string {
 }
 
 /** `member;range=1500-2999` → { start: 1500, end: 2999 }; `member;range=1500-*` → end: '*'. */
-export function parseRangeKey(key: string, attribute: string): { start: number; end: number | '*' } | undefined {
+export function parseRangeKey(
+  key: string,
+  attribute: string,
+): { start: number; end: number | '*' } | undefined {
   const match = /^([^;]+);range=(\d+)-(\d+|\*)$/i.exec(key);
   if (!match || match[1]?.toLowerCase() !== attribute.toLowerCase()) return undefined;
   const end = match[3] === '*' ? '*' : Number(match[3]);

@@ -90,9 +90,13 @@ export function classifyLdapError(err: unknown, url: string, step: DirectoryStep
     );
   }
   if (err instanceof InsufficientAccessError) {
-    return new DirectoryAuthError(`${url}: the bind account may not read what adnotify needs (${message}).`, step, {
-      cause: err,
-    });
+    return new DirectoryAuthError(
+      `${url}: the bind account may not read what adnotify needs (${message}).`,
+      step,
+      {
+        cause: err,
+      },
+    );
   }
   if (err instanceof UnavailableCriticalExtensionError) {
     return new DirectoryProtocolError(

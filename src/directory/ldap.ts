@@ -6,13 +6,19 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 
-import { Client, type Entry, type SearchOptions } from 'ldapts';
+import { Client, NoSuchObjectError, type Entry, type SearchOptions } from 'ldapts';
 
 import type { DirectoryConfig } from '../config/schema.js';
 import { plainSimpleBind } from '../config/schema.js';
 import { formatGuid, memberRefs, parseRangeKey, toDirectoryEntry, toValueList } from '../core/normalize.js';
 import type { DirectoryEntry, DirectoryIdentity, MemberRef } from '../core/types.js';
-import { AdnotifyError, ConfigError, DirectoryAuthError, DirectoryProtocolError, errorMessage } from '../errors.js';
+import {
+  AdnotifyError,
+  ConfigError,
+  DirectoryAuthError,
+  DirectoryProtocolError,
+  errorMessage,
+} from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { ExtendedDnControl } from './controls.js';
 import { classifyLdapError } from './errors.js';
@@ -71,7 +77,9 @@ export class LdapDirectory implements DirectorySource {
       } catch (err: unknown) {
         const classified = classifyLdapError(err, url, 'connect');
         // Wrong credentials are wrong on every DC: trying the next one only counts towards a lockout.
-        const final = classified instanceof ConfigError || (classified instanceof DirectoryAuthError && classified.step === 'bind');
+        const final =
+          classified instanceof ConfigError ||
+          (classified instanceof DirectoryAuthError && classified.step === 'bind');
         if (final) throw classified;
         this.#log.warn('directory unreachable, trying the next URL', { url, err: classified });
         failures.push(classified);
@@ -93,9 +101,18 @@ export class LdapDirectory implements DirectorySource {
     }
     const timeout = config.timeoutSeconds * 1000;
     const tlsOptions = this.#tlsOptions(url);
-    const client = new Client({ url, timeout, connectTimeout: timeout, tlsOptions, strictDN: false });
+    const implicitTls = /^ldaps:\/\//i.test(url);
+    // ldapts speaks TLS from the first byte whenever tlsOptions are given, even for ldap://:
+    // pass them only for ldaps://, and to startTLS() otherwise.
+    const client = new Client({
+      url,
+      timeout,
+      connectTimeout: timeout,
+      strictDN: false,
+      ...(implicitTls ? { tlsOptions } : {}),
+    });
     try {
-      if (/^ldap:\/\//i.test(url) && config.startTls) {
+      if (!implicitTls && config.startTls) {
         this.#operations++;
         await client.startTLS(tlsOptions);
       }
@@ -129,23 +146,29 @@ export class LdapDirectory implements DirectorySource {
   async identity(): Promise<DirectoryIdentity> {
     const client = await this.#connected();
     const url = this.#url ?? '';
+    const notAd = (cause?: unknown) =>
+      new DirectoryProtocolError(
+        `${url} is not an Active Directory domain controller: its rootDSE has no highestCommittedUSN or dsServiceName, which adnotify needs to poll for changes (uSNChanged). Point directory.urls at a domain controller (Active Directory or Samba AD DC).`,
+        'rootDSE',
+        cause === undefined ? undefined : { cause },
+      );
     const rootDse = await this.#op('rootDSE', () =>
-      client.search('', {
-        scope: 'base',
-        filter: '(objectClass=*)',
-        attributes: ['highestCommittedUSN', 'dsServiceName', 'defaultNamingContext', 'schemaNamingContext'],
-        ...this.#limits(),
-      }),
+      client
+        .search('', {
+          scope: 'base',
+          filter: '(objectClass=*)',
+          attributes: ['highestCommittedUSN', 'dsServiceName', 'defaultNamingContext', 'schemaNamingContext'],
+          ...this.#limits(),
+        })
+        .catch((err: unknown) => {
+          // A server without a rootDSE answers "no such object" for the empty base.
+          throw err instanceof NoSuchObjectError ? notAd(err) : err;
+        }),
     );
     const root = rootDse.searchEntries[0];
     const hcu = first(root?.['highestCommittedUSN']);
     const dsServiceName = first(root?.['dsServiceName']);
-    if (hcu === undefined || !/^\d+$/.test(hcu) || dsServiceName === undefined) {
-      throw new DirectoryProtocolError(
-        `${url} is not an Active Directory domain controller: its rootDSE has no highestCommittedUSN or dsServiceName, which adnotify needs to poll for changes (uSNChanged). Point directory.urls at a domain controller (Active Directory or Samba AD DC).`,
-        'rootDSE',
-      );
-    }
+    if (hcu === undefined || !/^\d+$/.test(hcu) || dsServiceName === undefined) throw notAd();
     this.#schemaNamingContext = first(root?.['schemaNamingContext']);
     const ntds = await this.#op('invocationId', () =>
       client.search(dsServiceName, {
@@ -175,7 +198,8 @@ export class LdapDirectory implements DirectorySource {
   async *search(request: SearchRequest): AsyncIterable<DirectoryEntry[]> {
     const client = await this.#connected();
     const binary = await this.#binaryAttributeNames();
-    const memberAttribute = this.#rangeSize === undefined ? 'member' : `member;range=0-${this.#rangeSize - 1}`;
+    const memberAttribute =
+      this.#rangeSize === undefined ? 'member' : `member;range=0-${this.#rangeSize - 1}`;
     const options: SearchOptions = {
       scope: 'sub',
       filter: request.filter,
@@ -184,7 +208,9 @@ export class LdapDirectory implements DirectorySource {
       paged: { pageSize: this.#config.pageSize },
       ...this.#limits(),
     };
-    const pages = client.searchPaginated(request.base ?? this.#config.baseDN, options, [new ExtendedDnControl()]);
+    const pages = client.searchPaginated(request.base ?? this.#config.baseDN, options, [
+      new ExtendedDnControl(),
+    ]);
     for (;;) {
       this.#operations++;
       let next: IteratorResult<{ searchEntries: Entry[] }>;

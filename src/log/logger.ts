@@ -29,9 +29,8 @@ export function createLogger(options: LoggerOptions): Logger {
   const text = options.format === 'text' || (options.format === 'auto' && stream.isTTY === true);
 
   const redact = winston.format((info) => {
-    const clean = redactor.deep({ ...info }) as Record<string | symbol, unknown>;
-    for (const key of Object.keys(info)) delete (info as Record<string, unknown>)[key];
-    Object.assign(info, clean);
+    // deep() returns the same string keys with redacted values; symbol keys are left as they are.
+    Object.assign(info, redactor.deep({ ...info }));
     return info;
   });
   const base = [winston.format.timestamp(), redact()];

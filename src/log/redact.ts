@@ -34,6 +34,7 @@ export function serializeError(err: Error): Record<string, unknown> {
   const extra = err as Error & { code?: unknown; step?: unknown };
   if (extra.code !== undefined) out['code'] = extra.code;
   if (extra.step !== undefined) out['step'] = extra.step;
-  if (err.cause !== undefined) out['cause'] = err.cause instanceof Error ? serializeError(err.cause) : err.cause;
+  if (err.cause !== undefined)
+    out['cause'] = err.cause instanceof Error ? serializeError(err.cause) : err.cause;
   return out;
 }

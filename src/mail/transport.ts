@@ -46,9 +46,12 @@ export function classifySmtpError(err: unknown, config: SmtpConfig): SmtpError {
   const where = `${config.host}:${config.port}`;
   const detail = typeof response === 'string' ? response : errorMessage(err);
   if (code === 'EAUTH' || code === 'ENOAUTH') {
-    return new SmtpAuthError(`${where}: SMTP authentication failed (${detail}). Check smtp.auth.user and smtp.auth.pass.`, {
-      cause: err,
-    });
+    return new SmtpAuthError(
+      `${where}: SMTP authentication failed (${detail}). Check smtp.auth.user and smtp.auth.pass.`,
+      {
+        cause: err,
+      },
+    );
   }
   if (TLS_CERT.test(errorMessage(err))) {
     return new SmtpAuthError(
@@ -62,5 +65,7 @@ export function classifySmtpError(err: unknown, config: SmtpConfig): SmtpError {
       { cause: err },
     );
   }
-  return new SmtpError(`${where}: SMTP ${typeof code === 'string' ? `${code}: ` : ''}${detail}`, { cause: err });
+  return new SmtpError(`${where}: SMTP ${typeof code === 'string' ? `${code}: ` : ''}${detail}`, {
+    cause: err,
+  });
 }

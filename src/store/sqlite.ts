@@ -177,9 +177,13 @@ export class SqliteStore {
   }
 
   getObject(guid: string): SnapshotObject | undefined {
-    const row = this.#statement('getObject', 'SELECT guid, dn, class, usn_changed, attributes FROM objects WHERE guid = ?')
+    const row = this.#statement(
+      'getObject',
+      'SELECT guid, dn, class, usn_changed, attributes FROM objects WHERE guid = ?',
+    )
       .safeIntegers(true)
-      .get(guid) as { guid: string; dn: string; class: string; usn_changed: bigint; attributes: string } | undefined;
+      .get(guid) as
+      { guid: string; dn: string; class: string; usn_changed: bigint; attributes: string } | undefined;
     if (!row) return undefined;
     return {
       guid: row.guid,
@@ -241,7 +245,8 @@ export class SqliteStore {
   }
 
   counts(): SnapshotCounts {
-    const one = (sql: string) => Number((this.#db.prepare(sql).pluck().get() as number | bigint | undefined) ?? 0);
+    const one = (sql: string) =>
+      Number((this.#db.prepare(sql).pluck().get() as number | bigint | undefined) ?? 0);
     return {
       objects: one('SELECT count(*) FROM objects'),
       groups: one("SELECT count(*) FROM objects WHERE class = 'group'"),

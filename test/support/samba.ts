@@ -45,7 +45,9 @@ export function randomLoopback(): string {
 function run(cmd: string, args: string[], options: { cwd?: string; input?: string } = {}): string {
   const result = spawnSync(cmd, args, { encoding: 'utf8', ...options });
   if (result.status !== 0) {
-    throw new Error(`${cmd} ${args.slice(0, 3).join(' ')} failed (${result.status}): ${result.stderr || result.stdout}`);
+    throw new Error(
+      `${cmd} ${args.slice(0, 3).join(' ')} failed (${result.status}): ${result.stderr || result.stdout}`,
+    );
   }
   return result.stdout;
 }
@@ -59,13 +61,54 @@ function makeCertificates(dir: string, ip: string): { ca: string; cert: string; 
   const csr = join(tls, 'server.csr');
   const cert = join(tls, 'server.pem');
   const ext = join(tls, 'server.ext');
-  run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', caKey, '-out', ca, '-days', '3', '-subj', '/CN=adnotify test CA']);
-  run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=localhost']);
+  run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    caKey,
+    '-out',
+    ca,
+    '-days',
+    '3',
+    '-subj',
+    '/CN=adnotify test CA',
+  ]);
+  run('openssl', [
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    csr,
+    '-subj',
+    '/CN=localhost',
+  ]);
   writeFileSync(
     ext,
     `subjectAltName=DNS:localhost,IP:127.0.0.1,IP:${ip}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`,
   );
-  run('openssl', ['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-out', cert, '-days', '3', '-extfile', ext]);
+  run('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    ca,
+    '-CAkey',
+    caKey,
+    '-CAcreateserial',
+    '-out',
+    cert,
+    '-days',
+    '3',
+    '-extfile',
+    ext,
+  ]);
   chmodSync(key, 0o600);
   return { ca, cert, key };
 }
@@ -133,12 +176,16 @@ export async function startSamba(dir: string, ip = randomLoopback()): Promise<St
   writeFileSync(conf, readFileSync(conf, 'utf8').replace('[global]\n', `[global]\n${tlsLines}`));
 
   const out = openSync(join(dir, 'samba.out'), 'a');
-  const child: ChildProcess = spawn('samba', ['-i', '-M', 'single', '-s', conf], { stdio: ['ignore', out, out] });
+  const child: ChildProcess = spawn('samba', ['-i', '-M', 'single', '-s', conf], {
+    stdio: ['ignore', out, out],
+  });
   closeSync(out);
   const pid = child.pid;
   if (pid === undefined) throw new Error('samba did not start');
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const killOnExit = () => child.kill('SIGKILL');
+  const exited = new Promise<void>((resolve) => child.once('exit', () => { resolve(); }));
+  const killOnExit = () => {
+    child.kill('SIGKILL');
+  };
   process.once('exit', killOnExit);
 
   const info: SambaInfo = {

@@ -40,7 +40,8 @@ export class DirectoryAdmin {
     attrs: Record<string, string | string[]> = {},
     options: { password?: string } = {},
   ): Promise<string> {
-    const dn = `CN=${attrs['displayName'] ?? sam},${parent}`;
+    const display = attrs['displayName'];
+    const dn = `CN=${typeof display === 'string' ? display : sam},${parent}`;
     await this.client.add(dn, {
       objectClass: ['top', 'person', 'organizationalPerson', 'user'],
       sAMAccountName: sam,
@@ -51,9 +52,15 @@ export class DirectoryAdmin {
       await this.client.modify(dn, [
         new Change({
           operation: 'replace',
-          modification: new Attribute({ type: 'unicodePwd', values: [Buffer.from(`"${options.password}"`, 'utf16le')] }),
+          modification: new Attribute({
+            type: 'unicodePwd',
+            values: [Buffer.from(`"${options.password}"`, 'utf16le')],
+          }),
         }),
-        new Change({ operation: 'replace', modification: new Attribute({ type: 'userAccountControl', values: ['512'] }) }),
+        new Change({
+          operation: 'replace',
+          modification: new Attribute({ type: 'userAccountControl', values: ['512'] }),
+        }),
       ]);
     }
     return dn;
@@ -65,9 +72,16 @@ export class DirectoryAdmin {
     return dn;
   }
 
-  async contact(parent: string, name: string, attrs: Record<string, string | string[]> = {}): Promise<string> {
+  async contact(
+    parent: string,
+    name: string,
+    attrs: Record<string, string | string[]> = {},
+  ): Promise<string> {
     const dn = `CN=${name},${parent}`;
-    await this.client.add(dn, { objectClass: ['top', 'person', 'organizationalPerson', 'contact'], ...attrs });
+    await this.client.add(dn, {
+      objectClass: ['top', 'person', 'organizationalPerson', 'contact'],
+      ...attrs,
+    });
     return dn;
   }
 
@@ -76,7 +90,10 @@ export class DirectoryAdmin {
     for (let i = 0; i < members.length; i += 500) {
       await this.client.modify(
         group,
-        new Change({ operation: 'add', modification: new Attribute({ type: 'member', values: members.slice(i, i + 500) }) }),
+        new Change({
+          operation: 'add',
+          modification: new Attribute({ type: 'member', values: members.slice(i, i + 500) }),
+        }),
       );
     }
   }

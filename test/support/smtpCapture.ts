@@ -24,16 +24,17 @@ export interface SmtpCaptureOptions {
 }
 
 export class SmtpCapture {
-  readonly messages: CapturedMail[] = [];
+  readonly messages: CapturedMail[];
   readonly #server: SMTPServer;
   #port = 0;
 
-  private constructor(server: SMTPServer) {
+  private constructor(server: SMTPServer, messages: CapturedMail[]) {
     this.#server = server;
+    this.messages = messages;
   }
 
   static async start(options: SmtpCaptureOptions = {}): Promise<SmtpCapture> {
-    let capture: SmtpCapture | undefined;
+    const captured: CapturedMail[] = [];
     const serverOptions: SMTPServerOptions = {
       secure: options.secure === true,
       disabledCommands: [...(options.tls ? [] : ['STARTTLS']), ...(options.auth ? [] : ['AUTH'])],
@@ -56,7 +57,7 @@ export class SmtpCapture {
           simpleParser(raw)
             .then((parsed) => {
               const from = session.envelope.mailFrom;
-              capture?.messages.push({
+              captured.push({
                 from: from === false ? null : from.address,
                 to: session.envelope.rcptTo.map((r) => r.address),
                 parsed,
@@ -71,7 +72,7 @@ export class SmtpCapture {
       },
     };
     const server = new SMTPServer(serverOptions);
-    capture = new SmtpCapture(server);
+    const capture = new SmtpCapture(server, captured);
     server.listen(0, '127.0.0.1');
     await once(server.server, 'listening');
     capture.#port = (server.server.address() as AddressInfo).port;

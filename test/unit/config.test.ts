@@ -42,7 +42,10 @@ function keyPaths(value: unknown, prefix = ''): string[] {
 describe('config file', () => {
   it('the shipped example is valid and resolves its secret references', () => {
     const dir = mkdtempSync(join(tmpdir(), 'adnotify-config-'));
-    const text = readFileSync(EXAMPLE, 'utf8').replace('/run/credentials/adnotify.service/ldap-password', join(dir, 'pw'));
+    const text = readFileSync(EXAMPLE, 'utf8').replace(
+      '/run/credentials/adnotify.service/ldap-password',
+      join(dir, 'pw'),
+    );
     writeFileSync(join(dir, 'pw'), 'from-file\n');
     const loaded = parseConfigText(text, EXAMPLE, { ADNOTIFY_SMTP_PASSWORD: 'from-env' });
     expect(loaded.config.directory.bindPassword).toBe('from-file');
@@ -74,29 +77,67 @@ describe('config file', () => {
   });
 
   it('defaults the SMTP port to 465 with implicit TLS', () => {
-    const { config } = parseConfigText(minimal().replace('host: smtp', 'secure: true\n  host: smtp'), 't', {});
+    const { config } = parseConfigText(
+      minimal().replace('host: smtp', 'secure: true\n  host: smtp'),
+      't',
+      {},
+    );
     expect(config.smtp.port).toBe(465);
   });
 });
 
 describe('config errors name the key path, the line and the fix', () => {
   it.each([
-    ['a wrong type', minimal().replace('from:', 'port: "abc"\n  from:'), /^smtp\.port: expected number, got "abc" \(line 9, column 9\)/],
-    ['an out-of-range number', minimal().replace('from:', 'port: 70000\n  from:'), /^smtp\.port: .*65535.*got 70000/],
-    ['a missing key', minimal().replace('  baseDN: "DC=example,DC=com"\n', ''), /^directory\.baseDN: required: expected string/],
-    ['an unknown key', minimal('pol:\n  schedule: 5m\n'), /^unknown key "pol".*adnotify\.example\.yaml \(line 10/],
-    ['a bad enum value', minimal('logging:\n  level: loud\n'), /^logging\.level: expected "error" or "warn" or "info" or "debug", got "loud"/],
+    [
+      'a wrong type',
+      minimal().replace('from:', 'port: "abc"\n  from:'),
+      /^smtp\.port: expected number, got "abc" \(line 9, column 9\)/,
+    ],
+    [
+      'an out-of-range number',
+      minimal().replace('from:', 'port: 70000\n  from:'),
+      /^smtp\.port: .*65535.*got 70000/,
+    ],
+    [
+      'a missing key',
+      minimal().replace('  baseDN: "DC=example,DC=com"\n', ''),
+      /^directory\.baseDN: required: expected string/,
+    ],
+    [
+      'an unknown key',
+      minimal('pol:\n  schedule: 5m\n'),
+      /^unknown key "pol".*adnotify\.example\.yaml \(line 10/,
+    ],
+    [
+      'a bad enum value',
+      minimal('logging:\n  level: loud\n'),
+      /^logging\.level: expected "error" or "warn" or "info" or "debug", got "loud"/,
+    ],
     ['a bad duration', minimal('poll:\n  schedule: soon\n'), /^poll\.schedule: expected a duration/],
-    ['a bad LDAP filter', minimal().replace('baseDN:', 'filter: "(objectClass=user"\n  baseDN:'), /^directory\.filter: .*not a valid LDAP filter/],
-    ['a plain ldap:// URL', minimal().replace('ldaps://dc1', 'ldap://dc1'), /^directory\.urls\[0\]: ldap:\/\/ would send the bind password in clear text/],
+    [
+      'a bad LDAP filter',
+      minimal().replace('baseDN:', 'filter: "(objectClass=user"\n  baseDN:'),
+      /^directory\.filter: .*not a valid LDAP filter/,
+    ],
+    [
+      'a plain ldap:// URL',
+      minimal().replace('ldaps://dc1', 'ldap://dc1'),
+      /^directory\.urls\[0\]: ldap:\/\/ would send the bind password in clear text/,
+    ],
     ['a wrong version', minimal().replace('version: 1', 'version: 2'), /^version: expected 1, got 2/],
-    ['expiry reminders without a portal', minimal('passwordExpiry:\n  enabled: true\n'), /^passwordExpiry\.portalUrl: required when/],
+    [
+      'expiry reminders without a portal',
+      minimal('passwordExpiry:\n  enabled: true\n'),
+      /^passwordExpiry\.portalUrl: required when/,
+    ],
   ])('%s', (_name, text, expected) => {
     expect(problems(text)[0]).toMatch(expected);
   });
 
   it('reports YAML syntax errors with line and column', () => {
-    expect(problems('version: 1\ndirectory:\n  urls: [unclosed\n')[0]).toMatch(/^YAML syntax: .*\(line \d+, column \d+\)/);
+    expect(problems('version: 1\ndirectory:\n  urls: [unclosed\n')[0]).toMatch(
+      /^YAML syntax: .*\(line \d+, column \d+\)/,
+    );
   });
 
   it('reports every problem, not only the first', () => {
@@ -115,16 +156,24 @@ describe('config errors name the key path, the line and the fix', () => {
       .replace('"S3cret!pw"', '"${env:NO_SUCH_VAR}"')
       .replace('from:', 'auth: { user: u, pass: "${file:/nonexistent/pw}" }\n  from:');
     const found = problems(text);
-    expect(found).toContainEqual(expect.stringMatching(/^directory\.bindPassword: environment variable NO_SUCH_VAR is not set/));
-    expect(found).toContainEqual(expect.stringMatching(/^smtp\.auth\.pass: cannot read \/nonexistent\/pw \(ENOENT\)/));
+    expect(found).toContainEqual(
+      expect.stringMatching(/^directory\.bindPassword: environment variable NO_SUCH_VAR is not set/),
+    );
+    expect(found).toContainEqual(
+      expect.stringMatching(/^smtp\.auth\.pass: cannot read \/nonexistent\/pw \(ENOENT\)/),
+    );
   });
 
   it('says how to point at a config file that does not exist', () => {
-    expect(() => loadConfig('/nonexistent/adnotify.yaml')).toThrow(/file not found: pass --config PATH or set ADNOTIFY_CONFIG/);
+    expect(() => loadConfig('/nonexistent/adnotify.yaml')).toThrow(
+      /file not found: pass --config PATH or set ADNOTIFY_CONFIG/,
+    );
   });
 
   it('warns that loggedInUser does nothing without an actor source', () => {
     const { warnings } = parseConfigText(minimal('notify:\n  loggedInUser: true\n'), 't', {});
-    expect(warnings.map(formatProblem)).toEqual([expect.stringMatching(/^notify\.loggedInUser: has no effect/)]);
+    expect(warnings.map(formatProblem)).toEqual([
+      expect.stringMatching(/^notify\.loggedInUser: has no effect/),
+    ]);
   });
 });

@@ -27,8 +27,8 @@ describe('formatGuid', () => {
 describe('formatSid', () => {
   it('formats a domain SID with its sub-authorities', () => {
     const sid = Uint8Array.from([
-      1, 5, 0, 0, 0, 0, 0, 5, 21, 0, 0, 0, 0x3a, 0x3b, 0x88, 0xa7, 0x28, 0x5b, 0x3e, 0xb8, 0x81, 0x3e, 0x67, 0x38, 0xf4,
-      0x01, 0x00, 0x00,
+      1, 5, 0, 0, 0, 0, 0, 5, 21, 0, 0, 0, 0x3a, 0x3b, 0x88, 0xa7, 0x28, 0x5b, 0x3e, 0xb8, 0x81, 0x3e, 0x67,
+      0x38, 0xf4, 0x01, 0x00, 0x00,
     ]);
     expect(formatSid(sid)).toBe('S-1-5-21-2810723130-3091094312-946290305-500');
   });
@@ -52,7 +52,9 @@ describe('toValueList', () => {
   });
 
   it('turns an Extended DN value into a DN reference carrying the GUID', () => {
-    expect(toValueList(`<GUID=${GUID_TEXT}>;<SID=S-1-5-21-1-2-3-1105>;CN=Boss,OU=Staff,DC=example,DC=com`)).toEqual([
+    expect(
+      toValueList(`<GUID=${GUID_TEXT}>;<SID=S-1-5-21-1-2-3-1105>;CN=Boss,OU=Staff,DC=example,DC=com`),
+    ).toEqual([
       { kind: 'dn', guid: GUID_TEXT, sid: 'S-1-5-21-1-2-3-1105', dn: 'CN=Boss,OU=Staff,DC=example,DC=com' },
     ]);
   });
@@ -65,9 +67,21 @@ describe('parseExtendedDn', () => {
       `<GUID=${GUID_TEXT.toUpperCase()}>;<SID=S-1-5-21-9-9-9-500>;CN=A,DC=x`,
       { guid: GUID_TEXT, sid: 'S-1-5-21-9-9-9-500', dn: 'CN=A,DC=x' },
     ],
-    ['GUID only (a contact has no SID)', `<GUID=${GUID_TEXT}>;CN=C,DC=x`, { guid: GUID_TEXT, sid: null, dn: 'CN=C,DC=x' }],
-    ['GUID as hex bytes (flag 0)', '<GUID=00096776f584d04e8992f07ecb7c431f>;CN=C', { guid: GUID_TEXT, sid: null, dn: 'CN=C' }],
-    ['a plain DN (control ignored)', 'CN=Plain\\, Person,DC=x', { guid: null, sid: null, dn: 'CN=Plain\\, Person,DC=x' }],
+    [
+      'GUID only (a contact has no SID)',
+      `<GUID=${GUID_TEXT}>;CN=C,DC=x`,
+      { guid: GUID_TEXT, sid: null, dn: 'CN=C,DC=x' },
+    ],
+    [
+      'GUID as hex bytes (flag 0)',
+      '<GUID=00096776f584d04e8992f07ecb7c431f>;CN=C',
+      { guid: GUID_TEXT, sid: null, dn: 'CN=C' },
+    ],
+    [
+      'a plain DN (control ignored)',
+      'CN=Plain\\, Person,DC=x',
+      { guid: null, sid: null, dn: 'CN=Plain\\, Person,DC=x' },
+    ],
   ])('%s', (_name, input, expected) => {
     expect(parseExtendedDn(input)).toEqual(expected);
   });
@@ -84,6 +98,12 @@ describe('parseRangeKey', () => {
     expect(parseRangeKey(key, 'member')).toEqual(expected);
   });
 });
+
+function withoutMember<T extends { member?: unknown }>(entry: T): Omit<T, 'member'> {
+  const copy = { ...entry };
+  delete copy.member;
+  return copy;
+}
 
 describe('toDirectoryEntry', () => {
   const base = {
@@ -106,23 +126,27 @@ describe('toDirectoryEntry', () => {
   });
 
   it('reports where to continue when member arrived as a partial range', () => {
-    const { member: _member, ...rest } = base;
+    const rest = withoutMember(base);
     const { entry, nextMemberRange } = toDirectoryEntry({ ...rest, 'member;range=0-1': ['CN=A', 'CN=B'] });
     expect(entry.members?.map((m) => m.dn)).toEqual(['CN=A', 'CN=B']);
     expect(nextMemberRange).toBe(2);
   });
 
   it('treats an empty range key (requested, not returned) as the end', () => {
-    const { member: _member, ...rest } = base;
+    const rest = withoutMember(base);
     const { entry, nextMemberRange } = toDirectoryEntry({ ...rest, 'member;range=0-1': [] });
     expect(entry.members).toEqual([]);
     expect(nextMemberRange).toBeUndefined();
   });
 
   it('gives a group with no members an empty list and a user no member list at all', () => {
-    const { member: _member, ...rest } = base;
+    const rest = withoutMember(base);
     expect(toDirectoryEntry(rest).entry.members).toEqual([]);
-    const user = toDirectoryEntry({ ...rest, objectClass: ['top', 'person', 'organizationalPerson', 'user'], 'member;range=0-0': [] });
+    const user = toDirectoryEntry({
+      ...rest,
+      objectClass: ['top', 'person', 'organizationalPerson', 'user'],
+      'member;range=0-0': [],
+    });
     expect(user.entry.members).toBeUndefined();
   });
 

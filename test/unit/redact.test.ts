@@ -33,11 +33,18 @@ describe('createLogger', () => {
   it('writes JSON lines with the component and never a secret', async () => {
     const { lines, stream } = capture();
     const log = createLogger({ level: 'debug', format: 'json', secrets: ['Hunter2!'], stream });
-    log.child({ component: 'ldap' }).warn('bind failed', { err: new Error('password Hunter2! rejected'), url: 'ldaps://x' });
+    log
+      .child({ component: 'ldap' })
+      .warn('bind failed', { err: new Error('password Hunter2! rejected'), url: 'ldaps://x' });
     await new Promise((r) => setImmediate(r));
     expect(lines).toHaveLength(1);
     const record = JSON.parse(lines[0] ?? '{}') as Record<string, unknown>;
-    expect(record).toMatchObject({ level: 'warn', message: 'bind failed', component: 'ldap', url: 'ldaps://x' });
+    expect(record).toMatchObject({
+      level: 'warn',
+      message: 'bind failed',
+      component: 'ldap',
+      url: 'ldaps://x',
+    });
     expect(lines[0]).not.toContain('Hunter2!');
     expect(lines[0]).toContain('***');
   });
