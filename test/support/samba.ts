@@ -182,7 +182,11 @@ export async function startSamba(dir: string, ip = randomLoopback()): Promise<St
   closeSync(out);
   const pid = child.pid;
   if (pid === undefined) throw new Error('samba did not start');
-  const exited = new Promise<void>((resolve) => child.once('exit', () => { resolve(); }));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      resolve();
+    }),
+  );
   const killOnExit = () => {
     child.kill('SIGKILL');
   };

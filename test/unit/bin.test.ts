@@ -8,7 +8,10 @@ import { tempDir } from '../support/cli.js';
 
 const BIN = 'dist/bin.js';
 const adnotify = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-  spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { PATH: process.env['PATH'], ...env } });
+  spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    env: { PATH: process.env['PATH'], ...env },
+  });
 
 describe.skipIf(!existsSync(BIN))('the built adnotify executable (npm run build)', () => {
   it('prints its version', () => {
@@ -29,7 +32,9 @@ describe.skipIf(!existsSync(BIN))('the built adnotify executable (npm run build)
     const result = adnotify(['check-config'], { ADNOTIFY_CONFIG: file });
     expect(result.status).toBe(78);
     expect(result.stderr).toContain(`configuration error in ${file}:`);
-    expect(result.stderr).toMatch(/^ {2}directory\.urls: list at least one domain controller URL \(line 3, column 9\)$/m);
+    expect(result.stderr).toMatch(
+      /^ {2}directory\.urls: list at least one domain controller URL \(line 3, column 9\)$/m,
+    );
     expect(result.stderr).toMatch(/^ {2}smtp: required: expected object/m);
   });
 });
