@@ -60,10 +60,8 @@ export class UsageError extends AdnotifyError {
 /** The step of talking to the directory that failed, so an administrator knows where to look. */
 export type DirectoryStep = 'connect' | 'tls' | 'bind' | 'rootDSE' | 'invocationId' | 'search';
 
-/** LDAP could not be reached at all (refused, timed out, DNS) after trying every URL. */
-export class DirectoryUnavailableError extends AdnotifyError {
-  override readonly exitCode = ExitCode.unavailable;
-
+/** A failure talking to the directory, with the step that failed. */
+export abstract class DirectoryError extends AdnotifyError {
   constructor(
     message: string,
     readonly step: DirectoryStep,
@@ -71,32 +69,21 @@ export class DirectoryUnavailableError extends AdnotifyError {
   ) {
     super(message, options);
   }
+}
+
+/** LDAP could not be reached at all (refused, timed out, DNS) after trying every URL. */
+export class DirectoryUnavailableError extends DirectoryError {
+  override readonly exitCode = ExitCode.unavailable;
 }
 
 /** The directory refused us: bad credentials, or its TLS certificate failed verification. */
-export class DirectoryAuthError extends AdnotifyError {
+export class DirectoryAuthError extends DirectoryError {
   override readonly exitCode = ExitCode.noPermission;
-
-  constructor(
-    message: string,
-    readonly step: DirectoryStep,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
 }
 
 /** The server answered but is not an Active Directory domain controller we can poll. */
-export class DirectoryProtocolError extends AdnotifyError {
+export class DirectoryProtocolError extends DirectoryError {
   override readonly exitCode = ExitCode.unavailable;
-
-  constructor(
-    message: string,
-    readonly step: DirectoryStep,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
 }
 
 export class SmtpError extends AdnotifyError {
