@@ -26,7 +26,6 @@ describe.skipIf(!samba)('connecting to the directory: each failure names its ste
   });
 
   it('check-config --connect binds over LDAPS with the CA and reads rootDSE and invocationId', async () => {
-    const config = writeConfig(tempDir(), samba, { baseDN: ou });
     const smtp = await SmtpCapture.start();
     try {
       const cfg = writeConfig(tempDir(), samba, { baseDN: ou, smtpPort: smtp.port });
@@ -40,7 +39,6 @@ describe.skipIf(!samba)('connecting to the directory: each failure names its ste
     } finally {
       await smtp.stop();
     }
-    expect(config).toBeTruthy();
   });
 
   it('a wrong password exits 77 naming the bind step, and the password appears nowhere', async () => {
