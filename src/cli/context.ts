@@ -28,10 +28,6 @@ export class Context {
     this.#io = io;
   }
 
-  get env(): NodeJS.ProcessEnv {
-    return this.#io.env;
-  }
-
   /** Prints a line on stdout (command output, not logs). */
   out(line = ''): void {
     this.#io.stdout.write(`${this.#redactor.text(line)}\n`);

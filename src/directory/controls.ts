@@ -24,6 +24,3 @@ export class ExtendedDnControl extends Control {
     writer.writeBuffer(value.buffer, 0x04);
   }
 }
-
-/** LDAP_SERVER_SHOW_DELETED_OID: return tombstones too. */
-export const SHOW_DELETED_OID = '1.2.840.113556.1.4.417';

@@ -94,10 +94,6 @@ export class SqliteStore {
     }
   }
 
-  get schemaVersion(): number {
-    return Number(this.#db.pragma('user_version', { simple: true }));
-  }
-
   /**
    * Runs `work` in one write transaction (BEGIN IMMEDIATE): everything it writes commits
    * together or not at all. Async so a cycle can stream LDAP pages into it; cycles never
@@ -176,24 +172,6 @@ export class SqliteStore {
     ).run(object.guid, object.dn, object.class, object.usnChanged, JSON.stringify(object.attributes));
   }
 
-  getObject(guid: string): SnapshotObject | undefined {
-    const row = this.#statement(
-      'getObject',
-      'SELECT guid, dn, class, usn_changed, attributes FROM objects WHERE guid = ?',
-    )
-      .safeIntegers(true)
-      .get(guid) as
-      { guid: string; dn: string; class: string; usn_changed: bigint; attributes: string } | undefined;
-    if (!row) return undefined;
-    return {
-      guid: row.guid,
-      dn: row.dn,
-      class: row.class,
-      usnChanged: row.usn_changed,
-      attributes: JSON.parse(row.attributes) as SnapshotObject['attributes'],
-    };
-  }
-
   putContainer(guid: string, dn: string): void {
     this.#statement(
       'putContainer',
@@ -209,18 +187,6 @@ export class SqliteStore {
       'INSERT OR REPLACE INTO memberships (group_guid, member_guid, member_dn) VALUES (?, ?, ?)',
     );
     for (const member of members) insert.run(groupGuid, member.guid ?? `dn:${member.dn}`, member.dn);
-  }
-
-  membersOf(groupGuid: string): MemberRef[] {
-    const rows = this.#statement(
-      'membersOf',
-      'SELECT member_guid, member_dn FROM memberships WHERE group_guid = ? ORDER BY member_dn',
-    ).all(groupGuid) as { member_guid: string; member_dn: string }[];
-    return rows.map((r) => ({
-      guid: r.member_guid.startsWith('dn:') ? null : r.member_guid,
-      sid: null,
-      dn: r.member_dn,
-    }));
   }
 
   recordCycle(cycle: CycleRecord): number {
