@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 
 import { Command, CommanderError } from 'commander';
 
-import { checkConfig, once, status, type GlobalOptions } from './cli/commands.js';
+import { checkConfig, history, once, status, type GlobalOptions } from './cli/commands.js';
 import { Context, type Io } from './cli/context.js';
 import { ConfigError, ExitCode, exitCodeFor, errorMessage, formatProblem } from './errors.js';
 
@@ -46,6 +46,14 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .option('--json', 'print one JSON document')
     .action((options: { json?: boolean }) => {
       status(ctx, global(), options);
+    });
+  program
+    .command('history')
+    .description('the events derived recently, newest last')
+    .option('--since <when>', 'a duration back from now ("24h", "7d") or an ISO 8601 date-time', '24h')
+    .option('--json', 'print one JSON array, oldest first')
+    .action((options: { since?: string; json?: boolean }) => {
+      history(ctx, global(), options);
     });
   for (const command of program.commands) command.exitOverride().configureOutput(program.configureOutput());
 

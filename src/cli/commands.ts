@@ -2,10 +2,12 @@
  * The commands of spec/cli.md that this version implements. Each returns normally on
  * success and throws a typed error otherwise; main.ts maps errors to exit codes.
  */
-import { runCycle } from '../app/cycle.js';
-import { formatProblem } from '../errors.js';
+import { runCycle, type CycleSummary } from '../app/cycle.js';
+import { parseDuration } from '../core/duration.js';
+import { UsageError, formatProblem } from '../errors.js';
 import { classifySmtpError, smtpTransport } from '../mail/transport.js';
 import { type Context, systemClock } from './context.js';
+import { eventLines } from './format.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -61,11 +63,59 @@ export async function once(ctx: Context, global: GlobalOptions): Promise<void> {
       clock: systemClock,
       log: log.child({ component: 'cycle' }),
     });
-    ctx.out(
-      `baseline: ${summary.objects} objects (${summary.groups} groups, ${summary.memberships} memberships), ${summary.containers} containers, cursor ${summary.cursor}, ${summary.seconds.toFixed(1)} s; no mail sent`,
-    );
+    ctx.out(describeCycle(summary));
   } finally {
     await directory.close();
+    store.close();
+  }
+}
+
+function describeCycle(s: CycleSummary): string {
+  const time = `${s.seconds.toFixed(1)} s`;
+  if (s.kind === 'baseline') {
+    return `baseline: ${s.objects} objects (${s.groups} groups, ${s.memberships} memberships), ${s.containers} containers, cursor ${s.cursor}, ${time}; no mail sent`;
+  }
+  const cursor =
+    s.previousCursor === null || s.previousCursor === s.cursor
+      ? `cursor ${s.cursor}`
+      : `cursor ${s.previousCursor} → ${s.cursor}`;
+  if (s.idle) return `${s.kind}: nothing changed, ${cursor}, ${time}`;
+  return `${s.kind}: ${s.events} events from ${s.objects} changed objects, ${cursor}, ${time}`;
+}
+
+/** `--since`: a duration back from now ("24h", "7d") or an ISO 8601 date-time. */
+export function parseSince(text: string, now: Date): Date {
+  const ms = parseDuration(text);
+  if (ms !== undefined) return new Date(now.getTime() - ms);
+  const date = /^\d{4}-\d{2}-\d{2}/.test(text) ? new Date(text) : undefined;
+  if (date && !Number.isNaN(date.getTime())) return date;
+  throw new UsageError(
+    `--since ${JSON.stringify(text)}: expected a duration ("90m", "24h", "7d") or an ISO 8601 date-time ("2026-11-25T08:00:00Z")`,
+  );
+}
+
+export function history(
+  ctx: Context,
+  global: GlobalOptions,
+  options: { since?: string; json?: boolean },
+): void {
+  const since = parseSince(options.since ?? '24h', systemClock.now());
+  const loaded = ctx.config(global.config);
+  if (!ctx.stateExists(loaded)) {
+    if (options.json === true) ctx.out('[]');
+    else ctx.out(`state: ${ctx.statePath(loaded)} does not exist yet; no events`);
+    return;
+  }
+  const store = ctx.openStore(loaded);
+  try {
+    const events = store.events(since.toISOString());
+    if (options.json === true) {
+      ctx.out(JSON.stringify(events, null, 2));
+      return;
+    }
+    if (events.length === 0) ctx.out(`no events since ${since.toISOString()}`);
+    for (const event of events) for (const line of eventLines(event)) ctx.out(line);
+  } finally {
     store.close();
   }
 }
@@ -82,7 +132,7 @@ export function status(ctx: Context, global: GlobalOptions, options: { json?: bo
   try {
     const dc = store.directoryState();
     const counts = store.counts();
-    const last = store.lastCycle();
+    const last = store.lastRun();
     const outbox = store.outboxCounts();
     if (options.json === true) {
       ctx.out(

@@ -46,4 +46,9 @@ export class AttributeSet {
   has(name: string): boolean {
     return this.#names.has(name.toLowerCase());
   }
+
+  /** A new set with `names` added. */
+  with(...names: string[]): AttributeSet {
+    return new AttributeSet([...this.#names, ...names]);
+  }
 }

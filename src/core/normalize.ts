@@ -60,7 +60,16 @@ function toDnValue(text: string): DnValue {
 }
 
 /** Attributes carried outside `DirectoryEntry.attributes`. */
-const STRUCTURAL = new Set(['dn', 'objectguid', 'objectclass', 'usnchanged', 'distinguishedname', 'member']);
+const STRUCTURAL = new Set([
+  'dn',
+  'objectguid',
+  'objectclass',
+  'usnchanged',
+  'usncreated',
+  'isdeleted',
+  'distinguishedname',
+  'member',
+]);
 
 export interface RawEntryResult {
   entry: DirectoryEntry;
@@ -81,7 +90,11 @@ export function toDirectoryEntry(raw: Readonly<Record<string, unknown>>): RawEnt
     );
   }
   const objectClass = toValueList(raw['objectClass']).filter((v): v is string => typeof v === 'string');
-  const usnText = toValueList(raw['uSNChanged'])[0];
+  const usn = (name: string): bigint => {
+    const text = toValueList(raw[name])[0];
+    return typeof text === 'string' && /^\d+$/.test(text) ? BigInt(text) : 0n;
+  };
+  const deleted = toValueList(raw['isDeleted'])[0];
   const attributes = new Map<string, AttributeValue[]>();
   let members: MemberRef[] | undefined;
   let nextMemberRange: number | undefined;
@@ -117,7 +130,9 @@ export function toDirectoryEntry(raw: Readonly<Record<string, unknown>>): RawEnt
     guid: formatGuid(guidRaw),
     dn: parseExtendedDn(String(raw['dn'])).dn,
     objectClass,
-    usnChanged: typeof usnText === 'string' && /^\d+$/.test(usnText) ? BigInt(usnText) : 0n,
+    usnChanged: usn('uSNChanged'),
+    usnCreated: usn('uSNCreated'),
+    deleted: typeof deleted === 'string' && deleted.toUpperCase() === 'TRUE',
     attributes,
     ...(members === undefined ? {} : { members }),
   };
@@ -170,4 +185,23 @@ export function parseRangeKey(
   if (!match || match[1]?.toLowerCase() !== attribute.toLowerCase()) return undefined;
   const end = match[3] === '*' ? '*' : Number(match[3]);
   return { start: Number(match[2]), end };
+}
+
+/** The canonical GUID string back to its 16 wire bytes (inverse of {@link formatGuid}). */
+export function guidBytes(guid: string): Uint8Array {
+  if (!isGuid(guid)) throw new Error(`not a GUID: ${guid}`);
+  const hex = guid.replace(/-/g, '');
+  const byte = (i: number) => Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  const order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
+  const out = new Uint8Array(16);
+  order.forEach((source, i) => (out[i] = byte(source)));
+  return out;
+}
+
+/** LDAP GeneralizedTime (whenCreated: "20261125015600.0Z") to a Date, or undefined. */
+export function parseGeneralizedTime(text: string): Date | undefined {
+  const match = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:[.,]\d+)?Z$/.exec(text);
+  if (!match) return undefined;
+  const [, y, mo, d, h, mi, s] = match.map(Number);
+  return new Date(Date.UTC(y ?? 0, (mo ?? 1) - 1, d ?? 1, h ?? 0, mi ?? 0, s ?? 0));
 }

@@ -23,6 +23,10 @@ export interface DirectoryEntry {
   /** objectClass values, most specific last (as Active Directory returns them). */
   objectClass: string[];
   usnChanged: bigint;
+  /** uSNCreated on the DC that answered: tells a new object from one that moved into scope. */
+  usnCreated: bigint;
+  /** A tombstone (isDeleted), read with the Show Deleted control. */
+  deleted: boolean;
   /** Every other attribute, each value list non-empty; `member` is in `members` instead. */
   attributes: Map<string, AttributeValue[]>;
   /** For groups: every member, all ranges read. Undefined for objects that are not groups. */
@@ -39,6 +43,8 @@ export interface DirectoryIdentity {
   invocationId: string;
   highestCommittedUSN: bigint;
   defaultNamingContext: string | null;
+  /** The naming contexts this DC holds (rootDSE namingContexts). */
+  namingContexts: string[];
 }
 
 /** Containers (OUs, CN=Users, ...) are kept by GUID so descendants' DNs can follow a rename. */

@@ -24,3 +24,15 @@ export class ExtendedDnControl extends Control {
     writer.writeBuffer(value.buffer, 0x04);
   }
 }
+
+/**
+ * LDAP_SERVER_SHOW_DELETED_OID (MS-ADTS 3.1.1.3.4.1.14): tombstones and deleted objects are
+ * returned too, so a cycle sees deletions. No value.
+ */
+export class ShowDeletedControl extends Control {
+  static readonly oid = '1.2.840.113556.1.4.417';
+
+  constructor() {
+    super(ShowDeletedControl.oid, { critical: true });
+  }
+}

@@ -6,11 +6,26 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 
-import { Client, NoSuchObjectError, type Entry, type SearchOptions } from 'ldapts';
+import {
+  Client,
+  EqualityFilter,
+  NoSuchObjectError,
+  OrFilter,
+  type Control,
+  type Entry,
+  type SearchOptions,
+} from 'ldapts';
 
 import type { DirectoryConfig } from '../config/schema.js';
 import { plainSimpleBind } from '../config/schema.js';
-import { formatGuid, memberRefs, parseRangeKey, toDirectoryEntry, toValueList } from '../core/normalize.js';
+import {
+  formatGuid,
+  guidBytes,
+  memberRefs,
+  parseRangeKey,
+  toDirectoryEntry,
+  toValueList,
+} from '../core/normalize.js';
 import type { DirectoryEntry, DirectoryIdentity, MemberRef } from '../core/types.js';
 import {
   AdnotifyError,
@@ -20,7 +35,7 @@ import {
   errorMessage,
 } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { ExtendedDnControl } from './controls.js';
+import { ExtendedDnControl, ShowDeletedControl } from './controls.js';
 import { classifyLdapError } from './errors.js';
 import type { DirectorySource, SearchRequest } from './port.js';
 
@@ -157,7 +172,13 @@ export class LdapDirectory implements DirectorySource {
         .search('', {
           scope: 'base',
           filter: '(objectClass=*)',
-          attributes: ['highestCommittedUSN', 'dsServiceName', 'defaultNamingContext', 'schemaNamingContext'],
+          attributes: [
+            'highestCommittedUSN',
+            'dsServiceName',
+            'defaultNamingContext',
+            'schemaNamingContext',
+            'namingContexts',
+          ],
           ...this.#limits(),
         })
         .catch((err: unknown) => {
@@ -192,26 +213,37 @@ export class LdapDirectory implements DirectorySource {
       invocationId: formatGuid(invocation),
       highestCommittedUSN: BigInt(hcu),
       defaultNamingContext: first(root?.['defaultNamingContext']) ?? null,
+      namingContexts: toValueList(root?.['namingContexts']).filter((v): v is string => typeof v === 'string'),
     };
   }
 
   async *search(request: SearchRequest): AsyncIterable<DirectoryEntry[]> {
     const client = await this.#connected();
-    const binary = await this.#binaryAttributeNames();
+    const binary = await this.binaryAttributes();
     const memberAttribute =
       this.#rangeSize === undefined ? 'member' : `member;range=0-${this.#rangeSize - 1}`;
+    const actor = this.#config.actor.source === 'attribute' ? [this.#config.actor.attribute] : [];
     const options: SearchOptions = {
-      scope: 'sub',
-      filter: request.filter,
-      attributes: ['*', 'objectGUID', 'uSNChanged', memberAttribute],
+      scope: request.scope ?? 'sub',
+      filter:
+        typeof request.filter === 'string'
+          ? request.filter
+          : new OrFilter({
+              filters: request.filter.guids.map(
+                (guid) =>
+                  new EqualityFilter({ attribute: 'objectGUID', value: Buffer.from(guidBytes(guid)) }),
+              ),
+            }),
+      attributes: ['*', 'objectGUID', 'uSNChanged', 'uSNCreated', 'isDeleted', ...actor, memberAttribute],
       explicitBufferAttributes: binary,
       paged: { pageSize: this.#config.pageSize },
       ...this.#limits(),
     };
-    const pages = client.searchPaginated(request.base ?? this.#config.baseDN, options, [
-      new ExtendedDnControl(),
-    ]);
-    for (;;) {
+    const controls: Control[] = [new ExtendedDnControl()];
+    if (request.showDeleted === true) controls.push(new ShowDeletedControl());
+    const base = request.base ?? this.#config.baseDN;
+    const pages = client.searchPaginated(base, options, controls);
+    for (let number = 1; ; number++) {
       this.#operations++;
       let next: IteratorResult<{ searchEntries: Entry[] }>;
       try {
@@ -228,6 +260,7 @@ export class LdapDirectory implements DirectorySource {
         }
         page.push(entry);
       }
+      this.#log.debug('read page', { base, page: number, entries: page.length });
       yield page;
     }
   }
@@ -264,11 +297,17 @@ export class LdapDirectory implements DirectorySource {
     return out;
   }
 
+  /** Supplies the binary attribute names (cached from an earlier run): no schema read needed. */
+  useBinaryAttributes(names: readonly string[]): void {
+    this.#binaryAttributes = [...new Set([...KNOWN_BINARY, ...names])];
+  }
+
   /**
    * lDAPDisplayNames of every attribute with a binary syntax, read from the schema once per
-   * connection, so binary values arrive as bytes rather than as whatever UTF-8 made of them.
+   * connection unless supplied, so binary values arrive as bytes rather than as whatever
+   * UTF-8 made of them.
    */
-  async #binaryAttributeNames(): Promise<string[]> {
+  async binaryAttributes(): Promise<string[]> {
     if (this.#binaryAttributes) return this.#binaryAttributes;
     const client = await this.#connected();
     const names = new Set(KNOWN_BINARY);

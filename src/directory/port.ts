@@ -7,7 +7,15 @@ import type { DirectoryEntry, DirectoryIdentity } from '../core/types.js';
 export interface SearchRequest {
   /** Where to search; defaults to the configured baseDN. */
   base?: string;
-  filter: string;
+  /**
+   * An RFC 4515 filter, or the objects with these GUIDs (sent as binary values: ldapts turns
+   * `\xx` escapes above 0x7f in a filter string into UTF-8, which breaks binary matches).
+   */
+  filter: string | { guids: readonly string[] };
+  /** default: sub */
+  scope?: 'base' | 'sub';
+  /** Also return tombstones and deleted objects (Show Deleted control). */
+  showDeleted?: boolean;
 }
 
 export interface DirectorySource {
@@ -20,5 +28,9 @@ export interface DirectorySource {
    * group with all its `member` values (ranged retrieval followed to the end).
    */
   search(request: SearchRequest): AsyncIterable<DirectoryEntry[]>;
+  /** Attribute names whose values are bytes; read from the schema unless supplied. */
+  binaryAttributes(): Promise<string[]>;
+  /** Supplies the binary attribute names, e.g. cached from an earlier run. */
+  useBinaryAttributes(names: readonly string[]): void;
   close(): Promise<void>;
 }

@@ -90,4 +90,30 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
     `,
   },
+  {
+    version: 2,
+    description: 'last run, cached facts about the directory, events by cycle',
+    sql: `
+      -- The last poll, whatever its outcome: an idle cycle writes only this row.
+      CREATE TABLE last_run (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        kind        TEXT NOT NULL,           -- baseline | incremental | resync
+        started_at  TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        outcome     TEXT NOT NULL,           -- ok | failed
+        events      INTEGER NOT NULL DEFAULT 0,
+        error       TEXT
+      );
+
+      -- Small facts worth keeping between runs: the scope the snapshot was taken with, the
+      -- schema's binary attributes (so an idle cycle need not read the schema).
+      CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE INDEX events_cycle ON events (cycle_id);
+    `,
+  },
 ];

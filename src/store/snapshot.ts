@@ -6,23 +6,11 @@
 import { createHash } from 'node:crypto';
 
 import { AttributeSet, BUILTIN_IGNORED_ATTRIBUTES } from '../core/attributes.js';
+import type { SnapshotObject, SnapshotValue } from '../core/snapshot.js';
 import type { AttributeValue, DirectoryEntry } from '../core/types.js';
 import { structuralClass } from '../core/types.js';
 
-/** A stored value: text, a DN reference by GUID, or a hash standing in for bytes or a secret. */
-export type SnapshotValue =
-  | string
-  | { dn: string; guid: string | null }
-  | { sha256: string; bytes: number }
-  | { sha256: string; redacted: true };
-
-export interface SnapshotObject {
-  guid: string;
-  dn: string;
-  class: string;
-  usnChanged: bigint;
-  attributes: Record<string, SnapshotValue[]>;
-}
+export type { SnapshotObject, SnapshotValue } from '../core/snapshot.js';
 
 export interface SnapshotPolicy {
   /** Attributes whose values are stored as a hash only (directory.attributes.redact). */

@@ -8,10 +8,12 @@ import { dirname } from 'node:path';
 
 import Database from 'better-sqlite3';
 
+import type { DirectoryEvent } from '../core/events.js';
+import type { StoredMember } from '../core/snapshot.js';
 import type { DirectoryIdentity, MemberRef } from '../core/types.js';
 import { StateError, TemporaryError, errorMessage } from '../errors.js';
 import { MIGRATIONS } from './migrations.js';
-import type { SnapshotObject } from './snapshot.js';
+import type { SnapshotObject } from '../core/snapshot.js';
 
 export interface DirectoryState {
   url: string;
@@ -41,6 +43,20 @@ export interface SnapshotCounts {
   containers: number;
   memberships: number;
 }
+
+/** The last poll, whatever its outcome (an idle cycle writes nothing else). */
+export interface LastRun {
+  kind: CycleRecord['kind'];
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  outcome: 'ok' | 'failed';
+  events: number;
+  error: string | null;
+}
+
+/** An event as `adnotify history --json` prints it. */
+export type HistoryEvent = { id: number; cycle: number; at: string } & DirectoryEvent;
 
 export type OutboxCounts = Record<'pending' | 'held' | 'sent' | 'failed', number>;
 
@@ -187,6 +203,219 @@ export class SqliteStore {
       'INSERT OR REPLACE INTO memberships (group_guid, member_guid, member_dn) VALUES (?, ?, ?)',
     );
     for (const member of members) insert.run(groupGuid, member.guid ?? `dn:${member.dn}`, member.dn);
+  }
+
+  setCursor(cursor: bigint, at: string): void {
+    this.#statement(
+      'setCursor',
+      'UPDATE directory_state SET usn_cursor = ?, updated_at = ? WHERE id = 1',
+    ).run(cursor, at);
+  }
+
+  getObject(guid: string): SnapshotObject | undefined {
+    const row = this.#statement(
+      'getObject',
+      'SELECT guid, dn, class, usn_changed, attributes FROM objects WHERE guid = ?',
+    )
+      .safeIntegers(true)
+      .get(guid) as
+      { guid: string; dn: string; class: string; usn_changed: bigint; attributes: string } | undefined;
+    if (!row) return undefined;
+    return {
+      guid: row.guid,
+      dn: row.dn,
+      class: row.class,
+      usnChanged: row.usn_changed,
+      attributes: JSON.parse(row.attributes) as SnapshotObject['attributes'],
+    };
+  }
+
+  classOf(guid: string): string | null {
+    const value = this.#statement('classOf', 'SELECT class FROM objects WHERE guid = ?').pluck().get(guid);
+    return typeof value === 'string' ? value : null;
+  }
+
+  /** Removes an object and, when it is a group, its memberships. */
+  deleteObject(guid: string): void {
+    this.#statement('deleteObject', 'DELETE FROM objects WHERE guid = ?').run(guid);
+    this.#statement('deleteMembers', 'DELETE FROM memberships WHERE group_guid = ?').run(guid);
+  }
+
+  /** Every GUID in the snapshot (a resync looks for the ones the directory no longer has). */
+  objectGuids(): string[] {
+    return this.#db.prepare('SELECT guid FROM objects').pluck().all() as string[];
+  }
+
+  /** Snapshot objects strictly beneath `dn`. */
+  objectsBeneath(dn: string): SnapshotObject[] {
+    const guids = this.#db
+      .prepare('SELECT guid FROM objects WHERE lower(substr(dn, -length(?) - 1)) = lower(? )')
+      .pluck()
+      .all(dn, `,${dn}`) as string[];
+    return guids.map((guid) => this.getObject(guid)).filter((o): o is SnapshotObject => o !== undefined);
+  }
+
+  members(groupGuid: string): StoredMember[] {
+    const rows = this.#statement(
+      'members',
+      'SELECT member_guid, member_dn FROM memberships WHERE group_guid = ?',
+    ).all(groupGuid) as { member_guid: string; member_dn: string }[];
+    return rows.map((r) => ({
+      guid: r.member_guid.startsWith('dn:') ? null : r.member_guid,
+      dn: r.member_dn,
+    }));
+  }
+
+  /** GUIDs of the groups the snapshot records `memberKey` (a GUID, or "dn:..." ) as a member of. */
+  groupsContaining(memberKey: string): string[] {
+    return this.#statement('groupsContaining', 'SELECT group_guid FROM memberships WHERE member_guid = ?')
+      .pluck()
+      .all(memberKey) as string[];
+  }
+
+  deleteMembership(groupGuid: string, memberKey: string): void {
+    this.#statement(
+      'deleteMembership',
+      'DELETE FROM memberships WHERE group_guid = ? AND member_guid = ?',
+    ).run(groupGuid, memberKey);
+  }
+
+  /** A member renamed or moved: the rows that name it follow. */
+  setMemberDn(memberGuid: string, dn: string): void {
+    this.#statement('setMemberDn', 'UPDATE memberships SET member_dn = ? WHERE member_guid = ?').run(
+      dn,
+      memberGuid,
+    );
+  }
+
+  containerDn(guid: string): string | undefined {
+    const value = this.#statement('containerDn', 'SELECT dn FROM containers WHERE guid = ?')
+      .pluck()
+      .get(guid);
+    return typeof value === 'string' ? value : undefined;
+  }
+
+  containerGuids(): string[] {
+    return this.#db.prepare('SELECT guid FROM containers').pluck().all() as string[];
+  }
+
+  deleteContainer(guid: string): void {
+    this.#statement('deleteContainer', 'DELETE FROM containers WHERE guid = ?').run(guid);
+  }
+
+  /** Forgets containers at or beneath `dn` (they left the watched scope). */
+  deleteContainersWithin(dn: string): void {
+    this.#db
+      .prepare(
+        'DELETE FROM containers WHERE lower(dn) = lower(?) OR lower(substr(dn, -length(?) - 1)) = lower(?)',
+      )
+      .run(dn, dn, `,${dn}`);
+  }
+
+  /**
+   * A container was renamed or moved from `from` to `to`: every stored DN beneath it follows
+   * (objects, containers, member DNs), silently, since nothing about those objects changed.
+   * Returns how many objects moved with it.
+   */
+  renameSubtree(from: string, to: string): number {
+    const params = { from, to, suffix: `,${from}` };
+    const where = 'lower(substr(dn, -length(@from) - 1)) = lower(@suffix)';
+    const set = 'substr(dn, 1, length(dn) - length(@from)) || @to';
+    const objects = this.#db.prepare(`UPDATE objects SET dn = ${set} WHERE ${where}`).run(params).changes;
+    this.#db.prepare(`UPDATE containers SET dn = ${set} WHERE ${where}`).run(params);
+    this.#db
+      .prepare(
+        `UPDATE memberships SET member_dn = substr(member_dn, 1, length(member_dn) - length(@from)) || @to
+         WHERE lower(substr(member_dn, -length(@from) - 1)) = lower(@suffix)`,
+      )
+      .run(params);
+    return objects;
+  }
+
+  /** Empties the snapshot (objects, containers, memberships) before a new baseline. */
+  clearSnapshot(): void {
+    this.#db.exec('DELETE FROM objects; DELETE FROM containers; DELETE FROM memberships;');
+  }
+
+  /** Opens a cycle's row so its events can refer to it; {@link finishCycle} completes it. */
+  beginCycle(kind: CycleRecord['kind'], startedAt: string): number {
+    return this.recordCycle({
+      kind,
+      startedAt,
+      finishedAt: startedAt,
+      durationMs: 0,
+      outcome: 'ok',
+      objects: 0,
+      groups: 0,
+      memberships: 0,
+      events: 0,
+      error: null,
+    });
+  }
+
+  finishCycle(id: number, cycle: Omit<CycleRecord, 'kind' | 'startedAt'>): void {
+    this.#db
+      .prepare(
+        `UPDATE cycles SET finished_at = @finishedAt, duration_ms = @durationMs, outcome = @outcome,
+           objects = @objects, groups = @groups, memberships = @memberships, events = @events, error = @error
+         WHERE id = @id`,
+      )
+      .run({ ...cycle, id });
+  }
+
+  addEvent(cycleId: number, at: string, event: DirectoryEvent): number {
+    const result = this.#statement(
+      'addEvent',
+      'INSERT INTO events (cycle_id, at, type, object_guid, payload) VALUES (?, ?, ?, ?, ?)',
+    ).run(cycleId, at, event.type, event.object.guid, JSON.stringify(event));
+    return Number(result.lastInsertRowid);
+  }
+
+  /** Events recorded at or after `since` (ISO time), oldest first. */
+  events(since: string): HistoryEvent[] {
+    const rows = this.#db
+      .prepare('SELECT id, cycle_id, at, payload FROM events WHERE at >= ? ORDER BY id')
+      .all(since) as { id: number; cycle_id: number; at: string; payload: string }[];
+    return rows.map((r) => ({
+      id: r.id,
+      cycle: r.cycle_id,
+      at: r.at,
+      ...(JSON.parse(r.payload) as DirectoryEvent),
+    }));
+  }
+
+  setLastRun(run: LastRun): void {
+    this.#db
+      .prepare(
+        `INSERT INTO last_run (id, kind, started_at, finished_at, duration_ms, outcome, events, error)
+         VALUES (1, @kind, @startedAt, @finishedAt, @durationMs, @outcome, @events, @error)
+         ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, started_at = excluded.started_at,
+           finished_at = excluded.finished_at, duration_ms = excluded.duration_ms,
+           outcome = excluded.outcome, events = excluded.events, error = excluded.error`,
+      )
+      .run(run);
+  }
+
+  lastRun(): LastRun | undefined {
+    return this.#db
+      .prepare(
+        `SELECT kind, started_at AS startedAt, finished_at AS finishedAt, duration_ms AS durationMs, outcome,
+                events, error FROM last_run WHERE id = 1`,
+      )
+      .get() as LastRun | undefined;
+  }
+
+  getMeta(key: string): string | undefined {
+    const value = this.#db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(key);
+    return typeof value === 'string' ? value : undefined;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.#db
+      .prepare(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      )
+      .run(key, value);
   }
 
   recordCycle(cycle: CycleRecord): number {

@@ -98,6 +98,40 @@ export class DirectoryAdmin {
     }
   }
 
+  async removeMembers(group: string, members: string[]): Promise<void> {
+    await this.modify(group, 'delete', 'member', members);
+  }
+
+  async modify(
+    dn: string,
+    operation: 'add' | 'replace' | 'delete',
+    type: string,
+    values: (string | Buffer)[],
+  ): Promise<void> {
+    await this.client.modify(
+      dn,
+      new Change({ operation, modification: new Attribute({ type, values: values as string[] }) }),
+    );
+  }
+
+  /** Renames and/or moves `dn` to `newDN` (modrdn with newSuperior). */
+  async move(dn: string, newDN: string): Promise<string> {
+    await this.client.modifyDN(dn, newDN);
+    return newDN;
+  }
+
+  async delete(dn: string): Promise<void> {
+    await this.client.del(dn);
+  }
+
+  async hcu(): Promise<bigint> {
+    const { searchEntries } = await this.client.search('', {
+      scope: 'base',
+      attributes: ['highestCommittedUSN'],
+    });
+    return BigInt(String(searchEntries[0]?.['highestCommittedUSN']));
+  }
+
   /** objectGUID of `dn` in canonical form, read independently of adnotify's code. */
   async guidOf(dn: string): Promise<string> {
     const { searchEntries } = await this.client.search(dn, {

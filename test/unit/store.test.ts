@@ -15,6 +15,7 @@ const identity = {
   invocationId: '76670900-84f5-4ed0-8992-f07ecb7c431f',
   highestCommittedUSN: 9_007_199_254_740_993n, // above 2^53: must survive as a BigInt
   defaultNamingContext: null,
+  namingContexts: [],
 };
 
 describe('SqliteStore (SQLite on disk)', () => {

@@ -1,0 +1,230 @@
+/**
+ * Applies the entries a cycle reads to the snapshot, and records the events they mean. The
+ * decisions are the core's (deriveEvents, deletionEvents); this class feeds it what the
+ * snapshot knew and writes back what the directory now says, inside the cycle's transaction.
+ *
+ * Entries arrive in the server's order, not parents first. A container renamed in the same
+ * cycle as a descendant that changed for another reason would make that descendant look
+ * moved; so moves are held until the cycle has seen every entry, then reported only when the
+ * container renames of the cycle do not explain them.
+ */
+import type { AttributeSet } from '../core/attributes.js';
+import { isWithin, rebase, rebaseAll, type ContainerRename } from '../core/dn.js';
+import { deletionEvents, deriveEvents, objectRef, type DirectoryEvent } from '../core/events.js';
+import { parseGeneralizedTime } from '../core/normalize.js';
+import type { SnapshotObject } from '../core/snapshot.js';
+import { isContainer, type DirectoryEntry } from '../core/types.js';
+import { fullReadFilter } from '../core/dn.js';
+import type { DirectorySource } from '../directory/port.js';
+import type { Logger } from '../log/logger.js';
+import { toSnapshotObject, type SnapshotPolicy } from '../store/snapshot.js';
+import type { SqliteStore } from '../store/sqlite.js';
+
+export interface ApplierOptions {
+  store: SqliteStore;
+  directory: DirectorySource;
+  log: Logger;
+  baseDN: string;
+  scopeFilter: string;
+  snapshot: SnapshotPolicy;
+  /** Built-in noise plus directory.attributes.ignore. */
+  ignore: AttributeSet;
+  actorAttribute: string | null;
+  /**
+   * Incremental cycles: the cursor. An object with uSNCreated above it was created since the
+   * last cycle; one below it existed and has only come into scope. Null in a resync.
+   */
+  cursor: bigint | null;
+  /** Resync: objects created (whenCreated) after this were created since the last cycle. */
+  since: Date | null;
+  /** The time recorded with each event. */
+  at: () => string;
+  /** The cycle row the events belong to (written on first use). */
+  cycleId: () => number;
+}
+
+/** How far the DC's clock (whenCreated) may be behind ours in a resync. */
+const CLOCK_SLACK_MS = 60_000;
+
+type MovedEvent = Extract<DirectoryEvent, { type: 'object.moved' }>;
+
+export class ChangeApplier {
+  readonly counts = { objects: 0, groups: 0, memberships: 0, containers: 0 };
+  events = 0;
+  readonly #o: ApplierOptions;
+  readonly #renames: ContainerRename[] = [];
+  readonly #moves: MovedEvent[] = [];
+
+  constructor(options: ApplierOptions) {
+    this.#o = options;
+  }
+
+  /** One entry of the change search (or of a resync's full read). */
+  async entry(entry: DirectoryEntry): Promise<void> {
+    if (entry.deleted) this.deleted(entry.guid);
+    else if (isContainer(entry.objectClass)) await this.#container(entry);
+    else if (isWithin(entry.dn, this.#o.baseDN)) this.#inScope(entry);
+    else {
+      const before = this.#o.store.getObject(entry.guid);
+      if (before) this.#leaveScope(before, entry.dn);
+    }
+  }
+
+  /**
+   * Resync: an object of the snapshot that the full read did not return, as a look-up by GUID
+   * found it. A tombstone is a deletion; a live object has moved out of the base or no longer
+   * matches the filter.
+   */
+  missing(entry: DirectoryEntry): void {
+    if (entry.deleted) {
+      this.deleted(entry.guid);
+      return;
+    }
+    const before = this.#o.store.getObject(entry.guid);
+    if (before) this.#leaveScope(before, entry.dn);
+  }
+
+  /**
+   * An object was deleted (a tombstone, or not found at all). A watched object yields
+   * `object.deleted`; any object, watched or not, that the snapshot knew as a member leaves
+   * each of its groups with `group.member.removed`: the directory drops the member values
+   * without bumping the groups, so only the snapshot knows.
+   */
+  deleted(guid: string): void {
+    const { store } = this.#o;
+    if (store.containerDn(guid) !== undefined) {
+      store.deleteContainer(guid);
+      this.counts.containers++;
+    }
+    const known = store.getObject(guid);
+    const groups = store
+      .groupsContaining(guid)
+      .map((g) => store.getObject(g))
+      .filter((g): g is SnapshotObject => g !== undefined);
+    if (!known && groups.length === 0) return;
+    const member = {
+      guid,
+      dn: known?.dn ?? store.members(groups[0]?.guid ?? '').find((m) => m.guid === guid)?.dn ?? guid,
+      class: known?.class ?? null,
+    };
+    for (const event of deletionEvents(known, member, groups)) this.#record(event);
+    for (const group of groups) store.deleteMembership(group.guid, guid);
+    if (known) {
+      store.deleteObject(guid);
+      this.counts.objects++;
+    }
+  }
+
+  /** Reports the moves that container renames do not explain. Call once, after every entry. */
+  finish(): void {
+    for (const move of this.#moves) {
+      if (rebaseAll(move.from, this.#renames) === move.to) continue;
+      this.#record(move);
+    }
+    this.#moves.length = 0;
+  }
+
+  #inScope(entry: DirectoryEntry): void {
+    const { store } = this.#o;
+    const after = toSnapshotObject(entry, this.#o.snapshot);
+    const before = store.getObject(entry.guid);
+    const beforeMembers = before && entry.members ? store.members(entry.guid) : undefined;
+    const events = deriveEvents(
+      {
+        ...(before
+          ? { before: { object: before, ...(beforeMembers ? { members: beforeMembers } : {}) } }
+          : {}),
+        after: { object: after, ...(entry.members ? { members: entry.members } : {}) },
+        created: this.#createdSinceLastCycle(entry),
+      },
+      {
+        ignore: this.#o.ignore,
+        actorAttribute: this.#o.actorAttribute,
+        classOf: (guid) => store.classOf(guid),
+      },
+    );
+    for (const event of events) {
+      if (event.type === 'object.moved') this.#moves.push(event);
+      else this.#record(event);
+    }
+    store.putObject(after);
+    this.counts.objects++;
+    if (entry.members) {
+      store.replaceMemberships(entry.guid, entry.members);
+      this.counts.groups++;
+      this.counts.memberships += entry.members.length;
+    }
+    if (before && before.dn !== after.dn) store.setMemberDn(entry.guid, after.dn);
+  }
+
+  #createdSinceLastCycle(entry: DirectoryEntry): boolean {
+    if (this.#o.cursor !== null) return entry.usnCreated > this.#o.cursor;
+    const whenCreated = entry.attributes.get('whenCreated')?.[0];
+    const created = typeof whenCreated === 'string' ? parseGeneralizedTime(whenCreated) : undefined;
+    // whenCreated has whole seconds and the DC's clock: allow for both.
+    return (
+      created !== undefined &&
+      this.#o.since !== null &&
+      created.getTime() >= this.#o.since.getTime() - CLOCK_SLACK_MS
+    );
+  }
+
+  async #container(entry: DirectoryEntry): Promise<void> {
+    const { store, log } = this.#o;
+    const old = store.containerDn(entry.guid);
+    const inScope = isWithin(entry.dn, this.#o.baseDN);
+    if (old === undefined) {
+      if (!inScope) return;
+      store.putContainer(entry.guid, entry.dn);
+      this.counts.containers++;
+      // An existing OU moved into the base brings its objects along without bumping them.
+      const movedIn = this.#o.cursor !== null && entry.usnCreated <= this.#o.cursor;
+      if (movedIn) await this.#enterSubtree(entry.dn);
+      return;
+    }
+    if (old === entry.dn) return;
+    this.counts.containers++;
+    if (inScope) {
+      const moved = store.renameSubtree(old, entry.dn);
+      store.putContainer(entry.guid, entry.dn);
+      this.#renames.push({ from: old, to: entry.dn });
+      log.info('container renamed or moved; the snapshot follows', {
+        from: old,
+        to: entry.dn,
+        objects: moved,
+      });
+      return;
+    }
+    for (const object of store.objectsBeneath(old))
+      this.#leaveScope(object, rebase(object.dn, old, entry.dn));
+    store.deleteContainersWithin(old);
+  }
+
+  async #enterSubtree(dn: string): Promise<void> {
+    this.#o.log.info('container moved into the watched base; reading what it holds', { dn });
+    for await (const page of this.#o.directory.search({
+      base: dn,
+      filter: fullReadFilter(this.#o.scopeFilter),
+    })) {
+      for (const entry of page) {
+        if (isContainer(entry.objectClass)) this.#o.store.putContainer(entry.guid, entry.dn);
+        else this.#inScope(entry);
+      }
+    }
+  }
+
+  /** A watched object moved out of the base (or out of the filter): reported, then no longer watched. */
+  #leaveScope(object: SnapshotObject, to: string): void {
+    const { store } = this.#o;
+    this.#record({ type: 'object.moved', object: objectRef(object), from: object.dn, to, leftScope: true });
+    store.deleteObject(object.guid);
+    store.setMemberDn(object.guid, to);
+    this.counts.objects++;
+  }
+
+  #record(event: DirectoryEvent): void {
+    const id = this.#o.store.addEvent(this.#o.cycleId(), this.#o.at(), event);
+    this.events++;
+    this.#o.log.debug('event', { id, type: event.type, guid: event.object.guid, dn: event.object.dn });
+  }
+}

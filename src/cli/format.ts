@@ -1,0 +1,55 @@
+/**
+ * Events as lines for a terminal. Attribute values come from the directory and may hold
+ * anything (CR/LF, escape sequences, megabytes): they are escaped and shortened here, so a
+ * hostile value cannot forge output lines or flood the screen. `--json` prints them exactly.
+ */
+import type { AttributeChange } from '../core/events.js';
+import type { HistoryEvent } from '../store/sqlite.js';
+
+const MAX_VALUE = 120;
+
+/** Control characters shown as escapes; long values cut with a note of their length. */
+export function safeText(value: string, max = MAX_VALUE): string {
+  // eslint-disable-next-line no-control-regex
+  const escaped = value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+    if (c === '\n') return '\\n';
+    if (c === '\r') return '\\r';
+    if (c === '\t') return '\\t';
+    return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  });
+  return escaped.length <= max ? escaped : `${escaped.slice(0, max)}… (${value.length} chars)`;
+}
+
+function values(list: readonly string[]): string {
+  if (list.length === 0) return '(none)';
+  const shown = list.slice(0, 5).map((v) => JSON.stringify(safeText(v)));
+  return list.length > 5 ? `${shown.join(', ')} and ${list.length - 5} more` : shown.join(', ');
+}
+
+function change(c: AttributeChange): string {
+  if ('redacted' in c) return `${c.attribute}: changed (redacted)`;
+  if ('binary' in c) return `${c.attribute}: binary value changed`;
+  return `${c.attribute}: ${values(c.before)} → ${values(c.after)}`;
+}
+
+/** One event as one heading line and, for modifications, one indented line per attribute. */
+export function eventLines(event: HistoryEvent): string[] {
+  const head = `${event.at}  #${event.id}  ${event.type.padEnd(20)} ${event.object.class} ${safeText(event.object.dn, 300)}`;
+  switch (event.type) {
+    case 'object.modified':
+      return [head, ...event.changes.map((c) => `    ${change(c)}`)];
+    case 'object.moved':
+      return [
+        head,
+        `    from ${safeText(event.from, 300)}`,
+        `    to   ${safeText(event.to, 300)}${event.leftScope ? ' (out of the watched scope)' : ''}`,
+      ];
+    case 'group.member.added':
+    case 'group.member.removed':
+      return [head, `    member ${event.member.class ?? '(not watched)'} ${safeText(event.member.dn, 300)}`];
+    case 'object.created':
+      return event.enteredScope ? [head, '    (existing object, now in the watched scope)'] : [head];
+    case 'object.deleted':
+      return [head];
+  }
+}

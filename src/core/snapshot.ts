@@ -1,0 +1,55 @@
+/**
+ * What the snapshot knows of an object, in the shape the diff compares: attribute values as
+ * text, DN references by GUID, and hashes standing in for bytes and redacted secrets.
+ * Turning a directory entry into this shape (hashing) is the store's job; comparing two is
+ * the core's.
+ */
+
+/** A stored value: text, a DN reference by GUID, or a hash standing in for bytes or a secret. */
+export type SnapshotValue =
+  | string
+  | { dn: string; guid: string | null }
+  | { sha256: string; bytes: number }
+  | { sha256: string; redacted: true };
+
+export interface SnapshotObject {
+  guid: string;
+  dn: string;
+  class: string;
+  usnChanged: bigint;
+  attributes: Record<string, SnapshotValue[]>;
+}
+
+/** A group member as the snapshot keeps it: by GUID, or by DN when the server gave none. */
+export interface StoredMember {
+  guid: string | null;
+  dn: string;
+}
+
+/** The identity of a value for comparison: a renamed manager is the same manager. */
+export function valueKey(value: SnapshotValue): string {
+  if (typeof value === 'string') return `s:${value}`;
+  if ('dn' in value) return value.guid === null ? `d:${value.dn.toLowerCase()}` : `g:${value.guid}`;
+  if ('redacted' in value) return `r:${value.sha256}`;
+  return `b:${value.sha256}`;
+}
+
+/** How a value is shown in an event: text as is, a DN reference by its DN, bytes by hash. */
+export function valueText(value: SnapshotValue): string {
+  if (typeof value === 'string') return value;
+  if ('dn' in value) return value.dn;
+  return value.sha256;
+}
+
+export function isBinaryValue(value: SnapshotValue): boolean {
+  return typeof value !== 'string' && 'bytes' in value;
+}
+
+export function isRedactedValue(value: SnapshotValue): boolean {
+  return typeof value !== 'string' && 'redacted' in value;
+}
+
+/** The key a membership is stored under: the member's GUID, else its DN. */
+export function memberKey(member: StoredMember): string {
+  return member.guid ?? `dn:${member.dn.toLowerCase()}`;
+}

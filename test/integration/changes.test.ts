@@ -1,0 +1,486 @@
+/**
+ * Change detection against a real directory: each test makes a change as an administrator
+ * would, runs `adnotify once`, and asserts the exact events `adnotify history --json` lists.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { HistoryEvent } from '../../src/store/sqlite.js';
+import { runCli, sambaOrNull, tempDir, uniqueName, writeConfig } from '../support/cli.js';
+import { LdapProxy } from '../support/ldapProxy.js';
+import { DirectoryAdmin } from '../support/seed.js';
+
+const samba = sambaOrNull();
+
+type Bare<E> = E extends unknown ? Omit<E, 'id' | 'cycle' | 'at'> : never;
+type Event = Bare<HistoryEvent>;
+
+describe.skipIf(!samba)('change detection: every change one correct event (Samba AD DC)', () => {
+  if (!samba) return;
+  const env = { TEST_BIND_PASSWORD: samba.password };
+  let admin: DirectoryAdmin;
+
+  beforeAll(async () => {
+    admin = await DirectoryAdmin.connect(samba);
+  });
+  afterAll(async () => {
+    await admin.close();
+  });
+
+  /** An OU of its own, watched by its own config and state, baseline taken. */
+  class Watch {
+    lastId = 0;
+    readonly dir = tempDir();
+    config = '';
+    env: NodeJS.ProcessEnv = env;
+
+    constructor(readonly ou: string) {}
+
+    static async start(
+      name: string,
+      seed: (ou: string) => Promise<void> = () => Promise.resolve(),
+      options: { directoryExtra?: string; urls?: string[]; env?: NodeJS.ProcessEnv } = {},
+    ): Promise<Watch> {
+      const watch = new Watch(await admin.ou(uniqueName(name)));
+      await seed(watch.ou);
+      watch.config = writeConfig(watch.dir, samba!, {
+        baseDN: watch.ou,
+        ...(options.urls ? { urls: options.urls } : {}),
+        directoryExtra: options.directoryExtra ?? '',
+      });
+      if (options.env) watch.env = { ...env, ...options.env };
+      const baseline = await watch.once();
+      expect(baseline.stdout).toMatch(/^baseline: /);
+      return watch;
+    }
+
+    get db(): string {
+      return join(this.dir, 'state', 'adnotify.db');
+    }
+
+    async once(): Promise<{ stdout: string; stderr: string }> {
+      const result = await runCli(['--config', this.config, 'once'], this.env);
+      expect(result.stderr, result.stderr).not.toMatch(/"level":"error"/);
+      expect(result.code, result.stderr).toBe(0);
+      return result;
+    }
+
+    /** Runs one cycle; returns its summary line and the events it recorded, without id/cycle/at. */
+    async cycle(): Promise<{ stdout: string; events: Event[] }> {
+      const { stdout } = await this.once();
+      return { stdout, events: await this.newEvents() };
+    }
+
+    async newEvents(): Promise<Event[]> {
+      const history = await runCli(['--config', this.config, 'history', '--since', '1h', '--json'], this.env);
+      expect(history.code, history.stderr).toBe(0);
+      const all = JSON.parse(history.stdout) as HistoryEvent[];
+      const fresh = all.filter((e) => e.id > this.lastId);
+      this.lastId = Math.max(this.lastId, ...all.map((e) => e.id));
+      return fresh.map(withoutBookkeeping);
+    }
+
+    async cursor(): Promise<bigint> {
+      const result = await runCli(['--config', this.config, 'status', '--json'], this.env);
+      return BigInt((JSON.parse(result.stdout) as { directory: { usnCursor: string } }).directory.usnCursor);
+    }
+
+    query<T>(sql: string, ...params: unknown[]): T[] {
+      const db = new Database(this.db, { readonly: true });
+      try {
+        return db.prepare(sql).all(...params) as T[];
+      } finally {
+        db.close();
+      }
+    }
+  }
+
+  const withoutBookkeeping = (event: HistoryEvent): Event => {
+    const copy: Partial<HistoryEvent> = { ...event };
+    delete copy.id;
+    delete copy.cycle;
+    delete copy.at;
+    return copy as Event;
+  };
+
+  const ref = async (dn: string, cls: string) => ({ guid: await admin.guidOf(dn), dn, class: cls });
+
+  it('reports a new user as object.created', async () => {
+    const watch = await Watch.start('create');
+    const dn = await admin.user(watch.ou, uniqueName('new').slice(0, 20));
+    const { stdout, events } = await watch.cycle();
+    expect(events).toEqual([{ type: 'object.created', object: await ref(dn, 'user') }]);
+    expect(stdout).toMatch(/^incremental: 1 events from 1 changed objects, cursor \d+ → \d+, [\d.]+ s$/m);
+  });
+
+  it('reports single- and multi-valued attribute changes with before and after values', async () => {
+    let alice = '';
+    const watch = await Watch.start('modify', async (ou) => {
+      alice = await admin.user(ou, uniqueName('alice').slice(0, 20), {
+        telephoneNumber: '+1 555 0100',
+        otherTelephone: ['+1 555 0101', '+1 555 0102'],
+        title: 'Engineer',
+      });
+    });
+    await admin.modify(alice, 'replace', 'telephoneNumber', ['+1 555 0199']);
+    await admin.modify(alice, 'add', 'otherTelephone', ['+1 555 0103']);
+    await admin.modify(alice, 'delete', 'title', []);
+    await admin.modify(alice, 'add', 'department', ['Research']);
+    const { events } = await watch.cycle();
+    expect(events).toHaveLength(1);
+    expect(events[0]).toEqual({
+      type: 'object.modified',
+      object: await ref(alice, 'user'),
+      changes: [
+        { attribute: 'department', before: [], after: ['Research'] },
+        {
+          attribute: 'otherTelephone',
+          before: ['+1 555 0101', '+1 555 0102'],
+          after: expect.arrayContaining(['+1 555 0101', '+1 555 0102', '+1 555 0103']) as unknown,
+        },
+        { attribute: 'telephoneNumber', before: ['+1 555 0100'], after: ['+1 555 0199'] },
+        { attribute: 'title', before: ['Engineer'], after: [] },
+      ],
+    });
+  });
+
+  it('reports redacted attributes without values and binary ones by hash', async () => {
+    let bob = '';
+    const watch = await Watch.start(
+      'redact',
+      async (ou) => {
+        bob = await admin.user(ou, uniqueName('bob').slice(0, 20), { info: 'old secret note' });
+      },
+      { directoryExtra: '  attributes:\n    redact: [info]' },
+    );
+    await admin.modify(bob, 'replace', 'info', ['new secret note']);
+    const photo = Buffer.from([0xff, 0xd8, 0xff, 0x00, 0x01, 0x0a, 0x0d]);
+    await admin.modify(bob, 'replace', 'thumbnailPhoto', [photo]);
+    const { events } = await watch.cycle();
+    expect(events).toEqual([
+      {
+        type: 'object.modified',
+        object: await ref(bob, 'user'),
+        changes: [
+          { attribute: 'info', redacted: true },
+          {
+            attribute: 'thumbnailPhoto',
+            binary: true,
+            before: [],
+            after: [createHash('sha256').update(photo).digest('hex')],
+          },
+        ],
+      },
+    ]);
+    const history = await runCli(['--config', watch.config, 'history', '--json'], env);
+    expect(history.stdout).not.toContain('secret note');
+  });
+
+  it('reports a renamed and then moved group member as object.moved, without membership churn', async () => {
+    let carol = '';
+    let group = '';
+    let other = '';
+    const watch = await Watch.start('move', async (ou) => {
+      other = await admin.ou('Other', ou);
+      carol = await admin.user(ou, uniqueName('carol').slice(0, 20));
+      group = await admin.group(ou, uniqueName('team').slice(0, 20));
+      await admin.addMembers(group, [carol]);
+    });
+    const guid = await admin.guidOf(carol);
+    const renamed = await admin.move(carol, `CN=Carol Renamed,${watch.ou}`);
+    let { events } = await watch.cycle();
+    expect(events).toEqual([
+      { type: 'object.moved', object: await ref(renamed, 'user'), from: carol, to: renamed },
+    ]);
+    const moved = await admin.move(renamed, `CN=Carol Renamed,${other}`);
+    ({ events } = await watch.cycle());
+    expect(events).toEqual([
+      { type: 'object.moved', object: await ref(moved, 'user'), from: renamed, to: moved },
+    ]);
+    expect(watch.query('SELECT member_dn FROM memberships WHERE member_guid = ?', guid)).toEqual([
+      { member_dn: moved },
+    ]);
+  });
+
+  it('follows an OU rename silently: descendants keep their identity and report only their own changes', async () => {
+    let staff = '';
+    let dave = '';
+    let erin = '';
+    let group = '';
+    const watch = await Watch.start('ourename', async (ou) => {
+      staff = await admin.ou('Staff', ou);
+      const nested = await admin.ou('Nested', staff);
+      dave = await admin.user(staff, uniqueName('dave').slice(0, 20));
+      erin = await admin.user(nested, uniqueName('erin').slice(0, 20));
+      group = await admin.group(staff, uniqueName('grp').slice(0, 20));
+      await admin.addMembers(group, [dave, erin]);
+    });
+    const people = await admin.move(staff, `OU=People,${watch.ou}`);
+    const newErin = erin.replace(staff, people);
+    // In the same cycle, one descendant changes for a reason of its own.
+    await admin.modify(newErin, 'replace', 'description', ['after the rename']);
+    const { events } = await watch.cycle();
+    expect(events).toEqual([
+      {
+        type: 'object.modified',
+        object: await ref(newErin, 'user'),
+        changes: [{ attribute: 'description', before: [], after: ['after the rename'] }],
+      },
+    ]);
+    const dns = watch.query<{ dn: string }>('SELECT dn FROM objects ORDER BY dn').map((r) => r.dn);
+    expect(dns.sort()).toEqual([dave, erin, group].map((d) => d.replace(staff, people)).sort());
+    expect(watch.query<{ dn: string }>('SELECT dn FROM containers ORDER BY dn').map((r) => r.dn)).toEqual(
+      [watch.ou, people, `OU=Nested,${people}`].sort(),
+    );
+    const again = await watch.cycle();
+    expect(again.events).toEqual([]);
+  });
+
+  it('reports members added and removed, also members outside the watched scope', async () => {
+    let group = '';
+    let frank = '';
+    let gina = '';
+    const watch = await Watch.start('members', async (ou) => {
+      group = await admin.group(ou, uniqueName('grp').slice(0, 20));
+      frank = await admin.user(ou, uniqueName('frank').slice(0, 20));
+      gina = await admin.user(ou, uniqueName('gina').slice(0, 20));
+      await admin.addMembers(group, [frank]);
+    });
+    const outside = `CN=Administrator,CN=Users,${samba.baseDN}`;
+    await admin.addMembers(group, [gina, outside]);
+    await admin.removeMembers(group, [frank]);
+    const { events } = await watch.cycle();
+    const groupRef = await ref(group, 'group');
+    expect(events).toEqual(
+      expect.arrayContaining([
+        { type: 'group.member.added', object: groupRef, member: await ref(gina, 'user') },
+        {
+          type: 'group.member.added',
+          object: groupRef,
+          member: { guid: await admin.guidOf(outside), dn: outside, class: null },
+        },
+        { type: 'group.member.removed', object: groupRef, member: await ref(frank, 'user') },
+      ]),
+    );
+    expect(events).toHaveLength(3);
+  });
+
+  it('reports exactly the changed member of a group with more than 1,500 members (ranged reads)', async () => {
+    let group = '';
+    let extra = '';
+    let leaver = '';
+    const watch = await Watch.start(
+      'large',
+      async (ou) => {
+        const people = await admin.ou('People', ou);
+        const members: string[] = [];
+        for (let i = 0; i < 1_550; i++) members.push(await admin.contact(people, `c${i}`));
+        extra = await admin.contact(people, 'extra');
+        leaver = members[777]!;
+        group = await admin.group(ou, uniqueName('big').slice(0, 20));
+        await admin.addMembers(group, members);
+      },
+      { env: { ADNOTIFY_MEMBER_RANGE_SIZE: '500' } },
+    );
+    await admin.addMembers(group, [extra]);
+    await admin.removeMembers(group, [leaver]);
+    const { events } = await watch.cycle();
+    const groupRef = await ref(group, 'group');
+    expect(events).toEqual([
+      { type: 'group.member.added', object: groupRef, member: await ref(extra, 'contact') },
+      { type: 'group.member.removed', object: groupRef, member: await ref(leaver, 'contact') },
+    ]);
+    expect(watch.query<{ n: number }>('SELECT count(*) AS n FROM memberships')).toEqual([{ n: 1_550 }]);
+  }, 120_000);
+
+  it('reports a deleted user once, and its removal from each of its two groups', async () => {
+    let hank = '';
+    let g1 = '';
+    let g2 = '';
+    const watch = await Watch.start('delete', async (ou) => {
+      hank = await admin.user(ou, uniqueName('hank').slice(0, 20), { mail: 'hank@example.test' });
+      g1 = await admin.group(ou, uniqueName('g1').slice(0, 20));
+      g2 = await admin.group(ou, uniqueName('g2').slice(0, 20));
+      await admin.addMembers(g1, [hank]);
+      await admin.addMembers(g2, [hank]);
+    });
+    const hankRef = await ref(hank, 'user');
+    await admin.delete(hank);
+    const { events } = await watch.cycle();
+    expect(events).toEqual(
+      expect.arrayContaining([
+        { type: 'object.deleted', object: hankRef },
+        { type: 'group.member.removed', object: await ref(g1, 'group'), member: hankRef },
+        { type: 'group.member.removed', object: await ref(g2, 'group'), member: hankRef },
+      ]),
+    );
+    expect(events).toHaveLength(3);
+    expect(watch.query('SELECT * FROM memberships')).toEqual([]);
+    expect((await watch.cycle()).events).toEqual([]);
+  });
+
+  it('ignores a change to an ignored attribute (configured and built-in)', async () => {
+    let ivy = '';
+    const watch = await Watch.start(
+      'ignore',
+      async (ou) => {
+        ivy = await admin.user(ou, uniqueName('ivy').slice(0, 20), { description: 'before' });
+      },
+      { directoryExtra: '  attributes:\n    ignore: [description]' },
+    );
+    await admin.modify(ivy, 'replace', 'description', ['after']);
+    const before = await watch.cursor();
+    const { stdout, events } = await watch.cycle();
+    expect(events).toEqual([]);
+    expect(stdout).toMatch(/^incremental: 0 events from 1 changed objects/m);
+    expect(await watch.cursor()).toBeGreaterThan(before);
+  });
+
+  it('an idle cycle costs at most three LDAP round trips, records nothing and keeps the cursor', async () => {
+    const proxy = await LdapProxy.start(samba);
+    try {
+      const watch = await Watch.start(
+        'idle',
+        async (ou) => {
+          await admin.user(ou, uniqueName('jo').slice(0, 20));
+        },
+        { urls: [proxy.url] },
+      );
+      const cursor = await watch.cursor();
+      const cycles = () => watch.query<{ n: number }>('SELECT count(*) AS n FROM cycles')[0]?.n;
+      const before = cycles();
+      for (let i = 0; i < 2; i++) {
+        proxy.reset();
+        const { stdout, events } = await watch.cycle();
+        expect(stdout).toMatch(/^incremental: nothing changed, cursor \d+, [\d.]+ s$/m);
+        expect(events).toEqual([]);
+        expect(proxy.operations.length, proxy.requests.join(' ')).toBeLessThanOrEqual(3);
+      }
+      expect(await watch.cursor()).toBe(cursor);
+      expect(cycles()).toBe(before);
+      const last = watch.query<{ kind: string; outcome: string }>('SELECT kind, outcome FROM last_run');
+      expect(last).toEqual([{ kind: 'incremental', outcome: 'ok' }]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('a cycle killed part-way commits nothing; the next one yields each event exactly once', async () => {
+    const proxy = await LdapProxy.start(samba);
+    try {
+      const users: string[] = [];
+      const watch = await Watch.start(
+        'kill',
+        async (ou) => {
+          for (let i = 0; i < 6; i++) users.push(await admin.user(ou, `${uniqueName('k').slice(0, 14)}${i}`));
+        },
+        { urls: [proxy.url], directoryExtra: '  pageSize: 2' },
+      );
+      for (const [i, dn] of users.entries())
+        await admin.modify(dn, 'replace', 'description', [`change ${i}`]);
+      const cursor = await watch.cursor();
+
+      // rootDSE, invocationId, then the change search: hold it after its first page.
+      proxy.reset();
+      proxy.holdAfterSearches(4);
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'src/bin.ts', '--config', watch.config, 'once'],
+        { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const exited = new Promise<string | null>((resolve) => {
+        child.on('exit', (_code, signal) => {
+          resolve(signal);
+        });
+      });
+      for (let i = 0; i < 300 && !(proxy.holding && stderr.includes('"message":"event"')); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(proxy.holding, stderr).toBe(true);
+      expect(stderr).toContain('"message":"event"');
+      child.kill('SIGKILL');
+      expect(await exited).toBe('SIGKILL');
+      proxy.release();
+
+      expect(await watch.newEvents()).toEqual([]);
+      expect(await watch.cursor()).toBe(cursor);
+      const { events } = await watch.cycle();
+      const expected = await Promise.all(
+        users.map(async (dn, i) => ({
+          type: 'object.modified',
+          object: await ref(dn, 'user'),
+          changes: [{ attribute: 'description', before: [], after: [`change ${i}`] }],
+        })),
+      );
+      expect(events).toHaveLength(6);
+      expect(events).toEqual(expect.arrayContaining(expected));
+      expect((await watch.cycle()).events).toEqual([]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('after a restore (new invocationId) reads everything once: real differences, no repeats, no gaps', async () => {
+    let kim = '';
+    let lee = '';
+    let max = '';
+    let group = '';
+    const watch = await Watch.start('resync', async (ou) => {
+      kim = await admin.user(ou, uniqueName('kim').slice(0, 20));
+      lee = await admin.user(ou, uniqueName('lee').slice(0, 20));
+      max = await admin.user(ou, uniqueName('max').slice(0, 20));
+      group = await admin.group(ou, uniqueName('grp').slice(0, 20));
+      await admin.addMembers(group, [kim, lee]);
+    });
+    // Seen by a normal cycle: must not be reported again by the resync.
+    await admin.modify(kim, 'replace', 'title', ['Lead']);
+    expect((await watch.cycle()).events).toHaveLength(1);
+
+    // The state now looks as if it had been recorded under another invocationId.
+    const db = new Database(watch.db);
+    db.prepare("UPDATE directory_state SET invocation_id = '00000000-0000-4000-8000-000000000000'").run();
+    db.close();
+    const leeRef = await ref(lee, 'user');
+    const maxRef = await ref(max, 'user');
+    await admin.delete(lee);
+    await admin.modify(max, 'replace', 'title', ['New']);
+    const outside = await admin.move(max, `CN=${uniqueName('maxout').slice(0, 20)},CN=Users,${samba.baseDN}`);
+    const nina = await admin.user(watch.ou, uniqueName('nina').slice(0, 20));
+
+    const { stdout, events } = await watch.cycle();
+    expect(stdout).toMatch(/^resync: /m);
+    const groupRef = await ref(group, 'group');
+    expect(events).toEqual(
+      expect.arrayContaining([
+        { type: 'object.created', object: await ref(nina, 'user') },
+        { type: 'group.member.removed', object: groupRef, member: leeRef },
+        { type: 'object.deleted', object: leeRef },
+        { type: 'object.moved', object: maxRef, from: max, to: outside, leftScope: true },
+      ]),
+    );
+    expect(events).toHaveLength(4);
+    const status = await runCli(['--config', watch.config, 'status', '--json'], env);
+    expect(status.stdout).not.toContain('00000000-0000-4000-8000-000000000000');
+    expect((await watch.cycle()).events).toEqual([]);
+    await admin.delete(outside);
+  });
+
+  it('re-baselines silently when the state file is deleted', async () => {
+    const watch = await Watch.start('fresh', async (ou) => {
+      await admin.user(ou, uniqueName('olga').slice(0, 20));
+    });
+    rmSync(join(watch.dir, 'state'), { recursive: true });
+    const { stdout } = await watch.once();
+    expect(stdout).toMatch(/^baseline: 1 objects/m);
+    expect(await watch.newEvents()).toEqual([]);
+  });
+});

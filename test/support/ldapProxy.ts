@@ -1,0 +1,151 @@
+/**
+ * An LDAPS proxy in front of the DC that counts the requests a client sends (an independent
+ * measure of round trips, not adnotify's own counter) and can hold every request after the
+ * Nth search, to stop a client in the middle of a cycle. It terminates TLS with the test
+ * CA's server certificate (valid for 127.0.0.1) and speaks TLS to the DC, verified.
+ */
+import { readFileSync } from 'node:fs';
+import type { Server, Socket } from 'node:net';
+import { join } from 'node:path';
+import { connect as tlsConnect, createServer } from 'node:tls';
+
+import type { SambaInfo } from './samba.js';
+
+/** LDAP protocolOp tags (RFC 4511, APPLICATION n). */
+const OPS: Record<number, string> = {
+  0x60: 'bind',
+  0x42: 'unbind',
+  0x63: 'search',
+  0x66: 'modify',
+  0x68: 'add',
+  0x4a: 'delete',
+  0x77: 'extended',
+  0x50: 'abandon',
+};
+
+export class LdapProxy {
+  readonly requests: string[] = [];
+  #holdAfterSearches: number | undefined;
+  #held: (() => void)[] = [];
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  port = 0;
+
+  private constructor(server: Server) {
+    this.#server = server;
+  }
+
+  static async start(samba: SambaInfo): Promise<LdapProxy> {
+    const tls = join(samba.dir, 'test-tls');
+    const server = createServer({
+      cert: readFileSync(join(tls, 'server.pem')),
+      key: readFileSync(join(tls, 'server.key')),
+    });
+    const proxy = new LdapProxy(server);
+    const ca = readFileSync(samba.caFile);
+    server.on('secureConnection', (client) => {
+      proxy.#pipe(client, () => tlsConnect({ host: samba.ip, port: 636, ca }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    proxy.port = typeof address === 'object' && address ? address.port : 0;
+    return proxy;
+  }
+
+  get url(): string {
+    return `ldaps://127.0.0.1:${this.port}`;
+  }
+
+  /** Requests other than bind and unbind since the last reset. */
+  get operations(): string[] {
+    return this.requests.filter((op) => op !== 'bind' && op !== 'unbind');
+  }
+
+  reset(): void {
+    this.requests.length = 0;
+  }
+
+  /** Forwards the first `n` searches, then holds every later request until {@link release}. */
+  holdAfterSearches(n: number): void {
+    this.#holdAfterSearches = n;
+  }
+
+  /** True once a request is being held. */
+  get holding(): boolean {
+    return this.#held.length > 0;
+  }
+
+  release(): void {
+    this.#holdAfterSearches = undefined;
+    for (const forward of this.#held.splice(0)) forward();
+  }
+
+  #pipe(client: Socket, open: () => Socket): void {
+    const server = open();
+    this.#sockets.add(client).add(server);
+    let pending = Buffer.alloc(0);
+    client.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      for (;;) {
+        const size = messageSize(pending);
+        if (size === undefined || pending.length < size) break;
+        const message = pending.subarray(0, size);
+        pending = pending.subarray(size);
+        this.#forward(message, server);
+      }
+    });
+    server.on('data', (chunk: Buffer) => client.write(chunk));
+    const close = () => {
+      client.destroy();
+      server.destroy();
+    };
+    client.on('close', close).on('error', close);
+    server.on('close', close).on('error', close);
+  }
+
+  #forward(message: Buffer, server: Socket): void {
+    const op = OPS[protocolOpTag(message)] ?? 'other';
+    const searches = this.requests.filter((r) => r === 'search').length;
+    const hold =
+      this.#holdAfterSearches !== undefined && (searches >= this.#holdAfterSearches || this.holding);
+    if (hold) {
+      this.#held.push(() => {
+        this.requests.push(op);
+        server.write(message);
+      });
+      return;
+    }
+    this.requests.push(op);
+    server.write(message);
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.#sockets) socket.destroy();
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => {
+        resolve();
+      });
+    });
+  }
+}
+
+/** Total size of the BER SEQUENCE at the start of `buf`, or undefined if not yet known. */
+function messageSize(buf: Buffer): number | undefined {
+  if (buf.length < 2) return undefined;
+  const first = buf[1] ?? 0;
+  if (first < 0x80) return 2 + first;
+  const count = first & 0x7f;
+  if (buf.length < 2 + count) return undefined;
+  let length = 0;
+  for (let i = 0; i < count; i++) length = length * 256 + (buf[2 + i] ?? 0);
+  return 2 + count + length;
+}
+
+/** The tag of the protocolOp: after the outer SEQUENCE header and the messageID INTEGER. */
+function protocolOpTag(message: Buffer): number {
+  const first = message[1] ?? 0;
+  let offset = 2 + (first < 0x80 ? 0 : first & 0x7f);
+  const idLength = message[offset + 1] ?? 0;
+  offset += 2 + idLength;
+  return message[offset] ?? 0;
+}
