@@ -20,9 +20,19 @@ export function safeText(value: string, max = MAX_VALUE): string {
   return escaped.length <= max ? escaped : `${escaped.slice(0, max)}… (${value.length} chars)`;
 }
 
+/** A value in double quotes, escaped as in JSON (plus C1 controls and line separators), shortened. */
+function quoted(value: string, max = MAX_VALUE): string {
+  const cut = value.length <= max ? value : value.slice(0, max);
+  const text = JSON.stringify(cut).replace(
+    /[\u007f-\u009f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  return value.length <= max ? text : `${text}… (${value.length} chars)`;
+}
+
 function values(list: readonly string[]): string {
   if (list.length === 0) return '(none)';
-  const shown = list.slice(0, 5).map((v) => JSON.stringify(safeText(v)));
+  const shown = list.slice(0, 5).map((v) => quoted(v));
   return list.length > 5 ? `${shown.join(', ')} and ${list.length - 5} more` : shown.join(', ');
 }
 

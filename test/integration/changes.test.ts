@@ -474,6 +474,125 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     await admin.delete(outside);
   });
 
+  it('an OU moved into the base brings its objects into scope; moved out, they leave it', async () => {
+    const outside = await admin.ou(uniqueName('outside'));
+    const incoming = await admin.ou('Incoming', outside);
+    const pat = await admin.user(incoming, uniqueName('pat').slice(0, 20));
+    const crew = await admin.group(incoming, uniqueName('crew').slice(0, 20));
+    await admin.addMembers(crew, [pat]);
+    const watch = await Watch.start('scope');
+
+    const inside = await admin.move(incoming, `OU=Incoming,${watch.ou}`);
+    const patIn = pat.replace(incoming, inside);
+    const crewIn = crew.replace(incoming, inside);
+    const patRef = await ref(patIn, 'user');
+    const crewRef = await ref(crewIn, 'group');
+    let { events } = await watch.cycle();
+    expect(events).toEqual(
+      expect.arrayContaining([
+        { type: 'object.created', object: patRef, enteredScope: true },
+        { type: 'object.created', object: crewRef, enteredScope: true },
+      ]),
+    );
+    expect(events).toHaveLength(2);
+    expect(watch.query('SELECT member_dn FROM memberships')).toEqual([{ member_dn: patIn }]);
+
+    const back = await admin.move(inside, `OU=Back,${outside}`);
+    ({ events } = await watch.cycle());
+    expect(events).toEqual(
+      expect.arrayContaining([
+        {
+          type: 'object.moved',
+          object: patRef,
+          from: patIn,
+          to: patIn.replace(inside, back),
+          leftScope: true,
+        },
+        {
+          type: 'object.moved',
+          object: crewRef,
+          from: crewIn,
+          to: crewIn.replace(inside, back),
+          leftScope: true,
+        },
+      ]),
+    );
+    expect(events).toHaveLength(2);
+    expect(watch.query('SELECT guid FROM objects')).toEqual([]);
+    expect((await watch.cycle()).events).toEqual([]);
+  });
+
+  it('a deleted group is object.deleted, and leaves the group it was nested in', async () => {
+    let inner = '';
+    let outer = '';
+    let quinn = '';
+    const watch = await Watch.start('grpdel', async (ou) => {
+      quinn = await admin.user(ou, uniqueName('quinn').slice(0, 20));
+      inner = await admin.group(ou, uniqueName('inner').slice(0, 20));
+      outer = await admin.group(ou, uniqueName('outer').slice(0, 20));
+      await admin.addMembers(inner, [quinn]);
+      await admin.addMembers(outer, [inner]);
+    });
+    const innerRef = await ref(inner, 'group');
+    await admin.delete(inner);
+    const { events } = await watch.cycle();
+    expect(events).toEqual([
+      { type: 'object.deleted', object: innerRef },
+      { type: 'group.member.removed', object: await ref(outer, 'group'), member: innerRef },
+    ]);
+    expect(watch.query('SELECT count(*) AS n FROM memberships')).toEqual([{ n: 0 }]);
+  });
+
+  it('history shows hostile values escaped in text and exact in JSON', async () => {
+    let rex = '';
+    const watch = await Watch.start('hostile', async (ou) => {
+      rex = await admin.user(ou, uniqueName('rex').slice(0, 20), { description: 'plain' });
+    });
+    const hostile = 'line1\r\nFAKE 2026-01-01  #1  object.deleted <b>x</b>';
+    await admin.modify(rex, 'replace', 'description', [hostile]);
+    await watch.cycle();
+    const text = await runCli(['--config', watch.config, 'history'], env);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(
+      'description: "plain" → "line1\\r\\nFAKE 2026-01-01  #1  object.deleted <b>x</b>"',
+    );
+    expect(text.stdout.split('\n').filter((l) => l.startsWith('FAKE'))).toEqual([]);
+    const json = await runCli(['--config', watch.config, 'history', '--json'], env);
+    const events = JSON.parse(json.stdout) as { changes?: { after: string[] }[] }[];
+    expect(events.at(-1)?.changes?.[0]?.after).toEqual([hostile]);
+  });
+
+  it('history --since takes a duration or a date and rejects anything else (exit 64)', async () => {
+    const watch = await Watch.start('since', async (ou) => {
+      await admin.user(ou, uniqueName('sam').slice(0, 20));
+    });
+    await admin.user(watch.ou, uniqueName('sue').slice(0, 20));
+    await watch.cycle();
+    const recent = await runCli(['--config', watch.config, 'history', '--since', '5m', '--json'], env);
+    expect(JSON.parse(recent.stdout)).toHaveLength(1);
+    const future = await runCli(
+      ['--config', watch.config, 'history', '--since', '2999-01-01', '--json'],
+      env,
+    );
+    expect(JSON.parse(future.stdout)).toEqual([]);
+    const bad = await runCli(['--config', watch.config, 'history', '--since', 'yesterday'], env);
+    expect(bad.code).toBe(64);
+    expect(bad.stderr).toMatch(/--since "yesterday": expected a duration/);
+  });
+
+  it('takes a new baseline, silently, when directory.baseDN changes', async () => {
+    const watch = await Watch.start('rescope', async (ou) => {
+      await admin.user(ou, uniqueName('tom').slice(0, 20));
+    });
+    const sub = await admin.ou('Sub', watch.ou);
+    await admin.user(sub, uniqueName('tim').slice(0, 20));
+    watch.config = writeConfig(watch.dir, samba, { baseDN: sub });
+    const { stdout, stderr } = await watch.once();
+    expect(stdout).toMatch(/^baseline: 1 objects/m);
+    expect(stderr).toMatch(/directory.baseDN or directory.filter changed/);
+    expect(await watch.newEvents()).toEqual([]);
+  });
+
   it('re-baselines silently when the state file is deleted', async () => {
     const watch = await Watch.start('fresh', async (ou) => {
       await admin.user(ou, uniqueName('olga').slice(0, 20));
