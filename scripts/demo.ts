@@ -82,7 +82,11 @@ try {
     { displayName: 'Bob Jones', mail: 'bob@example.test', manager: alice },
     password,
   );
-  await admin.user(staff, 'eve', { displayName: 'Eve Former', mail: 'eve@example.test', manager: alice }); // disabled
+  const eve = await admin.user(staff, 'eve', {
+    displayName: 'Eve Former',
+    mail: 'eve@example.test',
+    manager: alice,
+  }); // disabled
   const carl = await admin.contact(corp, 'Carl Contractor', {
     mail: 'carl@contractor.example',
     displayName: 'Carl Contractor',
@@ -93,7 +97,6 @@ try {
     mail: 'phoenix@example.test',
   });
   await admin.addMembers(phoenix, [alice, bob, carl]);
-  await admin.close();
   say('Seeded OU=Demo Corp: Dana (CEO), Alice (reports to Dana), Bob (reports to Alice), Eve (disabled),');
   say(
     'contact Carl Contractor, and group "Project Phoenix" (owner Dana, co-owner Alice; members Alice, Bob, Carl).',
@@ -121,9 +124,22 @@ logging: { format: text }
   await adnotify(['--config', config, 'once'], env);
   await adnotify(['--config', config, 'status'], env);
 
-  say(`Notifications sent: ${smtp.messages.length} (a baseline records the directory and sends nothing).`);
+  say('Now some everyday changes, as an administrator would make them:');
+  say('  Alice gets a new phone number; Bob is renamed to "Robert Jones"; Dana joins Project Phoenix;');
+  say('  Carl leaves it; Eve (disabled) is deleted.');
+  say();
+  await admin.modify(alice, 'replace', 'telephoneNumber', ['+1 555 0199']);
+  await admin.move(bob, bob.replace('CN=Bob Jones', 'CN=Robert Jones'));
+  await admin.addMembers(phoenix, [dana]);
+  await admin.removeMembers(phoenix, [carl]);
+  await admin.delete(eve);
+  await admin.close();
+  await adnotify(['--config', config, 'once'], env);
+  await adnotify(['--config', config, 'history'], env);
+
+  say(`Notifications sent: ${smtp.messages.length}.`);
   for (const message of smtp.messages) say(`  to ${message.to.join(', ')}: ${message.parsed.subject ?? ''}`);
-  say('Change detection and notifications come next (see the issues); this demo will then show them.');
+  say('Change detection is in place (above); the notifications built on it come next (see the issues).');
 } finally {
   await smtp.stop();
   await samba.stop();

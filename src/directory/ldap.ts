@@ -244,14 +244,16 @@ export class LdapDirectory implements DirectorySource {
     const base = request.base ?? this.#config.baseDN;
     const pages = client.searchPaginated(base, options, controls);
     for (let number = 1; ; number++) {
-      this.#operations++;
       let next: IteratorResult<{ searchEntries: Entry[] }>;
       try {
         next = await pages.next();
       } catch (err: unknown) {
+        this.#operations++;
         throw classifyLdapError(err, this.#url ?? '', 'search');
       }
+      // The generator ends without another request once the server sends no cookie.
       if (next.done) return;
+      this.#operations++;
       const page: DirectoryEntry[] = [];
       for (const raw of next.value.searchEntries) {
         const { entry, nextMemberRange } = toDirectoryEntry(raw);
