@@ -428,17 +428,6 @@ export class SqliteStore {
     return Number(result.lastInsertRowid);
   }
 
-  lastCycle(): (CycleRecord & { id: number }) | undefined {
-    const row = this.#db
-      .prepare(
-        `SELECT id, kind, started_at AS startedAt, finished_at AS finishedAt, duration_ms AS durationMs, outcome,
-                objects, groups, memberships, events, error
-         FROM cycles ORDER BY id DESC LIMIT 1`,
-      )
-      .get() as (CycleRecord & { id: number }) | undefined;
-    return row;
-  }
-
   counts(): SnapshotCounts {
     const one = (sql: string) =>
       Number((this.#db.prepare(sql).pluck().get() as number | bigint | undefined) ?? 0);

@@ -67,4 +67,46 @@ describe('SqliteStore (SQLite on disk)', () => {
     expect(() => SqliteStore.open(path)).toThrow(StateError);
     expect(() => SqliteStore.open(path)).toThrow(/not a usable adnotify state database .*Move it aside/);
   });
+
+  it('moves the stored DNs beneath a renamed container, and only those', () => {
+    const store = SqliteStore.open(join(tempDir(), 'state.db'));
+    const put = (guid: string, dn: string) => {
+      store.putObject({ guid, dn, class: 'user', usnChanged: 1n, attributes: {} });
+    };
+    put('a', 'CN=A,OU=Staff,DC=x');
+    put('b', 'CN=B,OU=Team,OU=Staff,DC=x');
+    put('c', 'CN=C,OU=XStaff,DC=x');
+    put('d', 'CN=D,ou=staff,DC=x');
+    store.putContainer('staff', 'OU=Staff,DC=x');
+    store.putContainer('team', 'OU=Team,OU=Staff,DC=x');
+    store.replaceMemberships('g', [{ guid: 'b', sid: null, dn: 'CN=B,OU=Team,OU=Staff,DC=x' }]);
+
+    expect(store.renameSubtree('OU=Staff,DC=x', 'OU=People,DC=x')).toBe(3);
+    expect(['a', 'b', 'c', 'd'].map((g) => store.getObject(g)?.dn)).toEqual([
+      'CN=A,OU=People,DC=x',
+      'CN=B,OU=Team,OU=People,DC=x',
+      'CN=C,OU=XStaff,DC=x',
+      'CN=D,OU=People,DC=x',
+    ]);
+    expect(store.containerDn('team')).toBe('OU=Team,OU=People,DC=x');
+    expect(store.containerDn('staff')).toBe('OU=Staff,DC=x'); // the container itself is the caller's
+    expect(store.members('g')).toEqual([{ guid: 'b', dn: 'CN=B,OU=Team,OU=People,DC=x' }]);
+    store.close();
+  });
+
+  it('keeps events with their cycle, in order, as history prints them', () => {
+    const store = SqliteStore.open(join(tempDir(), 'state.db'));
+    const cycle = store.beginCycle('incremental', '2026-11-25T08:00:00.000Z');
+    const object = { guid: 'a', dn: 'CN=A,DC=x', class: 'user' };
+    store.addEvent(cycle, '2026-11-25T08:00:01.000Z', { type: 'object.created', object });
+    store.addEvent(cycle, '2026-11-25T09:00:01.000Z', { type: 'object.deleted', object });
+    expect(store.events('2026-11-25T08:30:00.000Z')).toEqual([
+      { id: 2, cycle, at: '2026-11-25T09:00:01.000Z', type: 'object.deleted', object },
+    ]);
+    expect(store.events('2026-11-25T00:00:00.000Z').map((e) => e.type)).toEqual([
+      'object.created',
+      'object.deleted',
+    ]);
+    store.close();
+  });
 });
