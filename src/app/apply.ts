@@ -5,8 +5,8 @@
  *
  * Entries arrive in the server's order, not parents first. A container renamed in the same
  * cycle as a descendant that changed for another reason would make that descendant look
- * moved; so moves are held until the cycle has seen every entry, then reported only when the
- * container renames of the cycle do not explain them.
+ * moved; so events are held until the cycle has seen every entry, and moves are reported only
+ * when the container renames of the cycle do not explain them.
  */
 import type { AttributeSet } from '../core/attributes.js';
 import { isWithin, rebase, rebaseAll, type ContainerRename } from '../core/dn.js';
@@ -46,14 +46,13 @@ export interface ApplierOptions {
 /** How far the DC's clock (whenCreated) may be behind ours in a resync. */
 const CLOCK_SLACK_MS = 60_000;
 
-type MovedEvent = Extract<DirectoryEvent, { type: 'object.moved' }>;
-
 export class ChangeApplier {
   readonly counts = { objects: 0, groups: 0, memberships: 0, containers: 0 };
   events = 0;
   readonly #o: ApplierOptions;
   readonly #renames: ContainerRename[] = [];
-  readonly #moves: MovedEvent[] = [];
+  /** The cycle's events, written by {@link finish}. */
+  readonly #pending: DirectoryEvent[] = [];
 
   constructor(options: ApplierOptions) {
     this.#o = options;
@@ -104,7 +103,7 @@ export class ChangeApplier {
     if (!known && groups.length === 0) return;
     const member = {
       guid,
-      dn: known?.dn ?? store.members(groups[0]?.guid ?? '').find((m) => m.guid === guid)?.dn ?? guid,
+      dn: known?.dn ?? store.memberDn(guid) ?? guid,
       class: known?.class ?? null,
     };
     for (const event of deletionEvents(known, member, groups)) this.#record(event);
@@ -115,13 +114,33 @@ export class ChangeApplier {
     }
   }
 
-  /** Reports the moves that container renames do not explain. Call once, after every entry. */
+  /**
+   * Records the cycle's events. Call once, after every entry: a move is dropped when the
+   * cycle's container renames explain it, and a member's class is filled in when the member
+   * was read later in the cycle than its group.
+   */
   finish(): void {
-    for (const move of this.#moves) {
-      if (rebaseAll(move.from, this.#renames) === move.to) continue;
-      this.#record(move);
+    const { store } = this.#o;
+    for (const event of this.#pending) {
+      if (
+        event.type === 'object.moved' &&
+        !event.leftScope &&
+        rebaseAll(event.from, this.#renames) === event.to
+      ) {
+        continue;
+      }
+      if (
+        (event.type === 'group.member.added' || event.type === 'group.member.removed') &&
+        event.member.class === null &&
+        event.member.guid !== null
+      ) {
+        event.member.class = store.classOf(event.member.guid);
+      }
+      const id = store.addEvent(this.#o.cycleId(), this.#o.at(), event);
+      this.events++;
+      this.#o.log.debug('event', { id, type: event.type, guid: event.object.guid, dn: event.object.dn });
     }
-    this.#moves.length = 0;
+    this.#pending.length = 0;
   }
 
   #inScope(entry: DirectoryEntry): void {
@@ -143,10 +162,7 @@ export class ChangeApplier {
         classOf: (guid) => store.classOf(guid),
       },
     );
-    for (const event of events) {
-      if (event.type === 'object.moved') this.#moves.push(event);
-      else this.#record(event);
-    }
+    for (const event of events) this.#record(event);
     store.putObject(after);
     this.counts.objects++;
     if (entry.members) {
@@ -223,8 +239,6 @@ export class ChangeApplier {
   }
 
   #record(event: DirectoryEvent): void {
-    const id = this.#o.store.addEvent(this.#o.cycleId(), this.#o.at(), event);
-    this.events++;
-    this.#o.log.debug('event', { id, type: event.type, guid: event.object.guid, dn: event.object.dn });
+    this.#pending.push(event);
   }
 }

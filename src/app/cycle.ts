@@ -260,9 +260,8 @@ async function incremental(
       });
     }
     apply.finish();
-    if (refreshBinary && (apply.counts.objects > 0 || apply.events > 0)) {
-      await saveBinaryAttributes(directory, store, started);
-    }
+    // The change search read the schema's binary attributes (the cache was stale): keep them.
+    if (refreshBinary && hcu > cursor) await saveBinaryAttributes(directory, store, started);
     const finished = clock.now();
     const idle = apply.counts.objects === 0 && apply.counts.containers === 0 && apply.events === 0;
     const advance = !idle || hcu - cursor > IDLE_CURSOR_SLACK;

@@ -273,6 +273,17 @@ export class SqliteStore {
       .all(memberKey) as string[];
   }
 
+  /** The DN the snapshot last knew for a member, from any group it is in. */
+  memberDn(memberKey: string): string | undefined {
+    const value = this.#statement(
+      'memberDn',
+      'SELECT member_dn FROM memberships WHERE member_guid = ? LIMIT 1',
+    )
+      .pluck()
+      .get(memberKey);
+    return typeof value === 'string' ? value : undefined;
+  }
+
   deleteMembership(groupGuid: string, memberKey: string): void {
     this.#statement(
       'deleteMembership',

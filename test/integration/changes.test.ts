@@ -4,10 +4,11 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import Database from 'better-sqlite3';
+import { Client } from 'ldapts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { HistoryEvent } from '../../src/store/sqlite.js';
@@ -108,6 +109,11 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     return copy as Event;
   };
 
+  const usnOf = async (dn: string) => {
+    const { searchEntries } = await admin.client.search(dn, { scope: 'base', attributes: ['uSNChanged'] });
+    return BigInt(String(searchEntries[0]?.['uSNChanged']));
+  };
+
   const ref = async (dn: string, cls: string) => ({ guid: await admin.guidOf(dn), dn, class: cls });
 
   it('reports a new user as object.created', async () => {
@@ -116,6 +122,20 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     const { stdout, events } = await watch.cycle();
     expect(events).toEqual([{ type: 'object.created', object: await ref(dn, 'user') }]);
     expect(stdout).toMatch(/^incremental: 1 events from 1 changed objects, cursor \d+ → \d+, [\d.]+ s$/m);
+
+    // A user and a group holding it, created in one cycle: the member is known as a user.
+    const uma = await admin.user(watch.ou, uniqueName('uma').slice(0, 20));
+    const club = await admin.group(watch.ou, uniqueName('club').slice(0, 20), { member: uma });
+    const next = await watch.cycle();
+    const clubRef = await ref(club, 'group');
+    expect(next.events).toEqual(
+      expect.arrayContaining([
+        { type: 'object.created', object: await ref(uma, 'user') },
+        { type: 'object.created', object: clubRef },
+        { type: 'group.member.added', object: clubRef, member: await ref(uma, 'user') },
+      ]),
+    );
+    expect(next.events).toHaveLength(3);
   });
 
   it('reports single- and multi-valued attribute changes with before and after values', async () => {
@@ -326,19 +346,30 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
 
   it('ignores a change to an ignored attribute (configured and built-in)', async () => {
     let ivy = '';
+    const sam = uniqueName('ivy').slice(0, 20);
     const watch = await Watch.start(
       'ignore',
       async (ou) => {
-        ivy = await admin.user(ou, uniqueName('ivy').slice(0, 20), { description: 'before' });
+        ivy = await admin.user(ou, sam, { description: 'before' }, { password: 'Str0ng!Passw0rd' });
       },
       { directoryExtra: '  attributes:\n    ignore: [description]' },
     );
     await admin.modify(ivy, 'replace', 'description', ['after']);
     const before = await watch.cursor();
-    const { stdout, events } = await watch.cycle();
+    let { stdout, events } = await watch.cycle();
     expect(events).toEqual([]);
     expect(stdout).toMatch(/^incremental: 0 events from 1 changed objects/m);
     expect(await watch.cursor()).toBeGreaterThan(before);
+
+    // Ivy logs on: the DC records lastLogonTimestamp, which bumps her uSNChanged.
+    const usnBefore = await usnOf(ivy);
+    const ivyClient = new Client({ url: samba.url, tlsOptions: { ca: readFileSync(samba.caFile) } });
+    await ivyClient.bind(`${sam}@example.test`, 'Str0ng!Passw0rd');
+    await ivyClient.unbind();
+    expect(await usnOf(ivy)).toBeGreaterThan(usnBefore);
+    ({ stdout, events } = await watch.cycle());
+    expect(events).toEqual([]);
+    expect(stdout).toMatch(/^incremental: 0 events from 1 changed objects/m);
   });
 
   it('an idle cycle costs at most three LDAP round trips, records nothing and keeps the cursor', async () => {
@@ -385,7 +416,7 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
         await admin.modify(dn, 'replace', 'description', [`change ${i}`]);
       const cursor = await watch.cursor();
 
-      // rootDSE, invocationId, then the change search: hold it after its first page.
+      // rootDSE, invocationId, then the change search: hold it after its second page.
       proxy.reset();
       proxy.holdAfterSearches(4);
       const child = spawn(
@@ -402,11 +433,12 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
           resolve(signal);
         });
       });
-      for (let i = 0; i < 300 && !(proxy.holding && stderr.includes('"message":"event"')); i++) {
+      // Pages 1 and 2 applied (snapshot rows written, uncommitted), page 3 requested and held.
+      const midCycle = () => proxy.holding && /"message":"read page".*"page":2/.test(stderr);
+      for (let i = 0; i < 300 && !midCycle(); i++) {
         await new Promise((r) => setTimeout(r, 50));
       }
-      expect(proxy.holding, stderr).toBe(true);
-      expect(stderr).toContain('"message":"event"');
+      expect(midCycle(), stderr).toBe(true);
       child.kill('SIGKILL');
       expect(await exited).toBe('SIGKILL');
       proxy.release();
