@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { runCycle, type CycleSummary } from '../src/app/cycle.js';
 import { loadConfig } from '../src/config/load.js';
 import { LdapDirectory } from '../src/directory/ldap.js';
+import { Renderer } from '../src/mail/render.js';
 import { createLogger } from '../src/log/logger.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { sambaInstalled, startSamba, type SambaInfo } from '../test/support/samba.js';
@@ -63,6 +64,7 @@ async function cycle(configFile: string, env: NodeJS.ProcessEnv): Promise<Measur
       store,
       clock: { now: () => new Date() },
       log,
+      renderer: Renderer.load(null),
     });
     const ms = performance.now() - started;
     return {

@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 
 import { checkConfig, history, once, status, type GlobalOptions } from './cli/commands.js';
 import { Context, type Io } from './cli/context.js';
+import { outboxList, outboxRelease, outboxRetry, testEmail } from './cli/mail.js';
 import { ConfigError, ExitCode, exitCodeFor, errorMessage, formatProblem } from './errors.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -55,7 +56,34 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .action((options: { since?: string; json?: boolean }) => {
       history(ctx, global(), options);
     });
-  for (const command of program.commands) command.exitOverride().configureOutput(program.configureOutput());
+  program
+    .command('test-email')
+    .description('send a test message through the configured SMTP settings')
+    .requiredOption('--to <address>', 'where to send it')
+    .action((options: { to: string }) => testEmail(ctx, global(), options));
+  const outbox = program
+    .command('outbox')
+    .description('inspect the mail queue, retry failed messages, release held ones');
+  outbox
+    .command('list')
+    .description('the messages in the outbox, oldest first')
+    .option('--status <status>', 'only pending, held, sent or failed messages')
+    .option('--json', 'print one JSON array (without the bodies)')
+    .action((options: { status?: string; json?: boolean }) => {
+      outboxList(ctx, global(), options);
+    });
+  outbox
+    .command('retry')
+    .description('queue a failed message (or --all) again, then deliver what is due')
+    .argument('[id]', 'message ID, from "outbox list"')
+    .option('--all', 'every failed message')
+    .action((id: string | undefined, options: { all?: boolean }) => outboxRetry(ctx, global(), id, options));
+  outbox
+    .command('release')
+    .description('send the messages the flood guard held')
+    .action(() => outboxRelease(ctx, global()));
+  for (const command of [...program.commands, ...outbox.commands])
+    command.exitOverride().configureOutput(program.configureOutput());
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -53,6 +53,11 @@ export class ChangeApplier {
   readonly #renames: ContainerRename[] = [];
   /** The cycle's events, written by {@link finish}. */
   readonly #pending: DirectoryEvent[] = [];
+  /**
+   * Objects that left the snapshot this cycle, as it last knew them: the notifications still
+   * need their owners, manager and name. `deleted` is false for objects that left the scope.
+   */
+  readonly departed = new Map<string, { object: SnapshotObject; deleted: boolean }>();
 
   constructor(options: ApplierOptions) {
     this.#o = options;
@@ -109,6 +114,7 @@ export class ChangeApplier {
     for (const event of deletionEvents(known, member, groups)) this.#record(event);
     for (const group of groups) store.deleteMembership(group.guid, guid);
     if (known) {
+      this.departed.set(guid, { object: known, deleted: true });
       store.deleteObject(guid);
       this.counts.objects++;
     }
@@ -119,8 +125,9 @@ export class ChangeApplier {
    * cycle's container renames explain it, and a member's class is filled in when the member
    * was read later in the cycle than its group.
    */
-  finish(): void {
+  finish(): DirectoryEvent[] {
     const { store } = this.#o;
+    const recorded: DirectoryEvent[] = [];
     for (const event of this.#pending) {
       if (
         event.type === 'object.moved' &&
@@ -137,10 +144,12 @@ export class ChangeApplier {
         event.member.class = store.classOf(event.member.guid);
       }
       const id = store.addEvent(this.#o.cycleId(), this.#o.at(), event);
+      recorded.push(event);
       this.events++;
       this.#o.log.debug('event', { id, type: event.type, guid: event.object.guid, dn: event.object.dn });
     }
     this.#pending.length = 0;
+    return recorded;
   }
 
   #inScope(entry: DirectoryEntry): void {
@@ -233,6 +242,7 @@ export class ChangeApplier {
   #leaveScope(object: SnapshotObject, to: string): void {
     const { store } = this.#o;
     this.#record({ type: 'object.moved', object: objectRef(object), from: object.dn, to, leftScope: true });
+    this.departed.set(object.guid, { object: { ...object, dn: to }, deleted: false });
     store.deleteObject(object.guid);
     store.setMemberDn(object.guid, to);
     this.counts.objects++;

@@ -18,11 +18,13 @@ import type { Clock } from '../core/clock.js';
 import { changeFilter, fullReadFilter, namingContextOf } from '../core/dn.js';
 import { isContainer, type DirectoryIdentity } from '../core/types.js';
 import type { DirectorySource } from '../directory/port.js';
+import type { Renderer } from '../mail/render.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { DirectoryState, SqliteStore } from '../store/sqlite.js';
 import { toSnapshotObject } from '../store/snapshot.js';
 import { ChangeApplier } from './apply.js';
+import { queueNotifications } from './notifications.js';
 
 export interface CycleDeps {
   config: Config;
@@ -30,6 +32,7 @@ export interface CycleDeps {
   store: SqliteStore;
   clock: Clock;
   log: Logger;
+  renderer: Renderer;
 }
 
 export type CycleKind = 'baseline' | 'incremental' | 'resync';
@@ -44,6 +47,10 @@ export interface CycleSummary {
   memberships: number;
   containers: number;
   events: number;
+  /** Messages queued in the outbox (held ones included). */
+  messages: number;
+  /** The flood guard held this cycle's messages. */
+  held: boolean;
   /** The cycle row the events belong to, when one was written. */
   cycleId: number | null;
   previousCursor: bigint | null;
@@ -165,6 +172,25 @@ function applier(
   });
 }
 
+/** Records the cycle's events and queues the notifications they call for. */
+async function finishAndNotify(
+  deps: CycleDeps,
+  apply: ChangeApplier,
+  cycleId: () => number,
+  when: Date,
+  identity: DirectoryIdentity,
+): Promise<{ messages: number; held: boolean }> {
+  const events = apply.finish();
+  if (events.length === 0) return { messages: 0, held: false };
+  return queueNotifications(deps, {
+    cycleId: cycleId(),
+    events,
+    departed: apply.departed,
+    when,
+    namingContexts: identity.namingContexts,
+  });
+}
+
 async function baseline(
   deps: CycleDeps,
   identity: DirectoryIdentity,
@@ -224,6 +250,8 @@ async function baseline(
     idle: false,
     ...counts,
     events: 0,
+    messages: 0,
+    held: false,
     cycleId,
     previousCursor: null,
     cursor: identity.highestCommittedUSN,
@@ -259,7 +287,7 @@ async function incremental(
         hcu: hcu.toString(),
       });
     }
-    apply.finish();
+    const queued = await finishAndNotify(deps, apply, cycleId, started, identity);
     // The change search read the schema's binary attributes (the cache was stale): keep them.
     if (refreshBinary && hcu > cursor) await saveBinaryAttributes(directory, store, started);
     const finished = clock.now();
@@ -289,6 +317,7 @@ async function incremental(
       idle,
       ...apply.counts,
       events: apply.events,
+      ...queued,
       cycleId: id,
       previousCursor: cursor,
       cursor: advance && hcu > cursor ? hcu : cursor,
@@ -339,7 +368,7 @@ async function resync(
     for (const guid of store.containerGuids()) {
       if (!seen.has(guid)) store.deleteContainer(guid);
     }
-    apply.finish();
+    const queued = await finishAndNotify(deps, apply, cycleId, started, identity);
     await saveBinaryAttributes(directory, store, started);
     const finished = clock.now();
     store.setDirectoryState(identity, identity.highestCommittedUSN, finished.toISOString(), state.baselineAt);
@@ -366,6 +395,7 @@ async function resync(
       idle: false,
       ...apply.counts,
       events: apply.events,
+      ...queued,
       cycleId: id,
       previousCursor: state.usnCursor,
       cursor: identity.highestCommittedUSN,

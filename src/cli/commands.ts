@@ -8,6 +8,7 @@ import { UsageError, formatProblem } from '../errors.js';
 import { classifySmtpError, smtpTransport } from '../mail/transport.js';
 import { type Context, systemClock } from './context.js';
 import { eventLines } from './format.js';
+import { deliver } from './mail.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -62,8 +63,10 @@ export async function once(ctx: Context, global: GlobalOptions): Promise<void> {
       store,
       clock: systemClock,
       log: log.child({ component: 'cycle' }),
+      renderer: ctx.renderer(loaded),
     });
     ctx.out(describeCycle(summary));
+    await deliver(ctx, loaded, store, log);
   } finally {
     await directory.close();
     store.close();
@@ -80,7 +83,8 @@ function describeCycle(s: CycleSummary): string {
       ? `cursor ${s.cursor}`
       : `cursor ${s.previousCursor} → ${s.cursor}`;
   if (s.idle) return `${s.kind}: nothing changed, ${cursor}, ${time}`;
-  return `${s.kind}: ${s.events} events from ${s.objects} changed objects, ${cursor}, ${time}`;
+  const mail = s.messages > 0 ? `, ${s.messages} messages queued${s.held ? ' and held' : ''}` : '';
+  return `${s.kind}: ${s.events} events from ${s.objects} changed objects${mail}, ${cursor}, ${time}`;
 }
 
 /** `--since`: a duration back from now ("24h", "7d") or an ISO 8601 date-time. */

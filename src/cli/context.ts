@@ -3,11 +3,13 @@
  * long-lived parts from the config. One place wires config → logger → store → adapters.
  */
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 import { loadConfig, resolveConfigPath, type LoadedConfig } from '../config/load.js';
 import type { Clock } from '../core/clock.js';
 import { LdapDirectory } from '../directory/ldap.js';
+import { emlMailer, smtpMailer, type Mailer } from '../mail/dispatcher.js';
+import { Renderer } from '../mail/render.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { Redactor } from '../log/redact.js';
 import { SqliteStore } from '../store/sqlite.js';
@@ -59,6 +61,19 @@ export class Context {
 
   openStore(loaded: LoadedConfig): SqliteStore {
     return SqliteStore.open(this.statePath(loaded));
+  }
+
+  renderer(loaded: LoadedConfig): Renderer {
+    return Renderer.load(loaded.config.delivery.templatesDir);
+  }
+
+  /** Where .eml files go with delivery.dryRun: beside the state file. */
+  emlDir(loaded: LoadedConfig): string {
+    return join(dirname(this.statePath(loaded)), 'outbox-eml');
+  }
+
+  mailer(loaded: LoadedConfig): Mailer {
+    return loaded.config.delivery.dryRun ? emlMailer(this.emlDir(loaded)) : smtpMailer(loaded.config.smtp);
   }
 
   directory(loaded: LoadedConfig, log: Logger): LdapDirectory {

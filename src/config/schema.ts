@@ -272,7 +272,18 @@ const delivery = z
       .string()
       .nullable()
       .default(null)
-      .describe('Overrides for the built-in templates. default: built-in only'),
+      .describe(
+        'Overrides for the built-in templates: files named <kind>.<part>.hbs (change, membership, admin-copy, flood-alert, test; subject, text, html). default: built-in only',
+      ),
+    retryDelay: z
+      .string()
+      .refine((value) => (parseDuration(value) ?? 0) > 0, {
+        message: 'expected a duration such as "30s" or "1m"',
+      })
+      .default('1m')
+      .describe(
+        'Wait before the first retry of a message the SMTP server did not take; doubled after each further failure, up to 1h. default: 1m',
+      ),
   })
   .prefault({});
 

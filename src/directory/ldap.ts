@@ -7,8 +7,11 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 
 import {
+  AndFilter,
   Client,
   EqualityFilter,
+  type Filter,
+  FilterParser,
   NoSuchObjectError,
   OrFilter,
   type Control,
@@ -228,12 +231,7 @@ export class LdapDirectory implements DirectorySource {
       filter:
         typeof request.filter === 'string'
           ? request.filter
-          : new OrFilter({
-              filters: request.filter.guids.map(
-                (guid) =>
-                  new EqualityFilter({ attribute: 'objectGUID', value: Buffer.from(guidBytes(guid)) }),
-              ),
-            }),
+          : guidFilter(request.filter.guids, request.filter.and),
       attributes: ['*', 'objectGUID', 'uSNChanged', 'uSNCreated', 'isDeleted', ...actor, memberAttribute],
       explicitBufferAttributes: binary,
       paged: { pageSize: this.#config.pageSize },
@@ -365,6 +363,16 @@ export class LdapDirectory implements DirectorySource {
     this.#client = undefined;
     if (client?.isConnected) await client.unbind().catch(() => undefined);
   }
+}
+
+/** objectGUID equality as binary values (ldapts mangles \\xx escapes above 0x7f in strings). */
+function guidFilter(guids: readonly string[], and: string | undefined): Filter {
+  const any = new OrFilter({
+    filters: guids.map(
+      (guid) => new EqualityFilter({ attribute: 'objectGUID', value: Buffer.from(guidBytes(guid)) }),
+    ),
+  });
+  return and === undefined ? any : new AndFilter({ filters: [FilterParser.parseString(and), any] });
 }
 
 function first(value: unknown): string | undefined {

@@ -11,7 +11,7 @@ export interface SearchRequest {
    * An RFC 4515 filter, or the objects with these GUIDs (sent as binary values: ldapts turns
    * `\xx` escapes above 0x7f in a filter string into UTF-8, which breaks binary matches).
    */
-  filter: string | { guids: readonly string[] };
+  filter: string | { guids: readonly string[]; and?: string };
   /** default: sub */
   scope?: 'base' | 'sub';
   /** Also return tombstones and deleted objects (Show Deleted control). */

@@ -116,4 +116,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX events_cycle ON events (cycle_id);
     `,
   },
+  {
+    version: 3,
+    description: 'outbox: what each message is about, its Message-ID',
+    sql: `
+      ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'change';
+      ALTER TABLE outbox ADD COLUMN object_guid TEXT;
+      ALTER TABLE outbox ADD COLUMN message_id TEXT NOT NULL DEFAULT '';
+    `,
+  },
 ];

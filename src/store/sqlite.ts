@@ -13,6 +13,7 @@ import type { StoredMember } from '../core/snapshot.js';
 import type { DirectoryIdentity, MemberRef } from '../core/types.js';
 import { StateError, TemporaryError, errorMessage } from '../errors.js';
 import { MIGRATIONS } from './migrations.js';
+import { Outbox } from './outbox.js';
 import type { SnapshotObject } from '../core/snapshot.js';
 
 export interface DirectoryState {
@@ -63,9 +64,12 @@ export type OutboxCounts = Record<'pending' | 'held' | 'sent' | 'failed', number
 export class SqliteStore {
   readonly #db: Database.Database;
   #inTransaction = false;
+  /** The mail queue, in the same database (and transactions) as the snapshot and events. */
+  readonly outbox: Outbox;
 
   private constructor(db: Database.Database) {
     this.#db = db;
+    this.outbox = new Outbox(db);
   }
 
   /** Opens (creating with mode 0600 when missing) and migrates the state file. */

@@ -1,0 +1,355 @@
+/**
+ * From a cycle's events to rendered messages in the outbox, inside the cycle's transaction.
+ * The rules are the core's (intentsFor, planMessages); this module gathers the facts they
+ * need from the snapshot (owners, managers, members), asks the directory only what the
+ * snapshot cannot say (objects outside the watched scope, whether a group is public), turns
+ * people into mailboxes (mail-enabled, not disabled; a group without mail by its members),
+ * and renders each message.
+ */
+import { randomUUID } from 'node:crypto';
+
+import type { Config } from '../config/schema.js';
+import { namingContextOf } from '../core/dn.js';
+import type { DirectoryEvent, ObjectRef } from '../core/events.js';
+import {
+  byObject,
+  intentsFor,
+  planMessages,
+  type ObjectFacts,
+  type Party,
+  type PlannedMessage,
+  type Recipient,
+  type ResolvedIntent,
+} from '../core/notify.js';
+import type { SnapshotObject, SnapshotValue } from '../core/snapshot.js';
+import type { DirectoryEntry } from '../core/types.js';
+import type { DirectorySource } from '../directory/port.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { changeView, rdnValue, type Renderer } from '../mail/render.js';
+import type { SqliteStore } from '../store/sqlite.js';
+
+export interface NotifyDeps {
+  config: Config;
+  store: SqliteStore;
+  directory: DirectorySource;
+  renderer: Renderer;
+  log: Logger;
+}
+
+export interface CycleOutcome {
+  cycleId: number;
+  events: readonly DirectoryEvent[];
+  departed: ReadonlyMap<string, { object: SnapshotObject; deleted: boolean }>;
+  when: Date;
+  namingContexts: readonly string[];
+}
+
+export interface QueueSummary {
+  messages: number;
+  held: boolean;
+}
+
+/** What is known about a possible recipient. */
+interface Person {
+  guid: string | null;
+  dn: string;
+  class: string;
+  mail: string | null;
+  displayName: string | null;
+  disabled: boolean;
+  deleted: boolean;
+  members: Party[];
+}
+
+const ACCOUNTDISABLE = 0x2;
+
+export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome): Promise<QueueSummary> {
+  const { config, store, log } = deps;
+  const grouped = byObject(cycle.events);
+  const people = new PeopleDirectory(deps, cycle);
+  const publicGroups = await findPublicGroups(deps, cycle, grouped);
+
+  const intents: ResolvedIntent[] = [];
+  const facts = new Map<string, ObjectFacts>();
+  for (const [guid, events] of grouped) {
+    const f = factsFor(deps, cycle, guid, events[0]?.object, publicGroups.has(guid));
+    if (!f) continue;
+    facts.set(guid, f);
+    for (const intent of intentsFor(events, f, config.notify)) {
+      intents.push({ ...intent, recipients: await people.mailboxes(intent.party) });
+    }
+  }
+  const plan = planMessages(intents, config.smtp, config.delivery.maxMessagesPerCycle);
+  const createdAt = cycle.when.toISOString();
+  const status = plan.held ? 'held' : 'pending';
+  for (const message of plan.messages) {
+    const f = facts.get(message.object.guid);
+    const events = grouped.get(message.object.guid) ?? [];
+    const rendered = deps.renderer.render(
+      message.kind,
+      changeView({
+        object: message.object,
+        displayName: f?.displayName ?? null,
+        events,
+        reasons: message.reasons,
+        when: cycle.when,
+        recipientName: message.kind === 'admin-copy' ? null : (message.to[0]?.name ?? null),
+        told: message.kind === 'admin-copy' ? toldFor(plan.messages, message.object) : [],
+        nameOf: (guid, dn) => people.nameOf(guid, dn),
+      }),
+    );
+    store.outbox.add({
+      cycleId: cycle.cycleId,
+      createdAt,
+      status,
+      kind: message.kind,
+      objectGuid: message.object.guid,
+      messageId: messageId(config.smtp.from),
+      envelope: { from: config.smtp.from, to: addresses(message.to), cc: addresses(message.cc) },
+      ...rendered,
+    });
+  }
+  if (plan.held) {
+    const admins = [...config.smtp.to, ...config.smtp.cc];
+    log.error(
+      'flood guard: this cycle would send more messages than delivery.maxMessagesPerCycle; all are held',
+      {
+        messages: plan.messages.length,
+        limit: config.delivery.maxMessagesPerCycle,
+        alerted: admins,
+      },
+    );
+    if (admins.length > 0) {
+      const rendered = deps.renderer.render('flood-alert', {
+        count: plan.messages.length.toLocaleString('en-US'),
+        limit: config.delivery.maxMessagesPerCycle.toLocaleString('en-US'),
+        when: createdAt,
+      });
+      store.outbox.add({
+        cycleId: cycle.cycleId,
+        createdAt,
+        status: 'pending',
+        kind: 'flood-alert',
+        objectGuid: null,
+        messageId: messageId(config.smtp.from),
+        envelope: { from: config.smtp.from, to: [...config.smtp.to], cc: [...config.smtp.cc] },
+        ...rendered,
+      });
+    }
+  }
+  if (plan.messages.length > 0) {
+    log.info('notifications queued', { messages: plan.messages.length, held: plan.held });
+  }
+  return { messages: plan.messages.length, held: plan.held };
+}
+
+function addresses(list: readonly Recipient[]): string[] {
+  return list.map((r) => r.address);
+}
+
+function toldFor(messages: readonly PlannedMessage[], object: ObjectRef): string[] {
+  return messages
+    .filter((m) => m.kind !== 'admin-copy' && m.object.guid === object.guid)
+    .flatMap((m) => m.to.map((r) => r.address));
+}
+
+/** A Message-ID kept with the message, so a repeat after a crash is recognisable as one. */
+function messageId(from: string): string {
+  const domain = /@([^>\s]+)>?\s*$/.exec(from)?.[1] ?? 'adnotify.invalid';
+  return `<${randomUUID()}@${domain}>`;
+}
+
+function dnValues(object: SnapshotObject, attribute: string | null): Party[] {
+  if (attribute === null) return [];
+  const entry = Object.entries(object.attributes).find(
+    ([name]) => name.toLowerCase() === attribute.toLowerCase(),
+  );
+  return (entry?.[1] ?? [])
+    .filter((v): v is { dn: string; guid: string | null } => typeof v !== 'string' && 'dn' in v)
+    .map((v) => ({ guid: v.guid, dn: v.dn }));
+}
+
+function text(object: SnapshotObject, attribute: string): string | null {
+  const entry = Object.entries(object.attributes).find(
+    ([name]) => name.toLowerCase() === attribute.toLowerCase(),
+  );
+  const value: SnapshotValue | undefined = entry?.[1][0];
+  return typeof value === 'string' ? value : null;
+}
+
+function factsFor(
+  deps: NotifyDeps,
+  cycle: CycleOutcome,
+  guid: string,
+  ref: ObjectRef | undefined,
+  isPublic: boolean,
+): ObjectFacts | undefined {
+  const { store, config } = deps;
+  const object = store.getObject(guid) ?? cycle.departed.get(guid)?.object;
+  if (!object || !ref) return undefined;
+  const isGroup = object.class === 'group';
+  return {
+    object: ref,
+    displayName: text(object, 'displayName'),
+    owners: isGroup
+      ? [...dnValues(object, 'managedBy'), ...dnValues(object, config.directory.additionalOwnersAttribute)]
+      : [],
+    managers: isGroup
+      ? []
+      : [...dnValues(object, 'manager'), ...dnValues(object, config.directory.additionalManagersAttribute)],
+    members: isGroup ? membersOf(store, guid, config.notify.expandNestedGroups) : [],
+    isPublic,
+  };
+}
+
+/** A group's members from the snapshot; with `nested`, members of member groups too. */
+function membersOf(store: SqliteStore, guid: string, nested: boolean): Party[] {
+  const out = new Map<string, Party>();
+  const seen = new Set<string>([guid]);
+  const visit = (group: string) => {
+    for (const m of store.members(group)) {
+      const key = m.guid ?? m.dn.toLowerCase();
+      if (!out.has(key)) out.set(key, m);
+      if (nested && m.guid !== null && !seen.has(m.guid) && store.classOf(m.guid) === 'group') {
+        seen.add(m.guid);
+        visit(m.guid);
+      }
+    }
+  };
+  visit(guid);
+  return [...out.values()];
+}
+
+/**
+ * The groups with membership changes this cycle that match notify.publicGroups, asked of the
+ * directory (it evaluates the filter exactly, extensible matches included) in one search.
+ */
+async function findPublicGroups(
+  deps: NotifyDeps,
+  cycle: CycleOutcome,
+  grouped: ReadonlyMap<string, DirectoryEvent[]>,
+): Promise<Set<string>> {
+  const found = new Set<string>();
+  if (!deps.config.notify.publicGroupOwnerOnMembershipChange) return found;
+  const candidates = [...grouped]
+    .filter(
+      ([guid, events]) =>
+        !cycle.departed.get(guid)?.deleted && events.some((e) => e.type.startsWith('group.member.')),
+    )
+    .map(([guid]) => guid);
+  const base = namingContextOf(deps.config.directory.baseDN, cycle.namingContexts);
+  for (let i = 0; i < candidates.length; i += 50) {
+    const filter = { guids: candidates.slice(i, i + 50), and: deps.config.notify.publicGroups };
+    for await (const page of deps.directory.search({ base, filter }))
+      for (const entry of page) found.add(entry.guid);
+  }
+  return found;
+}
+
+/** Turns parties into mailboxes, from the snapshot first and the directory for the rest. */
+class PeopleDirectory {
+  readonly #deps: NotifyDeps;
+  readonly #cycle: CycleOutcome;
+  readonly #cache = new Map<string, Person | null>();
+
+  constructor(deps: NotifyDeps, cycle: CycleOutcome) {
+    this.#deps = deps;
+    this.#cycle = cycle;
+  }
+
+  nameOf(guid: string | null, dn: string): string {
+    const object =
+      guid === null
+        ? undefined
+        : (this.#deps.store.getObject(guid) ?? this.#cycle.departed.get(guid)?.object);
+    return (object && text(object, 'displayName')) ?? rdnValue(dn);
+  }
+
+  /**
+   * The mailboxes for a party: its own mail when mail-enabled and not disabled (a deleted
+   * object is never mailed); for a group without mail, its members' (nested ones only with
+   * expandNestedGroups).
+   */
+  async mailboxes(party: Party, depth = 0): Promise<Recipient[]> {
+    const person = await this.#lookup(party);
+    if (!person || person.deleted) return [];
+    if (person.mail !== null && !person.disabled) return [{ address: person.mail, name: person.displayName }];
+    if (person.class !== 'group' || person.mail !== null) return [];
+    const out: Recipient[] = [];
+    for (const member of person.members) {
+      const sub = await this.#lookup(member);
+      if (!sub || (sub.class === 'group' && !(this.#deps.config.notify.expandNestedGroups && depth < 10)))
+        continue;
+      out.push(...(await this.mailboxes(member, depth + 1)));
+    }
+    return out;
+  }
+
+  async #lookup(party: Party): Promise<Person | undefined> {
+    const key = party.guid ?? `dn:${party.dn.toLowerCase()}`;
+    if (this.#cache.has(key)) return this.#cache.get(key) ?? undefined;
+    const person = await this.#find(party);
+    this.#cache.set(key, person ?? null);
+    return person;
+  }
+
+  async #find(party: Party): Promise<Person | undefined> {
+    const { store } = this.#deps;
+    if (party.guid !== null) {
+      const known = store.getObject(party.guid);
+      if (known) return fromSnapshot(known, store.members(party.guid), false);
+      const departed = this.#cycle.departed.get(party.guid);
+      if (departed) return fromSnapshot(departed.object, [], departed.deleted);
+    }
+    // Outside the watched scope (a manager in another OU, a member that is not watched).
+    try {
+      const base = namingContextOf(this.#deps.config.directory.baseDN, this.#cycle.namingContexts);
+      const request =
+        party.guid !== null
+          ? { base, filter: { guids: [party.guid] } }
+          : { base: party.dn, scope: 'base' as const, filter: '(objectClass=*)' };
+      for await (const page of this.#deps.directory.search(request)) {
+        const entry = page[0];
+        if (entry) return fromEntry(entry);
+      }
+    } catch (err: unknown) {
+      this.#deps.log.warn('cannot look up a recipient outside the watched scope', {
+        dn: party.dn,
+        err: errorMessage(err),
+      });
+    }
+    return undefined;
+  }
+}
+
+function fromSnapshot(object: SnapshotObject, members: Party[], deleted: boolean): Person {
+  const uac = Number(text(object, 'userAccountControl') ?? '0');
+  return {
+    guid: object.guid,
+    dn: object.dn,
+    class: object.class,
+    mail: text(object, 'mail'),
+    displayName: text(object, 'displayName'),
+    disabled: (uac & ACCOUNTDISABLE) !== 0,
+    deleted,
+    members,
+  };
+}
+
+function fromEntry(entry: DirectoryEntry): Person {
+  const one = (name: string) => {
+    const value = [...entry.attributes].find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1][0];
+    return typeof value === 'string' ? value : null;
+  };
+  return {
+    guid: entry.guid,
+    dn: entry.dn,
+    class: entry.objectClass.at(-1) ?? 'top',
+    mail: one('mail'),
+    displayName: one('displayName'),
+    disabled: (Number(one('userAccountControl') ?? '0') & ACCOUNTDISABLE) !== 0,
+    deleted: entry.deleted,
+    members: (entry.members ?? []).map((m) => ({ guid: m.guid, dn: m.dn })),
+  };
+}

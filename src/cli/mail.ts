@@ -1,0 +1,187 @@
+/**
+ * The mail commands of spec/cli.md: delivering the outbox (after `once`, `outbox retry`,
+ * `outbox release`), inspecting it, and `test-email`.
+ */
+import type { LoadedConfig } from '../config/load.js';
+import { parseDuration } from '../core/duration.js';
+import { TemporaryError, UsageError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { deliverDue } from '../mail/dispatcher.js';
+import { classifySmtpError, smtpTransport } from '../mail/transport.js';
+import type { OutboxStatus } from '../store/outbox.js';
+import type { SqliteStore } from '../store/sqlite.js';
+import type { GlobalOptions } from './commands.js';
+import { type Context, systemClock } from './context.js';
+import { safeText } from './format.js';
+
+/**
+ * Sends every due message and prints what happened. When the SMTP server cannot be reached
+ * the messages stay in the outbox for the next run, and this throws TemporaryError (75).
+ */
+export async function deliver(
+  ctx: Context,
+  loaded: LoadedConfig,
+  store: SqliteStore,
+  log: Logger,
+): Promise<void> {
+  const mailer = ctx.mailer(loaded);
+  try {
+    const report = await deliverDue(store, mailer, systemClock, log.child({ component: 'mail' }), {
+      maxAttempts: loaded.config.delivery.maxAttempts,
+      retryBaseMs: parseDuration(loaded.config.delivery.retryDelay) ?? 60_000,
+    });
+    const counts = store.outboxCounts();
+    if (report.sent + report.retrying + report.failed > 0 || counts.pending + counts.held > 0) {
+      const where = loaded.config.delivery.dryRun
+        ? `written as .eml files to ${mailer.target}`
+        : `via ${mailer.target}`;
+      ctx.out(
+        `mail: ${report.sent} sent ${where}; ${counts.pending} waiting, ${counts.held} held, ${report.failed} failed now`,
+      );
+    }
+    if (counts.held > 0) {
+      ctx.out(`mail: ${counts.held} messages held by the flood guard; "adnotify outbox release" sends them`);
+    }
+    if (report.serverDown !== null) {
+      throw new TemporaryError(
+        `mail: the SMTP server did not take messages (${report.serverDown}); ${counts.pending} wait in the outbox and are retried by the next run`,
+      );
+    }
+  } finally {
+    mailer.close();
+  }
+}
+
+const STATUSES: readonly OutboxStatus[] = ['pending', 'held', 'sent', 'failed'];
+
+export function outboxList(
+  ctx: Context,
+  global: GlobalOptions,
+  options: { status?: string; json?: boolean },
+): void {
+  const status = options.status;
+  if (status !== undefined && !STATUSES.includes(status as OutboxStatus)) {
+    throw new UsageError(`--status ${JSON.stringify(status)}: expected one of ${STATUSES.join(', ')}`);
+  }
+  const loaded = ctx.config(global.config);
+  if (!ctx.stateExists(loaded)) {
+    ctx.out(options.json === true ? '[]' : 'outbox: empty (no state yet)');
+    return;
+  }
+  const store = ctx.openStore(loaded);
+  try {
+    const messages = store.outbox.list(status as OutboxStatus | undefined);
+    if (options.json === true) {
+      ctx.out(
+        JSON.stringify(
+          messages.map((m) => ({
+            id: m.id,
+            status: m.status,
+            kind: m.kind,
+            cycle: m.cycleId,
+            object: m.objectGuid,
+            createdAt: m.createdAt,
+            envelope: m.envelope,
+            subject: m.subject,
+            messageId: m.messageId,
+            attempts: m.attempts,
+            nextAttemptAt: m.nextAttemptAt,
+            lastError: m.lastError,
+            sentAt: m.sentAt,
+          })),
+          null,
+          2,
+        ),
+      );
+      return;
+    }
+    if (messages.length === 0) ctx.out(`outbox: no${status ? ` ${status}` : ''} messages`);
+    for (const m of messages) {
+      const to = [...m.envelope.to, ...m.envelope.cc].join(', ');
+      ctx.out(
+        `#${m.id}  ${m.status.padEnd(7)} ${m.kind.padEnd(11)} attempts ${m.attempts}  ${m.createdAt}  to ${safeText(to, 200)}  "${safeText(m.subject, 120)}"`,
+      );
+      if (m.lastError !== null) ctx.out(`      last error: ${safeText(m.lastError, 300)}`);
+    }
+  } finally {
+    store.close();
+  }
+}
+
+async function changeAndDeliver(
+  ctx: Context,
+  global: GlobalOptions,
+  change: (store: SqliteStore, now: string) => string,
+): Promise<void> {
+  const loaded = ctx.config(global.config);
+  const log = ctx.logger(loaded);
+  const store = ctx.openStore(loaded);
+  try {
+    ctx.out(change(store, systemClock.now().toISOString()));
+    await deliver(ctx, loaded, store, log);
+  } finally {
+    store.close();
+  }
+}
+
+export async function outboxRetry(
+  ctx: Context,
+  global: GlobalOptions,
+  id: string | undefined,
+  options: { all?: boolean },
+): Promise<void> {
+  if ((id === undefined) === (options.all !== true)) {
+    throw new UsageError('outbox retry: give a message ID or --all');
+  }
+  const which = options.all === true ? 'all' : Number(id);
+  if (which !== 'all' && !Number.isInteger(which))
+    throw new UsageError(`outbox retry: "${id ?? ''}" is not a message ID`);
+  await changeAndDeliver(ctx, global, (store, now) => {
+    const count = store.outbox.retry(which, now);
+    if (count === 0 && which !== 'all') {
+      const message = store.outbox.get(which);
+      throw new UsageError(
+        message
+          ? `outbox: message #${which} is ${message.status}, not failed`
+          : `outbox: no message #${which}`,
+      );
+    }
+    return `outbox: ${count} failed messages queued again`;
+  });
+}
+
+export async function outboxRelease(ctx: Context, global: GlobalOptions): Promise<void> {
+  await changeAndDeliver(
+    ctx,
+    global,
+    (store, now) => `outbox: ${store.outbox.release(now)} held messages released`,
+  );
+}
+
+export async function testEmail(ctx: Context, global: GlobalOptions, options: { to: string }): Promise<void> {
+  if (!/^[^\s@<>]+@[^\s@<>]+$/.test(options.to)) {
+    throw new UsageError(`--to ${JSON.stringify(options.to)}: expected an email address`);
+  }
+  const loaded = ctx.config(global.config);
+  const smtp = loaded.config.smtp;
+  const rendered = ctx.renderer(loaded).render('test', {
+    when: systemClock.now().toISOString(),
+    server: `${smtp.host}:${smtp.port}`,
+  });
+  const transport = smtpTransport(smtp);
+  try {
+    const info = (await transport.sendMail({
+      from: smtp.from,
+      to: options.to,
+      ...rendered,
+      headers: { 'Auto-Submitted': 'auto-generated' },
+    })) as { response?: string };
+    ctx.out(
+      `test message sent to ${options.to} via ${smtp.host}:${smtp.port}; the server said: ${info.response ?? 'OK'}`,
+    );
+  } catch (err: unknown) {
+    throw classifySmtpError(err, smtp);
+  } finally {
+    transport.close();
+  }
+}

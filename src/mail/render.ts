@@ -1,0 +1,221 @@
+/**
+ * Rendering notifications: a view of the change (values summarised: long ones cut, long lists
+ * counted, binary and redacted values described, control characters made visible) fed to the
+ * Handlebars templates, built-in or overridden from delivery.templatesDir. HTML templates
+ * escape every value, so a `<script>` in a description is shown, never run; the subject is
+ * one line, so CR/LF in a value never reaches a header.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import Handlebars from 'handlebars';
+
+import type { AttributeChange, DirectoryEvent, ObjectRef } from '../core/events.js';
+import type { Reason } from '../core/notify.js';
+import { ConfigError, errorMessage } from '../errors.js';
+import {
+  BUILTIN_TEMPLATES,
+  TEMPLATE_KINDS,
+  TEMPLATE_PARTS,
+  type TemplateKind,
+  type TemplatePart,
+} from './templates.js';
+
+export interface RenderedMessage {
+  subject: string;
+  text: string;
+  html: string;
+}
+
+const MAX_VALUE_CHARS = 200;
+const MAX_VALUES = 10;
+const MAX_CHANGES = 50;
+const MAX_MEMBERS = 50;
+const MAX_SUBJECT_CHARS = 200;
+
+type Compiled = Record<TemplatePart, Handlebars.TemplateDelegate>;
+
+export class Renderer {
+  readonly #templates: Map<TemplateKind, Compiled>;
+
+  private constructor(templates: Map<TemplateKind, Compiled>) {
+    this.#templates = templates;
+  }
+
+  /**
+   * Compiles the built-in templates and any overrides in `templatesDir` (`<kind>.<part>.hbs`).
+   * A template that does not parse is a configuration error naming the file.
+   */
+  static load(templatesDir: string | null): Renderer {
+    const hb = Handlebars.create();
+    const templates = new Map<TemplateKind, Compiled>();
+    for (const kind of TEMPLATE_KINDS) {
+      const compiled: Partial<Compiled> = {};
+      for (const part of TEMPLATE_PARTS) {
+        let source = BUILTIN_TEMPLATES[kind][part];
+        let origin = `built-in ${kind}.${part}`;
+        if (templatesDir !== null) {
+          const file = join(templatesDir, `${kind}.${part}.hbs`);
+          if (existsSync(file)) {
+            source = readFileSync(file, 'utf8');
+            origin = file;
+          }
+        }
+        try {
+          hb.parse(source);
+        } catch (err: unknown) {
+          throw new ConfigError('delivery.templatesDir', [
+            {
+              path: 'delivery.templatesDir',
+              message: `${origin} is not a valid Handlebars template: ${errorMessage(err)}`,
+            },
+          ]);
+        }
+        compiled[part] = hb.compile(source, { noEscape: part !== 'html', strict: false });
+      }
+      templates.set(kind, compiled as Compiled);
+    }
+    return new Renderer(templates);
+  }
+
+  render(kind: TemplateKind, view: object): RenderedMessage {
+    const t = this.#templates.get(kind);
+    if (!t) throw new Error(`no template ${kind}`);
+    return { subject: oneLine(t.subject(view)), text: t.text(view), html: t.html(view) };
+  }
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL_RUNS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g;
+
+/** A subject line: control characters and line breaks become spaces, and it is kept short. */
+export function oneLine(text: string): string {
+  const flat = text.replace(CONTROL_RUNS, ' ').replace(/\s+/g, ' ').trim();
+  return flat.length <= MAX_SUBJECT_CHARS ? flat : `${flat.slice(0, MAX_SUBJECT_CHARS - 1)}…`;
+}
+
+/** A directory value as shown in a message: control characters visible, long ones cut. */
+export function showValue(value: string): string {
+  // eslint-disable-next-line no-control-regex
+  const visible = value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+    if (c === '\n') return '\\n';
+    if (c === '\r') return '\\r';
+    if (c === '\t') return '\\t';
+    return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  });
+  if (visible.length <= MAX_VALUE_CHARS) return visible;
+  return `${visible.slice(0, MAX_VALUE_CHARS)}… (${value.length.toLocaleString('en-US')} characters)`;
+}
+
+export function showValues(values: readonly string[]): string {
+  if (values.length === 0) return '(none)';
+  const shown = values.slice(0, MAX_VALUES).map(showValue).join('; ');
+  const more = values.length - MAX_VALUES;
+  return more > 0 ? `${shown}; and ${more.toLocaleString('en-US')} more` : shown;
+}
+
+function changeRow(change: AttributeChange): { attribute: string; before: string; after: string } {
+  if ('redacted' in change)
+    return { attribute: change.attribute, before: '(not shown)', after: 'changed (not shown)' };
+  if ('binary' in change) {
+    const describe = (n: number) => (n === 0 ? '(none)' : `binary value${n > 1 ? `s (${n})` : ''}`);
+    return {
+      attribute: change.attribute,
+      before: describe(change.before.length),
+      after: `${describe(change.after.length)}, changed`,
+    };
+  }
+  return { attribute: change.attribute, before: showValues(change.before), after: showValues(change.after) };
+}
+
+const KIND: Record<string, string> = { user: 'user', group: 'group', contact: 'contact' };
+
+const REASON_TEXT: Record<Reason, string> = {
+  self: 'this is about you',
+  member: 'you are a member of this group',
+  owner: 'you own this group',
+  manager: "you are this person's manager",
+  actor: 'you made this change',
+  publicOwner: 'you own this public group and its membership changed',
+  added: 'you were added to this group',
+  removed: 'you were removed from this group',
+};
+
+/** The first RDN's value: "Alice Smith" for "CN=Alice Smith,OU=Staff,...". */
+export function rdnValue(dn: string): string {
+  const match = /^[^=]+=((?:\\.|[^,\\])*)/.exec(dn);
+  return (match?.[1] ?? dn).replace(/\\(.)/g, '$1');
+}
+
+export interface ObjectView {
+  dn: string;
+  name: string;
+  kind: string;
+  kindTitle: string;
+}
+
+export function objectView(object: ObjectRef, displayName: string | null): ObjectView {
+  const kind = KIND[object.class] ?? object.class;
+  return {
+    dn: showValue(object.dn),
+    name: showValue(displayName ?? rdnValue(object.dn)),
+    kind,
+    kindTitle: kind.charAt(0).toUpperCase() + kind.slice(1),
+  };
+}
+
+export interface ChangeViewInput {
+  object: ObjectRef;
+  displayName: string | null;
+  events: readonly DirectoryEvent[];
+  reasons: readonly Reason[];
+  when: Date;
+  recipientName?: string | null;
+  /** Administrators' copy: who was told. */
+  told?: readonly string[];
+  /** Display names of members by GUID, where the snapshot knows them. */
+  nameOf?: (guid: string | null, dn: string) => string;
+}
+
+/** The view every change-like template gets (change, membership, admin-copy). */
+export function changeView(input: ChangeViewInput) {
+  const nameOf = input.nameOf ?? ((_guid: string | null, dn: string) => rdnValue(dn));
+  const changes = input.events.flatMap((e) => (e.type === 'object.modified' ? e.changes : []));
+  const moved = input.events.find((e) => e.type === 'object.moved');
+  const members = (type: 'group.member.added' | 'group.member.removed') =>
+    input.events
+      .filter((e) => e.type === type)
+      .map((e) =>
+        'member' in e
+          ? { name: showValue(nameOf(e.member.guid, e.member.dn)), dn: showValue(e.member.dn) }
+          : undefined,
+      )
+      .filter((m) => m !== undefined);
+  const added = members('group.member.added');
+  const removed = members('group.member.removed');
+  const actor = input.events.find((e) => e.actor !== undefined)?.actor;
+  const count = (n: number) => (n > 0 ? n.toLocaleString('en-US') : null);
+  return {
+    object: objectView(input.object, input.displayName),
+    recipientName: input.recipientName ? showValue(input.recipientName) : null,
+    reasonText: input.reasons.map((r) => REASON_TEXT[r]).join(' and '),
+    deleted: input.events.some((e) => e.type === 'object.deleted'),
+    moved: moved
+      ? { from: showValue(moved.from), to: showValue(moved.to), leftScope: moved.leftScope === true }
+      : null,
+    changes: changes.slice(0, MAX_CHANGES).map(changeRow),
+    changesMore: count(changes.length - MAX_CHANGES),
+    added: added.slice(0, MAX_MEMBERS),
+    addedMore: count(added.length - MAX_MEMBERS),
+    removed: removed.slice(0, MAX_MEMBERS),
+    removedMore: count(removed.length - MAX_MEMBERS),
+    addedTo: input.reasons.includes('added'),
+    memberName: null,
+    when: input.when
+      .toISOString()
+      .replace('T', ' ')
+      .replace(/\.\d+Z$/, ' UTC'),
+    actor: actor === undefined ? null : showValue(actor),
+    told: (input.told ?? []).map(showValue).join(', '),
+  };
+}

@@ -1,0 +1,170 @@
+/**
+ * The built-in templates (Handlebars). Each notification kind has a subject, a text and an
+ * HTML template; `delivery.templatesDir` may override any of them with a file named
+ * `<kind>.<part>.hbs` (e.g. `change.html.hbs`). HTML templates escape every value; text and
+ * subject templates do not (they are not HTML), and the subject is reduced to one line.
+ * The view each template gets is `MessageView` in render.ts.
+ */
+
+export const TEMPLATE_KINDS = ['change', 'membership', 'admin-copy', 'flood-alert', 'test'] as const;
+export type TemplateKind = (typeof TEMPLATE_KINDS)[number];
+export const TEMPLATE_PARTS = ['subject', 'text', 'html'] as const;
+export type TemplatePart = (typeof TEMPLATE_PARTS)[number];
+
+const STYLE =
+  'font-family: Segoe UI, Helvetica, Arial, sans-serif; font-size: 14px; color: #1f2328; line-height: 1.4';
+const TABLE = 'border-collapse: collapse; margin: 8px 0';
+const CELL = 'border: 1px solid #d0d7de; padding: 4px 8px; vertical-align: top; text-align: left';
+
+/** The account of what changed, shared by the change and administrators' messages. */
+const CHANGE_TEXT = `{{#if deleted}}
+The {{object.kind}} was deleted.
+{{/if}}
+{{#if moved}}
+Moved or renamed:
+  from {{moved.from}}
+  to   {{moved.to}}{{#if moved.leftScope}} (no longer watched){{/if}}
+{{/if}}
+{{#if changes.length}}
+Changes:
+{{#each changes}}
+  {{attribute}}: {{before}} -> {{after}}
+{{/each}}
+{{#if changesMore}}
+  and {{changesMore}} more attributes
+{{/if}}
+{{/if}}
+{{#if added.length}}
+Members added:
+{{#each added}}
+  + {{name}} ({{dn}})
+{{/each}}
+{{#if addedMore}}
+  and {{addedMore}} more
+{{/if}}
+{{/if}}
+{{#if removed.length}}
+Members removed:
+{{#each removed}}
+  - {{name}} ({{dn}})
+{{/each}}
+{{#if removedMore}}
+  and {{removedMore}} more
+{{/if}}
+{{/if}}
+When: {{when}}
+{{#if actor}}
+By: {{actor}}
+{{/if}}`;
+
+const CHANGE_HTML = `{{#if deleted}}<p>The {{object.kind}} was <strong>deleted</strong>.</p>{{/if}}
+{{#if moved}}<p>Moved or renamed from <code>{{moved.from}}</code> to <code>{{moved.to}}</code>{{#if moved.leftScope}} (no longer watched){{/if}}.</p>{{/if}}
+{{#if changes.length}}
+<table style="${TABLE}">
+<tr><th style="${CELL}">Attribute</th><th style="${CELL}">Before</th><th style="${CELL}">After</th></tr>
+{{#each changes}}<tr><td style="${CELL}">{{attribute}}</td><td style="${CELL}">{{before}}</td><td style="${CELL}">{{after}}</td></tr>
+{{/each}}
+</table>
+{{#if changesMore}}<p>and {{changesMore}} more attributes</p>{{/if}}
+{{/if}}
+{{#if added.length}}<p>Members added:</p><ul>{{#each added}}<li>{{name}} <small>({{dn}})</small></li>{{/each}}</ul>{{#if addedMore}}<p>and {{addedMore}} more</p>{{/if}}{{/if}}
+{{#if removed.length}}<p>Members removed:</p><ul>{{#each removed}}<li>{{name}} <small>({{dn}})</small></li>{{/each}}</ul>{{#if removedMore}}<p>and {{removedMore}} more</p>{{/if}}{{/if}}
+<p>When: {{when}}{{#if actor}}<br>By: {{actor}}{{/if}}</p>`;
+
+const FOOTER_TEXT = `
+--
+Sent by adnotify, which watches the directory for changes.`;
+const FOOTER_HTML = `<p style="color: #656d76; font-size: 12px">Sent by adnotify, which watches the directory for changes.</p>`;
+
+export const BUILTIN_TEMPLATES: Record<TemplateKind, Record<TemplatePart, string>> = {
+  change: {
+    subject: '{{#if deleted}}Deleted{{else}}Changes to{{/if}} {{object.kind}} {{object.name}}',
+    text: `Hello{{#if recipientName}} {{recipientName}}{{/if}},
+
+{{object.kindTitle}} {{object.name}} ({{object.dn}}) changed.
+You are told because {{reasonText}}.
+
+${CHANGE_TEXT}
+${FOOTER_TEXT}
+`,
+    html: `<div style="${STYLE}">
+<p>Hello{{#if recipientName}} {{recipientName}}{{/if}},</p>
+<p>{{object.kindTitle}} <strong>{{object.name}}</strong> <small>({{object.dn}})</small> changed.<br>
+You are told because {{reasonText}}.</p>
+${CHANGE_HTML}
+${FOOTER_HTML}
+</div>
+`,
+  },
+  membership: {
+    subject: '{{#if addedTo}}You were added to{{else}}You were removed from{{/if}} {{object.name}}',
+    text: `Hello{{#if recipientName}} {{recipientName}}{{/if}},
+
+{{#if addedTo}}You were added to the group {{object.name}}.{{else}}You were removed from the group {{object.name}}.{{/if}}
+Group: {{object.dn}}
+{{#if memberName}}Member: {{memberName}}
+{{/if}}
+When: {{when}}
+{{#if actor}}By: {{actor}}
+{{/if}}${FOOTER_TEXT}
+`,
+    html: `<div style="${STYLE}">
+<p>Hello{{#if recipientName}} {{recipientName}}{{/if}},</p>
+<p>{{#if addedTo}}You were <strong>added to</strong>{{else}}You were <strong>removed from</strong>{{/if}} the group <strong>{{object.name}}</strong> <small>({{object.dn}})</small>.</p>
+{{#if memberName}}<p>Member: {{memberName}}</p>{{/if}}
+<p>When: {{when}}{{#if actor}}<br>By: {{actor}}{{/if}}</p>
+${FOOTER_HTML}
+</div>
+`,
+  },
+  'admin-copy': {
+    subject: '[adnotify] {{#if deleted}}Deleted{{else}}Changes to{{/if}} {{object.kind}} {{object.name}}',
+    text: `{{object.kindTitle}} {{object.name}} ({{object.dn}}) changed.
+
+${CHANGE_TEXT}
+
+Told: {{told}}
+${FOOTER_TEXT}
+`,
+    html: `<div style="${STYLE}">
+<p>{{object.kindTitle}} <strong>{{object.name}}</strong> <small>({{object.dn}})</small> changed.</p>
+${CHANGE_HTML}
+<p>Told: {{told}}</p>
+${FOOTER_HTML}
+</div>
+`,
+  },
+  'flood-alert': {
+    subject: '[adnotify] {{count}} notifications held: release or discard them',
+    text: `A poll cycle at {{when}} produced {{count}} notifications, more than
+delivery.maxMessagesPerCycle ({{limit}}). None of them has been sent.
+
+This protects against a bulk change mailing a whole company by accident.
+To send them:    adnotify outbox release
+To review them:  adnotify outbox list --status held
+${FOOTER_TEXT}
+`,
+    html: `<div style="${STYLE}">
+<p>A poll cycle at {{when}} produced <strong>{{count}}</strong> notifications, more than
+<code>delivery.maxMessagesPerCycle</code> ({{limit}}). None of them has been sent.</p>
+<p>This protects against a bulk change mailing a whole company by accident.</p>
+<p>To send them: <code>adnotify outbox release</code><br>
+To review them: <code>adnotify outbox list --status held</code></p>
+${FOOTER_HTML}
+</div>
+`,
+  },
+  test: {
+    subject: 'adnotify test message',
+    text: `This is a test message from adnotify, sent at {{when}} through {{server}}.
+If you can read it, notifications can reach this address.
+${FOOTER_TEXT}
+`,
+    html: `<div style="${STYLE}">
+<p>This is a test message from adnotify, sent at {{when}} through {{server}}.</p>
+<p>If you can read it, notifications can reach this address.</p>
+${FOOTER_HTML}
+</div>
+`,
+  },
+};

@@ -1,0 +1,157 @@
+/**
+ * The outbox table: rendered messages waiting to be sent, with their delivery state.
+ * Messages are written in the cycle's transaction (so a committed cycle never loses one) and
+ * each delivery outcome is committed on its own as it happens (a crash can repeat the one
+ * message in flight, never lose it).
+ */
+import type Database from 'better-sqlite3';
+
+export type OutboxStatus = 'pending' | 'held' | 'sent' | 'failed';
+
+export interface Envelope {
+  from: string;
+  to: string[];
+  cc: string[];
+}
+
+export interface NewMessage {
+  cycleId: number | null;
+  createdAt: string;
+  status: 'pending' | 'held';
+  kind: string;
+  objectGuid: string | null;
+  messageId: string;
+  envelope: Envelope;
+  subject: string;
+  text: string;
+  html: string;
+}
+
+export interface OutboxMessage extends Omit<NewMessage, 'status'> {
+  id: number;
+  status: OutboxStatus;
+  attempts: number;
+  nextAttemptAt: string | null;
+  lastError: string | null;
+  sentAt: string | null;
+}
+
+interface Row {
+  id: number;
+  cycle_id: number | null;
+  created_at: string;
+  status: OutboxStatus;
+  kind: string;
+  object_guid: string | null;
+  message_id: string;
+  envelope: string;
+  subject: string;
+  text_body: string;
+  html_body: string;
+  attempts: number;
+  next_attempt_at: string | null;
+  last_error: string | null;
+  sent_at: string | null;
+}
+
+function fromRow(r: Row): OutboxMessage {
+  return {
+    id: r.id,
+    cycleId: r.cycle_id,
+    createdAt: r.created_at,
+    status: r.status,
+    kind: r.kind,
+    objectGuid: r.object_guid,
+    messageId: r.message_id,
+    envelope: JSON.parse(r.envelope) as Envelope,
+    subject: r.subject,
+    text: r.text_body,
+    html: r.html_body,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    lastError: r.last_error,
+    sentAt: r.sent_at,
+  };
+}
+
+export class Outbox {
+  readonly #db: Database.Database;
+
+  constructor(db: Database.Database) {
+    this.#db = db;
+  }
+
+  add(message: NewMessage): number {
+    const result = this.#db
+      .prepare(
+        `INSERT INTO outbox (cycle_id, created_at, status, kind, object_guid, message_id, envelope, subject,
+                             text_body, html_body, attempts, next_attempt_at)
+         VALUES (@cycleId, @createdAt, @status, @kind, @objectGuid, @messageId, @envelope, @subject,
+                 @text, @html, 0, @createdAt)`,
+      )
+      .run({ ...message, envelope: JSON.stringify(message.envelope) });
+    return Number(result.lastInsertRowid);
+  }
+
+  /** Pending messages whose next attempt is due, oldest first. */
+  due(now: string, limit = 500): OutboxMessage[] {
+    const rows = this.#db
+      .prepare(
+        `SELECT * FROM outbox WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+         ORDER BY id LIMIT ?`,
+      )
+      .all(now, limit) as Row[];
+    return rows.map(fromRow);
+  }
+
+  get(id: number): OutboxMessage | undefined {
+    const row = this.#db.prepare('SELECT * FROM outbox WHERE id = ?').get(id) as Row | undefined;
+    return row ? fromRow(row) : undefined;
+  }
+
+  list(status?: OutboxStatus): OutboxMessage[] {
+    const rows = (
+      status === undefined
+        ? this.#db.prepare('SELECT * FROM outbox ORDER BY id').all()
+        : this.#db.prepare('SELECT * FROM outbox WHERE status = ? ORDER BY id').all(status)
+    ) as Row[];
+    return rows.map(fromRow);
+  }
+
+  markSent(id: number, at: string, attempts: number): void {
+    this.#db
+      .prepare(
+        "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = ?, next_attempt_at = NULL, last_error = NULL WHERE id = ?",
+      )
+      .run(at, attempts, id);
+  }
+
+  markRetry(id: number, attempts: number, nextAttemptAt: string, error: string): void {
+    this.#db
+      .prepare('UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?')
+      .run(attempts, nextAttemptAt, error, id);
+  }
+
+  markFailed(id: number, attempts: number, error: string): void {
+    this.#db
+      .prepare(
+        "UPDATE outbox SET status = 'failed', attempts = ?, next_attempt_at = NULL, last_error = ? WHERE id = ?",
+      )
+      .run(attempts, error, id);
+  }
+
+  /** Failed messages (one, or all) go back to pending with a fresh count of attempts. */
+  retry(id: number | 'all', now: string): number {
+    const sql = `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?, last_error = NULL
+                 WHERE status = 'failed'${id === 'all' ? '' : ' AND id = ?'}`;
+    const statement = this.#db.prepare(sql);
+    return (id === 'all' ? statement.run(now) : statement.run(now, id)).changes;
+  }
+
+  /** Messages held by the flood guard become pending. */
+  release(now: string): number {
+    return this.#db
+      .prepare("UPDATE outbox SET status = 'pending', next_attempt_at = ? WHERE status = 'held'")
+      .run(now).changes;
+  }
+}
