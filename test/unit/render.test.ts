@@ -1,0 +1,103 @@
+/**
+ * Rendering with the real templates: values escaped in HTML, one-line subjects, long values
+ * and lists summarised, overrides from delivery.templatesDir.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import type { DirectoryEvent } from '../../src/core/events.js';
+import { ConfigError } from '../../src/errors.js';
+import { changeView, oneLine, Renderer, showValue, showValues } from '../../src/mail/render.js';
+import { tempDir } from '../support/cli.js';
+
+const group = { guid: 'g', dn: 'CN=Team <b>,OU=Groups,DC=x', class: 'group' };
+const when = new Date('2026-11-25T08:15:02.118Z');
+
+const view = (events: DirectoryEvent[], displayName: string | null = 'Team') =>
+  changeView({ object: group, displayName, events, reasons: ['owner'], when, recipientName: 'Olga' });
+
+describe('templates', () => {
+  const renderer = Renderer.load(null);
+
+  it('shows a <script> in a value as text in HTML, and never runs it', () => {
+    const events: DirectoryEvent[] = [
+      {
+        type: 'object.modified',
+        object: group,
+        changes: [{ attribute: 'description', before: [], after: ['<script>alert(1)</script>'] }],
+      },
+    ];
+    const message = renderer.render('change', view(events));
+    expect(message.html).not.toContain('<script>');
+    expect(message.html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(message.text).toContain('description: (none) -> <script>alert(1)</script>');
+    expect(message.html).toContain('CN&#x3D;Team &lt;b&gt;,OU&#x3D;Groups,DC&#x3D;x');
+  });
+
+  it('keeps CR/LF in a name out of the subject', () => {
+    const message = renderer.render(
+      'change',
+      view([{ type: 'object.deleted', object: group }], 'Evil\r\nBcc: all@x'),
+    );
+    expect(message.subject).toBe('Deleted group Evil\\r\\nBcc: all@x');
+    expect(message.subject).not.toMatch(/[\r\n]/);
+    expect(oneLine('a\r\n\tb\u2028c')).toBe('a b c');
+  });
+
+  it('says what changed, for whom, when', () => {
+    const events: DirectoryEvent[] = [
+      { type: 'group.member.added', object: group, member: { guid: 'u', dn: 'CN=Uma,DC=x', class: 'user' } },
+      {
+        type: 'object.modified',
+        object: group,
+        changes: [
+          { attribute: 'info', redacted: true },
+          { attribute: 'jpegPhoto', binary: true, before: ['aa'], after: ['bb'] },
+          { attribute: 'mail', before: ['a@x'], after: ['b@x'] },
+        ],
+      },
+    ];
+    const { subject, text } = renderer.render('change', view(events));
+    expect(subject).toBe('Changes to group Team');
+    expect(text).toContain('Hello Olga,');
+    expect(text).toContain('You are told because you own this group.');
+    expect(text).toContain('  info: (not shown) -> changed (not shown)');
+    expect(text).toContain('  jpegPhoto: binary value -> binary value, changed');
+    expect(text).toContain('  mail: a@x -> b@x');
+    expect(text).toContain('  + Uma (CN=Uma,DC=x)');
+    expect(text).toContain('When: 2026-11-25 08:15:02 UTC');
+  });
+
+  it('summarises huge values and long lists', () => {
+    expect(showValue('x'.repeat(1_000_000))).toMatch(/^x{200}… \(1,000,000 characters\)$/);
+    expect(showValues(Array.from({ length: 25 }, (_, i) => `v${i}`))).toMatch(/; and 15 more$/);
+    const members: DirectoryEvent[] = Array.from({ length: 1_290 }, (_, i) => ({
+      type: 'group.member.added',
+      object: group,
+      member: { guid: `m${i}`, dn: `CN=m${i},DC=x`, class: 'user' },
+    }));
+    const { text, html } = renderer.render('change', view(members));
+    expect(text).toContain('and 1,240 more');
+    expect(html).toContain('and 1,240 more');
+    expect(text.match(/^ {2}\+ /gm)).toHaveLength(50);
+  });
+
+  it('the membership message tells the member which group', () => {
+    const message = renderer.render(
+      'membership',
+      changeView({ object: group, displayName: 'Team', events: [], reasons: ['removed'], when }),
+    );
+    expect(message.subject).toBe('You were removed from Team');
+    expect(message.text).toContain('You were removed from the group Team.');
+  });
+
+  it('takes overrides from delivery.templatesDir and names a broken one', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'change.subject.hbs'), 'Heads up: {{object.name}}');
+    expect(Renderer.load(dir).render('change', view([])).subject).toBe('Heads up: Team');
+    writeFileSync(join(dir, 'change.html.hbs'), '{{#if}}broken');
+    expect(() => Renderer.load(dir)).toThrow(ConfigError);
+  });
+});
