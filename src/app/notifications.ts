@@ -77,7 +77,11 @@ export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome):
     if (!f) continue;
     facts.set(guid, f);
     for (const intent of intentsFor(events, f, config.notify)) {
-      intents.push({ ...intent, recipients: await people.mailboxes(intent.party) });
+      // A group among a group's members is told through its mail only (its own members are
+      // already listed when expandNestedGroups is on); a group told for another reason (an
+      // owner, an added member) without mail is told through its members.
+      const expand = intent.reasons.some((r) => r !== 'member');
+      intents.push({ ...intent, recipients: await people.mailboxes(intent.party, expand) });
     }
   }
   const plan = planMessages(intents, config.smtp, config.delivery.maxMessagesPerCycle);
@@ -268,20 +272,20 @@ class PeopleDirectory {
 
   /**
    * The mailboxes for a party: its own mail when mail-enabled and not disabled (a deleted
-   * object is never mailed); for a group without mail, its members' (nested ones only with
-   * expandNestedGroups).
+   * object is never mailed); for a group without mail and `expandGroups`, its members'
+   * (nested ones only with expandNestedGroups).
    */
-  async mailboxes(party: Party, depth = 0): Promise<Recipient[]> {
+  async mailboxes(party: Party, expandGroups: boolean, depth = 0): Promise<Recipient[]> {
     const person = await this.#lookup(party);
     if (!person || person.deleted) return [];
     if (person.mail !== null && !person.disabled) return [{ address: person.mail, name: person.displayName }];
-    if (person.class !== 'group' || person.mail !== null) return [];
+    if (!expandGroups || person.class !== 'group' || person.mail !== null) return [];
     const out: Recipient[] = [];
     for (const member of person.members) {
       const sub = await this.#lookup(member);
       if (!sub || (sub.class === 'group' && !(this.#deps.config.notify.expandNestedGroups && depth < 10)))
         continue;
-      out.push(...(await this.mailboxes(member, depth + 1)));
+      out.push(...(await this.mailboxes(member, true, depth + 1)));
     }
     return out;
   }

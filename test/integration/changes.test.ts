@@ -11,15 +11,12 @@ import Database from 'better-sqlite3';
 import { Client } from 'ldapts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { HistoryEvent } from '../../src/store/sqlite.js';
-import { runCli, sambaOrNull, tempDir, uniqueName, writeConfig } from '../support/cli.js';
+import { runCli, sambaOrNull, uniqueName, writeConfig } from '../support/cli.js';
 import { LdapProxy } from '../support/ldapProxy.js';
 import { DirectoryAdmin } from '../support/seed.js';
+import { Watch } from '../support/watch.js';
 
 const samba = sambaOrNull();
-
-type Bare<E> = E extends unknown ? Omit<E, 'id' | 'cycle' | 'at'> : never;
-type Event = Bare<HistoryEvent>;
 
 describe.skipIf(!samba)('change detection: every change one correct event (Samba AD DC)', () => {
   if (!samba) return;
@@ -33,82 +30,6 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     await admin.close();
   });
 
-  /** An OU of its own, watched by its own config and state, baseline taken. */
-  class Watch {
-    lastId = 0;
-    readonly dir = tempDir();
-    config = '';
-    env: NodeJS.ProcessEnv = env;
-
-    constructor(readonly ou: string) {}
-
-    static async start(
-      name: string,
-      seed: (ou: string) => Promise<void> = () => Promise.resolve(),
-      options: { directoryExtra?: string; urls?: string[]; env?: NodeJS.ProcessEnv } = {},
-    ): Promise<Watch> {
-      const watch = new Watch(await admin.ou(uniqueName(name)));
-      await seed(watch.ou);
-      watch.config = writeConfig(watch.dir, samba!, {
-        baseDN: watch.ou,
-        ...(options.urls ? { urls: options.urls } : {}),
-        directoryExtra: options.directoryExtra ?? '',
-      });
-      if (options.env) watch.env = { ...env, ...options.env };
-      const baseline = await watch.once();
-      expect(baseline.stdout).toMatch(/^baseline: /);
-      return watch;
-    }
-
-    get db(): string {
-      return join(this.dir, 'state', 'adnotify.db');
-    }
-
-    async once(): Promise<{ stdout: string; stderr: string }> {
-      const result = await runCli(['--config', this.config, 'once'], this.env);
-      expect(result.stderr, result.stderr).not.toMatch(/"level":"error"/);
-      expect(result.code, result.stderr).toBe(0);
-      return result;
-    }
-
-    /** Runs one cycle; returns its summary line and the events it recorded, without id/cycle/at. */
-    async cycle(): Promise<{ stdout: string; events: Event[] }> {
-      const { stdout } = await this.once();
-      return { stdout, events: await this.newEvents() };
-    }
-
-    async newEvents(): Promise<Event[]> {
-      const history = await runCli(['--config', this.config, 'history', '--since', '1h', '--json'], this.env);
-      expect(history.code, history.stderr).toBe(0);
-      const all = JSON.parse(history.stdout) as HistoryEvent[];
-      const fresh = all.filter((e) => e.id > this.lastId);
-      this.lastId = Math.max(this.lastId, ...all.map((e) => e.id));
-      return fresh.map(withoutBookkeeping);
-    }
-
-    async cursor(): Promise<bigint> {
-      const result = await runCli(['--config', this.config, 'status', '--json'], this.env);
-      return BigInt((JSON.parse(result.stdout) as { directory: { usnCursor: string } }).directory.usnCursor);
-    }
-
-    query<T>(sql: string, ...params: unknown[]): T[] {
-      const db = new Database(this.db, { readonly: true });
-      try {
-        return db.prepare(sql).all(...params) as T[];
-      } finally {
-        db.close();
-      }
-    }
-  }
-
-  const withoutBookkeeping = (event: HistoryEvent): Event => {
-    const copy: Partial<HistoryEvent> = { ...event };
-    delete copy.id;
-    delete copy.cycle;
-    delete copy.at;
-    return copy as Event;
-  };
-
   const usnOf = async (dn: string) => {
     const { searchEntries } = await admin.client.search(dn, { scope: 'base', attributes: ['uSNChanged'] });
     return BigInt(String(searchEntries[0]?.['uSNChanged']));
@@ -117,7 +38,7 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
   const ref = async (dn: string, cls: string) => ({ guid: await admin.guidOf(dn), dn, class: cls });
 
   it('reports a new user as object.created', async () => {
-    const watch = await Watch.start('create');
+    const watch = await Watch.start(admin, samba, 'create');
     const dn = await admin.user(watch.ou, uniqueName('new').slice(0, 20));
     const { stdout, events } = await watch.cycle();
     expect(events).toEqual([{ type: 'object.created', object: await ref(dn, 'user') }]);
@@ -140,7 +61,7 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
 
   it('reports single- and multi-valued attribute changes with before and after values', async () => {
     let alice = '';
-    const watch = await Watch.start('modify', async (ou) => {
+    const watch = await Watch.start(admin, samba, 'modify', async (ou) => {
       alice = await admin.user(ou, uniqueName('alice').slice(0, 20), {
         telephoneNumber: '+1 555 0100',
         otherTelephone: ['+1 555 0101', '+1 555 0102'],
@@ -172,6 +93,8 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
   it('reports redacted attributes without values and binary ones by hash', async () => {
     let bob = '';
     const watch = await Watch.start(
+      admin,
+      samba,
       'redact',
       async (ou) => {
         bob = await admin.user(ou, uniqueName('bob').slice(0, 20), { info: 'old secret note' });
@@ -205,7 +128,7 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     let carol = '';
     let group = '';
     let other = '';
-    const watch = await Watch.start('move', async (ou) => {
+    const watch = await Watch.start(admin, samba, 'move', async (ou) => {
       other = await admin.ou('Other', ou);
       carol = await admin.user(ou, uniqueName('carol').slice(0, 20));
       group = await admin.group(ou, uniqueName('team').slice(0, 20));
@@ -232,7 +155,7 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     let dave = '';
     let erin = '';
     let group = '';
-    const watch = await Watch.start('ourename', async (ou) => {
+    const watch = await Watch.start(admin, samba, 'ourename', async (ou) => {
       staff = await admin.ou('Staff', ou);
       const nested = await admin.ou('Nested', staff);
       dave = await admin.user(staff, uniqueName('dave').slice(0, 20));
@@ -265,7 +188,7 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     let group = '';
     let frank = '';
     let gina = '';
-    const watch = await Watch.start('members', async (ou) => {
+    const watch = await Watch.start(admin, samba, 'members', async (ou) => {
       group = await admin.group(ou, uniqueName('grp').slice(0, 20));
       frank = await admin.user(ou, uniqueName('frank').slice(0, 20));
       gina = await admin.user(ou, uniqueName('gina').slice(0, 20));
@@ -295,6 +218,8 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     let extra = '';
     let leaver = '';
     const watch = await Watch.start(
+      admin,
+      samba,
       'large',
       async (ou) => {
         const people = await admin.ou('People', ou);
@@ -322,7 +247,7 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     let hank = '';
     let g1 = '';
     let g2 = '';
-    const watch = await Watch.start('delete', async (ou) => {
+    const watch = await Watch.start(admin, samba, 'delete', async (ou) => {
       hank = await admin.user(ou, uniqueName('hank').slice(0, 20), { mail: 'hank@example.test' });
       g1 = await admin.group(ou, uniqueName('g1').slice(0, 20));
       g2 = await admin.group(ou, uniqueName('g2').slice(0, 20));
@@ -348,6 +273,8 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     let ivy = '';
     const sam = uniqueName('ivy').slice(0, 20);
     const watch = await Watch.start(
+      admin,
+      samba,
       'ignore',
       async (ou) => {
         ivy = await admin.user(ou, sam, { description: 'before' }, { password: 'Str0ng!Passw0rd' });
@@ -376,6 +303,8 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     const proxy = await LdapProxy.start(samba);
     try {
       const watch = await Watch.start(
+        admin,
+        samba,
         'idle',
         async (ou) => {
           await admin.user(ou, uniqueName('jo').slice(0, 20));
@@ -406,6 +335,8 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     try {
       const users: string[] = [];
       const watch = await Watch.start(
+        admin,
+        samba,
         'kill',
         async (ou) => {
           for (let i = 0; i < 6; i++) users.push(await admin.user(ou, `${uniqueName('k').slice(0, 14)}${i}`));
@@ -466,7 +397,7 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     let lee = '';
     let max = '';
     let group = '';
-    const watch = await Watch.start('resync', async (ou) => {
+    const watch = await Watch.start(admin, samba, 'resync', async (ou) => {
       kim = await admin.user(ou, uniqueName('kim').slice(0, 20));
       lee = await admin.user(ou, uniqueName('lee').slice(0, 20));
       max = await admin.user(ou, uniqueName('max').slice(0, 20));
@@ -512,7 +443,7 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     const pat = await admin.user(incoming, uniqueName('pat').slice(0, 20));
     const crew = await admin.group(incoming, uniqueName('crew').slice(0, 20));
     await admin.addMembers(crew, [pat]);
-    const watch = await Watch.start('scope');
+    const watch = await Watch.start(admin, samba, 'scope');
 
     const inside = await admin.move(incoming, `OU=Incoming,${watch.ou}`);
     const patIn = pat.replace(incoming, inside);
@@ -558,7 +489,7 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     let inner = '';
     let outer = '';
     let quinn = '';
-    const watch = await Watch.start('grpdel', async (ou) => {
+    const watch = await Watch.start(admin, samba, 'grpdel', async (ou) => {
       quinn = await admin.user(ou, uniqueName('quinn').slice(0, 20));
       inner = await admin.group(ou, uniqueName('inner').slice(0, 20));
       outer = await admin.group(ou, uniqueName('outer').slice(0, 20));
@@ -577,7 +508,7 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
 
   it('history shows hostile values escaped in text and exact in JSON', async () => {
     let rex = '';
-    const watch = await Watch.start('hostile', async (ou) => {
+    const watch = await Watch.start(admin, samba, 'hostile', async (ou) => {
       rex = await admin.user(ou, uniqueName('rex').slice(0, 20), { description: 'plain' });
     });
     const hostile = 'line1\r\nFAKE 2026-01-01  #1  object.deleted <b>x</b>';
@@ -595,7 +526,7 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
   });
 
   it('history --since takes a duration or a date and rejects anything else (exit 64)', async () => {
-    const watch = await Watch.start('since', async (ou) => {
+    const watch = await Watch.start(admin, samba, 'since', async (ou) => {
       await admin.user(ou, uniqueName('sam').slice(0, 20));
     });
     await admin.user(watch.ou, uniqueName('sue').slice(0, 20));
@@ -613,7 +544,7 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
   });
 
   it('takes a new baseline, silently, when directory.baseDN changes', async () => {
-    const watch = await Watch.start('rescope', async (ou) => {
+    const watch = await Watch.start(admin, samba, 'rescope', async (ou) => {
       await admin.user(ou, uniqueName('tom').slice(0, 20));
     });
     const sub = await admin.ou('Sub', watch.ou);
@@ -626,7 +557,7 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
   });
 
   it('re-baselines silently when the state file is deleted', async () => {
-    const watch = await Watch.start('fresh', async (ou) => {
+    const watch = await Watch.start(admin, samba, 'fresh', async (ou) => {
       await admin.user(ou, uniqueName('olga').slice(0, 20));
     });
     rmSync(join(watch.dir, 'state'), { recursive: true });

@@ -54,6 +54,8 @@ export interface TestConfigOptions {
   smtpPort?: number;
   extra?: string;
   directoryExtra?: string;
+  /** Lines inside the smtp: block, e.g. "  to: [helpdesk@example.test]". */
+  smtpExtra?: string;
 }
 
 /** Writes adnotify.yaml in `dir`; the bind password comes from $TEST_BIND_PASSWORD. */
@@ -79,6 +81,7 @@ smtp:
   port: ${options.smtpPort ?? 2525}
   requireTls: false
   from: "adnotify <adnotify@example.test>"
+${options.smtpExtra ?? ''}
 logging:
   level: debug
   format: json

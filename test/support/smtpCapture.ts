@@ -21,6 +21,12 @@ export interface SmtpCaptureOptions {
   secure?: boolean;
   /** Require AUTH with exactly these credentials. */
   auth?: { user: string; pass: string };
+  /** Listen on this port (to come back where a stopped capture was). default: any free port */
+  port?: number;
+  /** Refuse these recipients for good (550), as a server does for an unknown mailbox. */
+  reject?: (address: string) => boolean;
+  /** Accept this many messages, then take the next one's data and never answer. */
+  hangAfter?: number;
 }
 
 export class SmtpCapture {
@@ -28,19 +34,30 @@ export class SmtpCapture {
   readonly #server: SMTPServer;
   #port = 0;
 
-  private constructor(server: SMTPServer, messages: CapturedMail[]) {
+  readonly #hanging: { value: boolean };
+
+  private constructor(server: SMTPServer, messages: CapturedMail[], hanging: { value: boolean }) {
     this.#server = server;
     this.messages = messages;
+    this.#hanging = hanging;
+  }
+
+  /** True once a message's data was taken and left unanswered (hangAfter). */
+  get hanging(): boolean {
+    return this.#hanging.value;
   }
 
   static async start(options: SmtpCaptureOptions = {}): Promise<SmtpCapture> {
     const captured: CapturedMail[] = [];
+    const hanging = { value: false };
     const serverOptions: SMTPServerOptions = {
       secure: options.secure === true,
       disabledCommands: [...(options.tls ? [] : ['STARTTLS']), ...(options.auth ? [] : ['AUTH'])],
       authOptional: options.auth === undefined,
       allowInsecureAuth: false,
       logger: false,
+      // stop() does not wait long for clients still connected (a hung session, a killed process).
+      closeTimeout: 200,
       ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
       onAuth(auth, _session, callback) {
         if (options.auth && auth.username === options.auth.user && auth.password === options.auth.pass) {
@@ -49,7 +66,22 @@ export class SmtpCapture {
           callback(new Error('Invalid username or password'));
         }
       },
+      onRcptTo(address, _session, callback) {
+        if (options.reject?.(address.address)) {
+          const err = Object.assign(new Error(`5.1.1 <${address.address}>: mailbox unavailable`), {
+            responseCode: 550,
+          });
+          callback(err);
+          return;
+        }
+        callback();
+      },
       onData(stream, session, callback) {
+        if (options.hangAfter !== undefined && captured.length >= options.hangAfter) {
+          stream.resume();
+          hanging.value = true;
+          return; // never answers: the client waits for the reply to its DATA
+        }
         const chunks: Buffer[] = [];
         stream.on('data', (chunk: Buffer) => chunks.push(chunk));
         stream.on('end', () => {
@@ -72,8 +104,8 @@ export class SmtpCapture {
       },
     };
     const server = new SMTPServer(serverOptions);
-    const capture = new SmtpCapture(server, captured);
-    server.listen(0, '127.0.0.1');
+    const capture = new SmtpCapture(server, captured, hanging);
+    server.listen(options.port ?? 0, '127.0.0.1');
     await once(server.server, 'listening');
     capture.#port = (server.server.address() as AddressInfo).port;
     return capture;

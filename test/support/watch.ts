@@ -1,0 +1,105 @@
+/**
+ * A watched OU for an integration test: its own OU, config and state, baseline taken; each
+ * cycle runs `adnotify once` in-process and returns the new events as history --json lists
+ * them (without id, cycle and time).
+ */
+import { join } from 'node:path';
+
+import Database from 'better-sqlite3';
+import { expect } from 'vitest';
+
+import type { HistoryEvent } from '../../src/store/sqlite.js';
+import { runCli, tempDir, uniqueName, writeConfig, type TestConfigOptions } from './cli.js';
+import type { SambaInfo } from './samba.js';
+import type { DirectoryAdmin } from './seed.js';
+
+type Bare<E> = E extends unknown ? Omit<E, 'id' | 'cycle' | 'at'> : never;
+export type Event = Bare<HistoryEvent>;
+
+export function withoutBookkeeping(event: HistoryEvent): Event {
+  const copy: Partial<HistoryEvent> = { ...event };
+  delete copy.id;
+  delete copy.cycle;
+  delete copy.at;
+  return copy as Event;
+}
+
+export interface WatchOptions extends Partial<Omit<TestConfigOptions, 'baseDN'>> {
+  env?: NodeJS.ProcessEnv;
+}
+
+export class Watch {
+  lastId = 0;
+  readonly dir = tempDir();
+  config = '';
+  env: NodeJS.ProcessEnv;
+
+  private constructor(
+    readonly ou: string,
+    readonly samba: SambaInfo,
+  ) {
+    this.env = { TEST_BIND_PASSWORD: samba.password };
+  }
+
+  static async start(
+    admin: DirectoryAdmin,
+    samba: SambaInfo,
+    name: string,
+    seed: (ou: string) => Promise<void> = () => Promise.resolve(),
+    options: WatchOptions = {},
+  ): Promise<Watch> {
+    const watch = new Watch(await admin.ou(uniqueName(name)), samba);
+    await seed(watch.ou);
+    const { env, ...config } = options;
+    watch.config = writeConfig(watch.dir, samba, { directoryExtra: '', ...config, baseDN: watch.ou });
+    if (env) watch.env = { ...watch.env, ...env };
+    const baseline = await watch.once();
+    expect(baseline.stdout).toMatch(/^baseline: /);
+    return watch;
+  }
+
+  get db(): string {
+    return join(this.dir, 'state', 'adnotify.db');
+  }
+
+  /** `adnotify once`, which must succeed without logging an error. */
+  async once(): Promise<{ stdout: string; stderr: string }> {
+    const result = await this.run('once');
+    expect(result.stderr, result.stderr).not.toMatch(/"level":"error"/);
+    expect(result.code, result.stderr).toBe(0);
+    return result;
+  }
+
+  run(...args: string[]) {
+    return runCli(['--config', this.config, ...args], this.env);
+  }
+
+  /** Runs one cycle; returns its summary line and the events it recorded. */
+  async cycle(): Promise<{ stdout: string; events: Event[] }> {
+    const { stdout } = await this.once();
+    return { stdout, events: await this.newEvents() };
+  }
+
+  async newEvents(): Promise<Event[]> {
+    const history = await this.run('history', '--since', '1h', '--json');
+    expect(history.code, history.stderr).toBe(0);
+    const all = JSON.parse(history.stdout) as HistoryEvent[];
+    const fresh = all.filter((e) => e.id > this.lastId);
+    this.lastId = Math.max(this.lastId, ...all.map((e) => e.id));
+    return fresh.map(withoutBookkeeping);
+  }
+
+  async cursor(): Promise<bigint> {
+    const result = await this.run('status', '--json');
+    return BigInt((JSON.parse(result.stdout) as { directory: { usnCursor: string } }).directory.usnCursor);
+  }
+
+  query<T>(sql: string, ...params: unknown[]): T[] {
+    const db = new Database(this.db, { readonly: true });
+    try {
+      return db.prepare(sql).all(...params) as T[];
+    } finally {
+      db.close();
+    }
+  }
+}
