@@ -193,4 +193,217 @@ describe.skipIf(!samba)('notifications: each option tells exactly its people (Sa
       expect(smtp.messages[0]?.parsed.text).toContain('The user was deleted.');
     });
   });
+
+  describe('publicGroupOwnerOnMembershipChange', () => {
+    for (const enabled of [true, false]) {
+      it(`${enabled ? 'on' : 'off'}: owners of a public group hear of joins and leaves; of other groups, not`, async () => {
+        const dn: Record<string, string> = {};
+        const w = await watch(
+          'public',
+          async (ou) => {
+            dn['olga'] = await person(ou, 'Olga');
+            dn['pete'] = await person(ou, 'Pete');
+            dn['joe'] = await admin.user(ou, uniqueName('joe').slice(0, 20));
+            dn['open'] = await admin.group(ou, uniqueName('open').slice(0, 20), {
+              displayName: 'Open',
+              managedBy: dn['olga'],
+              description: 'public',
+            });
+            dn['closed'] = await admin.group(ou, uniqueName('closed').slice(0, 20), {
+              displayName: 'Closed',
+              managedBy: dn['pete'],
+            });
+          },
+          enabled ? ['publicGroupOwnerOnMembershipChange'] : [],
+          {
+            extra: notify(
+              enabled ? ['publicGroupOwnerOnMembershipChange'] : [],
+              '  publicGroups: "(description=public)"',
+            ),
+          },
+        );
+        await admin.addMembers(dn['open']!, [dn['joe']!]);
+        await admin.addMembers(dn['closed']!, [dn['joe']!]);
+        await admin.modify(dn['open']!, 'replace', 'info', ['not a membership change']);
+        await w.once();
+        expect(inbox(smtp.messages)).toEqual(enabled ? ['olga@example.test: Changes to group Open'] : []);
+        if (enabled) {
+          expect(smtp.messages[0]?.parsed.text).toContain(
+            'You are told because you own this public group and its membership changed.',
+          );
+        }
+      });
+    }
+  });
+
+  describe('newMemberOnAdd and removedMemberOnRemoval', () => {
+    for (const [added, removed] of [
+      [true, true],
+      [true, false],
+      [false, true],
+      [false, false],
+    ] as const) {
+      it(`added ${added ? 'on' : 'off'}, removed ${removed ? 'on' : 'off'}: the member is told which group`, async () => {
+        const dn: Record<string, string> = {};
+        const on: NotifyKey[] = [
+          ...(added ? ['newMemberOnAdd' as const] : []),
+          ...(removed ? ['removedMemberOnRemoval' as const] : []),
+        ];
+        const w = await watch(
+          'addrem',
+          async (ou) => {
+            dn['quinn'] = await person(ou, 'Quinn');
+            dn['rita'] = await person(ou, 'Rita');
+            dn['contact'] = await admin.contact(ou, 'Sol Contact', {
+              mail: 'sol@partner.example',
+              displayName: 'Sol',
+            });
+            dn['crew'] = await admin.group(ou, uniqueName('crew').slice(0, 20), { displayName: 'Crew' });
+            await admin.addMembers(dn['crew'], [dn['rita']]);
+          },
+          on,
+        );
+        await admin.addMembers(dn['crew']!, [dn['quinn']!, dn['contact']!]);
+        await admin.removeMembers(dn['crew']!, [dn['rita']!]);
+        await w.once();
+        expect(inbox(smtp.messages)).toEqual([
+          ...(added ? ['quinn@example.test: You were added to Crew'] : []),
+          ...(removed ? ['rita@example.test: You were removed from Crew'] : []),
+          ...(added ? ['sol@partner.example: You were added to Crew'] : []),
+        ]);
+        if (added) {
+          const quinn = smtp.messages.find((m) => m.to.includes('quinn@example.test'))!;
+          expect(quinn.parsed.text).toContain('You were added to the group Crew.');
+          expect(quinn.parsed.text).toContain(`Group: ${dn['crew']!}`);
+        }
+      });
+    }
+
+    it('a group added as a member is told through its mail, else through its members', async () => {
+      const dn: Record<string, string> = {};
+      const w = await watch(
+        'grpmember',
+        async (ou) => {
+          dn['tom'] = await person(ou, 'Tom');
+          dn['lists'] = await admin.group(ou, uniqueName('lists').slice(0, 20), {
+            mail: 'lists@example.test',
+          });
+          dn['plain'] = await admin.group(ou, uniqueName('plain').slice(0, 20));
+          await admin.addMembers(dn['plain'], [dn['tom']]);
+          dn['crew'] = await admin.group(ou, uniqueName('crew').slice(0, 20), { displayName: 'Crew' });
+        },
+        ['newMemberOnAdd'],
+      );
+      await admin.addMembers(dn['crew']!, [dn['lists']!, dn['plain']!]);
+      await w.once();
+      expect(inbox(smtp.messages)).toEqual([
+        'lists@example.test: You were added to Crew',
+        'tom@example.test: You were added to Crew',
+      ]);
+    });
+  });
+
+  describe('loggedInUser', () => {
+    it('tells the actor named by directory.actor.attribute; with source none, check-config warns', async () => {
+      const dn: Record<string, string> = {};
+      // Active Directory records no modifier; directories that do expose it as an attribute.
+      // Here the multi-valued DN attribute "secretary" stands in for such an attribute.
+      const w = await watch(
+        'actor',
+        async (ou) => {
+          dn['uma'] = await person(ou, 'Uma');
+          dn['vic'] = await admin.user(ou, uniqueName('vic').slice(0, 20), { displayName: 'Vic' });
+        },
+        ['loggedInUser'],
+        { directoryExtra: '  actor:\n    source: attribute\n    attribute: secretary' },
+      );
+      await admin.modify(dn['vic']!, 'replace', 'title', ['Changed by Uma']);
+      await admin.modify(dn['vic']!, 'replace', 'secretary', [dn['uma']!]);
+      await w.once();
+      expect(inbox(smtp.messages)).toEqual(['uma@example.test: Changes to user Vic']);
+      expect(smtp.messages[0]?.parsed.text).toContain('You are told because you made this change.');
+      expect(smtp.messages[0]?.parsed.text).toContain(`By: ${dn['uma']!}`);
+
+      const none = await watch('actornone', () => Promise.resolve(), ['loggedInUser']);
+      const check = await none.run('check-config');
+      expect(check.code).toBe(0);
+      expect(check.stderr).toMatch(/warning: notify\.loggedInUser: .*actor/);
+    });
+  });
+
+  describe('smtp.to and smtp.cc, and one message per object per recipient', () => {
+    it('administrators get one copy per object per cycle; a person in several roles gets one message', async () => {
+      const dn: Record<string, string> = {};
+      const w = await watch(
+        'copies',
+        async (ou) => {
+          dn['wes'] = await person(ou, 'Wes');
+          dn['xena'] = await person(ou, 'Xena');
+          dn['crew'] = await admin.group(ou, uniqueName('crew').slice(0, 20), {
+            displayName: 'Crew',
+            managedBy: dn['wes'],
+          });
+          await admin.addMembers(dn['crew'], [dn['wes']]);
+        },
+        ['objectModified', 'ownerManager', 'newMemberOnAdd', 'publicGroupOwnerOnMembershipChange'],
+        { smtpExtra: '  to: [helpdesk@example.test]\n  cc: [audit@example.test]' },
+      );
+      await admin.modify(dn['crew']!, 'replace', 'description', ['one']);
+      await admin.modify(dn['crew']!, 'replace', 'info', ['two']);
+      await admin.addMembers(dn['crew']!, [dn['xena']!]);
+      const { stdout } = await w.once();
+      expect(stdout).toMatch(/^mail: 3 sent via 127\.0\.0\.1:\d+; 0 waiting, 0 held, 0 failed now$/m);
+      expect(inbox(smtp.messages)).toEqual([
+        'audit@example.test: [adnotify] Changes to group Crew',
+        'helpdesk@example.test: [adnotify] Changes to group Crew',
+        'wes@example.test: Changes to group Crew',
+        'xena@example.test: Changes to group Crew',
+      ]);
+      const copy = smtp.messages.find((m) => m.to.includes('helpdesk@example.test'))!;
+      expect(copy.parsed.cc).toBeDefined();
+      expect(copy.parsed.text).toContain('Told: ');
+      expect(copy.parsed.text).toMatch(/description: \(none\) -> one/);
+      expect(copy.parsed.text).toMatch(/info: \(none\) -> two/);
+      const wes = smtp.messages.find((m) => m.to.includes('wes@example.test'))!;
+      expect(wes.parsed.text).toContain(
+        'You are told because you are a member of this group and you own this group and you own this public group and its membership changed.',
+      );
+    });
+  });
+
+  describe('hostile values', () => {
+    it('escapes HTML, keeps CR/LF out of headers, summarises huge and binary values', async () => {
+      const dn: Record<string, string> = {};
+      const w = await watch(
+        'hostile',
+        async (ou) => {
+          dn['yan'] = await person(ou, 'Yan');
+        },
+        ['objectModified'],
+      );
+      await admin.modify(dn['yan']!, 'replace', 'displayName', ['Yan\r\nBcc: everyone@example.test']);
+      await admin.modify(dn['yan']!, 'replace', 'description', [
+        '<script>alert("x")</script><img src=x onerror=alert(1)>',
+      ]);
+      await admin.modify(dn['yan']!, 'replace', 'info', ['A'.repeat(1_000)]);
+      const phones = Array.from({ length: 300 }, (_, i) => `+1 555 ${String(i).padStart(4, '0')}`);
+      await admin.modify(dn['yan']!, 'replace', 'otherTelephone', phones);
+      await admin.modify(dn['yan']!, 'replace', 'jpegPhoto', [Buffer.alloc(200_000, 0xff)]);
+      await w.once();
+      expect(smtp.messages).toHaveLength(1);
+      const mail = smtp.messages[0]!;
+      expect(mail.to).toEqual(['yan@example.test']);
+      expect(mail.parsed.subject).toBe('Changes to user Yan\\r\\nBcc: everyone@example.test');
+      expect(mail.parsed.bcc).toBeUndefined();
+      expect(mail.raw).not.toMatch(/^Bcc:/im);
+      const html = String(mail.parsed.html);
+      expect(html).not.toContain('<script>');
+      expect(html).not.toContain('<img');
+      expect(html).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;');
+      expect(mail.parsed.text).toContain(`info: (none) -> ${'A'.repeat(200)}… (1,000 characters)`);
+      expect(mail.parsed.text).toContain('+1 555 0009; and 290 more');
+      expect(mail.parsed.text).toContain('jpegPhoto: (none) -> binary value, changed');
+      expect(mail.raw.length).toBeLessThan(30_000);
+    });
+  });
 });
