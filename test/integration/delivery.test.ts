@@ -1,0 +1,283 @@
+/**
+ * Delivery end to end: the outbox against a real SMTP server on loopback, with STARTTLS and
+ * AUTH, outages, a kill mid-delivery, the flood guard, dry runs and test-email.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { sambaOrNull, uniqueName } from '../support/cli.js';
+import { DirectoryAdmin } from '../support/seed.js';
+import { SmtpCapture, type SmtpCaptureOptions } from '../support/smtpCapture.js';
+import { Watch } from '../support/watch.js';
+
+const samba = sambaOrNull();
+
+describe.skipIf(!samba)('delivery through the outbox (Samba AD DC + SMTP on loopback)', () => {
+  if (!samba) return;
+  const tlsDir = join(samba.dir, 'test-tls');
+  const SMTP_PASSWORD = 'smtp-Deliv3ry-pw';
+  let admin: DirectoryAdmin;
+  const captures: SmtpCapture[] = [];
+
+  beforeAll(async () => {
+    admin = await DirectoryAdmin.connect(samba);
+  });
+  afterAll(async () => {
+    await admin.close();
+  });
+  afterEach(async () => {
+    for (const c of captures.splice(0)) await c.stop();
+  });
+
+  async function capture(options: SmtpCaptureOptions = {}): Promise<SmtpCapture> {
+    const c = await SmtpCapture.start(options);
+    captures.push(c);
+    return c;
+  }
+
+  /**
+   * An OU with a group owned by a mail-enabled user; each call of `change(n)` adds n
+   * mail-enabled members, which (newMemberOnAdd) makes n + 1 messages: one per new member
+   * and one for the owner.
+   */
+  async function scenario(
+    name: string,
+    smtpPort: number,
+    more: { extra?: string; smtpExtra?: string; env?: NodeJS.ProcessEnv } = {},
+  ) {
+    let group = '';
+    let ou = '';
+    const watch = await Watch.start(
+      admin,
+      samba!,
+      name,
+      async (o) => {
+        ou = o;
+        const owner = await admin.user(
+          o,
+          uniqueName('own').slice(0, 20),
+          { mail: `owner-${name}@example.test` },
+          { password: 'Str0ng!Passw0rd' },
+        );
+        group = await admin.group(o, uniqueName('grp').slice(0, 20), {
+          displayName: 'Team',
+          managedBy: owner,
+        });
+      },
+      {
+        smtpPort,
+        extra: `notify: { newMemberOnAdd: true, ownerManager: true }\n${more.extra ?? ''}`,
+        ...(more.smtpExtra ? { smtpExtra: more.smtpExtra } : {}),
+        ...(more.env ? { env: more.env } : {}),
+      },
+    );
+    let counter = 0;
+    const change = async (n: number) => {
+      const members: string[] = [];
+      for (let i = 0; i < n; i++) {
+        counter++;
+        members.push(
+          await admin.contact(ou, `m${counter}-${name}`, { mail: `m${counter}-${name}@example.test` }),
+        );
+      }
+      await admin.addMembers(group, members);
+    };
+    return { watch, change };
+  }
+
+  const outbox = async (watch: Watch) => {
+    const result = await watch.run('outbox', 'list', '--json');
+    expect(result.code, result.stderr).toBe(0);
+    return JSON.parse(result.stdout) as { id: number; status: string; attempts: number; messageId: string }[];
+  };
+
+  it('sends through STARTTLS with AUTH, the certificate verified, the password never shown', async () => {
+    const smtp = await capture({
+      tls: { key: readFileSync(join(tlsDir, 'server.key')), cert: readFileSync(join(tlsDir, 'server.pem')) },
+      auth: { user: 'svc', pass: SMTP_PASSWORD },
+    });
+    const { watch, change } = await scenario('starttls', smtp.port, {
+      smtpExtra: `  tls:\n    caFile: ${JSON.stringify(join(tlsDir, 'ca.pem'))}\n  auth:\n    user: svc\n    pass: "\${env:TEST_SMTP_PASSWORD}"`,
+      env: { TEST_SMTP_PASSWORD: SMTP_PASSWORD },
+    });
+    // writeConfig writes requireTls: false; this test wants STARTTLS required.
+    writeFileSync(
+      watch.config,
+      readFileSync(watch.config, 'utf8').replace('requireTls: false', 'requireTls: true'),
+    );
+    await change(1);
+    const result = await watch.run('once');
+    expect(result.code, result.stderr).toBe(0);
+    expect(smtp.messages).toHaveLength(2);
+    expect(`${result.stdout}${result.stderr}`).not.toContain(SMTP_PASSWORD);
+
+    // A wrong password: change detection goes on, the mail waits (exit 75), nothing is lost.
+    watch.env = { ...watch.env, TEST_SMTP_PASSWORD: 'wrong-Passw0rd-9' };
+    await change(1);
+    const refused = await watch.run('once');
+    expect(refused.code).toBe(75);
+    expect(refused.stderr).toMatch(/SMTP authentication failed/);
+    expect(`${refused.stdout}${refused.stderr}`).not.toContain('wrong-Passw0rd-9');
+    expect((await outbox(watch)).filter((m) => m.status === 'pending')).toHaveLength(2);
+  });
+
+  it('an SMTP outage over several cycles delays mail and loses none; each message arrives once', async () => {
+    const smtp = await capture();
+    const port = smtp.port;
+    const { watch, change } = await scenario('outage', port, { extra: 'delivery: { retryDelay: "1s" }' });
+    await smtp.stop();
+    captures.length = 0;
+    for (let cycle = 0; cycle < 3; cycle++) {
+      await change(2);
+      const result = await watch.run('once');
+      expect(result.code, result.stderr).toBe(75);
+      expect(result.stdout).toMatch(/^incremental: \d+ events from \d+ changed objects, 3 messages queued/m);
+      expect(result.stderr).toMatch(/the SMTP server did not take messages .*retried by the next run/);
+    }
+    expect(await watch.newEvents()).toHaveLength(12); // per cycle: 2 contacts created, 2 added
+    const queued = await outbox(watch);
+    expect(queued).toHaveLength(9);
+    expect(queued.every((m) => m.status === 'pending')).toBe(true);
+
+    const back = await capture({ port });
+    await new Promise((r) => setTimeout(r, 4_000)); // the back-off of the messages tried during the outage
+    const result = await watch.run('once');
+    expect(result.code, result.stderr).toBe(0);
+    const ids = back.messages.map((m) => m.parsed.messageId);
+    expect(ids).toHaveLength(9);
+    expect(new Set(ids).size).toBe(9);
+    expect(new Set(ids)).toEqual(new Set(queued.map((m) => m.messageId)));
+    expect((await outbox(watch)).every((m) => m.status === 'sent')).toBe(true);
+  });
+
+  it('a kill during delivery loses nothing: accepted messages may repeat, the rest arrive after', async () => {
+    const hung = await capture({ hangAfter: 2 });
+    const { watch, change } = await scenario('kill', hung.port);
+    await change(4); // 5 messages
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src/bin.ts', '--config', watch.config, 'once'],
+      {
+        env: { ...process.env, ...watch.env },
+        stdio: 'ignore',
+      },
+    );
+    const exited = new Promise<string | null>((resolve) => {
+      child.on('exit', (_code, signal) => {
+        resolve(signal);
+      });
+    });
+    for (let i = 0; i < 300 && !hung.hanging; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(hung.hanging).toBe(true);
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    const beforeKill = hung.messages.map((m) => m.parsed.messageId);
+    expect(beforeKill).toHaveLength(2);
+    const port = hung.port;
+    await hung.stop();
+    captures.length = 0;
+
+    const smtp = await capture({ port });
+    const result = await watch.run('once');
+    expect(result.code, result.stderr).toBe(0);
+    const rows = await outbox(watch);
+    expect(rows).toHaveLength(5);
+    expect(rows.every((m) => m.status === 'sent')).toBe(true);
+    const received = [...beforeKill, ...smtp.messages.map((m) => m.parsed.messageId)];
+    expect(new Set(received)).toEqual(new Set(rows.map((m) => m.messageId)));
+    expect(received.length).toBeLessThanOrEqual(6); // at most the one in flight repeats
+  });
+
+  it('the flood guard holds a cycle above maxMessagesPerCycle, alerts To/CC, and outbox release sends', async () => {
+    const smtp = await capture();
+    const { watch, change } = await scenario('flood', smtp.port, {
+      extra: 'delivery: { maxMessagesPerCycle: 3 }',
+      smtpExtra: '  to: [helpdesk@example.test]',
+    });
+    await change(3); // 3 members + owner + admin copy = 5 > 3
+    const result = await watch.run('once');
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/5 messages queued and held/);
+    expect(result.stdout).toMatch(
+      /^mail: 5 messages held by the flood guard; "adnotify outbox release" sends them$/m,
+    );
+    expect(smtp.messages.map((m) => m.parsed.subject)).toEqual([
+      '[adnotify] 5 notifications held: release or discard them',
+    ]);
+    expect(smtp.messages[0]?.to).toEqual(['helpdesk@example.test']);
+    const held = await watch.run('outbox', 'list', '--status', 'held');
+    expect(held.stdout.trim().split('\n')).toHaveLength(5);
+
+    const release = await watch.run('outbox', 'release');
+    expect(release.code, release.stderr).toBe(0);
+    expect(release.stdout).toMatch(/^outbox: 5 held messages released$/m);
+    expect(smtp.messages).toHaveLength(6);
+  });
+
+  it('delivery.dryRun writes .eml files and sends nothing', async () => {
+    const smtp = await capture();
+    const { watch, change } = await scenario('dryrun', smtp.port, { extra: 'delivery: { dryRun: true }' });
+    await change(1);
+    const result = await watch.run('once');
+    expect(result.code, result.stderr).toBe(0);
+    const dir = join(watch.dir, 'state', 'outbox-eml');
+    expect(result.stdout).toContain(`mail: 2 sent written as .eml files to ${dir}`);
+    expect(smtp.messages).toEqual([]);
+    const files = readdirSync(dir);
+    expect(files).toHaveLength(2);
+    const eml = readFileSync(join(dir, files[0]!), 'utf8');
+    expect(eml).toMatch(/^Subject: /m);
+    expect(eml).toMatch(/^Message-ID: <[0-9a-f-]+@example\.test>$/m);
+  });
+
+  it('a recipient refused for good fails at once; outbox retry --all sends it when fixed', async () => {
+    let refuse = true;
+    const smtp = await capture({ reject: (address) => refuse && address.startsWith('m1-refused') });
+    const { watch, change } = await scenario('refused', smtp.port);
+    await change(1);
+    const first = await watch.run('once');
+    expect(first.code, first.stderr).toBe(0);
+    expect(smtp.messages).toHaveLength(1);
+    const failed = (await outbox(watch)).filter((m) => m.status === 'failed');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]?.attempts).toBe(1);
+    const list = await watch.run('outbox', 'list', '--status', 'failed');
+    expect(list.stdout).toMatch(/last error: .*550/);
+
+    refuse = false;
+    const retry = await watch.run('outbox', 'retry', '--all');
+    expect(retry.code, retry.stderr).toBe(0);
+    expect(retry.stdout).toMatch(/^outbox: 1 failed messages queued again$/m);
+    expect(smtp.messages).toHaveLength(2);
+    const usage = await watch.run('outbox', 'retry');
+    expect(usage.code).toBe(64);
+  });
+
+  it('test-email sends a message, or says what the server said', async () => {
+    const smtp = await capture({ auth: { user: 'svc', pass: SMTP_PASSWORD } });
+    const { watch } = await scenario('testmail', smtp.port);
+    const noAuth = await watch.run('test-email', '--to', 'admin@example.test');
+    expect(noAuth.code).toBe(69);
+    expect(noAuth.stderr).toMatch(/^error: 127\.0\.0\.1:\d+: SMTP /m);
+
+    const open = await capture();
+    writeFileSync(
+      watch.config,
+      readFileSync(watch.config, 'utf8').replace(`port: ${smtp.port}`, `port: ${open.port}`),
+    );
+    const ok = await watch.run('test-email', '--to', 'admin@example.test');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(
+      /^test message sent to admin@example\.test via 127\.0\.0\.1:\d+; the server said: 250 /m,
+    );
+    expect(open.messages.map((m) => [m.to, m.parsed.subject])).toEqual([
+      [['admin@example.test'], 'adnotify test message'],
+    ]);
+
+    const bad = await watch.run('test-email', '--to', 'not an address');
+    expect(bad.code).toBe(64);
+  });
+});
