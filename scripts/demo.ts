@@ -115,7 +115,7 @@ directory:
   baseDN: "${corp}"
 state: { path: "${join(dir, 'state', 'adnotify.db')}" }
 smtp: { host: 127.0.0.1, port: ${smtp.port}, requireTls: false, from: "Directory Notifications <no-reply@example.test>", to: ["helpdesk@example.test"] }
-notify: { objectModified: true }
+notify: { objectModified: true, ownerManager: true, newMemberOnAdd: true, removedMemberOnRemoval: true }
 logging: { format: text }
 `,
   );
@@ -137,9 +137,20 @@ logging: { format: text }
   await adnotify(['--config', config, 'once'], env);
   await adnotify(['--config', config, 'history'], env);
 
-  say(`Notifications sent: ${smtp.messages.length}.`);
-  for (const message of smtp.messages) say(`  to ${message.to.join(', ')}: ${message.parsed.subject ?? ''}`);
-  say('Change detection is in place (above); the notifications built on it come next (see the issues).');
+  say(
+    `Notifications sent: ${smtp.messages.length} (the SMTP capture received them; each is also saved as .eml):`,
+  );
+  const emlDir = mkdtempSync(join(tmpdir(), 'adnotify-demo-mail-'));
+  for (const [i, message] of smtp.messages.entries()) {
+    const file = join(emlDir, `${String(i + 1).padStart(2, '0')}.eml`);
+    writeFileSync(file, message.raw);
+    say();
+    say(`── ${i + 1}. to ${message.to.join(', ')}`);
+    say(`   Subject: ${message.parsed.subject ?? ''}`);
+    for (const line of (message.parsed.text ?? '').trimEnd().split('\n')) say(`   ${line}`);
+  }
+  say();
+  say(`The messages, as sent (HTML and text parts), are in ${emlDir}`);
 } finally {
   await smtp.stop();
   await samba.stop();

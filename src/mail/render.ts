@@ -141,6 +141,15 @@ const REASON_TEXT: Record<Reason, string> = {
   removed: 'you were removed from this group',
 };
 
+/** "you own this group, you are a member of it and you were added to it" in plain words. */
+function reasonText(reasons: readonly Reason[]): string {
+  // An owner of a public group is told as its owner once.
+  const shown = reasons.filter((r) => !(r === 'publicOwner' && reasons.includes('owner')));
+  const texts = shown.map((r) => REASON_TEXT[r]);
+  if (texts.length <= 1) return texts.join('');
+  return `${texts.slice(0, -1).join(', ')} and ${texts.at(-1) ?? ''}`;
+}
+
 /** The first RDN's value: "Alice Smith" for "CN=Alice Smith,OU=Staff,...". */
 export function rdnValue(dn: string): string {
   const match = /^[^=]+=((?:\\.|[^,\\])*)/.exec(dn);
@@ -198,7 +207,7 @@ export function changeView(input: ChangeViewInput) {
   return {
     object: objectView(input.object, input.displayName),
     recipientName: input.recipientName ? showValue(input.recipientName) : null,
-    reasonText: input.reasons.map((r) => REASON_TEXT[r]).join(' and '),
+    reasonText: reasonText(input.reasons),
     deleted: input.events.some((e) => e.type === 'object.deleted'),
     moved: moved
       ? { from: showValue(moved.from), to: showValue(moved.to), leftScope: moved.leftScope === true }

@@ -366,7 +366,7 @@ describe.skipIf(!samba)('notifications: each option tells exactly its people (Sa
       expect(copy.parsed.text).toMatch(/info: \(none\) -> two/);
       const wes = smtp.messages.find((m) => m.to.includes('wes@example.test'))!;
       expect(wes.parsed.text).toContain(
-        'You are told because you are a member of this group and you own this group and you own this public group and its membership changed.',
+        'You are told because you are a member of this group and you own this group.',
       );
     });
   });
