@@ -256,6 +256,51 @@ describe.skipIf(!samba)('delivery through the outbox (Samba AD DC + SMTP on loop
     expect(usage.code).toBe(64);
   });
 
+  it('a message deferred every time (4xx) is retried with back-off, then failed after maxAttempts', async () => {
+    const smtp = await capture({ defer: (address) => address.startsWith('m1-deferred') });
+    const { watch, change } = await scenario('deferred', smtp.port, {
+      extra: 'delivery: { retryDelay: "1s", maxAttempts: 2 }',
+    });
+    await change(1);
+    const first = await watch.run('once');
+    expect(first.code, first.stderr).toBe(0); // the server is up: only this message waits
+    expect(smtp.messages).toHaveLength(1);
+    let rows = await outbox(watch);
+    const deferred = rows.find((m) => m.status === 'pending');
+    expect(deferred?.attempts).toBe(1);
+
+    const early = await watch.run('once'); // not due yet: no attempt
+    expect(early.code, early.stderr).toBe(0);
+    expect((await outbox(watch)).find((m) => m.id === deferred?.id)?.attempts).toBe(1);
+
+    await new Promise((r) => setTimeout(r, 1_200));
+    await watch.run('once');
+    rows = await outbox(watch);
+    expect(rows.find((m) => m.id === deferred?.id)).toMatchObject({ status: 'failed', attempts: 2 });
+  });
+
+  it('sends over implicit TLS (smtp.secure: true) with the certificate verified', async () => {
+    const smtp = await capture({
+      secure: true,
+      tls: { key: readFileSync(join(tlsDir, 'server.key')), cert: readFileSync(join(tlsDir, 'server.pem')) },
+    });
+    const { watch, change } = await scenario('implicit', smtp.port, {
+      smtpExtra: `  secure: true\n  tls:\n    caFile: ${JSON.stringify(join(tlsDir, 'ca.pem'))}`,
+    });
+    await change(1);
+    const result = await watch.run('once');
+    expect(result.code, result.stderr).toBe(0);
+    expect(smtp.messages).toHaveLength(2);
+
+    // Without the CA the certificate cannot be verified: nothing is sent, nothing is lost.
+    writeFileSync(watch.config, readFileSync(watch.config, 'utf8').replace(/( {2}secure: true\n) {2}tls:\n {4}caFile: .*\n/, '$1'));
+    await change(1);
+    const untrusted = await watch.run('once');
+    expect(untrusted.code, untrusted.stderr).toBe(75);
+    expect(untrusted.stderr).toMatch(/TLS certificate verification failed/);
+    expect(smtp.messages).toHaveLength(2);
+  });
+
   it('test-email sends a message, or says what the server said', async () => {
     const smtp = await capture({ auth: { user: 'svc', pass: SMTP_PASSWORD } });
     const { watch } = await scenario('testmail', smtp.port);

@@ -371,6 +371,58 @@ describe.skipIf(!samba)('notifications: each option tells exactly its people (Sa
     });
   });
 
+  describe('each option switched off stops exactly its own messages', () => {
+    const ALL: NotifyKey[] = [
+      'ownerManager',
+      'objectModified',
+      'publicGroupOwnerOnMembershipChange',
+      'newMemberOnAdd',
+      'removedMemberOnRemoval',
+    ];
+    // One change that every option has something to say about, and what each option adds.
+    const own: Record<Exclude<NotifyKey, 'loggedInUser'>, string[]> = {
+      ownerManager: ['boss@example.test: Changes to user Kim', 'own@example.test: Changes to group Team'],
+      objectModified: ['kim@example.test: Changes to user Kim', 'stay@example.test: Changes to group Team'],
+      publicGroupOwnerOnMembershipChange: ['own@example.test: Changes to group Team'],
+      newMemberOnAdd: ['new@example.test: You were added to Team'],
+      removedMemberOnRemoval: ['gone@example.test: You were removed from Team'],
+    };
+    for (const off of ALL) {
+      it(`all on but ${off}`, async () => {
+        const dn: Record<string, string> = {};
+        const on = ALL.filter((k) => k !== off);
+        const w = await watch(
+          'alloff',
+          async (ou) => {
+            dn['boss'] = await person(ou, 'Boss');
+            dn['own'] = await person(ou, 'Own');
+            dn['kim'] = await person(ou, 'Kim', { manager: dn['boss'] });
+            dn['stay'] = await person(ou, 'Stay');
+            dn['gone'] = await person(ou, 'Gone');
+            dn['new'] = await person(ou, 'New');
+            dn['team'] = await admin.group(ou, uniqueName('team').slice(0, 20), {
+              displayName: 'Team',
+              managedBy: dn['own'],
+            });
+            await admin.addMembers(dn['team'], [dn['stay'], dn['gone']]);
+          },
+          on,
+        );
+        await admin.modify(dn['kim']!, 'replace', 'title', ['New title']);
+        await admin.addMembers(dn['team']!, [dn['new']!]);
+        await admin.removeMembers(dn['team']!, [dn['gone']!]);
+        await w.once();
+        const expected = new Set(on.flatMap((k) => (k === 'loggedInUser' ? [] : own[k])));
+        // A member added while objectModified is on is also a member: one message, the change.
+        if (on.includes('objectModified')) {
+          expected.add('new@example.test: Changes to group Team');
+          expected.delete('new@example.test: You were added to Team');
+        }
+        expect(inbox(smtp.messages)).toEqual([...expected].sort());
+      });
+    }
+  });
+
   describe('hostile values', () => {
     it('escapes HTML, keeps CR/LF out of headers, summarises huge and binary values', async () => {
       const dn: Record<string, string> = {};

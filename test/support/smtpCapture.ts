@@ -25,6 +25,8 @@ export interface SmtpCaptureOptions {
   port?: number;
   /** Refuse these recipients for good (550), as a server does for an unknown mailbox. */
   reject?: (address: string) => boolean;
+  /** Refuse these recipients for now (451), as a greylisting server does. */
+  defer?: (address: string) => boolean;
   /** Accept this many messages, then take the next one's data and never answer. */
   hangAfter?: number;
 }
@@ -70,6 +72,13 @@ export class SmtpCapture {
         if (options.reject?.(address.address)) {
           const err = Object.assign(new Error(`5.1.1 <${address.address}>: mailbox unavailable`), {
             responseCode: 550,
+          });
+          callback(err);
+          return;
+        }
+        if (options.defer?.(address.address)) {
+          const err = Object.assign(new Error(`4.7.1 <${address.address}>: greylisted, try again later`), {
+            responseCode: 451,
           });
           callback(err);
           return;
