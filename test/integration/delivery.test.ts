@@ -293,7 +293,10 @@ describe.skipIf(!samba)('delivery through the outbox (Samba AD DC + SMTP on loop
     expect(smtp.messages).toHaveLength(2);
 
     // Without the CA the certificate cannot be verified: nothing is sent, nothing is lost.
-    writeFileSync(watch.config, readFileSync(watch.config, 'utf8').replace(/( {2}secure: true\n) {2}tls:\n {4}caFile: .*\n/, '$1'));
+    writeFileSync(
+      watch.config,
+      readFileSync(watch.config, 'utf8').replace(/( {2}secure: true\n) {2}tls:\n {4}caFile: .*\n/, '$1'),
+    );
     await change(1);
     const untrusted = await watch.run('once');
     expect(untrusted.code, untrusted.stderr).toBe(75);
