@@ -113,6 +113,9 @@ export class SmtpCapture {
       },
     };
     const server = new SMTPServer(serverOptions);
+    // A client that gives up during the TLS handshake (an untrusted certificate) is an error
+    // event on the server; without a listener it would be an uncaught exception.
+    server.on('error', () => undefined);
     const capture = new SmtpCapture(server, captured, hanging);
     server.listen(options.port ?? 0, '127.0.0.1');
     await once(server.server, 'listening');
