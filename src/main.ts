@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 
 import { Command, CommanderError } from 'commander';
 
-import { checkConfig, history, once, status, type GlobalOptions } from './cli/commands.js';
+import { checkConfig, history, once, passwordExpiry, status, type GlobalOptions } from './cli/commands.js';
 import { Context, type Io } from './cli/context.js';
 import { outboxList, outboxRelease, outboxRetry, testEmail } from './cli/mail.js';
 import { ConfigError, ExitCode, exitCodeFor, errorMessage, formatProblem } from './errors.js';
@@ -56,6 +56,11 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .action((options: { since?: string; json?: boolean }) => {
       history(ctx, global(), options);
     });
+  program
+    .command('password-expiry')
+    .description('run the password reminder job now and deliver the reminders that are due')
+    .option('--dry-run', 'only list who would be reminded, and why')
+    .action((options: { dryRun?: boolean }) => passwordExpiry(ctx, global(), options));
   program
     .command('test-email')
     .description('send a test message through the configured SMTP settings')

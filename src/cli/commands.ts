@@ -3,11 +3,12 @@
  * success and throws a typed error otherwise; main.ts maps errors to exit codes.
  */
 import { runCycle, type CycleSummary } from '../app/cycle.js';
+import { passwordExpiryJob } from '../app/passwordExpiry.js';
 import { parseDuration } from '../core/duration.js';
 import { UsageError, formatProblem } from '../errors.js';
 import { classifySmtpError, smtpTransport } from '../mail/transport.js';
-import { type Context, systemClock } from './context.js';
-import { eventLines } from './format.js';
+import type { Context } from './context.js';
+import { eventLines, safeText } from './format.js';
 import { deliver } from './mail.js';
 
 export interface GlobalOptions {
@@ -61,7 +62,7 @@ export async function once(ctx: Context, global: GlobalOptions): Promise<void> {
       config: loaded.config,
       directory,
       store,
-      clock: systemClock,
+      clock: ctx.clock,
       log: log.child({ component: 'cycle' }),
       renderer: ctx.renderer(loaded),
     });
@@ -103,7 +104,7 @@ export function history(
   global: GlobalOptions,
   options: { since?: string; json?: boolean },
 ): void {
-  const since = parseSince(options.since ?? '24h', systemClock.now());
+  const since = parseSince(options.since ?? '24h', ctx.clock.now());
   const loaded = ctx.config(global.config);
   if (!ctx.stateExists(loaded)) {
     if (options.json === true) ctx.out('[]');
@@ -120,6 +121,48 @@ export function history(
     if (events.length === 0) ctx.out(`no events since ${since.toISOString()}`);
     for (const event of events) for (const line of eventLines(event)) ctx.out(line);
   } finally {
+    store.close();
+  }
+}
+
+export async function passwordExpiry(
+  ctx: Context,
+  global: GlobalOptions,
+  options: { dryRun?: boolean },
+): Promise<void> {
+  const loaded = ctx.config(global.config);
+  const dryRun = options.dryRun === true;
+  if (!dryRun && !loaded.config.passwordExpiry.enabled) {
+    throw new UsageError(
+      'passwordExpiry.enabled is false: set it to true (with passwordExpiry.portalUrl) to send reminders; "adnotify password-expiry --dry-run" shows who would get one',
+    );
+  }
+  const log = ctx.logger(loaded);
+  const store = ctx.openStore(loaded);
+  const directory = ctx.directory(loaded, log);
+  try {
+    const due = await passwordExpiryJob(
+      {
+        config: loaded.config,
+        directory,
+        store,
+        clock: ctx.clock,
+        renderer: ctx.renderer(loaded),
+        log: log.child({ component: 'password-expiry' }),
+      },
+      { dryRun },
+    );
+    if (due.length === 0) ctx.out('password-expiry: no reminders due');
+    for (const r of due) {
+      const passed =
+        r.passed.length > 0 ? ` (also past ${r.passed.join(', ')} days: recorded, not sent)` : '';
+      ctx.out(
+        `${dryRun ? 'would remind' : 'reminding'} ${safeText(r.mail, 120)}  ${safeText(r.name, 80)}: expires ${r.expiresAt.toISOString()} (in ${r.daysLeft} days), threshold ${r.threshold} days${passed}`,
+      );
+    }
+    if (!dryRun) await deliver(ctx, loaded, store, log);
+  } finally {
+    await directory.close();
     store.close();
   }
 }

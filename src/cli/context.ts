@@ -12,6 +12,7 @@ import { emlMailer, smtpMailer, type Mailer } from '../mail/dispatcher.js';
 import { Renderer } from '../mail/render.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { Redactor } from '../log/redact.js';
+import { UsageError } from '../errors.js';
 import { SqliteStore } from '../store/sqlite.js';
 
 export interface Io {
@@ -22,12 +23,34 @@ export interface Io {
 
 export const systemClock: Clock = { now: () => new Date() };
 
+/**
+ * ADNOTIFY_FAKE_NOW=<ISO time> moves the clock (it then runs on from there): for tests and
+ * for trying out schedules and reminders. Never set it in production.
+ */
+function clockFrom(env: NodeJS.ProcessEnv): Clock {
+  const fake = env['ADNOTIFY_FAKE_NOW'];
+  if (fake === undefined || fake === '') return systemClock;
+  const at = Date.parse(fake);
+  if (Number.isNaN(at))
+    throw new UsageError(`ADNOTIFY_FAKE_NOW=${JSON.stringify(fake)} is not an ISO 8601 time`);
+  const offset = at - Date.now();
+  return { now: () => new Date(Date.now() + offset) };
+}
+
 export class Context {
   readonly #io: Io;
   #redactor = new Redactor([]);
 
+  #clock: Clock | undefined;
+
   constructor(io: Io) {
     this.#io = io;
+  }
+
+  /** The system clock, or the one ADNOTIFY_FAKE_NOW sets. */
+  get clock(): Clock {
+    this.#clock ??= clockFrom(this.#io.env);
+    return this.#clock;
   }
 
   /** Prints a line on stdout (command output, not logs). */

@@ -11,7 +11,7 @@ import { classifySmtpError, smtpTransport } from '../mail/transport.js';
 import type { OutboxStatus } from '../store/outbox.js';
 import type { SqliteStore } from '../store/sqlite.js';
 import type { GlobalOptions } from './commands.js';
-import { type Context, systemClock } from './context.js';
+import type { Context } from './context.js';
 import { safeText } from './format.js';
 
 /**
@@ -26,7 +26,7 @@ export async function deliver(
 ): Promise<void> {
   const mailer = ctx.mailer(loaded);
   try {
-    const report = await deliverDue(store, mailer, systemClock, log.child({ component: 'mail' }), {
+    const report = await deliverDue(store, mailer, ctx.clock, log.child({ component: 'mail' }), {
       maxAttempts: loaded.config.delivery.maxAttempts,
       retryBaseMs: parseDuration(loaded.config.delivery.retryDelay) ?? 60_000,
     });
@@ -117,7 +117,7 @@ async function changeAndDeliver(
   const log = ctx.logger(loaded);
   const store = ctx.openStore(loaded);
   try {
-    ctx.out(change(store, systemClock.now().toISOString()));
+    ctx.out(change(store, ctx.clock.now().toISOString()));
     await deliver(ctx, loaded, store, log);
   } finally {
     store.close();
@@ -165,7 +165,7 @@ export async function testEmail(ctx: Context, global: GlobalOptions, options: { 
   const loaded = ctx.config(global.config);
   const smtp = loaded.config.smtp;
   const rendered = ctx.renderer(loaded).render('test', {
-    when: systemClock.now().toISOString(),
+    when: ctx.clock.now().toISOString(),
     server: `${smtp.host}:${smtp.port}`,
   });
   const transport = smtpTransport(smtp);

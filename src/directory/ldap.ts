@@ -232,7 +232,16 @@ export class LdapDirectory implements DirectorySource {
         typeof request.filter === 'string'
           ? request.filter
           : guidFilter(request.filter.guids, request.filter.and),
-      attributes: ['*', 'objectGUID', 'uSNChanged', 'uSNCreated', 'isDeleted', ...actor, memberAttribute],
+      attributes: [
+        '*',
+        'objectGUID',
+        'uSNChanged',
+        'uSNCreated',
+        'isDeleted',
+        ...actor,
+        ...(request.attributes ?? []),
+        memberAttribute,
+      ],
       explicitBufferAttributes: binary,
       paged: { pageSize: this.#config.pageSize },
       ...this.#limits(),

@@ -14,6 +14,8 @@ export interface SearchRequest {
   filter: string | { guids: readonly string[]; and?: string };
   /** default: sub */
   scope?: 'base' | 'sub';
+  /** Attributes to read besides all user attributes, e.g. constructed ones. */
+  attributes?: readonly string[];
   /** Also return tombstones and deleted objects (Show Deleted control). */
   showDeleted?: boolean;
 }

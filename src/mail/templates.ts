@@ -6,7 +6,15 @@
  * The view each template gets is `MessageView` in render.ts.
  */
 
-export const TEMPLATE_KINDS = ['change', 'membership', 'admin-copy', 'flood-alert', 'test'] as const;
+export const TEMPLATE_KINDS = [
+  'change',
+  'membership',
+  'admin-copy',
+  'flood-alert',
+  'test',
+  'password-expiry',
+  'lifecycle',
+] as const;
 export type TemplateKind = (typeof TEMPLATE_KINDS)[number];
 export const TEMPLATE_PARTS = ['subject', 'text', 'html'] as const;
 export type TemplatePart = (typeof TEMPLATE_PARTS)[number];
@@ -150,6 +158,46 @@ ${FOOTER_TEXT}
 <p>This protects against a bulk change mailing a whole company by accident.</p>
 <p>To send them: <code>adnotify outbox release</code><br>
 To review them: <code>adnotify outbox list --status held</code></p>
+${FOOTER_HTML}
+</div>
+`,
+  },
+  'password-expiry': {
+    subject:
+      '{{#if today}}Your password expires today{{else}}Your password expires in {{daysLeft}} days{{/if}}',
+    text: `Hello {{name}},
+
+Your password expires on {{expires}}{{#if today}}, today{{else}}, in {{daysLeft}} days{{/if}}.
+{{#if portalUrl}}Change it now at {{portalUrl}}
+{{/if}}
+If you do not change it in time, you will not be able to sign in.
+${FOOTER_TEXT}
+`,
+    html: `<div style="${STYLE}">
+<p>Hello {{name}},</p>
+<p>Your password expires on <strong>{{expires}}</strong>{{#if today}}, today{{else}}, in {{daysLeft}} days{{/if}}.</p>
+{{#if portalUrl}}<p><a href="{{portalUrl}}">Change it now</a> ({{portalUrl}})</p>{{/if}}
+<p>If you do not change it in time, you will not be able to sign in.</p>
+${FOOTER_HTML}
+</div>
+`,
+  },
+  lifecycle: {
+    subject: '{{subject}}',
+    text: `Hello{{#if recipientName}} {{recipientName}}{{/if}},
+
+{{sentence}}
+{{#each details}}
+{{this}}
+{{/each}}
+When: {{when}}
+${FOOTER_TEXT}
+`,
+    html: `<div style="${STYLE}">
+<p>Hello{{#if recipientName}} {{recipientName}}{{/if}},</p>
+<p>{{sentence}}</p>
+{{#if details.length}}<ul>{{#each details}}<li>{{this}}</li>{{/each}}</ul>{{/if}}
+<p>When: {{when}}</p>
 ${FOOTER_HTML}
 </div>
 `,

@@ -125,4 +125,38 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE outbox ADD COLUMN message_id TEXT NOT NULL DEFAULT '';
     `,
   },
+  {
+    version: 4,
+    description: 'password reminders sent, lifecycle schedules',
+    sql: `
+      -- One row per user, expiry date and threshold: a reminder sent, or a threshold passed
+      -- while a nearer one was sent. A new expiry date (password changed) starts afresh.
+      CREATE TABLE password_reminders (
+        user_guid  TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        threshold  INTEGER NOT NULL,
+        outcome    TEXT NOT NULL,          -- sent | passed
+        at         TEXT NOT NULL,
+        PRIMARY KEY (user_guid, expires_at, threshold)
+      ) WITHOUT ROWID;
+
+      -- Temporary memberships, removals, additional owners and managers.
+      CREATE TABLE schedules (
+        id           INTEGER PRIMARY KEY,
+        kind         TEXT NOT NULL,          -- member | removal | owner | manager
+        target_guid  TEXT NOT NULL,          -- the group (member, removal, owner) or user (manager)
+        target_dn    TEXT NOT NULL,
+        subject_guid TEXT NOT NULL,          -- the member, owner or manager
+        subject_dn   TEXT NOT NULL,
+        start_at     TEXT NOT NULL,
+        end_at       TEXT NOT NULL,
+        state        TEXT NOT NULL,          -- scheduled | active | done | cancelled
+        warned_at    TEXT,
+        last_error   TEXT,
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL
+      );
+      CREATE INDEX schedules_state ON schedules (state);
+    `,
+  },
 ];

@@ -420,6 +420,30 @@ export class SqliteStore {
       .get() as LastRun | undefined;
   }
 
+  /** Thresholds already handled (sent or passed) for this user and expiry date. */
+  remindersRecorded(userGuid: string, expiresAt: string): Set<number> {
+    const rows = this.#statement(
+      'remindersRecorded',
+      'SELECT threshold FROM password_reminders WHERE user_guid = ? AND expires_at = ?',
+    )
+      .pluck()
+      .all(userGuid, expiresAt) as number[];
+    return new Set(rows);
+  }
+
+  recordReminder(
+    userGuid: string,
+    expiresAt: string,
+    threshold: number,
+    outcome: 'sent' | 'passed',
+    at: string,
+  ): void {
+    this.#statement(
+      'recordReminder',
+      `INSERT OR IGNORE INTO password_reminders (user_guid, expires_at, threshold, outcome, at) VALUES (?, ?, ?, ?, ?)`,
+    ).run(userGuid, expiresAt, threshold, outcome, at);
+  }
+
   getMeta(key: string): string | undefined {
     const value = this.#db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(key);
     return typeof value === 'string' ? value : undefined;
