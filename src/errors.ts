@@ -58,7 +58,7 @@ export class UsageError extends AdnotifyError {
 }
 
 /** The step of talking to the directory that failed, so an administrator knows where to look. */
-export type DirectoryStep = 'connect' | 'tls' | 'bind' | 'rootDSE' | 'invocationId' | 'search';
+export type DirectoryStep = 'connect' | 'tls' | 'bind' | 'rootDSE' | 'invocationId' | 'search' | 'modify';
 
 /** A failure talking to the directory, with the step that failed. */
 export abstract class DirectoryError extends AdnotifyError {

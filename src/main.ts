@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { checkConfig, history, once, passwordExpiry, status, type GlobalOptions } from './cli/commands.js';
 import { Context, type Io } from './cli/context.js';
 import { outboxList, outboxRelease, outboxRetry, testEmail } from './cli/mail.js';
+import { tempAdd, tempApply, tempCancel, tempList, type TempAddOptions } from './cli/temp.js';
 import { ConfigError, ExitCode, exitCodeFor, errorMessage, formatProblem } from './errors.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -87,7 +88,60 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .command('release')
     .description('send the messages the flood guard held')
     .action(() => outboxRelease(ctx, global()));
-  for (const command of [...program.commands, ...outbox.commands])
+  const temp = program
+    .command('temp')
+    .description('temporary memberships, removals, additional owners and managers (lifecycle)');
+  const add = temp.command('add').description('schedule a temporary change; prints the new schedule ID');
+  const when = (c: Command) =>
+    c
+      .option('--from <T>', 'when it starts: ISO date-time, date, or duration from now (default: now)')
+      .requiredOption('--until <T>', 'when it ends: ISO date-time, date, or duration from now');
+  when(add.command('member').description('join --group now or at --from, leave at --until'))
+    .requiredOption('--group <G>', 'group: DN, sAMAccountName or mail')
+    .requiredOption('--member <M>', 'member: DN, sAMAccountName, userPrincipalName or mail')
+    .action((o: TempAddOptions) => tempAdd(ctx, global(), 'member', o));
+  when(add.command('removal').description('leave --group now or at --from, rejoin at --until'))
+    .requiredOption('--group <G>', 'group: DN, sAMAccountName or mail')
+    .requiredOption('--member <M>', 'member: DN, sAMAccountName, userPrincipalName or mail')
+    .action((o: TempAddOptions) => tempAdd(ctx, global(), 'removal', o));
+  when(
+    add
+      .command('owner')
+      .description('temporary additional owner of --group (directory.additionalOwnersAttribute)'),
+  )
+    .requiredOption('--group <G>', 'group: DN, sAMAccountName or mail')
+    .requiredOption('--owner <O>', 'owner: DN, sAMAccountName, userPrincipalName or mail')
+    .action((o: TempAddOptions) => tempAdd(ctx, global(), 'owner', o));
+  when(
+    add
+      .command('manager')
+      .description('temporary additional manager of --user (directory.additionalManagersAttribute)'),
+  )
+    .requiredOption('--user <U>', 'user: DN, sAMAccountName, userPrincipalName or mail')
+    .requiredOption('--manager <M>', 'manager: DN, sAMAccountName, userPrincipalName or mail')
+    .action((o: TempAddOptions) => tempAdd(ctx, global(), 'manager', o));
+  temp
+    .command('list')
+    .description('schedules still to be applied')
+    .option('--all', 'also those done or cancelled')
+    .option('--json', 'print one JSON array')
+    .action((o: { json?: boolean; all?: boolean }) => {
+      tempList(ctx, global(), o);
+    });
+  temp
+    .command('cancel')
+    .description('cancel a schedule (the directory is left as it is)')
+    .argument('<id>', 'schedule ID, from "temp list"')
+    .action((id: string) => {
+      tempCancel(ctx, global(), id);
+    });
+  temp
+    .command('apply')
+    .description('run the lifecycle job now: apply due changes and deliver its notices')
+    .option('--dry-run', 'only list what is due')
+    .action((o: { dryRun?: boolean }) => tempApply(ctx, global(), o));
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const command of all(program).slice(1))
     command.exitOverride().configureOutput(program.configureOutput());
 
   try {

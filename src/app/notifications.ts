@@ -6,8 +6,6 @@
  * people into mailboxes (mail-enabled, not disabled; a group without mail by its members),
  * and renders each message.
  */
-import { randomUUID } from 'node:crypto';
-
 import type { Config } from '../config/schema.js';
 import { namingContextOf } from '../core/dn.js';
 import type { DirectoryEvent, ObjectRef } from '../core/events.js';
@@ -22,10 +20,11 @@ import {
   type ResolvedIntent,
 } from '../core/notify.js';
 import type { SnapshotObject, SnapshotValue } from '../core/snapshot.js';
-import type { DirectoryEntry } from '../core/types.js';
+import { textOf, type DirectoryEntry } from '../core/types.js';
 import type { DirectorySource } from '../directory/port.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { newMessageId } from '../mail/messageId.js';
 import { changeView, rdnValue, type Renderer } from '../mail/render.js';
 import type { SqliteStore } from '../store/sqlite.js';
 
@@ -109,7 +108,7 @@ export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome):
       status,
       kind: message.kind,
       objectGuid: message.object.guid,
-      messageId: messageId(config.smtp.from),
+      messageId: newMessageId(config.smtp.from),
       envelope: { from: config.smtp.from, to: addresses(message.to), cc: addresses(message.cc) },
       ...rendered,
     });
@@ -136,7 +135,7 @@ export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome):
         status: 'pending',
         kind: 'flood-alert',
         objectGuid: null,
-        messageId: messageId(config.smtp.from),
+        messageId: newMessageId(config.smtp.from),
         envelope: { from: config.smtp.from, to: [...config.smtp.to], cc: [...config.smtp.cc] },
         ...rendered,
       });
@@ -156,12 +155,6 @@ function toldFor(messages: readonly PlannedMessage[], object: ObjectRef): string
   return messages
     .filter((m) => m.kind !== 'admin-copy' && m.object.guid === object.guid)
     .flatMap((m) => m.to.map((r) => r.address));
-}
-
-/** A Message-ID kept with the message, so a repeat after a crash is recognisable as one. */
-function messageId(from: string): string {
-  const domain = /@([^>\s]+)>?\s*$/.exec(from)?.[1] ?? 'adnotify.invalid';
-  return `<${randomUUID()}@${domain}>`;
 }
 
 function dnValues(object: SnapshotObject, attribute: string | null): Party[] {
@@ -342,17 +335,13 @@ function fromSnapshot(object: SnapshotObject, members: Party[], deleted: boolean
 }
 
 function fromEntry(entry: DirectoryEntry): Person {
-  const one = (name: string) => {
-    const value = [...entry.attributes].find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1][0];
-    return typeof value === 'string' ? value : null;
-  };
   return {
     guid: entry.guid,
     dn: entry.dn,
     class: entry.objectClass.at(-1) ?? 'top',
-    mail: one('mail'),
-    displayName: one('displayName'),
-    disabled: (Number(one('userAccountControl') ?? '0') & ACCOUNTDISABLE) !== 0,
+    mail: textOf(entry, 'mail'),
+    displayName: textOf(entry, 'displayName'),
+    disabled: (Number(textOf(entry, 'userAccountControl') ?? '0') & ACCOUNTDISABLE) !== 0,
     deleted: entry.deleted,
     members: (entry.members ?? []).map((m) => ({ guid: m.guid, dn: m.dn })),
   };

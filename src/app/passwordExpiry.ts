@@ -4,8 +4,6 @@
  * "password never expires"), decides which reminders are due, and queues them in the outbox
  * with a record per threshold, in one transaction.
  */
-import { randomUUID } from 'node:crypto';
-
 import type { Config } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import {
@@ -15,13 +13,15 @@ import {
   UAC_DONT_EXPIRE_PASSWORD,
   type Reminder,
 } from '../core/passwordExpiry.js';
-import type { DirectoryEntry } from '../core/types.js';
+import { textOf } from '../core/types.js';
 import type { DirectorySource } from '../directory/port.js';
 import type { Logger } from '../log/logger.js';
+import { newMessageId } from '../mail/messageId.js';
 import { rdnValue, showValue, type Renderer } from '../mail/render.js';
 import type { SqliteStore } from '../store/sqlite.js';
 
-export interface PasswordJobDeps {
+/** What a scheduled job needs (password expiry, lifecycle). */
+export interface JobDeps {
   config: Config;
   directory: DirectorySource;
   store: SqliteStore;
@@ -40,16 +40,8 @@ export interface DueReminder extends Reminder {
 
 const EXPIRY = 'msDS-UserPasswordExpiryTimeComputed';
 
-function one(entry: DirectoryEntry, name: string): string | undefined {
-  const value = [...entry.attributes].find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1][0];
-  return typeof value === 'string' ? value : undefined;
-}
-
 /** Who is due a reminder now, and why. With `dryRun` nothing is recorded or queued. */
-export async function passwordExpiryJob(
-  deps: PasswordJobDeps,
-  options: { dryRun: boolean },
-): Promise<DueReminder[]> {
+export async function passwordExpiryJob(deps: JobDeps, options: { dryRun: boolean }): Promise<DueReminder[]> {
   const { config, directory, store, clock, log } = deps;
   const now = clock.now();
   const thresholds = config.passwordExpiry.daysBefore;
@@ -57,13 +49,16 @@ export async function passwordExpiryJob(
   const filter = `(&${config.directory.filter}(objectClass=user)(!(objectClass=computer))(mail=*))`;
   for await (const page of directory.search({ filter, attributes: [EXPIRY, 'pwdLastSet'] })) {
     for (const entry of page) {
-      const uac = Number(one(entry, 'userAccountControl') ?? '0');
+      const uac = Number(textOf(entry, 'userAccountControl') ?? '0');
       // Disabled, "password never expires", or "must change at next logon" (pwdLastSet 0).
-      if ((uac & (UAC_ACCOUNTDISABLE | UAC_DONT_EXPIRE_PASSWORD)) !== 0 || one(entry, 'pwdLastSet') === '0')
+      if (
+        (uac & (UAC_ACCOUNTDISABLE | UAC_DONT_EXPIRE_PASSWORD)) !== 0 ||
+        textOf(entry, 'pwdLastSet') === '0'
+      )
         continue;
-      const expiresAt = fromFiletime(one(entry, EXPIRY) ?? '');
-      const mail = one(entry, 'mail');
-      if (!expiresAt || mail === undefined) continue;
+      const expiresAt = fromFiletime(textOf(entry, EXPIRY) ?? '');
+      const mail = textOf(entry, 'mail');
+      if (!expiresAt || mail === null) continue;
       const reminder = reminderDue(
         expiresAt,
         now,
@@ -76,7 +71,7 @@ export async function passwordExpiryJob(
         guid: entry.guid,
         dn: entry.dn,
         mail,
-        name: one(entry, 'displayName') ?? rdnValue(entry.dn),
+        name: textOf(entry, 'displayName') ?? rdnValue(entry.dn),
         expiresAt,
       });
     }
@@ -102,7 +97,7 @@ export async function passwordExpiryJob(
         status: 'pending',
         kind: 'password-expiry',
         objectGuid: r.guid,
-        messageId: `<${randomUUID()}@${/@([^>\s]+)>?\s*$/.exec(config.smtp.from)?.[1] ?? 'adnotify.invalid'}>`,
+        messageId: newMessageId(config.smtp.from),
         envelope: { from: config.smtp.from, to: [r.mail], cc: [] },
         ...rendered,
       });

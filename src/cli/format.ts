@@ -61,5 +61,18 @@ export function eventLines(event: HistoryEvent): string[] {
       return event.enteredScope ? [head, '    (existing object, now in the watched scope)'] : [head];
     case 'object.deleted':
       return [head];
+    case 'lifecycle.joined':
+    case 'lifecycle.left':
+    case 'lifecycle.leaving-soon':
+    case 'lifecycle.owner-added':
+    case 'lifecycle.owner-removed':
+    case 'lifecycle.owner-removal-soon':
+    case 'lifecycle.manager-added':
+    case 'lifecycle.manager-removed':
+    case 'lifecycle.manager-removal-soon':
+      return [
+        head,
+        `    ${event.subject.class ?? 'object'} ${safeText(event.subject.dn, 300)}  (schedule #${event.schedule}${event.until ? `, ${event.until}` : ''})`,
+      ];
   }
 }

@@ -56,7 +56,30 @@ export type DirectoryEvent =
       leftScope?: true;
     })
   | (EventBase & { type: 'object.deleted' })
-  | (EventBase & { type: 'group.member.added' | 'group.member.removed'; member: MemberInfo });
+  | (EventBase & { type: 'group.member.added' | 'group.member.removed'; member: MemberInfo })
+  | LifecycleEvent;
+
+/** What the lifecycle job did or is about to do (it records these; the poll cycle does not). */
+export type LifecycleType =
+  | 'lifecycle.joined'
+  | 'lifecycle.left'
+  | 'lifecycle.leaving-soon'
+  | 'lifecycle.owner-added'
+  | 'lifecycle.owner-removed'
+  | 'lifecycle.owner-removal-soon'
+  | 'lifecycle.manager-added'
+  | 'lifecycle.manager-removed'
+  | 'lifecycle.manager-removal-soon';
+
+export interface LifecycleEvent extends EventBase {
+  type: LifecycleType;
+  /** The member, or the additional owner or manager; `object` is the group or the user. */
+  subject: MemberInfo;
+  /** The schedule (adnotify temp list) this belongs to. */
+  schedule: number;
+  /** For joins and additions: when it ends. For "-soon": when it will happen. */
+  until?: string;
+}
 
 export type EventType = DirectoryEvent['type'];
 

@@ -63,3 +63,14 @@ export function isContainer(objectClass: readonly string[]): boolean {
 
 /** A DN-valued attribute (manager, managedBy, ...) read with the Extended DN control. */
 export type DnValue = MemberRef & { kind: 'dn' };
+
+/** The first text value of an attribute (name case-insensitive), or null. */
+export function textOf(entry: DirectoryEntry, name: string): string | null {
+  const lower = name.toLowerCase();
+  for (const [key, values] of entry.attributes) {
+    if (key.toLowerCase() !== lower) continue;
+    const value = values[0];
+    return typeof value === 'string' ? value : null;
+  }
+  return null;
+}

@@ -91,7 +91,9 @@ export function classifyLdapError(err: unknown, url: string, step: DirectoryStep
   }
   if (err instanceof InsufficientAccessError) {
     return new DirectoryAuthError(
-      `${url}: the bind account may not read what adnotify needs (${message}).`,
+      step === 'modify'
+        ? `${url}: the bind account may not make this change (${message}). The lifecycle job needs write access to the attributes it manages (member, the additional owners and managers attributes).`
+        : `${url}: the bind account may not read what adnotify needs (${message}).`,
       step,
       {
         cause: err,

@@ -7,8 +7,13 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 
 import {
+  AlreadyExistsError,
   AndFilter,
+  Attribute,
+  Change,
   Client,
+  NoSuchAttributeError,
+  TypeOrValueExistsError,
   EqualityFilter,
   type Filter,
   FilterParser,
@@ -304,6 +309,28 @@ export class LdapDirectory implements DirectorySource {
       this.#log.debug('read member range', { dn, from, count: out.length });
     }
     return out;
+  }
+
+  async modify(
+    dn: string,
+    operation: 'add' | 'delete',
+    attribute: string,
+    values: readonly string[],
+  ): Promise<void> {
+    const client = await this.#connected();
+    this.#operations++;
+    try {
+      await client.modify(
+        dn,
+        new Change({ operation, modification: new Attribute({ type: attribute, values: [...values] }) }),
+      );
+    } catch (err: unknown) {
+      // Already there, or already gone: the change the caller wants is in place.
+      if (operation === 'add' && (err instanceof TypeOrValueExistsError || err instanceof AlreadyExistsError))
+        return;
+      if (operation === 'delete' && err instanceof NoSuchAttributeError) return;
+      throw classifyLdapError(err, this.#url ?? '', 'modify');
+    }
   }
 
   /** Supplies the binary attribute names (cached from an earlier run): no schema read needed. */

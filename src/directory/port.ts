@@ -30,6 +30,16 @@ export interface DirectorySource {
    * group with all its `member` values (ranged retrieval followed to the end).
    */
   search(request: SearchRequest): AsyncIterable<DirectoryEntry[]>;
+  /**
+   * Adds or deletes DN values of a multi-valued attribute (member, additional owners or
+   * managers). Idempotent: adding a value already there, or deleting one that is not, succeeds.
+   */
+  modify(
+    dn: string,
+    operation: 'add' | 'delete',
+    attribute: string,
+    values: readonly string[],
+  ): Promise<void>;
   /** Attribute names whose values are bytes; read from the schema unless supplied. */
   binaryAttributes(): Promise<string[]>;
   /** Supplies the binary attribute names, e.g. cached from an earlier run. */

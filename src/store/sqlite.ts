@@ -14,6 +14,7 @@ import type { DirectoryIdentity, MemberRef } from '../core/types.js';
 import { StateError, TemporaryError, errorMessage } from '../errors.js';
 import { MIGRATIONS } from './migrations.js';
 import { Outbox } from './outbox.js';
+import { Schedules } from './schedules.js';
 import type { SnapshotObject } from '../core/snapshot.js';
 
 export interface DirectoryState {
@@ -26,7 +27,7 @@ export interface DirectoryState {
 }
 
 export interface CycleRecord {
-  kind: 'baseline' | 'incremental' | 'resync';
+  kind: 'baseline' | 'incremental' | 'resync' | 'lifecycle';
   startedAt: string;
   finishedAt: string;
   durationMs: number;
@@ -66,10 +67,13 @@ export class SqliteStore {
   #inTransaction = false;
   /** The mail queue, in the same database (and transactions) as the snapshot and events. */
   readonly outbox: Outbox;
+  /** Lifecycle schedules, in the same database. */
+  readonly schedules: Schedules;
 
   private constructor(db: Database.Database) {
     this.#db = db;
     this.outbox = new Outbox(db);
+    this.schedules = new Schedules(db);
   }
 
   /** Opens (creating with mode 0600 when missing) and migrates the state file. */
@@ -248,6 +252,38 @@ export class SqliteStore {
   /** Every GUID in the snapshot (a resync looks for the ones the directory no longer has). */
   objectGuids(): string[] {
     return this.#db.prepare('SELECT guid FROM objects').pluck().all() as string[];
+  }
+
+  /**
+   * The lifecycle job changed a group's members or a DN-valued attribute itself: the snapshot
+   * follows, so the next poll cycle does not report the same change again.
+   */
+  applyOwnChange(
+    targetGuid: string,
+    attribute: string,
+    operation: 'add' | 'delete',
+    subject: { guid: string; dn: string },
+  ): void {
+    const object = this.getObject(targetGuid);
+    if (!object) return;
+    if (attribute.toLowerCase() === 'member') {
+      if (operation === 'add') {
+        this.#statement(
+          'insertMember',
+          'INSERT OR REPLACE INTO memberships (group_guid, member_guid, member_dn) VALUES (?, ?, ?)',
+        ).run(targetGuid, subject.guid, subject.dn);
+      } else this.deleteMembership(targetGuid, subject.guid);
+      return;
+    }
+    const name =
+      Object.keys(object.attributes).find((k) => k.toLowerCase() === attribute.toLowerCase()) ?? attribute;
+    const values = (object.attributes[name] ?? []).filter(
+      (v) => !(typeof v !== 'string' && 'dn' in v && v.guid === subject.guid),
+    );
+    if (operation === 'add') values.push({ dn: subject.dn, guid: subject.guid });
+    const attributes = Object.fromEntries(Object.entries(object.attributes).filter(([k]) => k !== name));
+    if (values.length > 0) attributes[name] = values;
+    this.putObject({ ...object, attributes });
   }
 
   /** Snapshot objects strictly beneath `dn`. */

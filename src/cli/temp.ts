@@ -1,0 +1,198 @@
+/**
+ * `adnotify temp`: schedule temporary memberships, removals, additional owners and managers
+ * (spec/cli.md, "Lifecycle scheduling"), list and cancel them, and run the lifecycle job.
+ */
+import { attributeFor, lifecycleJob, resolveName } from '../app/lifecycle.js';
+import type { LoadedConfig } from '../config/load.js';
+import { namingContextOf } from '../core/dn.js';
+import { parseDuration } from '../core/duration.js';
+import type { DirectoryEntry } from '../core/types.js';
+import { UsageError } from '../errors.js';
+import type { ScheduleKind } from '../store/schedules.js';
+import type { GlobalOptions } from './commands.js';
+import type { Context } from './context.js';
+import { safeText } from './format.js';
+import { deliver } from './mail.js';
+
+/** T on the command line: an ISO 8601 date-time or date, or a duration from now ("90s", "2h", "3d"). */
+export function parseWhen(text: string, now: Date, flag: string): Date {
+  const ms = parseDuration(text);
+  if (ms !== undefined) return new Date(now.getTime() + ms);
+  if (/^\d{4}-\d{2}-\d{2}(T.*)?$/.test(text)) {
+    const date = new Date(text.length === 10 ? `${text}T00:00:00Z` : text);
+    if (!Number.isNaN(date.getTime())) return date;
+  }
+  throw new UsageError(
+    `${flag} ${JSON.stringify(text)}: expected an ISO 8601 date-time ("2026-12-01T09:00:00Z"), a date ("2026-12-01") or a duration from now ("90s", "2h", "3d")`,
+  );
+}
+
+const isClass = (entry: DirectoryEntry, cls: string) =>
+  entry.objectClass.some((c) => c.toLowerCase() === cls);
+
+export interface TempAddOptions {
+  group?: string;
+  member?: string;
+  owner?: string;
+  user?: string;
+  manager?: string;
+  from?: string;
+  until: string;
+}
+
+const WORDS: Record<ScheduleKind, string> = {
+  member: 'temporary member',
+  removal: 'temporary removal of',
+  owner: 'temporary additional owner',
+  manager: 'temporary additional manager',
+};
+
+export async function tempAdd(
+  ctx: Context,
+  global: GlobalOptions,
+  kind: ScheduleKind,
+  options: TempAddOptions,
+): Promise<void> {
+  const targetName = kind === 'manager' ? options.user : options.group;
+  const subjectName =
+    kind === 'owner' ? options.owner : kind === 'manager' ? options.manager : options.member;
+  if (targetName === undefined || subjectName === undefined) {
+    throw new UsageError(
+      `temp add ${kind}: ${kind === 'manager' ? '--user and --manager' : `--group and --${kind === 'owner' ? 'owner' : 'member'}`} are required`,
+    );
+  }
+  const now = ctx.clock.now();
+  const from = options.from === undefined ? now : parseWhen(options.from, now, '--from');
+  const until = parseWhen(options.until, now, '--until');
+  if (until.getTime() <= from.getTime())
+    throw new UsageError(`--until (${until.toISOString()}) must be after --from (${from.toISOString()})`);
+  if (until.getTime() <= now.getTime())
+    throw new UsageError(`--until (${until.toISOString()}) is in the past`);
+
+  const loaded = ctx.config(global.config);
+  if (kind === 'manager') attributeFor(kind, loaded.config); // fails early when no attribute is configured
+  const log = ctx.logger(loaded);
+  const directory = ctx.directory(loaded, log);
+  const store = ctx.openStore(loaded);
+  try {
+    const identity = await directory.identity();
+    const base = namingContextOf(loaded.config.directory.baseDN, identity.namingContexts);
+    const target = await resolveName(directory, base, targetName);
+    const subject = await resolveName(directory, base, subjectName);
+    if (kind !== 'manager' && !isClass(target, 'group')) throw new UsageError(`${target.dn} is not a group`);
+    if (kind === 'manager' && !(isClass(target, 'user') || isClass(target, 'contact'))) {
+      throw new UsageError(`${target.dn} is not a user or contact`);
+    }
+    const id = store.schedules.add({
+      kind,
+      targetGuid: target.guid,
+      targetDn: target.dn,
+      subjectGuid: subject.guid,
+      subjectDn: subject.dn,
+      startAt: from.toISOString(),
+      endAt: until.toISOString(),
+      createdAt: now.toISOString(),
+    });
+    ctx.out(`${id}`);
+    ctx.err(
+      `schedule #${id}: ${WORDS[kind]} ${safeText(subject.dn, 200)} ${kind === 'manager' ? 'of' : kind === 'removal' ? 'from' : 'of'} ${safeText(target.dn, 200)}, from ${from.toISOString()} until ${until.toISOString()}`,
+    );
+    if (kind === 'member' && (target.members ?? []).some((m) => m.guid === subject.guid)) {
+      ctx.err(`warning: ${subject.dn} is already a member; it will be removed at ${until.toISOString()}`);
+    }
+    if (!loaded.config.lifecycle.enabled) {
+      ctx.err('warning: lifecycle.enabled is false: nothing applies this schedule until it is enabled');
+    }
+  } finally {
+    await directory.close();
+    store.close();
+  }
+}
+
+export function tempList(
+  ctx: Context,
+  global: GlobalOptions,
+  options: { json?: boolean; all?: boolean },
+): void {
+  const loaded = ctx.config(global.config);
+  if (!ctx.stateExists(loaded)) {
+    ctx.out(options.json === true ? '[]' : 'no schedules');
+    return;
+  }
+  const store = ctx.openStore(loaded);
+  try {
+    const list = store.schedules.list(options.all === true);
+    if (options.json === true) {
+      ctx.out(JSON.stringify(list, null, 2));
+      return;
+    }
+    if (list.length === 0) ctx.out('no schedules');
+    for (const s of list) {
+      ctx.out(
+        `#${s.id}  ${s.state.padEnd(9)} ${WORDS[s.kind]} ${safeText(s.subjectDn, 200)} / ${safeText(s.targetDn, 200)}  ${s.startAt} → ${s.endAt}`,
+      );
+      if (s.lastError !== null) ctx.out(`      last error: ${safeText(s.lastError, 300)}`);
+    }
+  } finally {
+    store.close();
+  }
+}
+
+export function tempCancel(ctx: Context, global: GlobalOptions, idText: string): void {
+  const id = Number(idText);
+  if (!Number.isInteger(id)) throw new UsageError(`temp cancel: "${idText}" is not a schedule ID`);
+  const loaded = ctx.config(global.config);
+  const store = ctx.openStore(loaded);
+  try {
+    const s = store.schedules.get(id);
+    if (!s) throw new UsageError(`temp cancel: no schedule #${id}`);
+    if (s.state === 'done' || s.state === 'cancelled')
+      throw new UsageError(`temp cancel: schedule #${id} is already ${s.state}`);
+    store.schedules.setState(id, 'cancelled', ctx.clock.now().toISOString());
+    ctx.out(
+      `schedule #${id} cancelled${s.state === 'active' ? '; the directory is left as it is now (the change made at its start stays)' : ''}`,
+    );
+  } finally {
+    store.close();
+  }
+}
+
+export async function tempApply(
+  ctx: Context,
+  global: GlobalOptions,
+  options: { dryRun?: boolean },
+): Promise<void> {
+  const loaded: LoadedConfig = ctx.config(global.config);
+  const dryRun = options.dryRun === true;
+  if (!dryRun && !loaded.config.lifecycle.enabled) {
+    throw new UsageError(
+      'lifecycle.enabled is false: set it to true to apply schedules; "adnotify temp apply --dry-run" shows what is due',
+    );
+  }
+  const log = ctx.logger(loaded);
+  const directory = ctx.directory(loaded, log);
+  const store = ctx.openStore(loaded);
+  try {
+    const steps = await lifecycleJob(
+      {
+        config: loaded.config,
+        directory,
+        store,
+        clock: ctx.clock,
+        renderer: ctx.renderer(loaded),
+        log: log.child({ component: 'lifecycle' }),
+      },
+      { dryRun },
+    );
+    if (steps.length === 0) ctx.out('temp: nothing due');
+    for (const s of steps) {
+      ctx.out(
+        `${dryRun ? 'would apply' : s.error ? 'FAILED' : 'applied'} #${s.schedule.id} ${s.step} (${s.event}): ${safeText(s.schedule.subjectDn, 200)} / ${safeText(s.schedule.targetDn, 200)}${s.error ? `: ${safeText(s.error, 300)}` : ''}`,
+      );
+    }
+    if (!dryRun) await deliver(ctx, loaded, store, log);
+  } finally {
+    await directory.close();
+    store.close();
+  }
+}
