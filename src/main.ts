@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { checkConfig, history, once, passwordExpiry, status, type GlobalOptions } from './cli/commands.js';
 import { Context, type Io } from './cli/context.js';
 import { outboxList, outboxRelease, outboxRetry, testEmail } from './cli/mail.js';
+import { run } from './cli/run.js';
 import { tempAdd, tempApply, tempCancel, tempList, type TempAddOptions } from './cli/temp.js';
 import { ConfigError, ExitCode, exitCodeFor, errorMessage, formatProblem } from './errors.js';
 
@@ -33,6 +34,12 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .exitOverride();
   const global = (): GlobalOptions => program.opts<GlobalOptions>();
 
+  program
+    .command('run')
+    .description(
+      'the daemon: poll, run the jobs, deliver mail, until SIGTERM/SIGINT; SIGHUP re-reads the config',
+    )
+    .action(() => run(ctx, global()));
   program
     .command('once')
     .description('one poll cycle, then exit; on an empty state, take the baseline snapshot and send nothing')

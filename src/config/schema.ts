@@ -313,6 +313,28 @@ const http = z
   })
   .prefault({});
 
+const alerts = z
+  .strictObject({
+    noSuccessFor: z
+      .string()
+      .refine((value) => (parseDuration(value) ?? 0) > 0, {
+        message: 'expected a duration such as "30m" or "2h"',
+      })
+      .nullable()
+      .default('30m')
+      .describe(
+        'adnotify run: when no poll has succeeded for this long, smtp.to/smtp.cc get one alert, and one notice when polls succeed again; null turns it off. default: 30m',
+      ),
+    failedMessages: z
+      .boolean()
+      .default(true)
+      .describe(
+        'adnotify run: when messages end as failed, smtp.to/smtp.cc get one alert, and one notice when none is left failed. default: true',
+      ),
+  })
+  .prefault({})
+  .describe("Alerts about adnotify's own health, to smtp.to and smtp.cc");
+
 export const configSchema = z
   .strictObject({
     version: z.literal(1).describe('Config format version; required'),
@@ -344,6 +366,7 @@ export const configSchema = z
     delivery,
     logging,
     http,
+    alerts,
   })
   .superRefine((config, ctx) => {
     config.directory.urls.forEach((url, index) => {

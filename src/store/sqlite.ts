@@ -422,6 +422,11 @@ export class SqliteStore {
     return Number(result.lastInsertRowid);
   }
 
+  /** The type of every event of one cycle (for the metrics). */
+  eventTypesOfCycle(cycleId: number): string[] {
+    return this.#db.prepare('SELECT type FROM events WHERE cycle_id = ?').pluck().all(cycleId) as string[];
+  }
+
   /** Events recorded at or after `since` (ISO time), oldest first. */
   events(since: string): HistoryEvent[] {
     const rows = this.#db

@@ -175,7 +175,30 @@ export async function startSamba(dir: string, ip = randomLoopback()): Promise<St
   const tlsLines = `\ttls enabled = yes\n\ttls keyfile = ${certs.key}\n\ttls certfile = ${certs.cert}\n\ttls cafile = ${certs.ca}\n`;
   writeFileSync(conf, readFileSync(conf, 'utf8').replace('[global]\n', `[global]\n${tlsLines}`));
 
-  const out = openSync(join(dir, 'samba.out'), 'a');
+  const info: SambaInfo = {
+    url: `ldaps://${ip}:636`,
+    plainUrl: `ldap://${ip}:389`,
+    ip,
+    caFile: certs.ca,
+    bindDN: `Administrator@${REALM.toLowerCase()}`,
+    password: ADMIN_PASSWORD,
+    baseDN: BASE_DN,
+    realm: REALM,
+    dir,
+    samLdb,
+    pid: 0,
+  };
+  return launch(info);
+}
+
+/** Starts a DC provisioned earlier by {@link startSamba} again, after it was stopped. */
+export async function restartSamba(info: SambaInfo): Promise<StartedSamba> {
+  return launch(info);
+}
+
+async function launch(base: SambaInfo): Promise<StartedSamba> {
+  const conf = join(base.dir, 'etc', 'smb.conf');
+  const out = openSync(join(base.dir, 'samba.out'), 'a');
   const child: ChildProcess = spawn('samba', ['-i', '-M', 'single', '-s', conf], {
     stdio: ['ignore', out, out],
   });
@@ -191,20 +214,7 @@ export async function startSamba(dir: string, ip = randomLoopback()): Promise<St
     child.kill('SIGKILL');
   };
   process.once('exit', killOnExit);
-
-  const info: SambaInfo = {
-    url: `ldaps://${ip}:636`,
-    plainUrl: `ldap://${ip}:389`,
-    ip,
-    caFile: certs.ca,
-    bindDN: `Administrator@${REALM.toLowerCase()}`,
-    password: ADMIN_PASSWORD,
-    baseDN: BASE_DN,
-    realm: REALM,
-    dir,
-    samLdb,
-    pid,
-  };
+  const info: SambaInfo = { ...base, pid };
   const stop = async () => {
     process.removeListener('exit', killOnExit);
     if (child.exitCode === null && child.signalCode === null) {

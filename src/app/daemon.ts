@@ -1,0 +1,391 @@
+/**
+ * `adnotify run`: polls on poll.schedule, runs the password-expiry and lifecycle jobs on their
+ * cron schedules, delivers mail, and watches its own health, until stopped. All work goes
+ * through one queue, so cycles and jobs never overlap one another or a cycle's transaction.
+ * A failed cycle is logged and retried with back-off; the LDAP connection is then opened
+ * afresh (trying directory.urls in order) on the next attempt.
+ */
+import type { Server } from 'node:http';
+
+import { createTask, type ScheduledTask } from 'node-cron';
+
+import type { LoadedConfig } from '../config/load.js';
+import type { Clock } from '../core/clock.js';
+import { parseDuration } from '../core/duration.js';
+import type { DirectorySource } from '../directory/port.js';
+import {
+  AdnotifyError,
+  ConfigError,
+  DirectoryAuthError,
+  DirectoryError,
+  errorMessage,
+  SmtpAuthError,
+} from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { deliverDue, type Mailer } from '../mail/dispatcher.js';
+import type { Renderer } from '../mail/render.js';
+import { classifySmtpError, smtpTransport } from '../mail/transport.js';
+import type { SqliteStore } from '../store/sqlite.js';
+import { runCycle } from './cycle.js';
+import { checkHealth } from './health.js';
+import { lifecycleJob } from './lifecycle.js';
+import { Metrics, serveHttp, type Health } from './metrics.js';
+import { passwordExpiryJob } from './passwordExpiry.js';
+
+/** The long-lived parts built from one config. */
+export interface DaemonParts {
+  loaded: LoadedConfig;
+  log: Logger;
+  store: SqliteStore;
+  directory: DirectorySource;
+  renderer: Renderer;
+  mailer: Mailer;
+}
+
+export interface DaemonFactory {
+  /** Reads and validates the config file (throws ConfigError). */
+  load(): LoadedConfig;
+  /** Builds the parts for a config; `previous` parts are closed by the daemon, not here. */
+  build(loaded: LoadedConfig): DaemonParts;
+  clock: Clock;
+}
+
+/** How long stop() waits for the work in progress, then for a last delivery. */
+const STOP_WAIT_MS = 30_000;
+const FLUSH_WAIT_MS = 10_000;
+const MAX_BACKOFF_MS = 15 * 60_000;
+
+const sleep = (ms: number) =>
+  new Promise<void>((resolve) => {
+    setTimeout(resolve, ms).unref();
+  });
+
+export class Daemon {
+  readonly #factory: DaemonFactory;
+  #parts: DaemonParts;
+  #queue: Promise<void> = Promise.resolve();
+  #stopping = false;
+  #timer: NodeJS.Timeout | undefined;
+  #tasks: ScheduledTask[] = [];
+  #failures = 0;
+  #backoffUntil = 0;
+  #lastSuccess: Date | null = null;
+  #lastError: string | null = null;
+  readonly #startedAt: Date;
+  readonly #metrics: Metrics;
+  #server: Server | undefined;
+
+  constructor(factory: DaemonFactory, parts: DaemonParts) {
+    this.#factory = factory;
+    this.#parts = parts;
+    this.#startedAt = factory.clock.now();
+    this.#metrics = new Metrics(() => (this.#stopping ? undefined : this.#parts.store));
+    const last = parts.store.lastRun();
+    if (last?.outcome === 'ok') this.#lastSuccess = new Date(last.finishedAt);
+  }
+
+  get #log(): Logger {
+    return this.#parts.log;
+  }
+
+  get #config() {
+    return this.#parts.loaded.config;
+  }
+
+  /**
+   * Checks what cannot fix itself (the config, the LDAP and SMTP credentials) and exits at
+   * once when it is wrong; then schedules the work and takes the first poll.
+   */
+  async start(): Promise<void> {
+    await this.#preflight();
+    if (this.#config.http.listen !== null) {
+      this.#server = await serveHttp(this.#config.http.listen, this.#metrics, () => this.health());
+      this.#log.info('serving /healthz and /metrics', { listen: this.#config.http.listen });
+    }
+    this.#schedule();
+    this.#log.info('adnotify started', {
+      config: this.#parts.loaded.file,
+      poll: this.#config.poll.schedule,
+      passwordExpiry: this.#config.passwordExpiry.enabled ? this.#config.passwordExpiry.schedule : 'off',
+      lifecycle: this.#config.lifecycle.enabled ? this.#config.lifecycle.schedule : 'off',
+    });
+    this.#enqueue('poll');
+  }
+
+  async #preflight(): Promise<void> {
+    const { directory, log } = this.#parts;
+    try {
+      await directory.connect();
+      await directory.identity();
+    } catch (err: unknown) {
+      if (err instanceof DirectoryAuthError || err instanceof ConfigError) throw err;
+      log.warn('directory not reachable at start; polls retry on schedule', { err: errorMessage(err) });
+      await directory.close();
+    }
+    if (this.#config.delivery.dryRun) return;
+    const transport = smtpTransport(this.#config.smtp);
+    try {
+      await transport.verify();
+    } catch (err: unknown) {
+      const classified = classifySmtpError(err, this.#config.smtp);
+      if (classified instanceof SmtpAuthError) throw classified;
+      log.warn('SMTP server not reachable at start; mail waits in the outbox', { err: classified.message });
+    } finally {
+      transport.close();
+    }
+  }
+
+  #schedule(): void {
+    const config = this.#config;
+    const interval = parseDuration(config.poll.schedule);
+    if (interval === undefined) {
+      this.#tasks.push(
+        this.#cron(config.poll.schedule, 'poll', () => {
+          if (Date.now() >= this.#backoffUntil) this.#enqueue('poll');
+        }),
+      );
+    }
+    if (config.passwordExpiry.enabled) {
+      this.#tasks.push(
+        this.#cron(config.passwordExpiry.schedule, 'password-expiry', () => {
+          this.#enqueue('password-expiry');
+        }),
+      );
+    }
+    if (config.lifecycle.enabled) {
+      this.#tasks.push(
+        this.#cron(config.lifecycle.schedule, 'lifecycle', () => {
+          this.#enqueue('lifecycle');
+        }),
+      );
+    }
+  }
+
+  #cron(expression: string, name: string, fire: () => void): ScheduledTask {
+    const task = createTask(expression, fire, { name, noOverlap: true });
+    void task.start();
+    return task;
+  }
+
+  #unschedule(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (const task of this.#tasks.splice(0)) void task.destroy();
+  }
+
+  /** Runs `kind` after everything queued before it: nothing overlaps. */
+  #enqueue(kind: 'poll' | 'password-expiry' | 'lifecycle' | 'reload'): void {
+    if (this.#stopping) return;
+    this.#queue = this.#queue.then(async () => {
+      if (this.#stopping) return;
+      try {
+        if (kind === 'poll') await this.#poll();
+        else if (kind === 'reload') await this.#reload();
+        else await this.#job(kind);
+      } catch (err: unknown) {
+        this.#log.error(`${kind} failed`, { err: errorMessage(err) });
+      }
+    });
+  }
+
+  async #poll(): Promise<void> {
+    const { config, store, directory, renderer, log } = { ...this.#parts, config: this.#config };
+    const clock = this.#factory.clock;
+    const started = performance.now();
+    try {
+      const summary = await runCycle({
+        config,
+        directory,
+        store,
+        clock,
+        log: log.child({ component: 'cycle' }),
+        renderer,
+      });
+      const seconds = (performance.now() - started) / 1000;
+      this.#metrics.cycleSeconds.observe(seconds);
+      this.#metrics.cycles.inc({ kind: summary.kind, outcome: 'ok' });
+      this.#metrics.lastSuccess.set(clock.now().getTime() / 1000);
+      const types = eventTypes(store, summary.cycleId);
+      for (const type of types) this.#metrics.events.inc({ type });
+      this.#failures = 0;
+      this.#backoffUntil = 0;
+      this.#lastSuccess = clock.now();
+      this.#lastError = null;
+      const mail = await this.#deliver();
+      log.info('poll done', {
+        kind: summary.kind,
+        objects: summary.objects,
+        events: summary.events,
+        types: [...new Set(types)],
+        cycle: summary.cycleId,
+        queued: summary.messages,
+        held: summary.held,
+        sent: mail.sent,
+        failed: mail.failed,
+        seconds: Number(seconds.toFixed(3)),
+      });
+    } catch (err: unknown) {
+      this.#failures++;
+      this.#lastError = errorMessage(err);
+      this.#metrics.cycles.inc({ kind: 'incremental', outcome: 'failed' });
+      const retryIn = this.#retryDelay();
+      this.#backoffUntil = Date.now() + retryIn;
+      log.error('poll failed; retrying', {
+        err: this.#lastError,
+        failures: this.#failures,
+        retryInSeconds: Math.round(retryIn / 1000),
+      });
+      // Open the connection afresh next time (it may be half-dead), trying every URL again.
+      if (err instanceof DirectoryError || !(err instanceof AdnotifyError)) await directory.close();
+      await this.#deliver().catch(() => undefined);
+    } finally {
+      checkHealth(
+        this.#config,
+        store,
+        {
+          now: clock.now(),
+          lastSuccess: this.#lastSuccess,
+          startedAt: this.#startedAt,
+          lastError: this.#lastError,
+        },
+        log.child({ component: 'health' }),
+      );
+      this.#armTimer();
+    }
+  }
+
+  /** Duration schedules: the next poll after this one ends (later after failures). */
+  #armTimer(): void {
+    const interval = parseDuration(this.#config.poll.schedule);
+    if (interval === undefined || this.#stopping) return;
+    const delay = this.#failures === 0 ? interval : Math.max(interval, this.#retryDelay());
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#enqueue('poll');
+    }, delay);
+  }
+
+  #retryDelay(): number {
+    const base = parseDuration(this.#config.poll.schedule) ?? 60_000;
+    return Math.min(MAX_BACKOFF_MS, base * 2 ** Math.min(this.#failures - 1, 10));
+  }
+
+  async #job(kind: 'password-expiry' | 'lifecycle'): Promise<void> {
+    const deps = {
+      ...this.#parts,
+      config: this.#config,
+      clock: this.#factory.clock,
+      log: this.#log.child({ component: kind }),
+    };
+    if (kind === 'password-expiry') {
+      const due = await passwordExpiryJob(deps, { dryRun: false });
+      this.#log.info('password-expiry done', { reminders: due.length });
+    } else {
+      const steps = await lifecycleJob(deps, { dryRun: false });
+      this.#log.info('lifecycle done', { steps: steps.length, failed: steps.filter((s) => s.error).length });
+    }
+    await this.#deliver();
+  }
+
+  async #deliver(): Promise<{ sent: number; failed: number }> {
+    const { store, mailer, log } = this.#parts;
+    const report = await deliverDue(store, mailer, this.#factory.clock, log.child({ component: 'mail' }), {
+      maxAttempts: this.#config.delivery.maxAttempts,
+      retryBaseMs: parseDuration(this.#config.delivery.retryDelay) ?? 60_000,
+    });
+    this.#metrics.sent.inc(report.sent);
+    this.#metrics.sendFailures.inc(report.retrying + report.failed);
+    if (report.serverDown !== null) log.warn('mail waits in the outbox', { reason: report.serverDown });
+    return { sent: report.sent, failed: report.failed };
+  }
+
+  /** SIGHUP: re-read the config; apply it when valid, else keep the old one and say why. */
+  reload(): void {
+    this.#enqueue('reload');
+  }
+
+  async #reload(): Promise<void> {
+    let loaded: LoadedConfig;
+    try {
+      loaded = this.#factory.load();
+    } catch (err: unknown) {
+      const detail =
+        err instanceof ConfigError
+          ? err.problems.map((p) => `${p.path}: ${p.message}`).join('; ')
+          : errorMessage(err);
+      this.#log.error('new config is invalid; keeping the old one', {
+        file: this.#parts.loaded.file,
+        problems: detail,
+      });
+      return;
+    }
+    const old = this.#parts;
+    const next = this.#factory.build(loaded);
+    this.#unschedule();
+    await old.directory.close();
+    old.mailer.close();
+    if (next.store !== old.store) old.store.close();
+    this.#parts = next;
+    this.#schedule();
+    this.#armTimer();
+    this.#log.info('config reloaded', { file: loaded.file });
+  }
+
+  /** Stops scheduling, lets the work in progress finish (bounded), sends what it can, closes. */
+  async stop(signal: string): Promise<void> {
+    this.#log.info('stopping', { signal });
+    this.#unschedule();
+    const pending = this.#queue;
+    this.#stopping = true;
+    const finished = await Promise.race([pending.then(() => true), sleep(STOP_WAIT_MS).then(() => false)]);
+    if (!finished)
+      this.#log.warn('the work in progress did not finish in time; its transaction is rolled back');
+    else await Promise.race([this.#deliver().catch(() => undefined), sleep(FLUSH_WAIT_MS)]);
+    await new Promise<void>((resolve) => {
+      if (!this.#server) {
+        resolve();
+        return;
+      }
+      this.#server.close(() => {
+        resolve();
+      });
+      this.#server.closeAllConnections();
+    });
+    this.#parts.mailer.close();
+    await this.#parts.directory.close();
+    if (finished) this.#parts.store.close();
+    this.#log.info('stopped', { signal });
+  }
+
+  health(): Health {
+    const now = this.#factory.clock.now();
+    const reasons: string[] = [];
+    const interval = parseDuration(this.#config.poll.schedule) ?? this.#cronInterval();
+    const staleAfter = 3 * interval + 60_000;
+    const since = this.#lastSuccess ?? this.#startedAt;
+    if (now.getTime() - since.getTime() > staleAfter) {
+      reasons.push(
+        `no successful poll since ${this.#lastSuccess?.toISOString() ?? 'start'}${this.#lastError ? `: ${this.#lastError}` : ''}`,
+      );
+    }
+    const failed = this.#stopping ? 0 : this.#parts.store.outboxCounts().failed;
+    if (failed > 0) reasons.push(`${failed} messages failed (adnotify outbox list --status failed)`);
+    return {
+      healthy: reasons.length === 0,
+      reasons,
+      lastSuccess: this.#lastSuccess?.toISOString() ?? null,
+      failedMessages: failed,
+    };
+  }
+
+  /** The gap between the next two runs of a cron poll schedule. */
+  #cronInterval(): number {
+    const runs = this.#tasks[0]?.getNextRuns(2) ?? [];
+    const [a, b] = runs;
+    return a && b ? b.getTime() - a.getTime() : 60_000;
+  }
+}
+
+function eventTypes(store: SqliteStore, cycleId: number | null): string[] {
+  return cycleId === null ? [] : store.eventTypesOfCycle(cycleId);
+}

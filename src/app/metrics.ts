@@ -1,0 +1,121 @@
+/**
+ * What `adnotify run` tells operators over HTTP (http.listen): /metrics in the Prometheus
+ * text format (prom-client) and /healthz, unhealthy when the last successful poll is too old
+ * or messages have failed.
+ */
+import { createServer, type Server } from 'node:http';
+
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+import type { SqliteStore } from '../store/sqlite.js';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly cycleSeconds: Histogram;
+  readonly cycles: Counter<'kind' | 'outcome'>;
+  readonly events: Counter<'type'>;
+  readonly sendFailures: Counter;
+  readonly sent: Counter;
+  readonly lastSuccess: Gauge;
+  readonly snapshotObjects: Gauge;
+  readonly outbox: Gauge<'status'>;
+
+  constructor(store: () => SqliteStore | undefined) {
+    const registers = [this.registry];
+    this.cycleSeconds = new Histogram({
+      name: 'adnotify_cycle_duration_seconds',
+      help: 'Duration of poll cycles',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    });
+    this.cycles = new Counter({
+      name: 'adnotify_cycles_total',
+      help: 'Poll cycles by kind and outcome',
+      labelNames: ['kind', 'outcome'],
+      registers,
+    });
+    this.events = new Counter({
+      name: 'adnotify_events_total',
+      help: 'Events derived, by type',
+      labelNames: ['type'],
+      registers,
+    });
+    this.sent = new Counter({ name: 'adnotify_mail_sent_total', help: 'Messages sent', registers });
+    this.sendFailures = new Counter({
+      name: 'adnotify_mail_send_failures_total',
+      help: 'Failed send attempts (retried or failed for good)',
+      registers,
+    });
+    this.lastSuccess = new Gauge({
+      name: 'adnotify_last_success_timestamp_seconds',
+      help: 'When the last poll cycle succeeded (Unix time)',
+      registers,
+    });
+    this.snapshotObjects = new Gauge({
+      name: 'adnotify_snapshot_objects',
+      help: 'Watched objects in the snapshot',
+      registers,
+      collect() {
+        const s = store();
+        if (s) this.set(s.counts().objects);
+      },
+    });
+    this.outbox = new Gauge({
+      name: 'adnotify_outbox_messages',
+      help: 'Messages in the outbox by status',
+      labelNames: ['status'],
+      registers,
+      collect() {
+        const s = store();
+        if (!s) return;
+        for (const [status, n] of Object.entries(s.outboxCounts())) this.set({ status }, n);
+      },
+    });
+  }
+}
+
+export interface Health {
+  healthy: boolean;
+  reasons: string[];
+  lastSuccess: string | null;
+  failedMessages: number;
+}
+
+/** Serves /healthz and /metrics on `listen` ("host:port"); resolves once listening. */
+export async function serveHttp(listen: string, metrics: Metrics, health: () => Health): Promise<Server> {
+  const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(listen);
+  const host = match?.[1] ?? '127.0.0.1';
+  const port = Number(match?.[2] ?? '9469');
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET') {
+      res.writeHead(405).end();
+      return;
+    }
+    if (path === '/healthz') {
+      const h = health();
+      res.writeHead(h.healthy ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(`${JSON.stringify(h)}\n`);
+      return;
+    }
+    if (path === '/metrics') {
+      metrics.registry
+        .metrics()
+        .then((text) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(text);
+        })
+        .catch(() => res.writeHead(500).end());
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
+}
