@@ -277,6 +277,72 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
     expect((await daemon.exited).code).toBe(0);
   });
 
+  it('reports failed messages: /healthz 503, /metrics, one alert, and one notice once retried', async () => {
+    let refuse = true;
+    const picky = await SmtpCapture.start({ reject: (address) => refuse && address.startsWith('lou') });
+    try {
+      let lou = '';
+      const port = await freePort();
+      const watch = await Watch.start(
+        admin,
+        samba,
+        'daemonfail',
+        async (ou) => {
+          lou = await person(ou, 'Lou');
+        },
+        {
+          smtpPort: picky.port,
+          smtpExtra: '  to: [ops@example.test]',
+          extra: `notify: { objectModified: true }\npoll: { schedule: "1s" }\nhttp: { listen: "127.0.0.1:${port}" }`,
+        },
+      );
+      const daemon = startDaemon(watch);
+      running.push(daemon);
+      await daemon.waitFor((l) => l['message'] === 'poll done', 'the first poll');
+      await admin.modify(lou, 'replace', 'title', ['Refused']);
+      await daemon.waitFor((l) => l['message'] === 'message failed for good', 'the failure');
+      await daemon.waitFor((l) => l['message'] === 'health alert', 'the alert');
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect(health.status).toBe(503);
+      expect(((await health.json()) as { reasons: string[] }).reasons).toEqual([
+        '1 messages failed (adnotify outbox list --status failed)',
+      ]);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(metrics).toMatch(/^adnotify_outbox_messages\{status="failed"\} 1$/m);
+      expect(metrics).toMatch(/^adnotify_mail_send_failures_total 1$/m);
+
+      refuse = false;
+      const retry = await watch.run('outbox', 'retry', '--all');
+      expect(retry.code, retry.stderr).toBe(0);
+      await daemon.waitFor(
+        (l) => l['message'] === 'health alert' && String(l['subject']).includes('no failed'),
+        'the recovery',
+      );
+      for (let i = 0; i < 50 && (await fetch(`http://127.0.0.1:${port}/healthz`)).status !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      const ops = () =>
+        picky.messages.filter((m) => m.to.includes('ops@example.test')).map((m) => m.parsed.subject);
+      // The notice is queued by the health check after a poll and sent with the next poll.
+      for (let i = 0; i < 50 && !ops().includes('[adnotify] no failed messages left'); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const subjects = ops();
+      expect(subjects).toEqual(
+        expect.arrayContaining([
+          '[adnotify] 1 message could not be delivered',
+          '[adnotify] no failed messages left',
+        ]),
+      );
+      expect(subjects.filter((s) => s?.startsWith('[adnotify] 1 message could not'))).toHaveLength(1);
+      daemon.child.kill('SIGTERM');
+      expect((await daemon.exited).code).toBe(0);
+    } finally {
+      await picky.stop();
+    }
+  });
+
   it('exits at once with 77 on bad LDAP credentials and 78 on a bad config', async () => {
     const watch = await Watch.start(admin, samba, 'badstart', () => Promise.resolve(), {
       smtpPort: smtp.port,
