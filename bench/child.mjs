@@ -1,0 +1,88 @@
+// One measurement in a fresh process, so that its peak RSS is its own. Uses the built dist/.
+// Prints one JSON line on stdout. Usage:
+//   node bench/child.mjs cycle <config>           one poll cycle (baseline on an empty state)
+//   node bench/child.mjs deliver <config>         send every due message of the outbox
+//   node bench/child.mjs nodemailer <port> <n>    plain pooled nodemailer, n messages
+import { Writable } from 'node:stream';
+
+import { createTransport } from 'nodemailer';
+
+const [task, arg, count] = process.argv.slice(2);
+const nowhere = new Writable({
+  write(_chunk, _encoding, done) {
+    done();
+  },
+});
+const silent = { level: 'error', format: 'json', stream: nowhere };
+const rssMb = () => process.resourceUsage().maxRSS / 1024;
+
+if (task === 'cycle' || task === 'deliver') {
+  const { loadConfig } = await import('../dist/config/load.js');
+  const { createLogger } = await import('../dist/log/logger.js');
+  const { SqliteStore } = await import('../dist/store/sqlite.js');
+  const loaded = loadConfig(arg, process.env);
+  const log = createLogger({ ...silent, secrets: loaded.secrets });
+  const store = SqliteStore.open(loaded.config.state.path);
+  const clock = { now: () => new Date() };
+  if (task === 'cycle') {
+    const { LdapDirectory } = await import('../dist/directory/ldap.js');
+    const { Renderer } = await import('../dist/mail/render.js');
+    const { runCycle } = await import('../dist/app/cycle.js');
+    const directory = new LdapDirectory({ config: loaded.config.directory, log });
+    await directory.connect();
+    const afterBind = directory.operations;
+    const started = performance.now();
+    const summary = await runCycle({
+      config: loaded.config,
+      directory,
+      store,
+      clock,
+      log,
+      renderer: Renderer.load(null),
+    });
+    const ms = performance.now() - started;
+    const ops = directory.operations - afterBind;
+    await directory.close();
+    store.close();
+    process.stdout.write(
+      `${JSON.stringify({ ms, ops, rssMb: rssMb(), events: summary.events, messages: summary.messages, objects: summary.objects })}\n`,
+    );
+  } else {
+    const { deliverDue, smtpMailer } = await import('../dist/mail/dispatcher.js');
+    const mailer = smtpMailer(loaded.config.smtp);
+    const started = performance.now();
+    const report = await deliverDue(store, mailer, clock, log, { maxAttempts: 3, retryBaseMs: 60_000 });
+    const ms = performance.now() - started;
+    mailer.close();
+    store.close();
+    process.stdout.write(
+      `${JSON.stringify({ ms, sent: report.sent, perSecond: report.sent / (ms / 1000), rssMb: rssMb() })}\n`,
+    );
+  }
+} else if (task === 'nodemailer') {
+  const n = Number(count);
+  const transport = createTransport({
+    pool: true,
+    host: '127.0.0.1',
+    port: Number(arg),
+    secure: false,
+    ignoreTLS: true,
+  });
+  const text = 'Hello,\n\nUser 1 changed.\n\n  title: Staff -> Lead\n'.repeat(4);
+  const started = performance.now();
+  for (let i = 0; i < n; i++) {
+    await transport.sendMail({
+      from: 'adnotify <adnotify@example.test>',
+      to: `u${i}@example.test`,
+      subject: `Changes to user User ${i}`,
+      text,
+      html: `<p>${text}</p>`,
+    });
+  }
+  const ms = performance.now() - started;
+  transport.close();
+  process.stdout.write(`${JSON.stringify({ ms, sent: n, perSecond: n / (ms / 1000), rssMb: rssMb() })}\n`);
+} else {
+  process.stderr.write(`unknown task ${task}\n`);
+  process.exit(64);
+}

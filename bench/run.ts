@@ -1,0 +1,380 @@
+/**
+ * npm run bench [-- --users N] [--runs K]: adnotify against the limits of the directory and
+ * the mail path (issue "Benchmark"). Seeds (once, cached in bench/.cache/) a Samba AD DC with
+ * N users (default 20,000) with mail and managers, N/10 groups of 20, one group of up to
+ * 10,000 members and 500 contacts, plus a scope of N/4 users for scaling; then measures each
+ * figure K times (default 3), reports the median, compares with ldapsearch and plain
+ * nodemailer, prints a table with the targets, and writes bench/results.json.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+
+import { SMTPServer } from 'smtp-server';
+
+import { SqliteStore } from '../src/store/sqlite.js';
+import type { SambaInfo } from '../test/support/samba.js';
+import { sambaInstalled } from '../test/support/samba.js';
+import { DirectoryAdmin } from '../test/support/seed.js';
+import { seededDirectory, type SeededOu } from './seed.js';
+
+const args = process.argv.slice(2);
+const opt = (name: string, fallback: number) => {
+  const i = args.indexOf(`--${name}`);
+  const value = i >= 0 ? Number(args[i + 1]) : fallback;
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} expects a positive whole number`);
+  return value;
+};
+const USERS = opt('users', 20_000);
+const RUNS = opt('runs', 3);
+const SMALL = Math.max(100, Math.round(USERS / 4));
+const DEFAULT_FILTER =
+  '(|(&(objectClass=user)(!(objectClass=computer)))(objectClass=group)(objectClass=contact))';
+const say = (line = '') => process.stdout.write(`${line}\n`);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+if (!sambaInstalled()) {
+  say('The benchmark needs Samba AD DC: apt-get install -y samba samba-ad-dc ldb-tools ldap-utils');
+  process.exit(1);
+}
+if (spawnSync('sh', ['-c', 'command -v ldapsearch']).status !== 0) {
+  say('The benchmark compares with ldapsearch: apt-get install -y ldap-utils');
+  process.exit(1);
+}
+if (spawnSync('sh', ['-c', 'test -f dist/bin.js']).status !== 0) {
+  say('Build first: npm run build');
+  process.exit(1);
+}
+
+const plan = {
+  [`Bench${USERS}`]: {
+    users: USERS,
+    groups: Math.round(USERS / 10),
+    groupSize: 20,
+    bigGroup: Math.min(10_000, Math.round(USERS / 2)),
+    contacts: 500,
+  },
+  [`Bench${SMALL}`]: {
+    users: SMALL,
+    groups: Math.round(SMALL / 10),
+    groupSize: 20,
+    bigGroup: 0,
+    contacts: 0,
+  },
+};
+const { samba, scopes } = await seededDirectory(join('bench', '.cache'), plan);
+const work = mkdtempSync(join(tmpdir(), 'adnotify-bench-'));
+const info = samba.info;
+const env = { ...process.env, BENCH_BIND_PASSWORD: info.password, LDAPTLS_CACERT: info.caFile };
+
+/** A config watching `ou`, with its own state file; SMTP at `smtpPort`. */
+function config(ou: string, name: string, smtpPort = 25): string {
+  const file = join(work, `${name}.yaml`);
+  writeFileSync(
+    file,
+    `version: 1
+directory:
+  urls: ["${info.url}"]
+  tls: { caFile: "${info.caFile}" }
+  bindDN: "${info.bindDN}"
+  bindPassword: "\${env:BENCH_BIND_PASSWORD}"
+  baseDN: "${ou}"
+state: { path: "${join(work, `${name}.db`)}" }
+smtp: { host: 127.0.0.1, port: ${smtpPort}, requireTls: false, from: "adnotify <adnotify@example.test>" }
+`,
+  );
+  return file;
+}
+
+interface ChildResult {
+  ms: number;
+  rssMb: number;
+  ops?: number;
+  events?: number;
+  sent?: number;
+  perSecond?: number;
+}
+
+/** Runs one measurement in a fresh process (async: the SMTP sink lives in this one). */
+async function child(...task: string[]): Promise<ChildResult> {
+  const proc = spawn(process.execPath, ['bench/child.mjs', ...task], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const [code] = (await once(proc, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`bench child ${task[0] ?? ''} failed: ${err}`);
+  return JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as ChildResult;
+}
+
+/** ldapsearch reading what a cycle reads (paged, Extended DN, optionally Show Deleted), to /dev/null. */
+function ldapsearch(base: string, filter: string, showDeleted = false): number {
+  const started = performance.now();
+  const result = spawnSync(
+    'sh',
+    [
+      '-c',
+      `ldapsearch -LLL -o ldif-wrap=no -H "$URL" -D "$BIND" -w "$BENCH_BIND_PASSWORD" -b "$BASE" -E pr=500/noprompt -E '!1.2.840.113556.1.4.529=::MAMCAQE=' ${showDeleted ? "-E '!1.2.840.113556.1.4.417'" : ''} "$FILTER" '*' objectGUID uSNChanged uSNCreated isDeleted member > /dev/null`,
+    ],
+    { env: { ...env, URL: info.url, BIND: info.bindDN, BASE: base, FILTER: filter }, encoding: 'utf8' },
+  );
+  if (result.status !== 0) throw new Error(`ldapsearch failed: ${result.stderr}`);
+  return performance.now() - started;
+}
+
+async function hcu(admin: DirectoryAdmin): Promise<bigint> {
+  return admin.hcu();
+}
+
+interface ScopeFigures {
+  users: number;
+  baselineMs: number;
+  baselineRssMb: number;
+  ldapsearchBaselineMs: number;
+  idleMs: number;
+  idleOps: number;
+  incrementalMs: number;
+  incrementalEvents: number;
+  ldapsearchIncrementalMs: number;
+  bigGroupMs?: number;
+  bigGroupRssMb?: number;
+}
+
+async function measureScope(scope: SeededOu, admin: DirectoryAdmin, full: boolean): Promise<ScopeFigures> {
+  const p = scope.params;
+  say(`Measuring ${p.users} users (${scope.ou})...`);
+  const fullFilter = `(|${DEFAULT_FILTER}(objectClass=organizationalUnit)(objectClass=container))`;
+  const baselines: ChildResult[] = [];
+  const searches: number[] = [];
+  let cfg = '';
+  for (let r = 0; r < RUNS; r++) {
+    cfg = config(scope.ou, `s${p.users}-${r}`);
+    searches.push(ldapsearch(scope.ou, fullFilter));
+    baselines.push(await child('cycle', cfg));
+  }
+  const idle: ChildResult[] = [];
+  for (let r = 0; r < RUNS; r++) idle.push(await child('cycle', cfg));
+
+  const incremental: ChildResult[] = [];
+  const changedSearch: number[] = [];
+  const changes = Math.min(1_000, p.users, p.groups);
+  for (let r = 0; r < RUNS; r++) {
+    const before = await hcu(admin);
+    const stamp = `${Date.now()}-${r}`;
+    const jobs: Promise<void>[] = [];
+    for (let i = 0; i < Math.min(1_000, p.users); i++) {
+      jobs.push(admin.modify(scope.users[i]!, 'replace', 'title', [`T${stamp}-${i}`]));
+      if (jobs.length >= 16) await Promise.all(jobs.splice(0));
+    }
+    for (let i = 0; i < changes; i++) {
+      const member = scope.users[(i * p.groupSize + p.groupSize + 1 + r * 7 + (Date.now() % 97)) % p.users]!;
+      jobs.push(admin.addMembers(scope.groups[i]!, [member]).catch(() => undefined));
+      if (jobs.length >= 16) await Promise.all(jobs.splice(0));
+    }
+    await Promise.all(jobs);
+    const after = await hcu(admin);
+    const filter = `(&(uSNChanged>=${before + 1n})(uSNChanged<=${after})(|${DEFAULT_FILTER}(isDeleted=TRUE)(objectClass=organizationalUnit)(objectClass=container)))`;
+    changedSearch.push(ldapsearch(info.baseDN, filter, true));
+    incremental.push(await child('cycle', cfg));
+  }
+
+  const figures: ScopeFigures = {
+    users: p.users,
+    baselineMs: median(baselines.map((b) => b.ms)),
+    baselineRssMb: Math.max(...baselines.map((b) => b.rssMb)),
+    ldapsearchBaselineMs: median(searches),
+    idleMs: median(idle.map((b) => b.ms)),
+    idleOps: Math.max(...idle.map((b) => b.ops ?? 0)),
+    incrementalMs: median(incremental.map((b) => b.ms)),
+    incrementalEvents: median(incremental.map((b) => b.events ?? 0)),
+    ldapsearchIncrementalMs: median(changedSearch),
+  };
+  if (full && scope.bigGroup !== null) {
+    const big: ChildResult[] = [];
+    for (let r = 0; r < RUNS; r++) {
+      const outsider = scope.users[p.bigGroup + ((Date.now() + r) % Math.max(1, p.users - p.bigGroup))]!;
+      await admin.addMembers(scope.bigGroup, [outsider]).catch(() => undefined);
+      big.push(await child('cycle', cfg));
+    }
+    figures.bigGroupMs = median(big.map((b) => b.ms));
+    figures.bigGroupRssMb = Math.max(...big.map((b) => b.rssMb));
+  }
+  return figures;
+}
+
+/** 2,000 messages through adnotify's outbox and through plain pooled nodemailer, to a sink. */
+async function measureDelivery(): Promise<{ adnotify: number; nodemailer: number }> {
+  const sink = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
+    onData(stream, _session, callback) {
+      stream.on('end', () => {
+        callback();
+      });
+      stream.resume();
+    },
+  });
+  await new Promise<void>((resolve) => {
+    sink.listen(0, '127.0.0.1', resolve);
+  });
+  const port = (sink.server.address() as { port: number }).port;
+  const ours: number[] = [];
+  const plain: number[] = [];
+  const text = 'Hello,\n\nUser 1 changed.\n\n  title: Staff -> Lead\n'.repeat(4);
+  for (let r = 0; r < RUNS; r++) {
+    const cfg = config('DC=example,DC=test', `deliver-${r}`, port);
+    const store = SqliteStore.open(join(work, `deliver-${r}.db`));
+    const at = new Date().toISOString();
+    await store.transaction(() => {
+      for (let i = 0; i < 2_000; i++) {
+        store.outbox.add({
+          cycleId: null,
+          createdAt: at,
+          status: 'pending',
+          kind: 'change',
+          objectGuid: null,
+          messageId: `<bench-${r}-${i}@example.test>`,
+          envelope: { from: 'adnotify <adnotify@example.test>', to: [`u${i}@example.test`], cc: [] },
+          subject: `Changes to user User ${i}`,
+          text,
+          html: `<p>${text}</p>`,
+        });
+      }
+      return Promise.resolve();
+    });
+    store.close();
+    ours.push((await child('deliver', cfg)).perSecond ?? 0);
+    plain.push((await child('nodemailer', String(port), '2000')).perSecond ?? 0);
+  }
+  await new Promise<void>((resolve) => {
+    sink.close(() => {
+      resolve();
+    });
+  });
+  return { adnotify: median(ours), nodemailer: median(plain) };
+}
+
+try {
+  const admin = await DirectoryAdmin.connect(info);
+  const [main, small] = scopes as [SeededOu, SeededOu];
+  const big = await measureScope(main, admin, true);
+  const scaled = await measureScope(small, admin, false);
+  await admin.close();
+  say('Measuring delivery (2,000 messages)...');
+  const delivery = await measureDelivery();
+
+  const ratio = (a: number, b: number) => a / b;
+  const targets = [
+    [
+      'baseline vs ldapsearch',
+      `${ratio(big.baselineMs, big.ldapsearchBaselineMs).toFixed(2)} x`,
+      '≤ 1.5 x',
+      ratio(big.baselineMs, big.ldapsearchBaselineMs) <= 1.5,
+    ],
+    [
+      'incremental vs ldapsearch',
+      `${ratio(big.incrementalMs, big.ldapsearchIncrementalMs).toFixed(2)} x`,
+      '≤ 2 x',
+      ratio(big.incrementalMs, big.ldapsearchIncrementalMs) <= 2,
+    ],
+    ['idle cycle round trips', `${big.idleOps}`, '≤ 3', big.idleOps <= 3],
+    ['idle cycle time', `${big.idleMs.toFixed(0)} ms`, '< 100 ms', big.idleMs < 100],
+    [
+      'large group, one change',
+      `${(big.bigGroupMs ?? NaN).toFixed(0)} ms`,
+      '< 1000 ms',
+      (big.bigGroupMs ?? Infinity) < 1000,
+    ],
+    [
+      'delivery vs nodemailer',
+      `${ratio(delivery.adnotify, delivery.nodemailer).toFixed(2)} x`,
+      '≥ 0.8 x',
+      ratio(delivery.adnotify, delivery.nodemailer) >= 0.8,
+    ],
+    [
+      `peak RSS at ${big.users} users`,
+      `${big.baselineRssMb.toFixed(0)} MB`,
+      '< 250 MB',
+      big.baselineRssMb < 250,
+    ],
+    [
+      'RSS growth vs directory growth',
+      `${(big.baselineRssMb / scaled.baselineRssMb).toFixed(2)} x for ${(big.users / scaled.users).toFixed(0)} x users`,
+      'far slower',
+      big.baselineRssMb / scaled.baselineRssMb < big.users / scaled.users / 2,
+    ],
+  ] as const;
+
+  say();
+  say(
+    `Machine: ${cpus().length} CPU (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GB; Node ${process.version}; median of ${RUNS} runs`,
+  );
+  say();
+  const rows = [
+    ['figure', `${scaled.users} users`, `${big.users} users`],
+    [
+      'baseline (adnotify once, empty state)',
+      `${scaled.baselineMs.toFixed(0)} ms`,
+      `${big.baselineMs.toFixed(0)} ms`,
+    ],
+    [
+      '  ldapsearch, same scope and attributes',
+      `${scaled.ldapsearchBaselineMs.toFixed(0)} ms`,
+      `${big.ldapsearchBaselineMs.toFixed(0)} ms`,
+    ],
+    ['  peak RSS', `${scaled.baselineRssMb.toFixed(0)} MB`, `${big.baselineRssMb.toFixed(0)} MB`],
+    [
+      'idle cycle',
+      `${scaled.idleMs.toFixed(0)} ms, ${scaled.idleOps} requests`,
+      `${big.idleMs.toFixed(0)} ms, ${big.idleOps} requests`,
+    ],
+    [
+      'incremental (1,000 users + 1,000 memberships)',
+      `${scaled.incrementalMs.toFixed(0)} ms`,
+      `${big.incrementalMs.toFixed(0)} ms`,
+    ],
+    ['  events', `${scaled.incrementalEvents}`, `${big.incrementalEvents}`],
+    [
+      '  ldapsearch, the changed entries',
+      `${scaled.ldapsearchIncrementalMs.toFixed(0)} ms`,
+      `${big.ldapsearchIncrementalMs.toFixed(0)} ms`,
+    ],
+    [
+      `one member added to the ${main.params.bigGroup}-member group`,
+      '',
+      `${(big.bigGroupMs ?? NaN).toFixed(0)} ms, ${(big.bigGroupRssMb ?? NaN).toFixed(0)} MB`,
+    ],
+    [
+      'delivery, messages/s (adnotify / nodemailer)',
+      '',
+      `${delivery.adnotify.toFixed(0)} / ${delivery.nodemailer.toFixed(0)}`,
+    ],
+  ];
+  const w = [0, 1, 2].map((c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  for (const r of rows) say(`${r[0]!.padEnd(w[0]!)}  ${r[1]!.padStart(w[1]!)}  ${r[2]!.padStart(w[2]!)}`);
+  say();
+  say('target                                 figure                       target     met');
+  for (const [name, figure, target, met] of targets)
+    say(`${name.padEnd(38)} ${figure.padEnd(28)} ${target.padEnd(10)} ${met ? 'yes' : 'NO'}`);
+  const results = {
+    machine: { cpus: cpus().length, node: process.version },
+    runs: RUNS,
+    scopes: [scaled, big],
+    delivery,
+    targets: targets.map(([name, figure, target, met]) => ({ name, figure, target, met })),
+  };
+  writeFileSync(join('bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  say();
+  say('Written to bench/results.json');
+} finally {
+  await samba.stop();
+  rmSync(work, { recursive: true, force: true });
+}
+
+export type { SambaInfo };
