@@ -175,7 +175,8 @@ export class ChangeApplier {
     store.putObject(after);
     this.counts.objects++;
     if (entry.members) {
-      store.replaceMemberships(entry.guid, entry.members);
+      if (beforeMembers) store.updateMemberships(entry.guid, beforeMembers, entry.members);
+      else store.replaceMemberships(entry.guid, entry.members);
       this.counts.groups++;
       this.counts.memberships += entry.members.length;
     }

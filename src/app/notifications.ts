@@ -195,7 +195,9 @@ function factsFor(
     managers: isGroup
       ? []
       : [...dnValues(object, 'manager'), ...dnValues(object, config.directory.additionalManagersAttribute)],
-    members: isGroup ? membersOf(store, guid, config.notify.expandNestedGroups) : [],
+    // Only objectModified tells a group's members: do not read a large group otherwise.
+    members:
+      isGroup && config.notify.objectModified ? membersOf(store, guid, config.notify.expandNestedGroups) : [],
     isPublic,
   };
 }

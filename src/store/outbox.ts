@@ -76,82 +76,88 @@ function fromRow(r: Row): OutboxMessage {
 
 export class Outbox {
   readonly #db: Database.Database;
+  readonly #statements = new Map<string, Database.Statement>();
 
   constructor(db: Database.Database) {
     this.#db = db;
   }
 
+  /** Prepared once: a cycle or a delivery round runs these thousands of times. */
+  #prepare(sql: string): Database.Statement {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
   add(message: NewMessage): number {
-    const result = this.#db
-      .prepare(
-        `INSERT INTO outbox (cycle_id, created_at, status, kind, object_guid, message_id, envelope, subject,
+    const result = this.#prepare(
+      `INSERT INTO outbox (cycle_id, created_at, status, kind, object_guid, message_id, envelope, subject,
                              text_body, html_body, attempts, next_attempt_at)
          VALUES (@cycleId, @createdAt, @status, @kind, @objectGuid, @messageId, @envelope, @subject,
                  @text, @html, 0, @createdAt)`,
-      )
-      .run({ ...message, envelope: JSON.stringify(message.envelope) });
+    ).run({ ...message, envelope: JSON.stringify(message.envelope) });
     return Number(result.lastInsertRowid);
   }
 
   /** Pending messages whose next attempt is due, oldest first. */
   due(now: string, limit = 500): OutboxMessage[] {
-    const rows = this.#db
-      .prepare(
-        `SELECT * FROM outbox WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+    const rows = this.#prepare(
+      `SELECT * FROM outbox WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
          ORDER BY id LIMIT ?`,
-      )
-      .all(now, limit) as Row[];
+    ).all(now, limit) as Row[];
     return rows.map(fromRow);
   }
 
   get(id: number): OutboxMessage | undefined {
-    const row = this.#db.prepare('SELECT * FROM outbox WHERE id = ?').get(id) as Row | undefined;
+    const row = this.#prepare('SELECT * FROM outbox WHERE id = ?').get(id) as Row | undefined;
     return row ? fromRow(row) : undefined;
   }
 
   list(status?: OutboxStatus): OutboxMessage[] {
     const rows = (
       status === undefined
-        ? this.#db.prepare('SELECT * FROM outbox ORDER BY id').all()
-        : this.#db.prepare('SELECT * FROM outbox WHERE status = ? ORDER BY id').all(status)
+        ? this.#prepare('SELECT * FROM outbox ORDER BY id').all()
+        : this.#prepare('SELECT * FROM outbox WHERE status = ? ORDER BY id').all(status)
     ) as Row[];
     return rows.map(fromRow);
   }
 
   markSent(id: number, at: string, attempts: number): void {
-    this.#db
-      .prepare(
-        "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = ?, next_attempt_at = NULL, last_error = NULL WHERE id = ?",
-      )
-      .run(at, attempts, id);
+    this.#prepare(
+      "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = ?, next_attempt_at = NULL, last_error = NULL WHERE id = ?",
+    ).run(at, attempts, id);
   }
 
   markRetry(id: number, attempts: number, nextAttemptAt: string, error: string): void {
-    this.#db
-      .prepare('UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?')
-      .run(attempts, nextAttemptAt, error, id);
+    this.#prepare('UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?').run(
+      attempts,
+      nextAttemptAt,
+      error,
+      id,
+    );
   }
 
   markFailed(id: number, attempts: number, error: string): void {
-    this.#db
-      .prepare(
-        "UPDATE outbox SET status = 'failed', attempts = ?, next_attempt_at = NULL, last_error = ? WHERE id = ?",
-      )
-      .run(attempts, error, id);
+    this.#prepare(
+      "UPDATE outbox SET status = 'failed', attempts = ?, next_attempt_at = NULL, last_error = ? WHERE id = ?",
+    ).run(attempts, error, id);
   }
 
   /** Failed messages (one, or all) go back to pending with a fresh count of attempts. */
   retry(id: number | 'all', now: string): number {
     const sql = `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?, last_error = NULL
                  WHERE status = 'failed'${id === 'all' ? '' : ' AND id = ?'}`;
-    const statement = this.#db.prepare(sql);
+    const statement = this.#prepare(sql);
     return (id === 'all' ? statement.run(now) : statement.run(now, id)).changes;
   }
 
   /** Messages held by the flood guard become pending. */
   release(now: string): number {
-    return this.#db
-      .prepare("UPDATE outbox SET status = 'pending', next_attempt_at = ? WHERE status = 'held'")
-      .run(now).changes;
+    return this.#prepare(
+      "UPDATE outbox SET status = 'pending', next_attempt_at = ? WHERE status = 'held'",
+    ).run(now).changes;
   }
 }

@@ -503,6 +503,27 @@ export class SqliteStore {
       .run(key, value);
   }
 
+  /**
+   * A group's members changed from `before` (what the snapshot holds) to `after`: writes
+   * only the difference (added, removed, renamed members), so one change to a group of
+   * 10,000 costs one row, not 20,000.
+   */
+  updateMemberships(groupGuid: string, before: readonly StoredMember[], after: readonly MemberRef[]): void {
+    const key = (m: { guid: string | null; dn: string }) => m.guid ?? `dn:${m.dn}`;
+    const was = new Map(before.map((m) => [key(m), m.dn]));
+    const insert = this.#statement(
+      'insertMember',
+      'INSERT OR REPLACE INTO memberships (group_guid, member_guid, member_dn) VALUES (?, ?, ?)',
+    );
+    const seen = new Set<string>();
+    for (const m of after) {
+      const k = key(m);
+      seen.add(k);
+      if (was.get(k) !== m.dn) insert.run(groupGuid, k, m.dn);
+    }
+    for (const k of was.keys()) if (!seen.has(k)) this.deleteMembership(groupGuid, k);
+  }
+
   recordCycle(cycle: CycleRecord): number {
     const result = this.#db
       .prepare(
