@@ -15,6 +15,12 @@ const nowhere = new Writable({
 });
 const silent = { level: 'error', format: 'json', stream: nowhere };
 const rssMb = () => process.resourceUsage().maxRSS / 1024;
+// Where the memory is at its peak: V8 heap, buffers, or native (SQLite, TLS).
+const peak = { heapUsed: 0, external: 0, arrayBuffers: 0 };
+setInterval(() => {
+  const m = process.memoryUsage();
+  for (const k of Object.keys(peak)) peak[k] = Math.max(peak[k], m[k] / 2 ** 20);
+}, 25).unref();
 
 if (task === 'cycle' || task === 'deliver') {
   const { loadConfig } = await import('../dist/config/load.js');

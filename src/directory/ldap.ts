@@ -45,6 +45,7 @@ import {
 import type { Logger } from '../log/logger.js';
 import { ExtendedDnControl, ShowDeletedControl } from './controls.js';
 import { classifyLdapError } from './errors.js';
+import { installLinearMessageReader } from './messageReader.js';
 import type { DirectorySource, SearchRequest } from './port.js';
 
 /** Binary syntaxes (MS-ADTS 3.1.1.2.2.2): octet string, SID, NT security descriptor. */
@@ -74,6 +75,7 @@ export class LdapDirectory implements DirectorySource {
   #operations = 0;
 
   constructor(options: LdapDirectoryOptions) {
+    installLinearMessageReader();
     this.#config = options.config;
     this.#log = options.log;
     this.#rangeSize = options.memberRangeSize;
@@ -255,10 +257,18 @@ export class LdapDirectory implements DirectorySource {
     if (request.showDeleted === true) controls.push(new ShowDeletedControl());
     const base = request.base ?? this.#config.baseDN;
     const pages = client.searchPaginated(base, options, controls);
+    // Ask for the next page as soon as one arrives, so that the server prepares it while this
+    // one is processed (two pages in memory at most).
+    const fetch = () => {
+      const promise = pages.next();
+      promise.catch(() => undefined); // awaited below; never an unhandled rejection
+      return promise;
+    };
+    let upcoming = fetch();
     for (let number = 1; ; number++) {
       let next: IteratorResult<{ searchEntries: Entry[] }>;
       try {
-        next = await pages.next();
+        next = await upcoming;
       } catch (err: unknown) {
         this.#operations++;
         throw classifyLdapError(err, this.#url ?? '', 'search');
@@ -266,6 +276,7 @@ export class LdapDirectory implements DirectorySource {
       // The generator ends without another request once the server sends no cookie.
       if (next.done) return;
       this.#operations++;
+      upcoming = fetch();
       const page: DirectoryEntry[] = [];
       for (const raw of next.value.searchEntries) {
         const { entry, nextMemberRange } = toDirectoryEntry(raw);
