@@ -62,6 +62,8 @@ interface Person {
 }
 
 const ACCOUNTDISABLE = 0x2;
+/** Groups per search when asking which changed groups are public (one OR of GUIDs each). */
+const PUBLIC_BATCH = 250;
 
 export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome): Promise<QueueSummary> {
   const { config, store, log } = deps;
@@ -231,15 +233,27 @@ async function findPublicGroups(
 ): Promise<Set<string>> {
   const found = new Set<string>();
   if (!deps.config.notify.publicGroupOwnerOnMembershipChange) return found;
+  const owners = (guid: string) => {
+    const object = deps.store.getObject(guid);
+    return (
+      object !== undefined &&
+      dnValues(object, 'managedBy').length +
+        dnValues(object, deps.config.directory.additionalOwnersAttribute).length >
+        0
+    );
+  };
+  // Only groups with a membership change and someone to tell (an owner) need the answer.
   const candidates = [...grouped]
     .filter(
       ([guid, events]) =>
-        !cycle.departed.get(guid)?.deleted && events.some((e) => e.type.startsWith('group.member.')),
+        !cycle.departed.get(guid)?.deleted &&
+        events.some((e) => e.type.startsWith('group.member.')) &&
+        owners(guid),
     )
     .map(([guid]) => guid);
   const base = namingContextOf(deps.config.directory.baseDN, cycle.namingContexts);
-  for (let i = 0; i < candidates.length; i += 50) {
-    const filter = { guids: candidates.slice(i, i + 50), and: deps.config.notify.publicGroups };
+  for (let i = 0; i < candidates.length; i += PUBLIC_BATCH) {
+    const filter = { guids: candidates.slice(i, i + PUBLIC_BATCH), and: deps.config.notify.publicGroups };
     for await (const page of deps.directory.search({ base, filter }))
       for (const entry of page) found.add(entry.guid);
   }
