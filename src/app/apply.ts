@@ -58,6 +58,8 @@ export class ChangeApplier {
    * need their owners, manager and name. `deleted` is false for objects that left the scope.
    */
   readonly departed = new Map<string, { object: SnapshotObject; deleted: boolean }>();
+  /** Objects with events this cycle, as written: the notifications read them from here. */
+  readonly written = new Map<string, SnapshotObject>();
 
   constructor(options: ApplierOptions) {
     this.#o = options;
@@ -173,6 +175,8 @@ export class ChangeApplier {
     );
     for (const event of events) this.#record(event);
     store.putObject(after);
+    // Kept only for objects with events (a resync writes everything; memory stays flat).
+    if (events.length > 0) this.written.set(after.guid, after);
     this.counts.objects++;
     if (entry.members) {
       if (beforeMembers) store.updateMemberships(entry.guid, beforeMembers, entry.members);

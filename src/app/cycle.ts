@@ -186,6 +186,7 @@ async function finishAndNotify(
     cycleId: cycleId(),
     events,
     departed: apply.departed,
+    written: apply.written,
     when,
     namingContexts: identity.namingContexts,
   });

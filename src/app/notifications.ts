@@ -40,6 +40,8 @@ export interface CycleOutcome {
   cycleId: number;
   events: readonly DirectoryEvent[];
   departed: ReadonlyMap<string, { object: SnapshotObject; deleted: boolean }>;
+  /** Objects the cycle wrote to the snapshot, as written (saves reading them back). */
+  written?: ReadonlyMap<string, SnapshotObject>;
   when: Date;
   namingContexts: readonly string[];
 }
@@ -185,7 +187,7 @@ function factsFor(
   isPublic: boolean,
 ): ObjectFacts | undefined {
   const { store, config } = deps;
-  const object = store.getObject(guid) ?? cycle.departed.get(guid)?.object;
+  const object = cycle.written?.get(guid) ?? store.getObject(guid) ?? cycle.departed.get(guid)?.object;
   if (!object || !ref) return undefined;
   const isGroup = object.class === 'group';
   return {
@@ -234,7 +236,7 @@ async function findPublicGroups(
   const found = new Set<string>();
   if (!deps.config.notify.publicGroupOwnerOnMembershipChange) return found;
   const owners = (guid: string) => {
-    const object = deps.store.getObject(guid);
+    const object = cycle.written?.get(guid) ?? deps.store.getObject(guid);
     return (
       object !== undefined &&
       dnValues(object, 'managedBy').length +

@@ -128,6 +128,8 @@ export function diffAttributes(
 
 function sameValues(a: readonly SnapshotValue[], b: readonly SnapshotValue[]): boolean {
   if (a.length !== b.length) return false;
+  // Usually the values come back in the same order: compare in place before sorting keys.
+  if (a.every((x, i) => x === b[i] || valueKey(x) === valueKey(b[i] as SnapshotValue))) return true;
   const left = a.map(valueKey).sort();
   const right = b.map(valueKey).sort();
   return left.every((key, i) => key === right[i]);
