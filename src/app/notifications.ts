@@ -253,6 +253,10 @@ async function findPublicGroups(
         owners(guid),
     )
     .map(([guid]) => guid);
+  // The default, "(objectClass=group)", makes every group public: nothing to ask.
+  if (/^\(\s*objectClass\s*=\s*group\s*\)$/i.test(deps.config.notify.publicGroups.trim())) {
+    return new Set(candidates);
+  }
   const base = namingContextOf(deps.config.directory.baseDN, cycle.namingContexts);
   for (let i = 0; i < candidates.length; i += PUBLIC_BATCH) {
     const filter = { guids: candidates.slice(i, i + PUBLIC_BATCH), and: deps.config.notify.publicGroups };
