@@ -51,7 +51,7 @@ if (task === 'cycle' || task === 'deliver') {
     await directory.close();
     store.close();
     process.stdout.write(
-      `${JSON.stringify({ ms, ops, rssMb: rssMb(), events: summary.events, messages: summary.messages, objects: summary.objects })}\n`,
+      `${JSON.stringify({ ms, ops, rssMb: rssMb(), peak, events: summary.events, messages: summary.messages, objects: summary.objects })}\n`,
     );
   } else {
     const { deliverDue, smtpMailer } = await import('../dist/mail/dispatcher.js');
