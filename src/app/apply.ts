@@ -43,6 +43,9 @@ export interface ApplierOptions {
   cycleId: () => number;
 }
 
+/** Objects with events kept in memory for the notification step (the rest are re-read). */
+const WRITTEN_KEPT = 5_000;
+
 /** How far the DC's clock (whenCreated) may be behind ours in a resync. */
 const CLOCK_SLACK_MS = 60_000;
 
@@ -175,8 +178,11 @@ export class ChangeApplier {
     );
     for (const event of events) this.#record(event);
     store.putObject(after);
-    // Kept only for objects with events (a resync writes everything; memory stays flat).
-    if (events.length > 0) this.written.set(after.guid, after);
+    // Kept only for objects with events, and only so many: a mass change falls back to
+    // reading them from SQLite, so memory stays bounded.
+    if (events.length > 0 && (this.written.size < WRITTEN_KEPT || this.written.has(after.guid))) {
+      this.written.set(after.guid, after);
+    }
     this.counts.objects++;
     if (entry.members) {
       if (beforeMembers) store.updateMemberships(entry.guid, beforeMembers, entry.members);
