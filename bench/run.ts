@@ -15,7 +15,6 @@ import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 
 import { SqliteStore } from '../src/store/sqlite.js';
-import type { SambaInfo } from '../test/support/samba.js';
 import { sambaInstalled } from '../test/support/samba.js';
 import { DirectoryAdmin } from '../test/support/seed.js';
 import { seededDirectory, type SeededOu } from './seed.js';
@@ -127,10 +126,6 @@ function ldapsearch(base: string, filter: string, showDeleted = false): number {
   return performance.now() - started;
 }
 
-async function hcu(admin: DirectoryAdmin): Promise<bigint> {
-  return admin.hcu();
-}
-
 interface ScopeFigures {
   users: number;
   baselineMs: number;
@@ -164,7 +159,7 @@ async function measureScope(scope: SeededOu, admin: DirectoryAdmin, full: boolea
   const changedSearch: number[] = [];
   const changes = Math.min(1_000, p.users, p.groups);
   for (let r = 0; r < RUNS; r++) {
-    const before = await hcu(admin);
+    const before = await admin.hcu();
     const stamp = `${Date.now()}-${r}`;
     const jobs: Promise<void>[] = [];
     for (let i = 0; i < Math.min(1_000, p.users); i++) {
@@ -177,7 +172,7 @@ async function measureScope(scope: SeededOu, admin: DirectoryAdmin, full: boolea
       if (jobs.length >= 16) await Promise.all(jobs.splice(0));
     }
     await Promise.all(jobs);
-    const after = await hcu(admin);
+    const after = await admin.hcu();
     const filter = `(&(uSNChanged>=${before + 1n})(uSNChanged<=${after})(|${DEFAULT_FILTER}(isDeleted=TRUE)(objectClass=organizationalUnit)(objectClass=container)))`;
     changedSearch.push(ldapsearch(info.baseDN, filter, true));
     incremental.push(await child('cycle', cfg));
@@ -376,5 +371,3 @@ try {
   await samba.stop();
   rmSync(work, { recursive: true, force: true });
 }
-
-export type { SambaInfo };

@@ -9,12 +9,11 @@
  * when the container renames of the cycle do not explain them.
  */
 import type { AttributeSet } from '../core/attributes.js';
-import { isWithin, rebase, rebaseAll, type ContainerRename } from '../core/dn.js';
+import { fullReadFilter, isWithin, rebase, rebaseAll, type ContainerRename } from '../core/dn.js';
 import { deletionEvents, deriveEvents, objectRef, type DirectoryEvent } from '../core/events.js';
 import { parseGeneralizedTime } from '../core/normalize.js';
 import type { SnapshotObject } from '../core/snapshot.js';
 import { isContainer, type DirectoryEntry } from '../core/types.js';
-import { fullReadFilter } from '../core/dn.js';
 import type { DirectorySource } from '../directory/port.js';
 import type { Logger } from '../log/logger.js';
 import { toSnapshotObject, type SnapshotPolicy } from '../store/snapshot.js';

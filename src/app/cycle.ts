@@ -172,6 +172,27 @@ function applier(
   });
 }
 
+/** Completes the cycle's row (when it wrote one) and the last-run record. */
+function closeCycle(
+  store: SqliteStore,
+  kind: 'incremental' | 'resync',
+  started: Date,
+  finished: Date,
+  apply: ChangeApplier,
+  cycleId: number | null,
+) {
+  const record = {
+    finishedAt: finished.toISOString(),
+    durationMs: finished.getTime() - started.getTime(),
+    outcome: 'ok' as const,
+    events: apply.events,
+    error: null,
+  };
+  if (cycleId !== null) store.finishCycle(cycleId, { ...record, ...apply.counts });
+  store.setLastRun({ kind, startedAt: started.toISOString(), ...record });
+  return record;
+}
+
 /** Records the cycle's events and queues the notifications they call for. */
 async function finishAndNotify(
   deps: CycleDeps,
@@ -295,15 +316,7 @@ async function incremental(
     const idle = apply.counts.objects === 0 && apply.counts.containers === 0 && apply.events === 0;
     const advance = !idle || hcu - cursor > IDLE_CURSOR_SLACK;
     if (advance && hcu > cursor) store.setCursor(hcu, finished.toISOString());
-    const record = {
-      finishedAt: finished.toISOString(),
-      durationMs: finished.getTime() - started.getTime(),
-      outcome: 'ok' as const,
-      events: apply.events,
-      error: null,
-    };
-    if (!idle) store.finishCycle(cycleId(), { ...record, ...apply.counts });
-    store.setLastRun({ kind: 'incremental', startedAt: started.toISOString(), ...record });
+    const record = closeCycle(store, 'incremental', started, finished, apply, idle ? null : cycleId());
     const seconds = record.durationMs / 1000;
     const fields = {
       ...apply.counts,
@@ -374,15 +387,7 @@ async function resync(
     const finished = clock.now();
     store.setDirectoryState(identity, identity.highestCommittedUSN, finished.toISOString(), state.baselineAt);
     store.setMeta('scope', scope);
-    const record = {
-      finishedAt: finished.toISOString(),
-      durationMs: finished.getTime() - started.getTime(),
-      outcome: 'ok' as const,
-      events: apply.events,
-      error: null,
-    };
-    store.finishCycle(cycleId(), { ...record, ...apply.counts });
-    store.setLastRun({ kind: 'resync', startedAt: started.toISOString(), ...record });
+    const record = closeCycle(store, 'resync', started, finished, apply, cycleId());
     const seconds = record.durationMs / 1000;
     log.info('resync done', {
       ...apply.counts,

@@ -317,7 +317,8 @@ class PeopleDirectory {
     const { store } = this.#deps;
     if (party.guid !== null) {
       const known = store.getObject(party.guid);
-      if (known) return fromSnapshot(known, store.members(party.guid), false);
+      // Only a group's members are ever needed; do not query them for every person.
+      if (known) return fromSnapshot(known, known.class === 'group' ? store.members(party.guid) : [], false);
       const departed = this.#cycle.departed.get(party.guid);
       if (departed) return fromSnapshot(departed.object, [], departed.deleted);
     }
