@@ -556,6 +556,29 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     expect(await watch.newEvents()).toEqual([]);
   });
 
+  it('another domain controller (a different dsServiceName) triggers a resync that reports only real differences', async () => {
+    let pam = '';
+    const watch = await Watch.start(admin, samba, 'otherdc', async (ou) => {
+      pam = await admin.user(ou, uniqueName('pam').slice(0, 20));
+    });
+    const db = new Database(watch.db);
+    db.prepare(
+      "UPDATE directory_state SET ds_service_name = 'CN=NTDS Settings,CN=DC2,CN=Servers,CN=Site,CN=Sites,CN=Configuration,DC=example,DC=test'",
+    ).run();
+    db.close();
+    await admin.modify(pam, 'replace', 'title', ['Seen by the resync']);
+    const { stdout, events } = await watch.cycle();
+    expect(stdout).toMatch(/^resync: /m);
+    expect(events).toEqual([
+      {
+        type: 'object.modified',
+        object: await ref(pam, 'user'),
+        changes: [{ attribute: 'title', before: [], after: ['Seen by the resync'] }],
+      },
+    ]);
+    expect((await watch.cycle()).stdout).toMatch(/^incremental: /m);
+  });
+
   it('re-baselines silently when the state file is deleted', async () => {
     const watch = await Watch.start(admin, samba, 'fresh', async (ou) => {
       await admin.user(ou, uniqueName('olga').slice(0, 20));

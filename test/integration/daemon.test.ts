@@ -242,7 +242,7 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
     }
   });
 
-  it('runs the lifecycle job on its cron schedule', async () => {
+  it('runs the lifecycle and password-expiry jobs on their cron schedules', async () => {
     let kay = '';
     let club = '';
     const watch = await Watch.start(
@@ -255,7 +255,9 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
       },
       {
         smtpPort: smtp.port,
-        extra: 'poll: { schedule: "1s" }\nlifecycle: { enabled: true, schedule: "*/2 * * * * *" }',
+        extra:
+          'poll: { schedule: "1s" }\nlifecycle: { enabled: true, schedule: "*/2 * * * * *" }\n' +
+          'passwordExpiry: { enabled: true, schedule: "*/2 * * * * *", portalUrl: "https://pw.example.test" }',
       },
     );
     const add = await watch.run('temp', 'add', 'member', '--group', club, '--member', kay, '--until', '1d');
@@ -266,6 +268,7 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
       (l) => l['message'] === 'lifecycle done' && Number(l['steps']) >= 1,
       'the lifecycle job',
     );
+    await daemon.waitFor((l) => l['message'] === 'password-expiry done', 'the password-expiry job');
     const { searchEntries } = await admin.client.search(club, { scope: 'base', attributes: ['member'] });
     expect(String(searchEntries[0]?.['member'])).toBe(kay);
     await daemon.waitFor(
