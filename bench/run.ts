@@ -8,7 +8,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 
@@ -96,9 +96,14 @@ interface ChildResult {
   perSecond?: number;
 }
 
+/** The V8 flags the `adnotify` executable runs with: its shebang, `#!/usr/bin/env -S node ...`. */
+const NODE_FLAGS = (readFileSync('dist/bin.js', 'utf8').split('\n', 1)[0] ?? '')
+  .split(/\s+/)
+  .filter((word) => word.startsWith('--'));
+
 /** Runs one measurement in a fresh process (async: the SMTP sink lives in this one). */
 async function child(...task: string[]): Promise<ChildResult> {
-  const proc = spawn(process.execPath, ['bench/child.mjs', ...task], {
+  const proc = spawn(process.execPath, [...NODE_FLAGS, 'bench/child.mjs', ...task], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -142,7 +147,7 @@ interface ScopeFigures {
 
 async function measureScope(scope: SeededOu, admin: DirectoryAdmin, full: boolean): Promise<ScopeFigures> {
   const p = scope.params;
-  say(`Measuring ${p.users} users (${scope.ou})...`);
+  say(`Measuring ${p.users} users (${scope.ou}), node ${NODE_FLAGS.join(' ')}...`);
   const fullFilter = `(|${DEFAULT_FILTER}(objectClass=organizationalUnit)(objectClass=container))`;
   const baselines: ChildResult[] = [];
   const searches: number[] = [];
@@ -358,7 +363,7 @@ try {
   for (const [name, figure, target, met] of targets)
     say(`${name.padEnd(38)} ${figure.padEnd(28)} ${target.padEnd(10)} ${met ? 'yes' : 'NO'}`);
   const results = {
-    machine: { cpus: cpus().length, node: process.version },
+    machine: { cpus: cpus().length, node: process.version, nodeFlags: NODE_FLAGS },
     runs: RUNS,
     scopes: [scaled, big],
     delivery,
