@@ -3,15 +3,14 @@
  * within an interval, survives a bad config on SIGHUP, stops cleanly on SIGTERM in the middle
  * of a cycle, rides out a domain controller that goes away, and reports itself over HTTP.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { sambaOrNull, uniqueName } from '../support/cli.js';
+import { freePort, startDaemon, type Running } from '../support/daemon.js';
 import { LdapProxy } from '../support/ldapProxy.js';
 import { restartSamba, startSamba, type StartedSamba } from '../support/samba.js';
 import { DirectoryAdmin } from '../support/seed.js';
@@ -20,77 +19,7 @@ import { Watch } from '../support/watch.js';
 
 const samba = sambaOrNull();
 
-interface Running {
-  child: ChildProcess;
-  lines: () => Record<string, unknown>[];
-  /** Waits for a log line matching `predicate`, among the lines from index `from` on. */
-  waitFor: (
-    predicate: (line: Record<string, unknown>) => boolean,
-    what: string,
-    ms?: number,
-    from?: number,
-  ) => Promise<Record<string, unknown>>;
-  /** The index the next log line will have. */
-  mark: () => number;
-  exited: Promise<{ code: number | null; signal: string | null }>;
-}
-
-function startDaemon(watch: Watch): Running {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin.ts', '--config', watch.config, 'run'], {
-    env: { ...process.env, ...watch.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let buffer = '';
-  const parsed: Record<string, unknown>[] = [];
-  child.stderr.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString();
-    const parts = buffer.split('\n');
-    buffer = parts.pop() ?? '';
-    for (const line of parts) {
-      try {
-        parsed.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        parsed.push({ message: line });
-      }
-    }
-  });
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
-    child.on('exit', (code, signal) => {
-      resolve({ code, signal });
-    });
-  });
-  const waitFor = async (
-    predicate: (line: Record<string, unknown>) => boolean,
-    what: string,
-    ms = 20_000,
-  ) => {
-    const deadline = Date.now() + ms;
-    let seen = 0;
-    while (Date.now() < deadline) {
-      for (; seen < parsed.length; seen++) if (predicate(parsed[seen]!)) return parsed[seen]!;
-      if (child.exitCode !== null) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(
-      `timed out waiting for ${what}; log:\n${parsed.map((l) => JSON.stringify(l)).join('\n')}`,
-    );
-  };
-  return { child, lines: () => parsed, waitFor, exited, mark: () => parsed.length };
-}
-
 const polls = (r: Running) => r.lines().filter((l) => l['message'] === 'poll done');
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => {
-    server.close(() => {
-      resolve();
-    });
-  });
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)', () => {
   if (!samba) return;
@@ -133,7 +62,7 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
         extra: `notify: { objectModified: true }\npoll: { schedule: "1s" }\nhttp: { listen: "127.0.0.1:${port}" }`,
       },
     );
-    const daemon = startDaemon(watch);
+    const daemon = startDaemon(watch.config, watch.env);
     running.push(daemon);
     await daemon.waitFor((l) => l['message'] === 'adnotify started', 'start');
     await daemon.waitFor((l) => l['message'] === 'poll done', 'the first poll');
@@ -218,7 +147,7 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
           extra: 'poll: { schedule: "1s" }',
         },
       );
-      const daemon = startDaemon(watch);
+      const daemon = startDaemon(watch.config, watch.env);
       running.push(daemon);
       await daemon.waitFor((l) => l['message'] === 'poll done', 'the first poll');
       for (const [i, dn] of users.entries()) await admin.modify(dn, 'replace', 'title', [`t${i}`]);
@@ -262,7 +191,7 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
     );
     const add = await watch.run('temp', 'add', 'member', '--group', club, '--member', kay, '--until', '1d');
     expect(add.code, add.stderr).toBe(0);
-    const daemon = startDaemon(watch);
+    const daemon = startDaemon(watch.config, watch.env);
     running.push(daemon);
     await daemon.waitFor(
       (l) => l['message'] === 'lifecycle done' && Number(l['steps']) >= 1,
@@ -299,7 +228,7 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
           extra: `notify: { objectModified: true }\npoll: { schedule: "1s" }\nhttp: { listen: "127.0.0.1:${port}" }`,
         },
       );
-      const daemon = startDaemon(watch);
+      const daemon = startDaemon(watch.config, watch.env);
       running.push(daemon);
       await daemon.waitFor((l) => l['message'] === 'poll done', 'the first poll');
       await admin.modify(lou, 'replace', 'title', ['Refused']);
@@ -351,11 +280,11 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
       smtpPort: smtp.port,
     });
     watch.env = { ...watch.env, TEST_BIND_PASSWORD: 'not-the-Passw0rd' };
-    const bad = startDaemon(watch);
+    const bad = startDaemon(watch.config, watch.env);
     running.push(bad);
     expect((await bad.exited).code).toBe(77);
     writeFileSync(watch.config, readFileSync(watch.config, 'utf8').replace('version: 1', 'version: 2'));
-    const invalid = startDaemon(watch);
+    const invalid = startDaemon(watch.config, watch.env);
     running.push(invalid);
     expect((await invalid.exited).code).toBe(78);
   });
@@ -392,7 +321,7 @@ describe.skipIf(!samba)('adnotify run while its own domain controller stops and 
         extra: 'poll: { schedule: "2s" }\nalerts: { noSuccessFor: "3s" }',
       },
     );
-    const daemon = startDaemon(watch);
+    const daemon = startDaemon(watch.config, watch.env);
     try {
       await daemon.waitFor((l) => l['message'] === 'poll done', 'the first poll');
       await admin.modify(bea, 'replace', 'title', ['Before the outage']);

@@ -52,6 +52,8 @@ export interface TestConfigOptions {
   bindDN?: string;
   /** Written as "${env:TEST_BIND_PASSWORD}"; pass the value in the env. */
   smtpPort?: number;
+  /** directory.timeoutSeconds. default: 10 */
+  timeoutSeconds?: number;
   extra?: string;
   directoryExtra?: string;
   /** Lines inside the smtp: block, e.g. "  to: [helpdesk@example.test]". */
@@ -72,7 +74,7 @@ directory:
   bindDN: ${JSON.stringify(options.bindDN ?? samba.bindDN)}
   bindPassword: "\${env:TEST_BIND_PASSWORD}"
   baseDN: ${JSON.stringify(options.baseDN)}
-  timeoutSeconds: 10
+  timeoutSeconds: ${options.timeoutSeconds ?? 10}
 ${options.directoryExtra ?? ''}
 state:
   path: ${JSON.stringify(join(dir, 'state', 'adnotify.db'))}

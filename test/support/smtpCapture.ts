@@ -13,6 +13,8 @@ export interface CapturedMail {
   to: string[];
   parsed: ParsedMail;
   raw: string;
+  /** When the server accepted it (Date.now()). */
+  acceptedAt: number;
 }
 
 export interface SmtpCaptureOptions {
@@ -29,6 +31,8 @@ export interface SmtpCaptureOptions {
   defer?: (address: string) => boolean;
   /** Accept this many messages, then take the next one's data and never answer. */
   hangAfter?: number;
+  /** Wait this long before accepting each message, as a busy server does. */
+  delayMs?: number;
 }
 
 export class SmtpCapture {
@@ -98,13 +102,18 @@ export class SmtpCapture {
           simpleParser(raw)
             .then((parsed) => {
               const from = session.envelope.mailFrom;
-              captured.push({
-                from: from === false ? null : from.address,
-                to: session.envelope.rcptTo.map((r) => r.address),
-                parsed,
-                raw,
-              });
-              callback();
+              const accept = () => {
+                captured.push({
+                  from: from === false ? null : from.address,
+                  to: session.envelope.rcptTo.map((r) => r.address),
+                  parsed,
+                  raw,
+                  acceptedAt: Date.now(),
+                });
+                callback();
+              };
+              if (options.delayMs === undefined) accept();
+              else setTimeout(accept, options.delayMs);
             })
             .catch((err: unknown) => {
               callback(err instanceof Error ? err : new Error(String(err)));

@@ -1,0 +1,115 @@
+/**
+ * The fault suite's test bed: the built executable (`node <shebang flags> dist/bin.js`, as a
+ * user runs it) against the suite's own Samba DC and an SMTP capture, with every byte it
+ * prints kept, so that each scenario can prove no password appears in any output.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { expect } from 'vitest';
+
+import { tempDir, uniqueName, writeConfig, type TestConfigOptions } from '../support/cli.js';
+import { startDaemon, type Running } from '../support/daemon.js';
+import type { SambaInfo } from '../support/samba.js';
+import type { DirectoryAdmin } from '../support/seed.js';
+
+/** The V8 flags of the executable's shebang (`#!/usr/bin/env -S node ...`). */
+const NODE_FLAGS = (readFileSync('dist/bin.js', 'utf8').split('\n', 1)[0] ?? '')
+  .split(/\s+/)
+  .filter((word) => word.startsWith('--'));
+
+export interface BinResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Every output of every process this file started, for {@link expectNoSecrets}. */
+const outputs: (() => string)[] = [];
+
+/** Runs `adnotify ...args` to completion (killed after `timeoutMs`). */
+export async function runBin(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<BinResult> {
+  const child = spawn(process.execPath, [...NODE_FLAGS, 'dist/bin.js', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const timer = setTimeout(() => {
+    child.kill('SIGKILL');
+  }, timeoutMs);
+  const code = await new Promise<number | null>((resolve) => {
+    child.on('exit', resolve);
+  });
+  clearTimeout(timer);
+  outputs.push(() => `${stdout}\n${stderr}`);
+  return { code, stdout, stderr };
+}
+
+/** `adnotify run` from the built executable; its output is kept for the secrets check. */
+export function runDaemon(config: string, env: NodeJS.ProcessEnv): Running {
+  const running = startDaemon(config, env, { built: true, nodeFlags: NODE_FLAGS });
+  outputs.push(running.output);
+  return running;
+}
+
+/** Fails if any output so far (or any of `files`) contains one of `secrets`. */
+export function expectNoSecrets(secrets: string[], files: string[] = []): number {
+  const texts = [...outputs.map((o) => o()), ...files.map((f) => readFileSync(f, 'latin1'))];
+  for (const secret of secrets) {
+    const leaks = texts.filter((t) => t.includes(secret));
+    expect(leaks, `a secret appears in ${leaks.length} output(s)`).toEqual([]);
+  }
+  return texts.length;
+}
+
+export interface BedOptions extends Partial<Omit<TestConfigOptions, 'baseDN'>> {
+  env?: NodeJS.ProcessEnv;
+}
+
+/** A watched OU of its own with config and state; the baseline is taken by the executable. */
+export class Bed {
+  readonly dir = tempDir('adnotify-fault-');
+  config = '';
+  env: NodeJS.ProcessEnv;
+
+  private constructor(
+    readonly ou: string,
+    readonly samba: SambaInfo,
+  ) {
+    this.env = { TEST_BIND_PASSWORD: samba.password };
+  }
+
+  static async create(
+    admin: DirectoryAdmin,
+    samba: SambaInfo,
+    name: string,
+    seed: (ou: string) => Promise<void>,
+    options: BedOptions = {},
+  ): Promise<Bed> {
+    const bed = new Bed(await admin.ou(uniqueName(name)), samba);
+    await seed(bed.ou);
+    const { env, ...config } = options;
+    bed.config = writeConfig(bed.dir, samba, { ...config, baseDN: bed.ou });
+    if (env) bed.env = { ...bed.env, ...env };
+    const baseline = await bed.run('once');
+    expect(baseline.code, baseline.stderr).toBe(0);
+    expect(baseline.stdout).toMatch(/^baseline: /);
+    return bed;
+  }
+
+  get db(): string {
+    return join(this.dir, 'state', 'adnotify.db');
+  }
+
+  run(...args: string[]): Promise<BinResult> {
+    return runBin(['--config', this.config, ...args], this.env);
+  }
+
+  daemon(): Running {
+    return runDaemon(this.config, this.env);
+  }
+}
