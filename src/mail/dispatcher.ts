@@ -78,6 +78,20 @@ export function emlMailer(dir: string): Mailer {
   };
 }
 
+/**
+ * nodemailer's codes for a session that could not be had (connection, TLS, authentication),
+ * as opposed to a message the server would not take (EENVELOPE, EMESSAGE, a reply code).
+ */
+const SERVER_DOWN_CODES = new Set([
+  'ECONNECTION',
+  'ETIMEDOUT',
+  'ESOCKET',
+  'EDNS',
+  'ETLS',
+  'EAUTH',
+  'ECONNREFUSED',
+]);
+
 /** A failed send, with what the server said and whether retrying the same message can help. */
 export class DeliveryError extends Error {
   /** The server refused this message for good (a 5xx reply): retrying cannot help. */
@@ -89,7 +103,12 @@ export class DeliveryError extends Error {
     super(message, { cause });
     const code = (cause as { responseCode?: unknown }).responseCode;
     this.permanent = typeof code === 'number' && code >= 500 && code < 600 && code !== 530 && code !== 535;
-    this.serverDown = typeof code !== 'number' || code === 421 || code === 530 || code === 535;
+    const errorCode = (cause as { code?: unknown }).code;
+    this.serverDown =
+      code === 421 ||
+      code === 530 ||
+      code === 535 ||
+      (typeof code !== 'number' && typeof errorCode === 'string' && SERVER_DOWN_CODES.has(errorCode));
   }
 }
 
@@ -134,6 +153,14 @@ export async function deliverDue(
         continue;
       } catch (err: unknown) {
         const failure = err instanceof DeliveryError ? err : new DeliveryError(errorMessage(err), err);
+        if (failure.serverDown) {
+          // Not this message's fault: it stays first in line, its attempts untouched, and the
+          // round ends (the next poll tries again).
+          store.outbox.markWaiting(message.id, failure.message);
+          report.retrying++;
+          report.serverDown = failure.message;
+          return report;
+        }
         if (failure.permanent || attempts >= options.maxAttempts) {
           store.outbox.markFailed(message.id, attempts, failure.message);
           report.failed++;
@@ -148,10 +175,6 @@ export async function deliverDue(
             next: next.toISOString(),
             error: failure.message,
           });
-        }
-        if (failure.serverDown) {
-          report.serverDown = failure.message;
-          return report;
         }
       }
     }

@@ -140,6 +140,14 @@ export class Outbox {
     );
   }
 
+  /**
+   * The server could not be reached: the message keeps its attempts and its place, so that an
+   * outage neither uses up `maxAttempts` nor lets later mail to the same people overtake it.
+   */
+  markWaiting(id: number, error: string): void {
+    this.#prepare('UPDATE outbox SET last_error = ? WHERE id = ?').run(error, id);
+  }
+
   markFailed(id: number, attempts: number, error: string): void {
     this.#prepare(
       "UPDATE outbox SET status = 'failed', attempts = ?, next_attempt_at = NULL, last_error = ? WHERE id = ?",
