@@ -8,6 +8,7 @@
  * harmless (adding a member already there succeeds).
  */
 import type { Config } from '../config/schema.js';
+import { mailAddress } from '../core/address.js';
 import { namingContextOf } from '../core/dn.js';
 import type { LifecycleEvent, LifecycleType } from '../core/events.js';
 import { effectOf, nextStep, stateAfter, whoIsTold, type Step } from '../core/lifecycle.js';
@@ -68,7 +69,7 @@ async function mailboxes(
   groupByMembers: boolean,
 ): Promise<{ address: string; name: string | null }[]> {
   const isGroup = entry.objectClass.some((c) => c.toLowerCase() === 'group');
-  const mail = textOf(entry, 'mail');
+  const mail = mailAddress(textOf(entry, 'mail'));
   if (!isGroup || (!groupByMembers && mail !== null)) {
     const disabled = (Number(textOf(entry, 'userAccountControl') ?? '0') & ACCOUNTDISABLE) !== 0;
     return mail !== null && !disabled ? [{ address: mail, name: textOf(entry, 'displayName') }] : [];

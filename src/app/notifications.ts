@@ -24,6 +24,7 @@ import { textOf, type DirectoryEntry } from '../core/types.js';
 import type { DirectorySource } from '../directory/port.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { mailAddress } from '../core/address.js';
 import { newMessageId } from '../mail/messageId.js';
 import { changeView, rdnValue, type Renderer } from '../mail/render.js';
 import type { SqliteStore } from '../store/sqlite.js';
@@ -349,7 +350,7 @@ function fromSnapshot(object: SnapshotObject, members: Party[], deleted: boolean
     guid: object.guid,
     dn: object.dn,
     class: object.class,
-    mail: text(object, 'mail'),
+    mail: mailAddress(text(object, 'mail')),
     displayName: text(object, 'displayName'),
     disabled: (uac & ACCOUNTDISABLE) !== 0,
     deleted,
@@ -362,7 +363,7 @@ function fromEntry(entry: DirectoryEntry): Person {
     guid: entry.guid,
     dn: entry.dn,
     class: entry.objectClass.at(-1) ?? 'top',
-    mail: textOf(entry, 'mail'),
+    mail: mailAddress(textOf(entry, 'mail')),
     displayName: textOf(entry, 'displayName'),
     disabled: (Number(textOf(entry, 'userAccountControl') ?? '0') & ACCOUNTDISABLE) !== 0,
     deleted: entry.deleted,

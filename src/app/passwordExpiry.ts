@@ -5,6 +5,7 @@
  * with a record per threshold, in one transaction.
  */
 import type { Config } from '../config/schema.js';
+import { mailAddress } from '../core/address.js';
 import type { Clock } from '../core/clock.js';
 import {
   fromFiletime,
@@ -57,7 +58,7 @@ export async function passwordExpiryJob(deps: JobDeps, options: { dryRun: boolea
       )
         continue;
       const expiresAt = fromFiletime(textOf(entry, EXPIRY) ?? '');
-      const mail = textOf(entry, 'mail');
+      const mail = mailAddress(textOf(entry, 'mail'));
       if (!expiresAt || mail === null) continue;
       const reminder = reminderDue(
         expiresAt,

@@ -4,29 +4,21 @@
  * hostile value cannot forge output lines or flood the screen. `--json` prints them exactly.
  */
 import type { AttributeChange } from '../core/events.js';
+import { escapeInvisible } from '../core/visible.js';
 import type { HistoryEvent } from '../store/sqlite.js';
 
 const MAX_VALUE = 120;
 
 /** Control characters shown as escapes; long values cut with a note of their length. */
 export function safeText(value: string, max = MAX_VALUE): string {
-  // eslint-disable-next-line no-control-regex
-  const escaped = value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
-    if (c === '\n') return '\\n';
-    if (c === '\r') return '\\r';
-    if (c === '\t') return '\\t';
-    return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
-  });
+  const escaped = escapeInvisible(value);
   return escaped.length <= max ? escaped : `${escaped.slice(0, max)}… (${value.length} chars)`;
 }
 
 /** A value in double quotes, escaped as in JSON (plus C1 controls and line separators), shortened. */
 function quoted(value: string, max = MAX_VALUE): string {
   const cut = value.length <= max ? value : value.slice(0, max);
-  const text = JSON.stringify(cut).replace(
-    /[\u007f-\u009f\u2028\u2029]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  const text = escapeInvisible(JSON.stringify(cut));
   return value.length <= max ? text : `${text}… (${value.length} chars)`;
 }
 

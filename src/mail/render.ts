@@ -12,6 +12,7 @@ import Handlebars from 'handlebars';
 
 import type { AttributeChange, DirectoryEvent, ObjectRef } from '../core/events.js';
 import type { Reason } from '../core/notify.js';
+import { escapeInvisible } from '../core/visible.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import {
   BUILTIN_TEMPLATES,
@@ -96,13 +97,7 @@ export function oneLine(text: string): string {
 
 /** A directory value as shown in a message: control characters visible, long ones cut. */
 export function showValue(value: string): string {
-  // eslint-disable-next-line no-control-regex
-  const visible = value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
-    if (c === '\n') return '\\n';
-    if (c === '\r') return '\\r';
-    if (c === '\t') return '\\t';
-    return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
-  });
+  const visible = escapeInvisible(value);
   if (visible.length <= MAX_VALUE_CHARS) return visible;
   return `${visible.slice(0, MAX_VALUE_CHARS)}… (${value.length.toLocaleString('en-US')} characters)`;
 }

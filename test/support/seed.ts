@@ -38,10 +38,13 @@ export class DirectoryAdmin {
     parent: string,
     sam: string,
     attrs: Record<string, string | string[]> = {},
-    options: { password?: string } = {},
+    options: {
+      password?: string;
+      /** The RDN value, escaped (RFC 4514). default: displayName or sam */ cn?: string;
+    } = {},
   ): Promise<string> {
     const display = attrs['displayName'];
-    const dn = `CN=${typeof display === 'string' ? display : sam},${parent}`;
+    const dn = `CN=${options.cn ?? (typeof display === 'string' ? display : sam)},${parent}`;
     await this.client.add(dn, {
       objectClass: ['top', 'person', 'organizationalPerson', 'user'],
       sAMAccountName: sam,

@@ -101,3 +101,12 @@ describe('templates', () => {
     expect(() => Renderer.load(dir)).toThrow(ConfigError);
   });
 });
+
+describe('invisible characters', () => {
+  it('shows bidi overrides, isolates, marks and zero-width spaces as escapes; keeps ZWNJ and ZWJ', () => {
+    expect(showValue('evil\u202eexe.txt')).toBe('evil\\u202eexe.txt');
+    expect(showValue('ad\u200bmin\ufeff')).toBe('ad\\u200bmin\\ufeff');
+    expect(showValue('a\u2066b\u2069c\u200fd\u061c')).toBe('a\\u2066b\\u2069c\\u200fd\\u061c');
+    expect(showValue('می\u200cخواهم 👩\u200d💻')).toBe('می\u200cخواهم 👩\u200d💻');
+  });
+});
