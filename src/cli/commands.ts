@@ -2,10 +2,12 @@
  * The commands of spec/cli.md that this version implements. Each returns normally on
  * success and throws a typed error otherwise; main.ts maps errors to exit codes.
  */
+import { readFileSync } from 'node:fs';
+
 import { runCycle, type CycleSummary } from '../app/cycle.js';
 import { passwordExpiryJob } from '../app/passwordExpiry.js';
 import { parseDuration } from '../core/duration.js';
-import { UsageError, formatProblem } from '../errors.js';
+import { ConfigError, UsageError, errorMessage, formatProblem, type ConfigProblem } from '../errors.js';
 import { classifySmtpError, smtpTransport } from '../mail/transport.js';
 import type { Context } from './context.js';
 import { eventLines, safeText } from './format.js';
@@ -22,6 +24,22 @@ export async function checkConfig(
 ): Promise<void> {
   const loaded = ctx.config(global.config);
   for (const warning of loaded.warnings) ctx.err(`warning: ${formatProblem(warning)}`);
+  // What a start would read besides the file: the CA bundles and the templates.
+  const problems: ConfigProblem[] = [];
+  const { directory: dir, smtp: mail } = loaded.config;
+  for (const [path, file] of [
+    ['directory.tls.caFile', dir.tls.caFile],
+    ['smtp.tls.caFile', mail.tls.caFile],
+  ] as const) {
+    if (file === null) continue;
+    try {
+      readFileSync(file);
+    } catch (err: unknown) {
+      problems.push({ path, message: `cannot read ${file}: ${errorMessage(err)}` });
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(loaded.file, problems);
+  ctx.renderer(loaded);
   ctx.out(`${loaded.file}: configuration is valid`);
   if (options.connect !== true) return;
 

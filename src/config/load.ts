@@ -158,6 +158,14 @@ function toProblem(
   locateKey: (path: readonly PropertyKey[], key: string) => Partial<ConfigProblem>,
 ): ConfigProblem {
   const path = issue.path;
+  if (issue.code === 'unrecognized_keys' && issue.keys.length === 1) {
+    const key = issue.keys[0] ?? '';
+    return {
+      path: formatPath([...path, key]),
+      message: 'unknown key: check the spelling against config/adnotify.example.yaml',
+      ...locateKey(path, key),
+    };
+  }
   if (issue.code === 'unrecognized_keys') {
     return {
       path: formatPath(path),

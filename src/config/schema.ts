@@ -6,6 +6,7 @@
 import { validate as isValidCron } from 'node-cron';
 import { z } from 'zod';
 
+import { mailAddress } from '../core/address.js';
 import { parseDuration } from '../core/duration.js';
 import { FilterParser } from 'ldapts';
 
@@ -36,7 +37,18 @@ const attributeName = z
   .string()
   .regex(/^[A-Za-z][A-Za-z0-9-]*$/, 'expected an LDAP attribute name such as "telephoneNumber"');
 
-const emailAddress = z.string().min(3).includes('@', { message: 'expected an email address' });
+const emailAddress = z.string().refine((value) => mailAddress(value) !== null, {
+  message: 'expected one email address, such as "helpdesk@example.com"',
+});
+
+/** An address with an optional display name: "Directory Notifications <no-reply@example.com>". */
+const mailbox = z.string().refine(
+  (value) => {
+    const named = /^[^<>\r\n]*<([^<>]+)>$/.exec(value.trim());
+    return mailAddress(named?.[1] ?? value.trim()) !== null;
+  },
+  { message: 'expected an email address, with or without a name: "Name <user@example.com>"' },
+);
 
 const tls = z
   .strictObject({
@@ -142,7 +154,7 @@ const smtp = z
       })
       .optional()
       .describe('Omit for an unauthenticated relay'),
-    from: z.string().min(3).describe('Sender, e.g. "Directory Notifications <no-reply@example.com>"'),
+    from: mailbox.describe('Sender, e.g. "Directory Notifications <no-reply@example.com>"'),
     to: z.array(emailAddress).default([]).describe('Receive one copy of every notification. default: []'),
     cc: z.array(emailAddress).default([]).describe('default: []'),
   })
@@ -194,7 +206,11 @@ const passwordExpiry = z
       .min(1)
       .default([14, 7, 3, 1])
       .describe('One reminder per threshold. default: [14, 7, 3, 1]'),
-    portalUrl: z.url().nullable().default(null).describe('Included in every reminder'),
+    portalUrl: z
+      .url({ protocol: /^https?$/, message: 'expected an http:// or https:// URL' })
+      .nullable()
+      .default(null)
+      .describe('Included in every reminder'),
   })
   .prefault({})
   .superRefine((value, ctx) => {

@@ -5,7 +5,7 @@
  * escape every value, so a `<script>` in a description is shown, never run; the subject is
  * one line, so CR/LF in a value never reaches a header.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import Handlebars from 'handlebars';
@@ -48,6 +48,14 @@ export class Renderer {
    * A template that does not parse is a configuration error naming the file.
    */
   static load(templatesDir: string | null): Renderer {
+    if (templatesDir !== null && !isDirectory(templatesDir)) {
+      throw new ConfigError('delivery.templatesDir', [
+        {
+          path: 'delivery.templatesDir',
+          message: `${templatesDir} is not a directory: create it, or set null for the built-in templates`,
+        },
+      ]);
+    }
     const hb = Handlebars.create();
     const templates = new Map<TemplateKind, Compiled>();
     for (const kind of TEMPLATE_KINDS) {
@@ -222,4 +230,12 @@ export function changeView(input: ChangeViewInput) {
     actor: actor === undefined ? null : showValue(actor),
     told: (input.told ?? []).map(showValue).join(', '),
   };
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }

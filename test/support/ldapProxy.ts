@@ -35,11 +35,12 @@ export class LdapProxy {
     this.#server = server;
   }
 
-  static async start(samba: SambaInfo): Promise<LdapProxy> {
+  /** `certificate`: the name of another certificate in the test CA's directory (issueCertificate). */
+  static async start(samba: SambaInfo, certificate = 'server'): Promise<LdapProxy> {
     const tls = join(samba.dir, 'test-tls');
     const server = createServer({
-      cert: readFileSync(join(tls, 'server.pem')),
-      key: readFileSync(join(tls, 'server.key')),
+      cert: readFileSync(join(tls, `${certificate}.pem`)),
+      key: readFileSync(join(tls, `${certificate}.key`)),
     });
     const proxy = new LdapProxy(server);
     const ca = readFileSync(samba.caFile);

@@ -58,9 +58,7 @@ function makeCertificates(dir: string, ip: string): { ca: string; cert: string; 
   const ca = join(tls, 'ca.pem');
   const caKey = join(tls, 'ca.key');
   const key = join(tls, 'server.key');
-  const csr = join(tls, 'server.csr');
   const cert = join(tls, 'server.pem');
-  const ext = join(tls, 'server.ext');
   run('openssl', [
     'req',
     '-x509',
@@ -76,6 +74,23 @@ function makeCertificates(dir: string, ip: string): { ca: string; cert: string; 
     '-subj',
     '/CN=adnotify test CA',
   ]);
+  issueCertificate(tls, 'server', `DNS:localhost,IP:127.0.0.1,IP:${ip}`);
+  return { ca, cert, key };
+}
+
+/**
+ * A server certificate signed by the test CA in `tls` (ca.pem, ca.key), for the names in
+ * `subjectAltName` ("DNS:a,IP:b"): writes <name>.key and <name>.pem there.
+ */
+export function issueCertificate(
+  tls: string,
+  name: string,
+  subjectAltName: string,
+): { cert: string; key: string } {
+  const key = join(tls, `${name}.key`);
+  const csr = join(tls, `${name}.csr`);
+  const cert = join(tls, `${name}.pem`);
+  const ext = join(tls, `${name}.ext`);
   run('openssl', [
     'req',
     '-newkey',
@@ -86,11 +101,11 @@ function makeCertificates(dir: string, ip: string): { ca: string; cert: string; 
     '-out',
     csr,
     '-subj',
-    '/CN=localhost',
+    `/CN=${name}`,
   ]);
   writeFileSync(
     ext,
-    `subjectAltName=DNS:localhost,IP:127.0.0.1,IP:${ip}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`,
+    `subjectAltName=${subjectAltName}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`,
   );
   run('openssl', [
     'x509',
@@ -98,9 +113,9 @@ function makeCertificates(dir: string, ip: string): { ca: string; cert: string; 
     '-in',
     csr,
     '-CA',
-    ca,
+    join(tls, 'ca.pem'),
     '-CAkey',
-    caKey,
+    join(tls, 'ca.key'),
     '-CAcreateserial',
     '-out',
     cert,
@@ -110,7 +125,7 @@ function makeCertificates(dir: string, ip: string): { ca: string; cert: string; 
     ext,
   ]);
   chmodSync(key, 0o600);
-  return { ca, cert, key };
+  return { cert, key };
 }
 
 /** Adds msExchCoManagedByLink to the schema and to groups (TECH-NOTES.md). */

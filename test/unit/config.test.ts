@@ -106,7 +106,7 @@ describe('config errors name the key path, the line and the fix', () => {
     [
       'an unknown key',
       minimal('pol:\n  schedule: 5m\n'),
-      /^unknown key "pol".*adnotify\.example\.yaml \(line 10/,
+      /^pol: unknown key: check the spelling against config\/adnotify\.example\.yaml \(line 10/,
     ],
     [
       'a bad enum value',
