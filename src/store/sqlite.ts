@@ -82,7 +82,7 @@ export class SqliteStore {
     if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
     chmodSync(path, 0o600);
-    let db: Database.Database;
+    let db: Database.Database | undefined;
     try {
       db = new Database(path, { timeout: 5000 });
       db.pragma('journal_mode = WAL');
@@ -93,8 +93,13 @@ export class SqliteStore {
       // delivery outcome and slow mail to the disk's pace.
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
+      // A damaged file is refused before anything is written to it. Read on, it would fail
+      // part-way through a cycle; rebuilt, it would lose the outbox and the cursor.
+      const check = String(db.pragma('quick_check(1)', { simple: true }));
+      if (check !== 'ok') throw new StateError(damaged(path, check));
     } catch (err: unknown) {
-      throw stateError(path, err);
+      db?.close();
+      throw err instanceof StateError ? err : stateError(path, err);
     }
     const store = new SqliteStore(db);
     try {
@@ -571,13 +576,20 @@ export class SqliteStore {
   }
 }
 
+/** What to do about a damaged state file (README, "When the state database is damaged"). */
+function damaged(path: string, detail: string): string {
+  return (
+    `${path} is damaged or not a usable adnotify state database (${detail}). ` +
+    `Move it aside (with its -wal and -shm files) and run "adnotify once" to take a new baseline: ` +
+    `it sends nothing, so changes since the last good cycle go unnotified and the old outbox unsent ` +
+    `(README, "When the state database is damaged").`
+  );
+}
+
 function stateError(path: string, err: unknown): StateError {
   const code = (err as { code?: string }).code;
-  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
-    return new StateError(
-      `${path} is not a usable adnotify state database (${code}). Move it aside and run "adnotify once" to take a new baseline (no mail is sent for a baseline).`,
-      { cause: err },
-    );
+  if (code === 'SQLITE_NOTADB' || code?.startsWith('SQLITE_CORRUPT') === true) {
+    return new StateError(damaged(path, `${code}: ${errorMessage(err)}`), { cause: err });
   }
   return new StateError(`cannot open the state database ${path}: ${errorMessage(err)}`, { cause: err });
 }
