@@ -82,7 +82,12 @@ describe.skipIf(!samba)('fault: the state database', () => {
     const pageSize = 4096;
 
     const damages: [string, () => void][] = [
-      ['truncated to half', () => truncateSync(bed.db, Math.floor(size / pageSize / 2) * pageSize)],
+      [
+        'truncated to half',
+        () => {
+          truncateSync(bed.db, Math.floor(size / pageSize / 2) * pageSize);
+        },
+      ],
       [
         'a page in the middle overwritten',
         () => {
@@ -92,7 +97,12 @@ describe.skipIf(!samba)('fault: the state database', () => {
           writeFileSync(bed.db, bytes);
         },
       ],
-      ['not a database', () => writeFileSync(bed.db, Buffer.alloc(size, 0x41))],
+      [
+        'not a database',
+        () => {
+          writeFileSync(bed.db, Buffer.alloc(size, 0x41));
+        },
+      ],
     ];
     // A change waits in the directory while the state is damaged: it must not be mailed
     // together with every other object as new (the new baseline absorbs it, as documented).
