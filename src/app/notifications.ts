@@ -26,7 +26,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { mailAddress } from '../core/address.js';
 import { newMessageId } from '../mail/messageId.js';
-import { changeView, rdnValue, type Renderer } from '../mail/render.js';
+import { changeView, rdnValue, showValue, type Renderer } from '../mail/render.js';
 import type { SqliteStore } from '../store/sqlite.js';
 
 export interface NotifyDeps {
@@ -58,6 +58,8 @@ interface Person {
   dn: string;
   class: string;
   mail: string | null;
+  /** A `mail` value that is not one plain address (not used; see core/address.ts). */
+  badMail: string | null;
   displayName: string | null;
   disabled: boolean;
   deleted: boolean;
@@ -311,6 +313,12 @@ class PeopleDirectory {
     if (this.#cache.has(key)) return this.#cache.get(key) ?? undefined;
     const person = await this.#find(party);
     this.#cache.set(key, person ?? null);
+    if (person?.badMail != null) {
+      this.#deps.log.warn('not mailed: its mail attribute is not one plain address', {
+        dn: person.dn,
+        mail: showValue(person.badMail),
+      });
+    }
     return person;
   }
 
@@ -344,13 +352,18 @@ class PeopleDirectory {
   }
 }
 
+function mailOf(value: string | null): Pick<Person, 'mail' | 'badMail'> {
+  const mail = mailAddress(value);
+  return { mail, badMail: mail === null ? value : null };
+}
+
 function fromSnapshot(object: SnapshotObject, members: Party[], deleted: boolean): Person {
   const uac = Number(text(object, 'userAccountControl') ?? '0');
   return {
     guid: object.guid,
     dn: object.dn,
     class: object.class,
-    mail: mailAddress(text(object, 'mail')),
+    ...mailOf(text(object, 'mail')),
     displayName: text(object, 'displayName'),
     disabled: (uac & ACCOUNTDISABLE) !== 0,
     deleted,
@@ -363,7 +376,7 @@ function fromEntry(entry: DirectoryEntry): Person {
     guid: entry.guid,
     dn: entry.dn,
     class: entry.objectClass.at(-1) ?? 'top',
-    mail: mailAddress(textOf(entry, 'mail')),
+    ...mailOf(textOf(entry, 'mail')),
     displayName: textOf(entry, 'displayName'),
     disabled: (Number(textOf(entry, 'userAccountControl') ?? '0') & ACCOUNTDISABLE) !== 0,
     deleted: entry.deleted,

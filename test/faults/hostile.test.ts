@@ -78,6 +78,13 @@ describe.skipIf(!samba)('fault: hostile values', () => {
     const run = await bed.run('once');
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).not.toMatch(/"level":"error"/);
+    // The administrator hears of each bad mail value, once.
+    const bad = run.stderr
+      .split('\n')
+      .filter((l) => l.includes('not mailed: its mail attribute is not one plain address'));
+    expect(bad).toHaveLength(2);
+    expect(bad.join('\n')).toContain('several1@example.test, several2@example.test');
+    expect(bad.join('\n')).toContain('not an address');
 
     // Told: the changed users with one plain address each (the group's members hear of the
     // group's change; the group itself is not a person).
