@@ -1,7 +1,7 @@
 /**
  * Bad configuration and credentials, through the built executable: every key of the shipped
  * example given a value of the wrong type, and the values an administrator gets wrong, each
- * exit 78 naming the key; a wrong password, an expired one, a locked account, a certificate
+ * exit 78 naming the key; a wrong password, an expired one, one that must be changed, a locked account, a certificate
  * for another name and one from an unknown CA each exit 77 with a message that says which.
  * No password used appears in any output.
  */
@@ -14,7 +14,7 @@ import { isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 
 import { sambaOrNull, tempDir, uniqueName, writeConfig } from '../support/cli.js';
 import { LdapProxy } from '../support/ldapProxy.js';
-import { issueCertificate } from '../support/samba.js';
+import { backdatePassword, issueCertificate } from '../support/samba.js';
 import { DirectoryAdmin } from '../support/seed.js';
 import { SmtpCapture } from '../support/smtpCapture.js';
 import { expectNoSecrets, runBin } from './harness.js';
@@ -144,7 +144,7 @@ describe.skipIf(!samba)('fault: bad configuration and credentials', () => {
     expect(failures).toEqual([]);
   });
 
-  it('wrong password, expired (must change) password, locked account, wrong certificate name, unknown CA: exit 77, each said', async () => {
+  it('wrong password, expired password, password to change at next logon, locked account, wrong certificate name, unknown CA: exit 77, each said', async () => {
     const ou = await admin.ou(uniqueName('creds'));
     cleanup.push(ou);
     const account = async (name: string) => {
@@ -197,10 +197,11 @@ describe.skipIf(!samba)('fault: bad configuration and credentials', () => {
     );
 
     const good = await account('fault-good');
-    // An expired password as Samba can have one in a test: pwdLastSet = 0 ("must change at
-    // next logon", AD's data 773). A password past its maximum age (data 532) cannot be made:
-    // Samba treats a maximum age under a day as none, and pwdLastSet takes only 0 or -1. The
-    // message for 532 is proven by test/unit/ldapErrors.test.ts.
+    // A password past its maximum age (AD's data 532): set ten days ago, under a policy of
+    // two days. And one that must be changed at next logon (pwdLastSet = 0, data 773).
+    const expired = await account('fault-expired');
+    backdatePassword(samba, expired, 10);
+    await psoFor(expired, { 'msDS-MaximumPasswordAge': String(-2 * DAY) });
     const mustChange = await account('fault-mustchg');
     await admin.modify(mustChange, 'replace', 'pwdLastSet', ['0']);
     const locked = await account('fault-locked');
@@ -233,6 +234,11 @@ describe.skipIf(!samba)('fault: bad configuration and credentials', () => {
         says: /the password is wrong/,
       },
       {
+        name: 'an expired password',
+        run: () => connect('expired', expired, BIND_PASSWORD),
+        says: /the password of the bind account has expired/,
+      },
+      {
         name: 'a password that must be changed',
         run: () => connect('mustchg', mustChange, BIND_PASSWORD),
         says: /must change its password/,
@@ -261,7 +267,7 @@ describe.skipIf(!samba)('fault: bad configuration and credentials', () => {
     await smtp.stop();
     record({
       scenario: 'bad credentials and TLS',
-      faults: 'wrong and must-change password, lockout, TLS name, unknown CA',
+      faults: 'wrong, expired and must-change password, lockout, TLS name, unknown CA',
       changes: cases.length - 1,
       expected: cases.length,
       delivered: cases.length - failures.length,

@@ -160,6 +160,22 @@ schemaUpdateNow: 1
   });
 }
 
+/**
+ * Sets `pwdLastSet` of `dn` to `daysAgo` days back, so that a password can really be past its
+ * maximum age (AD's bind failure "data 532"). Over LDAP, and even through the local sam.ldb,
+ * Samba's password_hash module accepts only 0 or -1 for pwdLastSet; the value is written into
+ * the domain partition's own file, below that module, while the DC runs (it reads the record
+ * afresh at the next bind). Test beds only.
+ */
+export function backdatePassword(info: SambaInfo, dn: string, daysAgo: number): void {
+  const partition = join(info.dir, 'private', 'sam.ldb.d', `${info.baseDN.toUpperCase()}.ldb`);
+  // FILETIME: 100 ns ticks since 1601-01-01 UTC.
+  const ticks = (BigInt(Date.now() - daysAgo * 86_400_000) + 11_644_473_600_000n) * 10_000n;
+  run('ldbmodify', ['-H', partition], {
+    input: `dn: ${dn}\nchangetype: modify\nreplace: pwdLastSet\npwdLastSet: ${ticks}\n`,
+  });
+}
+
 export interface StartedSamba {
   info: SambaInfo;
   stop(): Promise<void>;
