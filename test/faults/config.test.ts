@@ -5,8 +5,7 @@
  * for another name and one from an unknown CA each exit 77 with a message that says which.
  * No password used appears in any output.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +13,7 @@ import { isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 
 import { sambaOrNull, tempDir, uniqueName, writeConfig } from '../support/cli.js';
 import { LdapProxy } from '../support/ldapProxy.js';
-import { backdatePassword, issueCertificate } from '../support/samba.js';
+import { backdatePassword, issueCertificate, makeCa } from '../support/samba.js';
 import { DirectoryAdmin } from '../support/seed.js';
 import { SmtpCapture } from '../support/smtpCapture.js';
 import { expectNoSecrets, runBin } from './harness.js';
@@ -175,26 +174,7 @@ describe.skipIf(!samba)('fault: bad configuration and credentials', () => {
     issueCertificate(join(samba.dir, 'test-tls'), 'other-name', 'DNS:dc9.example.test');
     const proxy = await LdapProxy.start(samba, 'other-name');
     const smtp = await SmtpCapture.start();
-    const otherCa = join(dir, 'other-ca.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        join(dir, 'other-ca.key'),
-        '-out',
-        otherCa,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=Some Other CA',
-      ],
-      { stdio: 'ignore' },
-    );
+    const otherCa = makeCa(dir, 'other-ca', 'Some Other CA').ca;
 
     const good = await account('fault-good');
     // A password past its maximum age (AD's data 532): set ten days ago, under a policy of
@@ -215,7 +195,7 @@ describe.skipIf(!samba)('fault: bad configuration and credentials', () => {
       options: { urls?: string[]; caFile?: string } = {},
     ) => {
       const cdir = join(dir, name);
-      execFileSync('mkdir', ['-p', cdir]);
+      mkdirSync(cdir, { recursive: true });
       const file = writeConfig(cdir, samba, { baseDN: ou, bindDN, smtpPort: smtp.port, ...options });
       return runBin(['--config', file, 'check-config', '--connect'], { TEST_BIND_PASSWORD: password });
     };

@@ -7,14 +7,12 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { sambaOrNull } from '../support/cli.js';
 import type { Running } from '../support/daemon.js';
-import { DirectoryAdmin } from '../support/seed.js';
-import { SmtpCapture } from '../support/smtpCapture.js';
-import { Bed, expectNoSecrets } from './harness.js';
-import { record, tally } from './summary.js';
+import { Bed, directoryAndSmtp, expectNoSecrets } from './harness.js';
+import { counts, record, tally } from './summary.js';
 
 const samba = sambaOrNull();
 const ROUNDS = 24;
@@ -24,20 +22,11 @@ type Phase = (typeof PHASES)[number];
 
 describe.skipIf(!samba)('fault: SIGKILL at random moments', () => {
   if (!samba) return;
-  let admin: DirectoryAdmin;
-  let smtp: SmtpCapture;
-
-  beforeAll(async () => {
-    admin = await DirectoryAdmin.connect(samba);
-    // A server that takes 80 ms per message, so that kills land during delivery too.
-    smtp = await SmtpCapture.start({ delayMs: 80 });
-  });
-  afterAll(async () => {
-    await admin.close();
-    await smtp.stop();
-  });
+  // A server that takes 80 ms per message, so that kills land during delivery too.
+  const shared = directoryAndSmtp(samba, { delayMs: 80 });
 
   it(`${ROUNDS} rounds of changes and kills: every message delivered, duplicates only for kills right after acceptance`, async () => {
+    const { admin, smtp } = shared;
     const users: string[] = [];
     const bed = await Bed.create(
       admin,
@@ -117,9 +106,7 @@ describe.skipIf(!samba)('fault: SIGKILL at random moments', () => {
       faults: `${kills.length} SIGKILLs (${byPhase})`,
       changes: expected.length,
       expected: expected.length,
-      delivered: result.delivered,
-      duplicated: result.duplicated,
-      lost: result.lost.length,
+      ...counts(result),
     });
     expect(result.lost, 'messages never delivered').toEqual([]);
     // A duplicate is a message the server accepted within moments of a kill: the process died

@@ -7,12 +7,13 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 
 import { tempDir, uniqueName, writeConfig, type TestConfigOptions } from '../support/cli.js';
 import { startDaemon, type Running } from '../support/daemon.js';
 import type { SambaInfo } from '../support/samba.js';
-import type { DirectoryAdmin } from '../support/seed.js';
+import { DirectoryAdmin } from '../support/seed.js';
+import { SmtpCapture, type SmtpCaptureOptions } from '../support/smtpCapture.js';
 
 /** The V8 flags of the executable's shebang (`#!/usr/bin/env -S node ...`). */
 const NODE_FLAGS = (readFileSync('dist/bin.js', 'utf8').split('\n', 1)[0] ?? '')
@@ -64,6 +65,28 @@ export function expectNoSecrets(secrets: string[], files: string[] = []): number
     expect(leaks, `a secret appears in ${leaks.length} output(s)`).toEqual([]);
   }
   return texts.length;
+}
+
+/**
+ * The directory administrator and SMTP capture a scenario file shares: opened before its
+ * tests, closed after them, when every output is searched for the administrator's password.
+ * Call it inside `describe`; read the fields in tests and hooks only.
+ */
+export function directoryAndSmtp(
+  samba: SambaInfo,
+  smtpOptions: SmtpCaptureOptions = {},
+): { admin: DirectoryAdmin; smtp: SmtpCapture } {
+  const shared = {} as { admin: DirectoryAdmin; smtp: SmtpCapture };
+  beforeAll(async () => {
+    shared.admin = await DirectoryAdmin.connect(samba);
+    shared.smtp = await SmtpCapture.start(smtpOptions);
+  });
+  afterAll(async () => {
+    await shared.admin.close();
+    await shared.smtp.stop();
+    expectNoSecrets([samba.password]);
+  });
+  return shared;
 }
 
 export interface BedOptions extends Partial<Omit<TestConfigOptions, 'baseDN'>> {

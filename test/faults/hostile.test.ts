@@ -7,13 +7,11 @@
  */
 import { randomBytes } from 'node:crypto';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { sambaOrNull } from '../support/cli.js';
-import { DirectoryAdmin } from '../support/seed.js';
-import { SmtpCapture } from '../support/smtpCapture.js';
-import { Bed, expectNoSecrets } from './harness.js';
-import { record, tally } from './summary.js';
+import { Bed, directoryAndSmtp } from './harness.js';
+import { counts, record, tally } from './summary.js';
 
 const samba = sambaOrNull();
 const PASSWORD = 'Str0ng!Passw0rd';
@@ -21,20 +19,10 @@ const SCRIPT = '<script>alert("x")</script><img src=x onerror=alert(1)>';
 
 describe.skipIf(!samba)('fault: hostile values', () => {
   if (!samba) return;
-  let admin: DirectoryAdmin;
-  let smtp: SmtpCapture;
-
-  beforeAll(async () => {
-    admin = await DirectoryAdmin.connect(samba);
-    smtp = await SmtpCapture.start();
-  });
-  afterAll(async () => {
-    await admin.close();
-    await smtp.stop();
-    expectNoSecrets([samba.password]);
-  });
+  const shared = directoryAndSmtp(samba);
 
   it('no header injection, HTML escaped, invisible characters shown, bad addresses skipped, the rest delivered', async () => {
+    const { admin, smtp } = shared;
     const dn: Record<string, string> = {};
     const bed = await Bed.create(
       admin,
@@ -141,9 +129,7 @@ describe.skipIf(!samba)('fault: hostile values', () => {
       faults: 'HTML, CR/LF, RTL, ZWSP, 1 MB text + binary, escaped DNs, bad mail',
       changes: 10,
       expected: expected.length,
-      delivered: result.delivered,
-      duplicated: result.duplicated,
-      lost: result.lost.length,
+      ...counts(result),
     });
     expect(result.lost).toEqual([]);
     expect(result.duplicated).toBe(0);

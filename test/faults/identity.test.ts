@@ -5,30 +5,17 @@
  * real differences, once.
  */
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { sambaOrNull } from '../support/cli.js';
-import { DirectoryAdmin } from '../support/seed.js';
-import { SmtpCapture } from '../support/smtpCapture.js';
-import { Bed, expectNoSecrets } from './harness.js';
-import { record, tally } from './summary.js';
+import { Bed, directoryAndSmtp } from './harness.js';
+import { counts, record, tally } from './summary.js';
 
 const samba = sambaOrNull();
 
 describe.skipIf(!samba)('fault: the directory is not the one the state knows', () => {
   if (!samba) return;
-  let admin: DirectoryAdmin;
-  let smtp: SmtpCapture;
-
-  beforeAll(async () => {
-    admin = await DirectoryAdmin.connect(samba);
-    smtp = await SmtpCapture.start();
-  });
-  afterAll(async () => {
-    await admin.close();
-    await smtp.stop();
-    expectNoSecrets([samba.password]);
-  });
+  const shared = directoryAndSmtp(samba);
 
   const cases = [
     {
@@ -46,6 +33,7 @@ describe.skipIf(!samba)('fault: the directory is not the one the state knows', (
 
   for (const c of cases) {
     it(`${c.name}: a full diff; real differences notified once, what was already told not again`, async () => {
+      const { admin, smtp } = shared;
       const tag = c.column === 'invocation_id' ? 'inv' : 'dsa';
       const users: string[] = [];
       const bed = await Bed.create(
@@ -101,9 +89,7 @@ describe.skipIf(!samba)('fault: the directory is not the one the state knows', (
         faults: `state's ${c.column} replaced`,
         changes: 4,
         expected: expected.length,
-        delivered: result.delivered,
-        duplicated: result.duplicated,
-        lost: result.lost.length,
+        ...counts(result),
       });
       expect(result.lost).toEqual([]);
       expect(result.duplicated).toBe(0);

@@ -13,7 +13,7 @@ import { restartSamba } from '../support/samba.js';
 import { DirectoryAdmin } from '../support/seed.js';
 import { SmtpCapture } from '../support/smtpCapture.js';
 import { Bed, expectNoSecrets } from './harness.js';
-import { record, tally } from './summary.js';
+import { counts, record, tally } from './summary.js';
 
 const samba = sambaOrNull();
 const PASSWORD = 'Str0ng!Passw0rd';
@@ -118,9 +118,7 @@ describe.skipIf(!samba)('fault: outages', () => {
       faults: 'SMTP server stopped, then started',
       changes: expected.length,
       expected: expected.length,
-      delivered: result.delivered,
-      duplicated: result.duplicated,
-      lost: result.lost.length,
+      ...counts(result),
     });
     expect(result.duplicated).toBe(0);
     daemon.child.kill('SIGTERM');
@@ -194,9 +192,7 @@ describe.skipIf(!samba)('fault: outages', () => {
       faults: '451 twice, 451 always, 550',
       changes: 4,
       expected: 2,
-      delivered: delivered.delivered,
-      duplicated: delivered.duplicated,
-      lost: delivered.lost.length,
+      ...counts(delivered),
     });
     expect(delivered.duplicated).toBe(0);
     daemon.child.kill('SIGTERM');
@@ -249,9 +245,7 @@ describe.skipIf(!samba)('fault: outages', () => {
       faults: 'samba SIGKILLed after page 1, restarted',
       changes: expected.length,
       expected: expected.length,
-      delivered: result.delivered,
-      duplicated: result.duplicated,
-      lost: result.lost.length,
+      ...counts(result),
     });
     expect(result.duplicated).toBe(0);
     const history = JSON.parse((await bed.run('history', '--since', '1h', '--json')).stdout) as unknown[];
@@ -304,9 +298,7 @@ describe.skipIf(!samba)('fault: outages', () => {
       faults: 'LDAP answers withheld past timeoutSeconds',
       changes: 1,
       expected: 1,
-      delivered: result.delivered,
-      duplicated: result.duplicated,
-      lost: result.lost.length,
+      ...counts(result),
     });
     expect(result.duplicated).toBe(0);
     daemon.child.kill('SIGTERM');

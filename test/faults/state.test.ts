@@ -16,12 +16,10 @@ import {
 import { dirname } from 'node:path';
 
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { sambaOrNull } from '../support/cli.js';
-import { DirectoryAdmin } from '../support/seed.js';
-import { SmtpCapture } from '../support/smtpCapture.js';
-import { Bed, expectNoSecrets } from './harness.js';
+import { Bed, directoryAndSmtp } from './harness.js';
 import { record } from './summary.js';
 
 const samba = sambaOrNull();
@@ -29,20 +27,10 @@ const mode = (path: string) => statSync(path).mode & 0o777;
 
 describe.skipIf(!samba)('fault: the state database', () => {
   if (!samba) return;
-  let admin: DirectoryAdmin;
-  let smtp: SmtpCapture;
-
-  beforeAll(async () => {
-    admin = await DirectoryAdmin.connect(samba);
-    smtp = await SmtpCapture.start();
-  });
-  afterAll(async () => {
-    await admin.close();
-    await smtp.stop();
-    expectNoSecrets([samba.password]);
-  });
+  const shared = directoryAndSmtp(samba);
 
   it('is 0600 in a 0700 directory; damaged, it is refused with the way to re-baseline, untouched, and nothing is sent', async () => {
+    const { admin, smtp } = shared;
     const users: string[] = [];
     const bed = await Bed.create(
       admin,

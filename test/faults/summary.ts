@@ -23,6 +23,11 @@ export function record(summary: ScenarioSummary): void {
   appendFileSync(inject('faultsSummary'), `${JSON.stringify(summary)}\n`);
 }
 
+/** The delivered, duplicated and lost columns of {@link record} from a {@link tally}. */
+export function counts(t: Tally): Pick<ScenarioSummary, 'delivered' | 'duplicated' | 'lost'> {
+  return { delivered: t.delivered, duplicated: t.duplicated, lost: t.lost.length };
+}
+
 export function formatSummary(rows: ScenarioSummary[]): string {
   const header = ['scenario', 'faults injected', 'changes', 'expected', 'delivered', 'duplicated', 'lost'];
   const cells = rows.map((r) => [
@@ -46,11 +51,18 @@ export function formatSummary(rows: ScenarioSummary[]): string {
   ].join('\n');
 }
 
+export interface Tally {
+  delivered: number;
+  duplicated: number;
+  lost: string[];
+  copies: Map<string, number>;
+}
+
 /** Messages that carry each expected marker: how many arrived once, more than once, never. */
 export function tally(
   expected: { to: string; marker: string }[],
   messages: { to: string[]; text: string }[],
-): { delivered: number; duplicated: number; lost: string[]; copies: Map<string, number> } {
+): Tally {
   const copies = new Map<string, number>();
   for (const e of expected) {
     const n = messages.filter((m) => m.to.includes(e.to) && m.text.includes(e.marker)).length;

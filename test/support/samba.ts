@@ -55,10 +55,15 @@ function run(cmd: string, args: string[], options: { cwd?: string; input?: strin
 function makeCertificates(dir: string, ip: string): { ca: string; cert: string; key: string } {
   const tls = join(dir, 'test-tls');
   mkdirSync(tls, { recursive: true });
-  const ca = join(tls, 'ca.pem');
-  const caKey = join(tls, 'ca.key');
-  const key = join(tls, 'server.key');
-  const cert = join(tls, 'server.pem');
+  const { ca } = makeCa(tls, 'ca', 'adnotify test CA');
+  const { cert, key } = issueCertificate(tls, 'server', `DNS:localhost,IP:127.0.0.1,IP:${ip}`);
+  return { ca, cert, key };
+}
+
+/** A self-signed CA in `tls`: writes <name>.pem and <name>.key there. */
+export function makeCa(tls: string, name: string, commonName: string): { ca: string; key: string } {
+  const ca = join(tls, `${name}.pem`);
+  const key = join(tls, `${name}.key`);
   run('openssl', [
     'req',
     '-x509',
@@ -66,16 +71,15 @@ function makeCertificates(dir: string, ip: string): { ca: string; cert: string; 
     'rsa:2048',
     '-nodes',
     '-keyout',
-    caKey,
+    key,
     '-out',
     ca,
     '-days',
     '3',
     '-subj',
-    '/CN=adnotify test CA',
+    `/CN=${commonName}`,
   ]);
-  issueCertificate(tls, 'server', `DNS:localhost,IP:127.0.0.1,IP:${ip}`);
-  return { ca, cert, key };
+  return { ca, key };
 }
 
 /**
