@@ -71,6 +71,9 @@ export class Daemon {
   #backoffUntil = 0;
   #lastSuccess: Date | null = null;
   #lastError: string | null = null;
+  /** Since when delivery rounds find the SMTP server unreachable (or refusing our login). */
+  #mailDownSince: Date | null = null;
+  #mailDownReason: string | null = null;
   readonly #startedAt: Date;
   readonly #metrics: Metrics;
   #server: Server | undefined;
@@ -295,7 +298,15 @@ export class Daemon {
     });
     this.#metrics.sent.inc(report.sent);
     this.#metrics.sendFailures.inc(report.retrying + report.failed);
-    if (report.serverDown !== null) log.warn('mail waits in the outbox', { reason: report.serverDown });
+    if (report.serverDown !== null) {
+      log.warn('mail waits in the outbox', { reason: report.serverDown });
+      this.#mailDownSince ??= this.#factory.clock.now();
+      this.#mailDownReason = report.serverDown;
+    } else {
+      this.#mailDownSince = null;
+      this.#mailDownReason = null;
+    }
+    this.#metrics.smtpDown.set(this.#mailDownSince === null ? 0 : 1);
     return { sent: report.sent, failed: report.failed };
   }
 
@@ -366,6 +377,15 @@ export class Daemon {
     if (now.getTime() - since.getTime() > staleAfter) {
       reasons.push(
         `no successful poll since ${this.#lastSuccess?.toISOString() ?? 'start'}${this.#lastError ? `: ${this.#lastError}` : ''}`,
+      );
+    }
+    // An SMTP outage or a refused login leaves messages pending, attempts untouched, for as
+    // long as it lasts (nothing fails, so nothing else here would show it): say so once it has
+    // lasted three poll intervals.
+    if (this.#mailDownSince && now.getTime() - this.#mailDownSince.getTime() >= 3 * interval) {
+      const pending = this.#stopping ? 0 : this.#parts.store.outboxCounts().pending;
+      reasons.push(
+        `the SMTP server has not taken mail since ${this.#mailDownSince.toISOString()}: ${this.#mailDownReason ?? 'unknown error'} (${pending} messages wait in the outbox)`,
       );
     }
     const failed = this.#stopping ? 0 : this.#parts.store.outboxCounts().failed;

@@ -1,7 +1,7 @@
 /**
  * What `adnotify run` tells operators over HTTP (http.listen): /metrics in the Prometheus
- * text format (prom-client) and /healthz, unhealthy when the last successful poll is too old
- * or messages have failed.
+ * text format (prom-client) and /healthz, unhealthy when the last successful poll is too old,
+ * the SMTP server has not taken mail for a while, or messages have failed.
  */
 import { createServer, type Server } from 'node:http';
 
@@ -17,6 +17,7 @@ export class Metrics {
   readonly sendFailures: Counter;
   readonly sent: Counter;
   readonly lastSuccess: Gauge;
+  readonly smtpDown: Gauge;
   readonly snapshotObjects: Gauge;
   readonly outbox: Gauge<'status'>;
 
@@ -49,6 +50,11 @@ export class Metrics {
     this.lastSuccess = new Gauge({
       name: 'adnotify_last_success_timestamp_seconds',
       help: 'When the last poll cycle succeeded (Unix time)',
+      registers,
+    });
+    this.smtpDown = new Gauge({
+      name: 'adnotify_smtp_down',
+      help: '1 while the last delivery round could not reach the SMTP server or log in to it, else 0',
       registers,
     });
     this.snapshotObjects = new Gauge({

@@ -51,9 +51,11 @@ describe.skipIf(!samba)('fault: outages', () => {
     }
   };
 
-  it('SMTP down for several cycles: everything arrives once it is back, in order per recipient, no attempt used up', async () => {
+  it('SMTP down for several cycles: /healthz says so; everything arrives once it is back, in order per recipient, no attempt used up', async () => {
     let smtp = await SmtpCapture.start();
     const port = smtp.port;
+    const httpPort = await freePort();
+    const get = async (path: string) => fetch(`http://127.0.0.1:${httpPort}${path}`);
     let users: string[] = [];
     const bed = await Bed.create(
       admin,
@@ -64,8 +66,7 @@ describe.skipIf(!samba)('fault: outages', () => {
       },
       {
         smtpPort: port,
-        extra:
-          'notify: { objectModified: true }\npoll: { schedule: "1s" }\ndelivery: { retryDelay: "2s", maxAttempts: 2 }',
+        extra: `notify: { objectModified: true }\npoll: { schedule: "1s" }\ndelivery: { retryDelay: "2s", maxAttempts: 2 }\nhttp: { listen: "127.0.0.1:${httpPort}" }`,
       },
     );
     const daemon = bed.daemon();
@@ -103,9 +104,21 @@ describe.skipIf(!samba)('fault: outages', () => {
       attempts: number;
     }[];
     expect(waiting.map((m) => [m.status, m.attempts])).toEqual(waiting.map(() => ['pending', 0]));
+    // Nothing has failed, yet mail has not moved for more than three poll intervals: the
+    // operator is told why, by /healthz and /metrics.
+    const down = await get('/healthz');
+    expect(down.status).toBe(503);
+    expect(((await down.json()) as { reasons: string[] }).reasons).toEqual([
+      expect.stringMatching(
+        /^the SMTP server has not taken mail since \S+: .*ECONNREFUSED.* \(6 messages wait in the outbox\)$/,
+      ),
+    ]);
+    expect(await (await get('/metrics')).text()).toMatch(/^adnotify_smtp_down 1$/m);
 
     smtp = await SmtpCapture.start({ port });
     await until('every message', () => tally(expected, texts(smtp)).lost.length === 0);
+    await until('/healthz to recover', async () => (await get('/healthz')).status === 200);
+    expect(await (await get('/metrics')).text()).toMatch(/^adnotify_smtp_down 0$/m);
     const result = tally(expected, texts(smtp));
     for (const i of [0, 1]) {
       const order = smtp.messages
