@@ -16,7 +16,7 @@ import { LdapProxy } from '../support/ldapProxy.js';
 import { backdatePassword, issueCertificate, makeCa } from '../support/samba.js';
 import { DirectoryAdmin } from '../support/seed.js';
 import { SmtpCapture } from '../support/smtpCapture.js';
-import { expectNoSecrets, runBin } from './harness.js';
+import { expectNoSecrets, runBin, searchForSecrets } from './harness.js';
 import { record } from './summary.js';
 
 const samba = sambaOrNull();
@@ -196,7 +196,9 @@ describe.skipIf(!samba)('fault: bad configuration and credentials', () => {
     ) => {
       const cdir = join(dir, name);
       mkdirSync(cdir, { recursive: true });
-      const file = writeConfig(cdir, samba, { baseDN: ou, bindDN, smtpPort: smtp.port, ...options });
+      const logFile = join(cdir, 'adnotify.log');
+      searchForSecrets(logFile);
+      const file = writeConfig(cdir, samba, { baseDN: ou, bindDN, smtpPort: smtp.port, logFile, ...options });
       return runBin(['--config', file, 'check-config', '--connect'], { TEST_BIND_PASSWORD: password });
     };
     // Two wrong passwords lock the account out; then even the right one is refused.

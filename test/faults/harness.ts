@@ -4,8 +4,8 @@
  * prints kept, so that each scenario can prove no password appears in any output.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 import { afterAll, beforeAll, expect } from 'vitest';
 
@@ -28,6 +28,24 @@ export interface BinResult {
 
 /** Every output of every process this file started, for {@link expectNoSecrets}. */
 const outputs: (() => string)[] = [];
+/** Files adnotify wrote (logs, state), searched by {@link expectNoSecrets} as well. */
+const writtenFiles: string[] = [];
+
+/** Adds `path` (and its rotations, -wal and -shm files) to what {@link expectNoSecrets} searches. */
+export function searchForSecrets(path: string): void {
+  writtenFiles.push(path);
+}
+
+/** The files in `dir` whose names start with the name of one of the searched `paths`. */
+function existingFiles(paths: string[]): string[] {
+  return paths.flatMap((path) => {
+    const dir = dirname(path);
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .filter((name) => name.startsWith(basename(path)))
+      .map((name) => join(dir, name));
+  });
+}
 
 /** Runs `adnotify ...args` to completion (killed after `timeoutMs`). */
 export async function runBin(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<BinResult> {
@@ -59,7 +77,12 @@ export function runDaemon(config: string, env: NodeJS.ProcessEnv): Running {
 
 /** Fails if any output so far (or any of `files`) contains one of `secrets`. */
 export function expectNoSecrets(secrets: string[], files: string[] = []): number {
-  const texts = [...outputs.map((o) => o()), ...files.map((f) => readFileSync(f, 'latin1'))];
+  const missing = writtenFiles.filter((f) => !existsSync(f));
+  expect(missing, 'files adnotify should have written, to be searched').toEqual([]);
+  const texts = [
+    ...outputs.map((o) => o()),
+    ...[...files, ...existingFiles(writtenFiles)].map((f) => readFileSync(f, 'latin1')),
+  ];
   for (const secret of secrets) {
     const leaks = texts.filter((t) => t.includes(secret));
     expect(leaks, `a secret appears in ${leaks.length} output(s)`).toEqual([]);
@@ -116,12 +139,19 @@ export class Bed {
     const bed = new Bed(await admin.ou(uniqueName(name)), samba);
     await seed(bed.ou);
     const { env, ...config } = options;
-    bed.config = writeConfig(bed.dir, samba, { ...config, baseDN: bed.ou });
+    bed.config = writeConfig(bed.dir, samba, { logFile: bed.log, ...config, baseDN: bed.ou });
+    searchForSecrets(bed.log);
+    searchForSecrets(bed.db);
     if (env) bed.env = { ...bed.env, ...env };
     const baseline = await bed.run('once');
     expect(baseline.code, baseline.stderr).toBe(0);
     expect(baseline.stdout).toMatch(/^baseline: /);
     return bed;
+  }
+
+  /** logging.file: JSON lines at debug level, searched for secrets with every output. */
+  get log(): string {
+    return join(this.dir, 'adnotify.log');
   }
 
   get db(): string {

@@ -58,6 +58,8 @@ export interface TestConfigOptions {
   directoryExtra?: string;
   /** Lines inside the smtp: block, e.g. "  to: [helpdesk@example.test]". */
   smtpExtra?: string;
+  /** logging.file. default: none */
+  logFile?: string;
 }
 
 /** Writes adnotify.yaml in `dir`; the bind password comes from $TEST_BIND_PASSWORD. */
@@ -87,7 +89,7 @@ ${options.smtpExtra ?? ''}
 logging:
   level: debug
   format: json
-${options.extra ?? ''}
+${options.logFile ? `  file: ${JSON.stringify(options.logFile)}\n` : ''}${options.extra ?? ''}
 `,
   );
   return file;
