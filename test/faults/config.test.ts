@@ -14,7 +14,7 @@ import { isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import { sambaOrNull, tempDir, uniqueName, writeConfig } from '../support/cli.js';
 import { LdapProxy } from '../support/ldapProxy.js';
 import { backdatePassword, issueCertificate, makeCa } from '../support/samba.js';
-import { DirectoryAdmin } from '../support/seed.js';
+import { DirectoryAdmin, PSO_DAY } from '../support/seed.js';
 import { SmtpCapture } from '../support/smtpCapture.js';
 import { expectNoSecrets, runBin, searchForSecrets } from './harness.js';
 import { record } from './summary.js';
@@ -23,8 +23,6 @@ const samba = sambaOrNull();
 const SMTP_PASSWORD = 'Smtp-Secret-4f9c2e';
 const BIND_PASSWORD = 'Bind-Secret-7d1a9b!';
 const WRONG_PASSWORD = 'Wrong-Secret-03be55!';
-/** One day in the 100 ns units of msDS-MaximumPasswordAge. */
-const DAY = 864_000_000_000;
 
 /** Every leaf of a YAML document: its path and its value. */
 function leaves(doc: Document): { path: (string | number)[]; value: unknown }[] {
@@ -152,23 +150,7 @@ describe.skipIf(!samba)('fault: bad configuration and credentials', () => {
       return dn;
     };
     const psoFor = async (dn: string, settings: Record<string, string>) => {
-      const pso = `CN=${uniqueName('pso')},CN=Password Settings Container,CN=System,${samba.baseDN}`;
-      await admin.client.add(pso, {
-        objectClass: 'msDS-PasswordSettings',
-        'msDS-PasswordSettingsPrecedence': '1',
-        'msDS-PasswordReversibleEncryptionEnabled': 'FALSE',
-        'msDS-PasswordHistoryLength': '0',
-        'msDS-PasswordComplexityEnabled': 'FALSE',
-        'msDS-MinimumPasswordLength': '0',
-        'msDS-MinimumPasswordAge': '0',
-        'msDS-MaximumPasswordAge': String(-42 * DAY),
-        'msDS-LockoutThreshold': '0',
-        'msDS-LockoutObservationWindow': '-18000000000',
-        'msDS-LockoutDuration': '-18000000000',
-        ...settings,
-        'msDS-PSOAppliesTo': dn,
-      });
-      cleanup.unshift(pso); // removed last, after the accounts
+      cleanup.unshift(await admin.passwordSettings([dn], settings)); // removed last, after the accounts
     };
     // A certificate from the right CA, for a name that is not the one adnotify connects to.
     issueCertificate(join(samba.dir, 'test-tls'), 'other-name', 'DNS:dc9.example.test');
@@ -181,7 +163,7 @@ describe.skipIf(!samba)('fault: bad configuration and credentials', () => {
     // two days. And one that must be changed at next logon (pwdLastSet = 0, data 773).
     const expired = await account('fault-expired');
     backdatePassword(samba, expired, 10);
-    await psoFor(expired, { 'msDS-MaximumPasswordAge': String(-2 * DAY) });
+    await psoFor(expired, { 'msDS-MaximumPasswordAge': String(-2 * PSO_DAY) });
     const mustChange = await account('fault-mustchg');
     await admin.modify(mustChange, 'replace', 'pwdLastSet', ['0']);
     const locked = await account('fault-locked');

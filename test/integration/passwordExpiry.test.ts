@@ -6,12 +6,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { sambaOrNull, uniqueName } from '../support/cli.js';
-import { DirectoryAdmin } from '../support/seed.js';
+import { DirectoryAdmin, PSO_DAY } from '../support/seed.js';
 import { SmtpCapture } from '../support/smtpCapture.js';
 import { Watch } from '../support/watch.js';
 
 const samba = sambaOrNull();
-const DAY = 864_000_000_000; // 100 ns intervals
 
 describe.skipIf(!samba)('password-expiry reminders (Samba AD DC + SMTP)', () => {
   if (!samba) return;
@@ -31,23 +30,12 @@ describe.skipIf(!samba)('password-expiry reminders (Samba AD DC + SMTP)', () => 
 
   /** A fine-grained password policy with this maximum age, applied to these users. */
   async function policy(maxAgeDays: number, users: string[]): Promise<void> {
-    const name = uniqueName('pso');
-    const dn = `CN=${name},CN=Password Settings Container,CN=System,${samba!.baseDN}`;
-    await admin.client.add(dn, {
-      objectClass: 'msDS-PasswordSettings',
-      'msDS-PasswordSettingsPrecedence': String(10 + psos.length),
-      'msDS-PasswordReversibleEncryptionEnabled': 'FALSE',
-      'msDS-PasswordHistoryLength': '0',
-      'msDS-PasswordComplexityEnabled': 'FALSE',
-      'msDS-MinimumPasswordLength': '0',
-      'msDS-MinimumPasswordAge': '0',
-      'msDS-MaximumPasswordAge': String(-Math.round(maxAgeDays * DAY)),
-      'msDS-LockoutThreshold': '0',
-      'msDS-LockoutObservationWindow': '-18000000000',
-      'msDS-LockoutDuration': '-18000000000',
-      'msDS-PSOAppliesTo': users,
-    });
-    psos.push(dn);
+    psos.push(
+      await admin.passwordSettings(users, {
+        'msDS-PasswordSettingsPrecedence': String(10 + psos.length),
+        'msDS-MaximumPasswordAge': String(-Math.round(maxAgeDays * PSO_DAY)),
+      }),
+    );
   }
 
   it('reminds each user once per threshold per expiry date, skipping those who should not be', async () => {

@@ -2,11 +2,15 @@
  * Writing to the test directory as an administrator would: OUs, users, groups, contacts.
  * Shared by the tests (each in its own OU) and the demo.
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 import { Attribute, Change, Client } from 'ldapts';
 
 import type { SambaInfo } from './samba.js';
+
+/** One day in the 100 ns units of msDS-MaximumPasswordAge. */
+export const PSO_DAY = 864_000_000_000;
 
 export class DirectoryAdmin {
   readonly client: Client;
@@ -66,6 +70,30 @@ export class DirectoryAdmin {
         }),
       ]);
     }
+    return dn;
+  }
+
+  /**
+   * A fine-grained password policy (PSO) for `appliesTo`: no complexity, no history, no
+   * lockout, a 42-day maximum age, unless `settings` says otherwise. Returns its DN.
+   */
+  async passwordSettings(appliesTo: string[], settings: Record<string, string> = {}): Promise<string> {
+    const dn = `CN=pso-${randomUUID()},CN=Password Settings Container,CN=System,${this.baseDN}`;
+    await this.client.add(dn, {
+      objectClass: 'msDS-PasswordSettings',
+      'msDS-PasswordSettingsPrecedence': '1',
+      'msDS-PasswordReversibleEncryptionEnabled': 'FALSE',
+      'msDS-PasswordHistoryLength': '0',
+      'msDS-PasswordComplexityEnabled': 'FALSE',
+      'msDS-MinimumPasswordLength': '0',
+      'msDS-MinimumPasswordAge': '0',
+      'msDS-MaximumPasswordAge': String(-42 * PSO_DAY),
+      'msDS-LockoutThreshold': '0',
+      'msDS-LockoutObservationWindow': '-18000000000',
+      'msDS-LockoutDuration': '-18000000000',
+      ...settings,
+      'msDS-PSOAppliesTo': appliesTo,
+    });
     return dn;
   }
 
