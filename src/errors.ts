@@ -81,6 +81,13 @@ export class DirectoryAuthError extends DirectoryError {
   override readonly exitCode = ExitCode.noPermission;
 }
 
+/**
+ * The directory refused the bind password itself (AD's "data 52e", or a server that gives no
+ * reason). Binding again with the same password only counts towards the account's lockout, so
+ * the daemon does not, until its config is reloaded.
+ */
+export class BindPasswordRefusedError extends DirectoryAuthError {}
+
 /** The server answered but is not an Active Directory domain controller we can poll. */
 export class DirectoryProtocolError extends DirectoryError {
   override readonly exitCode = ExitCode.unavailable;

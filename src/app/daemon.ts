@@ -15,6 +15,7 @@ import { parseDuration } from '../core/duration.js';
 import type { DirectorySource } from '../directory/port.js';
 import {
   AdnotifyError,
+  BindPasswordRefusedError,
   ConfigError,
   DirectoryAuthError,
   DirectoryError,
@@ -74,6 +75,11 @@ export class Daemon {
   /** Since when delivery rounds find the SMTP server unreachable (or refusing our login). */
   #mailDownSince: Date | null = null;
   #mailDownReason: string | null = null;
+  /**
+   * Why the directory refused the bind password, if it did: the daemon then binds no more
+   * (each try would count towards the account's lockout) until its config is reloaded.
+   */
+  #bindRefused: string | null = null;
   readonly #startedAt: Date;
   readonly #metrics: Metrics;
   #server: Server | undefined;
@@ -186,7 +192,8 @@ export class Daemon {
         else if (kind === 'reload') await this.#reload();
         else await this.#job(kind);
       } catch (err: unknown) {
-        this.#log.error(`${kind} failed`, { err: errorMessage(err) });
+        if (err instanceof BindPasswordRefusedError) this.#refuseBinds(err);
+        else this.#log.error(`${kind} failed`, { err: errorMessage(err) });
       }
     });
   }
@@ -196,6 +203,11 @@ export class Daemon {
     const clock = this.#factory.clock;
     const started = performance.now();
     try {
+      if (this.#bindRefused !== null) {
+        log.debug('poll skipped: the bind password was refused; waiting for a config reload');
+        await this.#deliver();
+        return;
+      }
       const summary = await runCycle({
         config,
         directory,
@@ -231,13 +243,17 @@ export class Daemon {
       this.#failures++;
       this.#lastError = errorMessage(err);
       this.#metrics.cycles.inc({ kind: 'incremental', outcome: 'failed' });
-      const retryIn = this.#retryDelay();
-      this.#backoffUntil = Date.now() + retryIn;
-      log.error('poll failed; retrying', {
-        err: this.#lastError,
-        failures: this.#failures,
-        retryInSeconds: Math.round(retryIn / 1000),
-      });
+      if (err instanceof BindPasswordRefusedError) {
+        this.#refuseBinds(err);
+      } else {
+        const retryIn = this.#retryDelay();
+        this.#backoffUntil = Date.now() + retryIn;
+        log.error('poll failed; retrying', {
+          err: this.#lastError,
+          failures: this.#failures,
+          retryInSeconds: Math.round(retryIn / 1000),
+        });
+      }
       // Open the connection afresh next time (it may be half-dead), trying every URL again.
       if (err instanceof DirectoryError || !(err instanceof AdnotifyError)) await directory.close();
       await this.#deliver().catch(() => undefined);
@@ -273,7 +289,20 @@ export class Daemon {
     return Math.min(MAX_BACKOFF_MS, base * 2 ** Math.min(this.#failures - 1, 10));
   }
 
+  /** The directory refused the bind password: stop binding until the config is reloaded. */
+  #refuseBinds(err: BindPasswordRefusedError): void {
+    this.#bindRefused = err.message;
+    this.#log.error('bind password refused; not binding again until the config is reloaded', {
+      err: err.message,
+      fix: 'correct directory.bindPassword, then reload the config (SIGHUP) or restart adnotify',
+    });
+  }
+
   async #job(kind: 'password-expiry' | 'lifecycle'): Promise<void> {
+    if (this.#bindRefused !== null) {
+      this.#log.warn(`${kind} skipped: the bind password was refused; waiting for a config reload`);
+      return;
+    }
     const deps = {
       ...this.#parts,
       config: this.#config,
@@ -338,8 +367,14 @@ export class Daemon {
     if (next.store !== old.store) old.store.close();
     this.#parts = next;
     this.#schedule();
-    this.#armTimer();
     this.#log.info('config reloaded', { file: loaded.file });
+    if (this.#bindRefused !== null) {
+      // The administrator says the password is fixed: try it now, once.
+      this.#bindRefused = null;
+      this.#enqueue('poll');
+    } else {
+      this.#armTimer();
+    }
   }
 
   /** Stops scheduling, lets the work in progress finish (bounded), sends what it can, closes. */
@@ -377,6 +412,11 @@ export class Daemon {
     if (now.getTime() - since.getTime() > staleAfter) {
       reasons.push(
         `no successful poll since ${this.#lastSuccess?.toISOString() ?? 'start'}${this.#lastError ? `: ${this.#lastError}` : ''}`,
+      );
+    }
+    if (this.#bindRefused !== null) {
+      reasons.push(
+        `${this.#bindRefused} adnotify binds no more until its config is reloaded (SIGHUP) or it is restarted, so as not to lock the account out`,
       );
     }
     // An SMTP outage or a refused login leaves messages pending, attempts untouched, for as

@@ -13,6 +13,7 @@ import {
 
 import {
   AdnotifyError,
+  BindPasswordRefusedError,
   DirectoryAuthError,
   DirectoryProtocolError,
   DirectoryUnavailableError,
@@ -76,11 +77,13 @@ export function classifyLdapError(err: unknown, url: string, step: DirectoryStep
   if (err instanceof InvalidCredentialsError) {
     const reason = /data ([0-9a-f]{3})/i.exec(message)?.[1];
     const why = (reason && AD_BIND_REASONS[reason.toLowerCase()]) ?? 'the bind DN or password is wrong';
-    return new DirectoryAuthError(
-      `${url}: bind refused: ${why}. Check directory.bindDN and directory.bindPassword.`,
-      'bind',
-      { cause: err },
-    );
+    const text = `${url}: bind refused: ${why}. Check directory.bindDN and directory.bindPassword.`;
+    // Other reasons (locked out, expired, disabled) do not count a failed logon against the
+    // account, and may clear by themselves: those are retried.
+    const passwordRefused = reason === undefined || reason.toLowerCase() === '52e';
+    return passwordRefused
+      ? new BindPasswordRefusedError(text, 'bind', { cause: err })
+      : new DirectoryAuthError(text, 'bind', { cause: err });
   }
   if (err instanceof StrongAuthRequiredError || err instanceof ConfidentialityRequiredError) {
     return new DirectoryAuthError(

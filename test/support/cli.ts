@@ -60,6 +60,8 @@ export interface TestConfigOptions {
   smtpExtra?: string;
   /** logging.file. default: none */
   logFile?: string;
+  /** directory.bindPassword as written in YAML. default: "${env:TEST_BIND_PASSWORD}" */
+  bindPassword?: string;
 }
 
 /** Writes adnotify.yaml in `dir`; the bind password comes from $TEST_BIND_PASSWORD. */
@@ -74,7 +76,7 @@ directory:
   tls:
     caFile: ${caFile === null ? 'null' : JSON.stringify(caFile)}
   bindDN: ${JSON.stringify(options.bindDN ?? samba.bindDN)}
-  bindPassword: "\${env:TEST_BIND_PASSWORD}"
+  bindPassword: ${options.bindPassword ?? '"${env:TEST_BIND_PASSWORD}"'}
   baseDN: ${JSON.stringify(options.baseDN)}
   timeoutSeconds: ${options.timeoutSeconds ?? 10}
 ${options.directoryExtra ?? ''}
