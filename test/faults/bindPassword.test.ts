@@ -9,7 +9,6 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { Attribute, Change } from 'ldapts';
 import { describe, expect, it } from 'vitest';
 
 import { sambaOrNull, tempDir, uniqueName } from '../support/cli.js';
@@ -67,15 +66,7 @@ describe.skipIf(!samba)('fault: the bind password refused under a running daemon
     await daemon.waitFor((l) => l['message'] === 'poll done', 'the first poll');
 
     // The password is changed in the directory, and a change is made adnotify should report.
-    await admin.client.modify(account, [
-      new Change({
-        operation: 'replace',
-        modification: new Attribute({
-          type: 'unicodePwd',
-          values: [Buffer.from(`"${NEW_PASSWORD}"`, 'utf16le')],
-        }),
-      }),
-    ]);
+    await admin.modify(account, 'replace', 'unicodePwd', [Buffer.from(`"${NEW_PASSWORD}"`, 'utf16le')]);
     await admin.modify(user, 'replace', 'title', ['bindpw-meanwhile']);
     // The session bound before the change stays bound; a reload opens a new one.
     const refusedFrom = daemon.mark();
