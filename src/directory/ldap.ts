@@ -14,6 +14,7 @@ import {
   Client,
   NoSuchAttributeError,
   TypeOrValueExistsError,
+  UnwillingToPerformError,
   EqualityFilter,
   type Filter,
   FilterParser,
@@ -336,10 +337,7 @@ export class LdapDirectory implements DirectorySource {
         new Change({ operation, modification: new Attribute({ type: attribute, values: [...values] }) }),
       );
     } catch (err: unknown) {
-      // Already there, or already gone: the change the caller wants is in place.
-      if (operation === 'add' && (err instanceof TypeOrValueExistsError || err instanceof AlreadyExistsError))
-        return;
-      if (operation === 'delete' && err instanceof NoSuchAttributeError) return;
+      if (alreadyInPlace(operation, err)) return;
       throw classifyLdapError(err, this.#url ?? '', 'modify');
     }
   }
@@ -425,4 +423,18 @@ function guidFilter(guids: readonly string[], and: string | undefined): Filter {
 function first(value: unknown): string | undefined {
   const v: unknown = Array.isArray(value) ? value[0] : value;
   return typeof v === 'string' ? v : undefined;
+}
+
+/**
+ * True when a modify was refused because its change is already in place. Samba answers 20
+ * (attributeOrValueExists) for a value already there and 16 (noSuchAttribute) for one already
+ * gone. Windows answers 68 (entryAlreadyExists, "00000562": ERROR_MEMBER_IN_GROUP) and 53
+ * (unwillingToPerform, "00000561": ERROR_MEMBER_NOT_IN_GROUP) for group members; 53 means
+ * other refusals too, so only with that code.
+ * https://learn.microsoft.com/en-us/windows/win32/debug/system-error-codes--1300-1699-
+ */
+export function alreadyInPlace(operation: 'add' | 'delete', err: unknown): boolean {
+  if (operation === 'add') return err instanceof TypeOrValueExistsError || err instanceof AlreadyExistsError;
+  if (err instanceof NoSuchAttributeError) return true;
+  return err instanceof UnwillingToPerformError && /^0*561\b/.test(err.message.trim());
 }

@@ -23,8 +23,14 @@ const OPS: Record<number, string> = {
   0x50: 'abandon',
 };
 
+/** ModifyResponse: [APPLICATION 7], constructed. */
+const MODIFY_RESPONSE = 0x67;
+
 export class LdapProxy {
   readonly requests: string[] = [];
+  /** Modify responses from the DC kept from the client (see {@link holdModifyResponses}). */
+  heldModifyResponses = 0;
+  #holdModifyResponses = false;
   #holdAfterSearches: number | undefined;
   #held: (() => void)[] = [];
   readonly #server: Server;
@@ -76,6 +82,15 @@ export class LdapProxy {
     return this.#held.length > 0;
   }
 
+  /**
+   * From now on the DC's answer to a modify never reaches the client: the change is made in
+   * the directory, and the client waits as if the answer were slow. To stop a client between
+   * a directory write and what it does next.
+   */
+  holdModifyResponses(): void {
+    this.#holdModifyResponses = true;
+  }
+
   release(): void {
     this.#holdAfterSearches = undefined;
     for (const forward of this.#held.splice(0)) forward();
@@ -95,7 +110,23 @@ export class LdapProxy {
         this.#forward(message, server);
       }
     });
-    server.on('data', (chunk: Buffer) => client.write(chunk));
+    let answers = Buffer.alloc(0);
+    server.on('data', (chunk: Buffer) => {
+      if (!this.#holdModifyResponses && answers.length === 0) {
+        client.write(chunk);
+        return;
+      }
+      answers = Buffer.concat([answers, chunk]);
+      for (;;) {
+        const size = messageSize(answers);
+        if (size === undefined || answers.length < size) break;
+        const message = answers.subarray(0, size);
+        answers = answers.subarray(size);
+        if (this.#holdModifyResponses && protocolOpTag(message) === MODIFY_RESPONSE)
+          this.heldModifyResponses++;
+        else client.write(message);
+      }
+    });
     const close = () => {
       client.destroy();
       server.destroy();
@@ -131,7 +162,7 @@ export class LdapProxy {
 }
 
 /** Total size of the BER SEQUENCE at the start of `buf`, or undefined if not yet known. */
-function messageSize(buf: Buffer): number | undefined {
+export function messageSize(buf: Buffer): number | undefined {
   if (buf.length < 2) return undefined;
   const first = buf[1] ?? 0;
   if (first < 0x80) return 2 + first;
@@ -143,7 +174,7 @@ function messageSize(buf: Buffer): number | undefined {
 }
 
 /** The tag of the protocolOp: after the outer SEQUENCE header and the messageID INTEGER. */
-function protocolOpTag(message: Buffer): number {
+export function protocolOpTag(message: Buffer): number {
   const first = message[1] ?? 0;
   let offset = 2 + (first < 0x80 ? 0 : first & 0x7f);
   const idLength = message[offset + 1] ?? 0;
