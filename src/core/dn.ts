@@ -33,7 +33,85 @@ export function rebaseAll(dn: string, renames: readonly ContainerRename[]): stri
 }
 
 export function sameDn(a: string, b: string): boolean {
-  return a.toLowerCase() === b.toLowerCase();
+  return a.toLowerCase() === b.toLowerCase() || normalizeDn(a) === normalizeDn(b);
+}
+
+/** Characters escaped in a normalised attribute value (RFC 4514 section 2.4). */
+const SPECIAL = new Set([',', '+', '"', '\\', '<', '>', ';', '=']);
+
+/**
+ * A DN in one canonical form for comparison (RFC 4514, as Active Directory compares them):
+ * attribute types and values in lower case, no spaces around `,`, `+` and `=`, hex escapes
+ * (`\2C`) decoded and special characters escaped one way. `OU=Staff, DC=Example,DC=com` and
+ * `ou=staff,dc=example,dc=com` normalise alike. Not for display: the server's own spelling is.
+ */
+export function normalizeDn(dn: string): string {
+  const rdns: string[] = [];
+  let parts: string[] = [];
+  let type = '';
+  let value = '';
+  let inValue = false;
+  /** Trailing spaces of the value so far that were written unescaped (dropped at the end). */
+  let trailing = 0;
+  const endValue = () => {
+    parts.push(`${type.trim().toLowerCase()}=${canonicalValue(value.slice(0, value.length - trailing))}`);
+    type = '';
+    value = '';
+    inValue = false;
+    trailing = 0;
+  };
+  for (let i = 0; i < dn.length; i++) {
+    const c = dn.charAt(i);
+    if (!inValue) {
+      if (c === '=') inValue = true;
+      else type += c;
+      continue;
+    }
+    if (c === '\\') {
+      const hex = /^[0-9a-fA-F]{2}/.exec(dn.slice(i + 1, i + 3));
+      if (hex) {
+        // A run of hex escapes is UTF-8 bytes: decode them together.
+        const bytes: number[] = [];
+        let j = i;
+        while (/^\\[0-9a-fA-F]{2}/.test(dn.slice(j, j + 3))) {
+          bytes.push(parseInt(dn.slice(j + 1, j + 3), 16));
+          j += 3;
+        }
+        value += new TextDecoder().decode(new Uint8Array(bytes));
+        i = j - 1;
+      } else if (i + 1 < dn.length) {
+        value += dn.charAt(i + 1);
+        i++;
+      }
+      trailing = 0;
+      continue;
+    }
+    if (c === ',' || c === ';' || c === '+') {
+      endValue();
+      if (c !== '+') {
+        rdns.push(parts.join('+'));
+        parts = [];
+      }
+      continue;
+    }
+    if (c === ' ' && value === '') continue; // leading spaces of a value
+    value += c;
+    trailing = c === ' ' ? trailing + 1 : 0;
+  }
+  if (inValue || type.trim() !== '') endValue();
+  if (parts.length > 0) rdns.push(parts.join('+'));
+  return rdns.join(',');
+}
+
+function canonicalValue(value: string): string {
+  const lower = value.toLowerCase();
+  let out = '';
+  for (let i = 0; i < lower.length; i++) {
+    const ch = lower.charAt(i);
+    const edge = (i === 0 && (ch === ' ' || ch === '#')) || (i === lower.length - 1 && ch === ' ');
+    out += SPECIAL.has(ch) || edge ? `\\${ch}` : ch;
+  }
+  return out;
 }
 
 /**

@@ -6,8 +6,10 @@ import {
   isBeneath,
   isWithin,
   namingContextOf,
+  normalizeDn,
   rebase,
   rebaseAll,
+  sameDn,
 } from '../../src/core/dn.js';
 import { guidBytes, formatGuid, parseGeneralizedTime } from '../../src/core/normalize.js';
 
@@ -67,5 +69,27 @@ describe('GUID bytes and GeneralizedTime', () => {
   it('parses whenCreated', () => {
     expect(parseGeneralizedTime('20261125015600.0Z')?.toISOString()).toBe('2026-11-25T01:56:00.000Z');
     expect(parseGeneralizedTime('garbage')).toBeUndefined();
+  });
+});
+
+describe('normalizeDn: one form for DNs that name the same object (RFC 4514)', () => {
+  it.each([
+    ['OU=Staff, DC=example, DC=com', 'ou=staff,dc=example,dc=com'],
+    ['ou = Staff ,dc=Example;DC=com', 'ou=staff,dc=example,dc=com'],
+    ['CN=Smith\\, John,OU=A', 'cn=smith\\, john,ou=a'],
+    ['CN=Smith\\2C John,OU=A', 'cn=smith\\, john,ou=a'],
+    ['CN=J\\C3\\A9r\\C3\\B4me , OU = A ', 'cn=jérôme,ou=a'],
+    ['CN=trailing\\ ,OU=A', 'cn=trailing\\ ,ou=a'],
+    ['CN=\\#hash,OU=A', 'cn=\\#hash,ou=a'],
+    ['CN=a+SN=b,OU=A', 'cn=a+sn=b,ou=a'],
+  ])('%s -> %s', (dn, normal) => {
+    expect(normalizeDn(dn)).toBe(normal);
+  });
+
+  it('sameDn ignores case, spacing and escape spelling, not content', () => {
+    expect(sameDn('CN=Domain Admins,CN=Users,DC=x', 'cn=domain admins, cn=users, dc=X')).toBe(true);
+    expect(sameDn('CN=A\\,B,DC=x', 'CN=A\\2cB,DC=x')).toBe(true);
+    expect(sameDn('CN=A B,DC=x', 'CN=AB,DC=x')).toBe(false);
+    expect(sameDn('CN=A\\,B,DC=x', 'CN=A,CN=B,DC=x')).toBe(false);
   });
 });
