@@ -102,7 +102,11 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   const when = (c: Command) =>
     c
       .option('--from <T>', 'when it starts: ISO date-time, date, or duration from now (default: now)')
-      .requiredOption('--until <T>', 'when it ends: ISO date-time, date, or duration from now');
+      .requiredOption('--until <T>', 'when it ends: ISO date-time, date, or duration from now')
+      .option(
+        '--allow-protected',
+        'accept a protected group or account (adminCount=1, or in notify.protectedGroupsExtra); logged at warn level',
+      );
   when(add.command('member').description('join --group now or at --from, leave at --until'))
     .requiredOption('--group <G>', 'group: DN, sAMAccountName or mail')
     .requiredOption('--member <M>', 'member: DN, sAMAccountName, userPrincipalName or mail')
@@ -129,7 +133,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .action((o: TempAddOptions) => tempAdd(ctx, global(), 'manager', o));
   temp
     .command('list')
-    .description('schedules still to be applied')
+    .description('schedules still to be applied, and failed ones with the reason; who created each')
     .option('--all', 'also those done or cancelled')
     .option('--json', 'print one JSON array')
     .action((o: { json?: boolean; all?: boolean }) => {

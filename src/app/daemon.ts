@@ -430,6 +430,11 @@ export class Daemon {
     }
     const failed = this.#stopping ? 0 : this.#parts.store.outboxCounts().failed;
     if (failed > 0) reasons.push(`${failed} messages failed (adnotify outbox list --status failed)`);
+    // A lifecycle step that keeps failing may be an end that cannot take a grant away.
+    const stuck = this.#stopping ? 0 : this.#parts.store.schedules.counts().failed;
+    if (stuck > 0) {
+      reasons.push(`${stuck} lifecycle schedules failed and are retried (adnotify temp list)`);
+    }
     return {
       healthy: reasons.length === 0,
       reasons,

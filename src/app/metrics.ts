@@ -20,6 +20,7 @@ export class Metrics {
   readonly smtpDown: Gauge;
   readonly snapshotObjects: Gauge;
   readonly outbox: Gauge<'status'>;
+  readonly schedules: Gauge<'state'>;
 
   constructor(store: () => SqliteStore | undefined) {
     const registers = [this.registry];
@@ -75,6 +76,17 @@ export class Metrics {
         const s = store();
         if (!s) return;
         for (const [status, n] of Object.entries(s.outboxCounts())) this.set({ status }, n);
+      },
+    });
+    this.schedules = new Gauge({
+      name: 'adnotify_lifecycle_schedules',
+      help: 'Lifecycle schedules by state ("failed": retried each run; "failed-final": the object is gone)',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const s = store();
+        if (!s) return;
+        for (const [state, n] of Object.entries(s.schedules.counts())) this.set({ state }, n);
       },
     });
   }

@@ -3,6 +3,7 @@
  * long-lived parts from the config. One place wires config → logger → store → adapters.
  */
 import { existsSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
 import { loadConfig, resolveConfigPath, type LoadedConfig } from '../config/load.js';
@@ -51,6 +52,17 @@ export class Context {
   get clock(): Clock {
     this.#clock ??= clockFrom(this.#io.env);
     return this.#clock;
+  }
+
+  /** Who runs the command: the user who ran sudo (SUDO_USER), else the OS user. */
+  get user(): string {
+    const sudo = this.#io.env['SUDO_USER'];
+    if (sudo !== undefined && sudo !== '') return sudo;
+    try {
+      return userInfo().username;
+    } catch {
+      return this.#io.env['USER'] ?? this.#io.env['USERNAME'] ?? 'unknown';
+    }
   }
 
   /** Prints a line on stdout (command output, not logs). */

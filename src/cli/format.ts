@@ -62,9 +62,10 @@ export function eventLines(event: HistoryEvent): string[] {
     case 'lifecycle.manager-added':
     case 'lifecycle.manager-removed':
     case 'lifecycle.manager-removal-soon':
+    case 'lifecycle.not-rejoined':
       return [
         head,
-        `    ${event.subject.class ?? 'object'} ${safeText(event.subject.dn, 300)}  (schedule #${event.schedule}${event.until ? `, ${event.until}` : ''})`,
+        `    ${event.subject.class ?? 'object'} ${safeText(event.subject.dn, 300)}  (schedule #${event.schedule}${event.until ? `, ${event.until}` : ''}${event.reason ? `, ${safeText(event.reason, 200)}` : ''})`,
       ];
   }
 }

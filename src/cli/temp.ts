@@ -4,9 +4,9 @@
  */
 import { attributeFor, lifecycleJob, resolveName } from '../app/lifecycle.js';
 import type { LoadedConfig } from '../config/load.js';
-import { namingContextOf } from '../core/dn.js';
+import { namingContextOf, sameDn } from '../core/dn.js';
 import { parseDuration } from '../core/duration.js';
-import type { DirectoryEntry } from '../core/types.js';
+import { textOf, type DirectoryEntry } from '../core/types.js';
 import { UsageError } from '../errors.js';
 import type { ScheduleKind } from '../store/schedules.js';
 import type { GlobalOptions } from './commands.js';
@@ -30,6 +30,11 @@ export function parseWhen(text: string, now: Date, flag: string): Date {
 const isClass = (entry: DirectoryEntry, cls: string) =>
   entry.objectClass.some((c) => c.toLowerCase() === cls);
 
+/** adminCount=1 (AD's protected groups and their members' accounts), or listed in the config. */
+function isProtected(entry: DirectoryEntry, extra: readonly string[]): boolean {
+  return textOf(entry, 'adminCount') === '1' || extra.some((dn) => sameDn(dn, entry.dn));
+}
+
 export interface TempAddOptions {
   group?: string;
   member?: string;
@@ -38,6 +43,7 @@ export interface TempAddOptions {
   manager?: string;
   from?: string;
   until: string;
+  allowProtected?: boolean;
 }
 
 const WORDS: Record<ScheduleKind, string> = {
@@ -83,6 +89,28 @@ export async function tempAdd(
     if (kind === 'manager' && !(isClass(target, 'user') || isClass(target, 'contact'))) {
       throw new UsageError(`${target.dn} is not a user or contact`);
     }
+    const isMember = (target.members ?? []).some((m) => m.guid === subject.guid);
+    // A "temporary removal" of a non-member would add it at its end: a grant nobody asked for.
+    if (kind === 'removal' && !isMember) {
+      throw new UsageError(
+        `${subject.dn} is not a member of ${target.dn}: a temporary removal would add it when it ends. Use "temp add member" to grant a temporary membership.`,
+      );
+    }
+    if (isProtected(target, loaded.config.notify.protectedGroupsExtra)) {
+      if (options.allowProtected !== true) {
+        throw new UsageError(
+          `${target.dn} is protected (adminCount=1, or listed in notify.protectedGroupsExtra): a temporary change to it grants or withdraws administrative rights. Add --allow-protected if that is what you mean.`,
+        );
+      }
+      log.warn('temporary change of a protected object scheduled (--allow-protected)', {
+        kind,
+        target: target.dn,
+        subject: subject.dn,
+        from: from.toISOString(),
+        until: until.toISOString(),
+        createdBy: ctx.user,
+      });
+    }
     const id = store.schedules.add({
       kind,
       targetGuid: target.guid,
@@ -92,12 +120,13 @@ export async function tempAdd(
       startAt: from.toISOString(),
       endAt: until.toISOString(),
       createdAt: now.toISOString(),
+      createdBy: ctx.user,
     });
     ctx.out(`${id}`);
     ctx.err(
       `schedule #${id}: ${WORDS[kind]} ${safeText(subject.dn, 200)} ${kind === 'manager' ? 'of' : kind === 'removal' ? 'from' : 'of'} ${safeText(target.dn, 200)}, from ${from.toISOString()} until ${until.toISOString()}`,
     );
-    if (kind === 'member' && (target.members ?? []).some((m) => m.guid === subject.guid)) {
+    if (kind === 'member' && isMember) {
       ctx.err(`warning: ${subject.dn} is already a member; it will be removed at ${until.toISOString()}`);
     }
     if (!loaded.config.lifecycle.enabled) {
@@ -128,10 +157,16 @@ export function tempList(
     }
     if (list.length === 0) ctx.out('no schedules');
     for (const s of list) {
+      const state = s.state === 'failed' && s.resumeFrom !== null ? 'failed (retried)' : s.state;
       ctx.out(
-        `#${s.id}  ${s.state.padEnd(9)} ${WORDS[s.kind]} ${safeText(s.subjectDn, 200)} / ${safeText(s.targetDn, 200)}  ${s.startAt} → ${s.endAt}`,
+        `#${s.id}  ${state.padEnd(9)} ${WORDS[s.kind]} ${safeText(s.subjectDn, 200)} / ${safeText(s.targetDn, 200)}  ${s.startAt} → ${s.endAt}  by ${safeText(s.createdBy ?? 'unknown', 64)}`,
       );
-      if (s.lastError !== null) ctx.out(`      last error: ${safeText(s.lastError, 300)}`);
+      if (s.lastError === null) continue;
+      if (s.state !== 'failed') ctx.out(`      note: ${safeText(s.lastError, 300)}`);
+      else {
+        const next = s.resumeFrom === null ? 'not retried' : 'retried each run';
+        ctx.out(`      last error: ${safeText(s.lastError, 300)} (${s.failures} failed attempts; ${next})`);
+      }
     }
   } finally {
     store.close();
@@ -146,11 +181,12 @@ export function tempCancel(ctx: Context, global: GlobalOptions, idText: string):
   try {
     const s = store.schedules.get(id);
     if (!s) throw new UsageError(`temp cancel: no schedule #${id}`);
-    if (s.state === 'done' || s.state === 'cancelled')
+    if (s.state === 'done' || s.state === 'cancelled' || (s.state === 'failed' && s.resumeFrom === null))
       throw new UsageError(`temp cancel: schedule #${id} is already ${s.state}`);
     store.schedules.setState(id, 'cancelled', ctx.clock.now().toISOString());
+    const started = s.state === 'active' || (s.state === 'failed' && s.resumeFrom === 'active');
     ctx.out(
-      `schedule #${id} cancelled${s.state === 'active' ? '; the directory is left as it is now (the change made at its start stays)' : ''}`,
+      `schedule #${id} cancelled${started ? '; the directory is left as it is now (the change made at its start stays)' : ''}`,
     );
   } finally {
     store.close();
@@ -187,7 +223,7 @@ export async function tempApply(
     if (steps.length === 0) ctx.out('temp: nothing due');
     for (const s of steps) {
       ctx.out(
-        `${dryRun ? 'would apply' : s.error ? 'FAILED' : 'applied'} #${s.schedule.id} ${s.step} (${s.event}): ${safeText(s.schedule.subjectDn, 200)} / ${safeText(s.schedule.targetDn, 200)}${s.error ? `: ${safeText(s.error, 300)}` : ''}`,
+        `${dryRun ? 'would apply' : s.error ? 'FAILED' : 'applied'} #${s.schedule.id} ${s.step} (${s.event}): ${safeText(s.schedule.subjectDn, 200)} / ${safeText(s.schedule.targetDn, 200)}${s.error ? `: ${safeText(s.error, 300)}${s.final ? ' (not retried)' : ' (retried next run)'}` : ''}${s.note ? ` (${safeText(s.note, 200)})` : ''}`,
       );
     }
     if (!dryRun) await deliver(ctx, loaded, store, log);

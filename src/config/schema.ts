@@ -37,6 +37,14 @@ const attributeName = z
   .string()
   .regex(/^[A-Za-z][A-Za-z0-9-]*$/, 'expected an LDAP attribute name such as "telephoneNumber"');
 
+/** A DN such as "CN=Tier0 Admins,OU=Groups,DC=example,DC=com". */
+const distinguishedName = z
+  .string()
+  .regex(
+    /^\s*[A-Za-z][\w-]*\s*=.+/,
+    'expected a distinguished name such as "CN=Tier0 Admins,OU=Groups,DC=example,DC=com"',
+  );
+
 const emailAddress = z.string().refine((value) => mailAddress(value) !== null, {
   message: 'expected one email address, such as "helpdesk@example.com"',
 });
@@ -194,6 +202,18 @@ const notify = z
       .boolean()
       .default(false)
       .describe('Notify members of nested groups too. default: false'),
+    protectedGroups: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Mail smtp.to and smtp.cc about every change to a protected group (adminCount=1: Domain Admins, Enterprise Admins, Administrators, ...) or its membership, even when nobody else is told. default: true',
+      ),
+    protectedGroupsExtra: z
+      .array(distinguishedName)
+      .default([])
+      .describe(
+        'More groups to treat as protected, by DN (e.g. a group that grants admin rights through delegation). default: []',
+      ),
   })
   .prefault({});
 

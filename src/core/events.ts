@@ -69,7 +69,9 @@ export type LifecycleType =
   | 'lifecycle.owner-removal-soon'
   | 'lifecycle.manager-added'
   | 'lifecycle.manager-removed'
-  | 'lifecycle.manager-removal-soon';
+  | 'lifecycle.manager-removal-soon'
+  /** A temporary removal ended, but the member was not put back (disabled or deleted since). */
+  | 'lifecycle.not-rejoined';
 
 export interface LifecycleEvent extends EventBase {
   type: LifecycleType;
@@ -79,6 +81,8 @@ export interface LifecycleEvent extends EventBase {
   schedule: number;
   /** For joins and additions: when it ends. For "-soon": when it will happen. */
   until?: string;
+  /** lifecycle.not-rejoined: why the member was not put back. */
+  reason?: string;
 }
 
 export type EventType = DirectoryEvent['type'];

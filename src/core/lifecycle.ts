@@ -8,9 +8,17 @@ import type { LifecycleType } from './events.js';
 
 export type ScheduleKind = 'member' | 'removal' | 'owner' | 'manager';
 
+export type ScheduleState = 'scheduled' | 'active' | 'done' | 'cancelled' | 'failed';
+
 export interface ScheduleView {
   kind: ScheduleKind;
-  state: 'scheduled' | 'active' | 'done' | 'cancelled';
+  /**
+   * `failed`: a step could not be applied. With `resumeFrom` set the failure may clear by
+   * itself (no write access yet, the DC unreachable) and the schedule goes on from that state
+   * at the next run; with `resumeFrom` null nothing is left to apply (the group is gone).
+   */
+  state: ScheduleState;
+  resumeFrom: 'scheduled' | 'active' | null;
   startAt: string;
   endAt: string;
   warnedAt: string | null;
@@ -44,27 +52,37 @@ function warnDays(kind: ScheduleKind, options: LifecycleOptions): number {
     : managedByOptions(options).daysBeforeRemove;
 }
 
+/** The state a schedule is in for the job: a retryable failure goes on where it stopped. */
+export function pendingState(s: Pick<ScheduleView, 'state' | 'resumeFrom'>): 'scheduled' | 'active' | null {
+  if (s.state === 'scheduled' || s.state === 'active') return s.state;
+  return s.state === 'failed' ? s.resumeFrom : null;
+}
+
 /**
  * The step due now, if any: the start once its time has come, then the end; before the
  * step that takes the subject out (the end, or for a removal the start), one warning
  * `days before` when that option is on and there is still time to warn.
+ *
+ * Once its end time has come the end is due whatever happened before: a start that never
+ * committed (it failed, or the process died between the directory write and the commit) must
+ * not leave a temporary grant in place, so the end's change is applied all the same.
  */
 export function nextStep(s: ScheduleView, now: Date, options: LifecycleOptions): Step | undefined {
+  const state = pendingState(s);
+  if (state === null) return undefined;
   const t = now.getTime();
   const start = Date.parse(s.startAt);
   const end = Date.parse(s.endAt);
+  if (t >= end) return 'end';
   const days = warnDays(s.kind, options);
   const warnBefore = (leaveAt: number) =>
     days > 0 && s.warnedAt === null && t < leaveAt && t >= leaveAt - days * DAY_MS;
-  if (s.state === 'scheduled') {
+  if (state === 'scheduled') {
     if (t >= start) return 'start';
     if (s.kind === 'removal' && warnBefore(start)) return 'warn';
     return undefined;
   }
-  if (s.state === 'active') {
-    if (t >= end) return 'end';
-    if (s.kind !== 'removal' && warnBefore(end)) return 'warn';
-  }
+  if (s.kind !== 'removal' && warnBefore(end)) return 'warn';
   return undefined;
 }
 
@@ -127,11 +145,14 @@ export function whoIsTold(
     case 'lifecycle.owner-removal-soon':
     case 'lifecycle.manager-removal-soon':
       return { subject: mb.daysBeforeRemove > 0, primary: false };
+    case 'lifecycle.not-rejoined':
+      // The member cannot be told (disabled or deleted); the group's owners decide what next.
+      return { subject: false, primary: true };
   }
 }
 
-/** The schedule's state after a step. */
-export function stateAfter(step: Step, state: ScheduleView['state']): ScheduleView['state'] {
+/** The schedule's state after a step applied from `state` (a pending one). */
+export function stateAfter(step: Step, state: 'scheduled' | 'active'): 'scheduled' | 'active' | 'done' {
   if (step === 'start') return 'active';
   if (step === 'end') return 'done';
   return state;

@@ -159,4 +159,17 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX schedules_state ON schedules (state);
     `,
   },
+  {
+    version: 5,
+    description: 'schedules: who created each, failures that resume where they stopped',
+    sql: `
+      -- The OS user who ran "adnotify temp add" (SUDO_USER under sudo).
+      ALTER TABLE schedules ADD COLUMN created_by TEXT;
+      -- With state 'failed': the state to go on from at the next run (scheduled or active),
+      -- or NULL when nothing is left to apply (the group or member is gone).
+      ALTER TABLE schedules ADD COLUMN resume_from TEXT;
+      -- Consecutive failed attempts of the current step.
+      ALTER TABLE schedules ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];

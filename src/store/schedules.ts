@@ -1,12 +1,14 @@
 /**
  * Lifecycle schedules: temporary memberships and removals, temporary additional owners and
  * managers. A schedule is `scheduled` until its start is applied, `active` until its end is,
- * then `done`; `cancelled` stops it where it is.
+ * then `done`; `cancelled` stops it where it is; `failed` records a step that could not be
+ * applied, with the reason, and where the job goes on from when the failure may clear.
  */
 import type Database from 'better-sqlite3';
 
-export type ScheduleKind = 'member' | 'removal' | 'owner' | 'manager';
-export type ScheduleState = 'scheduled' | 'active' | 'done' | 'cancelled';
+import type { ScheduleKind, ScheduleState } from '../core/lifecycle.js';
+
+export type { ScheduleKind, ScheduleState } from '../core/lifecycle.js';
 
 export interface NewSchedule {
   kind: ScheduleKind;
@@ -19,11 +21,17 @@ export interface NewSchedule {
   startAt: string;
   endAt: string;
   createdAt: string;
+  /** Who ran `adnotify temp add`: the OS user, or SUDO_USER under sudo. */
+  createdBy: string | null;
 }
 
 export interface Schedule extends NewSchedule {
   id: number;
   state: ScheduleState;
+  /** With state `failed`: the state the next run goes on from, or null when it does not retry. */
+  resumeFrom: 'scheduled' | 'active' | null;
+  /** Consecutive failed attempts of the current step. */
+  failures: number;
   warnedAt: string | null;
   lastError: string | null;
   updatedAt: string;
@@ -39,9 +47,12 @@ interface Row {
   start_at: string;
   end_at: string;
   state: ScheduleState;
+  resume_from: 'scheduled' | 'active' | null;
+  failures: number;
   warned_at: string | null;
   last_error: string | null;
   created_at: string;
+  created_by: string | null;
   updated_at: string;
 }
 
@@ -55,9 +66,12 @@ const fromRow = (r: Row): Schedule => ({
   startAt: r.start_at,
   endAt: r.end_at,
   state: r.state,
+  resumeFrom: r.resume_from,
+  failures: r.failures,
   warnedAt: r.warned_at,
   lastError: r.last_error,
   createdAt: r.created_at,
+  createdBy: r.created_by,
   updatedAt: r.updated_at,
 });
 
@@ -72,9 +86,9 @@ export class Schedules {
     const result = this.#db
       .prepare(
         `INSERT INTO schedules (kind, target_guid, target_dn, subject_guid, subject_dn, start_at, end_at, state,
-                                created_at, updated_at)
+                                created_at, created_by, updated_at)
          VALUES (@kind, @targetGuid, @targetDn, @subjectGuid, @subjectDn, @startAt, @endAt, 'scheduled',
-                 @createdAt, @createdAt)`,
+                 @createdAt, @createdBy, @createdAt)`,
       )
       .run(s);
     return Number(result.lastInsertRowid);
@@ -85,25 +99,74 @@ export class Schedules {
     return row ? fromRow(row) : undefined;
   }
 
-  /** Schedules still to be applied (scheduled or active), or every one with `all`. */
-  list(all = false): Schedule[] {
-    const sql = all
-      ? 'SELECT * FROM schedules ORDER BY id'
-      : "SELECT * FROM schedules WHERE state IN ('scheduled', 'active') ORDER BY id";
+  /** Schedules the job has to look at: scheduled, active, or failed with a retry. */
+  pending(): Schedule[] {
+    const sql = `SELECT * FROM schedules
+      WHERE state IN ('scheduled', 'active') OR (state = 'failed' AND resume_from IS NOT NULL)
+      ORDER BY id`;
     return (this.#db.prepare(sql).all() as Row[]).map(fromRow);
   }
 
-  setState(id: number, state: ScheduleState, at: string): void {
+  /** Schedules still running or failed (what an administrator must look at), or every one with `all`. */
+  list(all = false): Schedule[] {
+    const sql = all
+      ? 'SELECT * FROM schedules ORDER BY id'
+      : "SELECT * FROM schedules WHERE state IN ('scheduled', 'active', 'failed') ORDER BY id";
+    return (this.#db.prepare(sql).all() as Row[]).map(fromRow);
+  }
+
+  /** Schedules by state, for /metrics; failed ones split by whether they are retried. */
+  counts(): Record<ScheduleState | 'failed-final', number> {
+    const rows = this.#db
+      .prepare(
+        `SELECT CASE WHEN state = 'failed' AND resume_from IS NULL THEN 'failed-final' ELSE state END AS s,
+                COUNT(*) AS n
+         FROM schedules GROUP BY s`,
+      )
+      .all() as { s: ScheduleState | 'failed-final'; n: number }[];
+    const out: Record<ScheduleState | 'failed-final', number> = {
+      scheduled: 0,
+      active: 0,
+      done: 0,
+      cancelled: 0,
+      failed: 0,
+      'failed-final': 0,
+    };
+    for (const r of rows) out[r.s] = r.n;
+    return out;
+  }
+
+  /** The step applied: the schedule moves to `state`, and any failure is cleared. */
+  setState(id: number, state: ScheduleState, at: string, note: string | null = null): void {
     this.#db
-      .prepare('UPDATE schedules SET state = ?, last_error = NULL, updated_at = ? WHERE id = ?')
-      .run(state, at, id);
+      .prepare(
+        `UPDATE schedules SET state = ?, resume_from = NULL, failures = 0, last_error = ?, updated_at = ?
+         WHERE id = ?`,
+      )
+      .run(state, note, at, id);
   }
 
   setWarned(id: number, at: string): void {
-    this.#db.prepare('UPDATE schedules SET warned_at = ?, updated_at = ? WHERE id = ?').run(at, at, id);
+    this.#db
+      .prepare(
+        `UPDATE schedules SET warned_at = ?, state = COALESCE(resume_from, state), resume_from = NULL,
+           failures = 0, last_error = NULL, updated_at = ?
+         WHERE id = ?`,
+      )
+      .run(at, at, id);
   }
 
-  setError(id: number, error: string, at: string): void {
-    this.#db.prepare('UPDATE schedules SET last_error = ?, updated_at = ? WHERE id = ?').run(error, at, id);
+  /**
+   * A step could not be applied: state `failed` with the reason. `resumeFrom` is where the
+   * next run goes on from (the failure may clear), or null when nothing is left to apply.
+   */
+  setFailed(id: number, error: string, resumeFrom: 'scheduled' | 'active' | null, at: string): void {
+    this.#db
+      .prepare(
+        `UPDATE schedules SET state = 'failed', resume_from = ?, failures = failures + 1, last_error = ?,
+           updated_at = ?
+         WHERE id = ?`,
+      )
+      .run(resumeFrom, error, at, id);
   }
 }

@@ -9,74 +9,33 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { sambaOrNull, uniqueName } from '../support/cli.js';
-import { DirectoryAdmin } from '../support/seed.js';
-import { SmtpCapture } from '../support/smtpCapture.js';
-import { Watch } from '../support/watch.js';
+import { DAY, LifecycleBed } from '../support/lifecycleBed.js';
+import type { DirectoryAdmin } from '../support/seed.js';
+import type { Watch } from '../support/watch.js';
 
 const samba = sambaOrNull();
-const DAY = 86_400_000;
 
 describe.skipIf(!samba)('lifecycle: temporary memberships, owners and managers (Samba AD DC + SMTP)', () => {
   if (!samba) return;
+  let bed: LifecycleBed;
   let admin: DirectoryAdmin;
-  const captures: SmtpCapture[] = [];
 
   beforeAll(async () => {
-    admin = await DirectoryAdmin.connect(samba);
+    bed = await LifecycleBed.start(samba);
+    admin = bed.admin;
   });
   afterAll(async () => {
-    await admin.close();
-    for (const c of captures) await c.stop();
+    await bed.stop();
   });
 
   const person = (ou: string, name: string, attrs: Record<string, string> = {}) =>
-    admin.user(
-      ou,
-      `${name.toLowerCase()}${uniqueName('').slice(-6)}`.slice(0, 20),
-      {
-        displayName: name,
-        mail: `${name.toLowerCase()}-${ou.slice(3, 20)}@example.test`.replace(/[^\w@.-]/g, ''),
-        ...attrs,
-      },
-      { password: 'Str0ng!Passw0rd' },
-    );
-
-  const mailOf = async (dn: string) => {
-    const { searchEntries } = await admin.client.search(dn, { scope: 'base', attributes: ['mail'] });
-    return String(searchEntries[0]?.['mail']);
-  };
-
-  const valuesOf = async (dn: string, attribute: string): Promise<string[]> => {
-    const { searchEntries } = await admin.client.search(dn, { scope: 'base', attributes: [attribute] });
-    const raw = searchEntries[0]?.[attribute];
-    return raw === undefined ? [] : Array.isArray(raw) ? raw.map(String) : [String(raw)];
-  };
-
-  async function setup(name: string, seed: (ou: string) => Promise<void>, lifecycle: string, smtpExtra = '') {
-    const smtp = await SmtpCapture.start();
-    captures.push(smtp);
-    const watch = await Watch.start(admin, samba!, name, seed, {
-      smtpPort: smtp.port,
-      directoryExtra: '  additionalManagersAttribute: secretary',
-      extra: `lifecycle:\n  enabled: true\n${lifecycle}`,
-      smtpExtra,
-    });
-    const at = (offsetMs: number) => {
-      watch.env = { ...watch.env, ADNOTIFY_FAKE_NOW: new Date(Date.now() + offsetMs).toISOString() };
-    };
-    const inbox = () => smtp.messages.map((m) => `${m.to.join(',')}: ${m.parsed.subject ?? ''}`);
-    return { watch, smtp, at, inbox };
-  }
-
-  /** The events a poll cycle adds (the job's own lifecycle events left aside). */
-  const pollEvents = async (watch: Watch) =>
-    (await watch.cycle()).events.filter((e) => !e.type.startsWith('lifecycle.'));
-
-  const ok = async (watch: Watch, ...args: string[]) => {
-    const result = await watch.run(...args);
-    expect(result.code, result.stderr).toBe(0);
-    return result;
-  };
+    bed.person(ou, name, attrs);
+  const mailOf = (dn: string) => bed.mailOf(dn);
+  const valuesOf = (dn: string, attribute: string) => bed.valuesOf(dn, attribute);
+  const setup = (name: string, seed: (ou: string) => Promise<void>, lifecycle: string, smtpExtra = '') =>
+    bed.setup(name, seed, lifecycle, smtpExtra);
+  const pollEvents = (watch: Watch) => bed.pollEvents(watch);
+  const ok = (watch: Watch, ...args: string[]) => bed.ok(watch, ...args);
 
   it('a temporary member joins, is warned before leaving, leaves; the poll cycle does not report it again', async () => {
     const dn: Record<string, string> = {};

@@ -22,9 +22,11 @@ const schedule = (
   kind: ScheduleView['kind'],
   state: ScheduleView['state'],
   warnedAt: string | null = null,
+  resumeFrom: ScheduleView['resumeFrom'] = null,
 ): ScheduleView => ({
   kind,
   state,
+  resumeFrom,
   startAt: at(1).toISOString(),
   endAt: at(10).toISOString(),
   warnedAt,
@@ -45,6 +47,16 @@ describe('nextStep', () => {
     { s: schedule('owner', 'active'), now: 8.5, step: undefined },
     { s: schedule('member', 'done'), now: 20, step: undefined },
     { s: schedule('member', 'cancelled'), now: 5, step: undefined },
+    // The end runs at its time even when the start never committed: no grant outlives it.
+    { s: schedule('member', 'scheduled'), now: 10, step: 'end' },
+    { s: schedule('owner', 'scheduled'), now: 12, step: 'end' },
+    { s: schedule('removal', 'scheduled'), now: 10.5, step: 'end' },
+    // A failure that may clear goes on from where it stopped; a final one never runs again.
+    { s: schedule('member', 'failed', null, 'scheduled'), now: 1, step: 'start' },
+    { s: schedule('member', 'failed', null, 'scheduled'), now: 10, step: 'end' },
+    { s: schedule('member', 'failed', null, 'active'), now: 8, step: 'warn' },
+    { s: schedule('member', 'failed', null, 'active'), now: 10, step: 'end' },
+    { s: schedule('member', 'failed', null, null), now: 10, step: undefined },
   ])('$s.kind $s.state at day $now: $step', ({ s, now, step }) => {
     expect(nextStep(s, at(now), options())).toBe(step);
   });
@@ -55,6 +67,10 @@ describe('nextStep', () => {
 });
 
 describe('effects and who is told', () => {
+  it('a member not put back after a removal: the owners are told, the member is not', () => {
+    expect(whoIsTold('lifecycle.not-rejoined', options())).toEqual({ subject: false, primary: true });
+  });
+
   it('a removal takes the member out at its start and back at its end', () => {
     expect(effectOf('removal', 'start')).toEqual({ operation: 'delete', event: 'lifecycle.left' });
     expect(effectOf('removal', 'end')).toEqual({ operation: 'add', event: 'lifecycle.joined' });

@@ -1,0 +1,93 @@
+/**
+ * What the lifecycle tests share: a directory admin connection, people and groups in a
+ * test's own OU, a watched OU with the lifecycle job on and an SMTP capture, a movable clock
+ * (ADNOTIFY_FAKE_NOW), and reads of the directory independent of adnotify.
+ */
+import { expect } from 'vitest';
+
+import { uniqueName } from './cli.js';
+import type { SambaInfo } from './samba.js';
+import { DirectoryAdmin } from './seed.js';
+import { SmtpCapture } from './smtpCapture.js';
+import { Watch, type WatchOptions } from './watch.js';
+
+export const DAY = 86_400_000;
+
+export class LifecycleBed {
+  readonly #captures: SmtpCapture[] = [];
+
+  private constructor(
+    readonly admin: DirectoryAdmin,
+    readonly samba: SambaInfo,
+  ) {}
+
+  static async start(samba: SambaInfo): Promise<LifecycleBed> {
+    return new LifecycleBed(await DirectoryAdmin.connect(samba), samba);
+  }
+
+  async stop(): Promise<void> {
+    await this.admin.close();
+    for (const c of this.#captures) await c.stop();
+  }
+
+  /** A mail-enabled user with a password (so it is enabled), named `name` in `ou`. */
+  person(ou: string, name: string, attrs: Record<string, string> = {}): Promise<string> {
+    return this.admin.user(
+      ou,
+      `${name.toLowerCase()}${uniqueName('').slice(-6)}`.slice(0, 20),
+      {
+        displayName: name,
+        mail: `${name.toLowerCase()}-${ou.slice(3, 20)}@example.test`.replace(/[^\w@.-]/g, ''),
+        ...attrs,
+      },
+      { password: 'Str0ng!Passw0rd' },
+    );
+  }
+
+  async mailOf(dn: string): Promise<string> {
+    const { searchEntries } = await this.admin.client.search(dn, { scope: 'base', attributes: ['mail'] });
+    return String(searchEntries[0]?.['mail']);
+  }
+
+  async valuesOf(dn: string, attribute: string): Promise<string[]> {
+    const { searchEntries } = await this.admin.client.search(dn, { scope: 'base', attributes: [attribute] });
+    const raw = searchEntries[0]?.[attribute];
+    return raw === undefined ? [] : Array.isArray(raw) ? raw.map(String) : [String(raw)];
+  }
+
+  /** A watched OU seeded by `seed`, with `lifecycle:` options and an SMTP capture. */
+  async setup(
+    name: string,
+    seed: (ou: string) => Promise<void>,
+    lifecycle: string,
+    smtpExtra = '',
+    options: WatchOptions = {},
+  ) {
+    const smtp = await SmtpCapture.start();
+    this.#captures.push(smtp);
+    const watch = await Watch.start(this.admin, this.samba, name, seed, {
+      smtpPort: smtp.port,
+      directoryExtra: '  additionalManagersAttribute: secretary',
+      extra: `lifecycle:\n  enabled: true\n${lifecycle}`,
+      smtpExtra,
+      ...options,
+    });
+    const at = (offsetMs: number) => {
+      watch.env = { ...watch.env, ADNOTIFY_FAKE_NOW: new Date(Date.now() + offsetMs).toISOString() };
+    };
+    const inbox = () => smtp.messages.map((m) => `${m.to.join(',')}: ${m.parsed.subject ?? ''}`);
+    return { watch, smtp, at, inbox };
+  }
+
+  /** The events a poll cycle adds (the job's own lifecycle events left aside). */
+  async pollEvents(watch: Watch) {
+    return (await watch.cycle()).events.filter((e) => !e.type.startsWith('lifecycle.'));
+  }
+
+  /** Runs an adnotify command that must succeed. */
+  async ok(watch: Watch, ...args: string[]) {
+    const result = await watch.run(...args);
+    expect(result.code, result.stderr).toBe(0);
+    return result;
+  }
+}
