@@ -7,10 +7,11 @@
  * and renders each message.
  */
 import type { Config } from '../config/schema.js';
-import { namingContextOf } from '../core/dn.js';
+import { namingContextOf, sameDn } from '../core/dn.js';
 import type { DirectoryEvent, ObjectRef } from '../core/events.js';
 import {
   byObject,
+  concernsProtectedGroup,
   intentsFor,
   planMessages,
   type ObjectFacts,
@@ -78,10 +79,12 @@ export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome):
 
   const intents: ResolvedIntent[] = [];
   const facts = new Map<string, ObjectFacts>();
+  const protectedGroups: ObjectRef[] = [];
   for (const [guid, events] of grouped) {
-    const f = factsFor(deps, cycle, guid, events[0]?.object, publicGroups.has(guid));
+    const f = factsFor(deps, cycle, guid, events, publicGroups.has(guid));
     if (!f) continue;
     facts.set(guid, f);
+    if (config.notify.protectedGroups && concernsProtectedGroup(events, f)) protectedGroups.push(f.object);
     for (const intent of intentsFor(events, f, config.notify)) {
       // A group among a group's members is told through its mail only (its own members are
       // already listed when expandNestedGroups is on); a group told for another reason (an
@@ -90,7 +93,10 @@ export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome):
       intents.push({ ...intent, recipients: await people.mailboxes(intent.party, expand) });
     }
   }
-  const plan = planMessages(intents, config.smtp, config.delivery.maxMessagesPerCycle);
+  const plan = planMessages(intents, config.smtp, config.delivery.maxMessagesPerCycle, protectedGroups);
+  if (protectedGroups.length > 0) {
+    log.warn('protected groups changed', { groups: protectedGroups.map((g) => g.dn) });
+  }
   const createdAt = cycle.when.toISOString();
   const status = plan.held ? 'held' : 'pending';
   for (const message of plan.messages) {
@@ -107,6 +113,7 @@ export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome):
         recipientName: message.kind === 'admin-copy' ? null : (message.to[0]?.name ?? null),
         told: message.kind === 'admin-copy' ? toldFor(plan.messages, message.object) : [],
         nameOf: (guid, dn) => people.nameOf(guid, dn),
+        protectedGroup: message.protectedGroup === true,
       }),
     );
     store.outbox.add({
@@ -182,14 +189,38 @@ function text(object: SnapshotObject, attribute: string): string | null {
   return typeof value === 'string' ? value : null;
 }
 
+/**
+ * A protected group: adminCount=1 after the cycle or before it (a change that clears the flag
+ * is itself worth telling), or listed in notify.protectedGroupsExtra under either DN.
+ */
+function isProtectedGroup(
+  object: SnapshotObject,
+  events: readonly DirectoryEvent[],
+  extra: readonly string[],
+): boolean {
+  if (object.class !== 'group') return false;
+  if (text(object, 'adminCount') === '1') return true;
+  const flagWasSet = events.some(
+    (e) =>
+      e.type === 'object.modified' &&
+      e.changes.some(
+        (c) => c.attribute.toLowerCase() === 'admincount' && 'before' in c && c.before.includes('1'),
+      ),
+  );
+  if (flagWasSet) return true;
+  const dns = [object.dn, ...events.flatMap((e) => (e.type === 'object.moved' ? [e.from, e.to] : []))];
+  return extra.some((listed) => dns.some((dn) => sameDn(listed, dn)));
+}
+
 function factsFor(
   deps: NotifyDeps,
   cycle: CycleOutcome,
   guid: string,
-  ref: ObjectRef | undefined,
+  events: readonly DirectoryEvent[],
   isPublic: boolean,
 ): ObjectFacts | undefined {
   const { store, config } = deps;
+  const ref = events[0]?.object;
   const object = cycle.written?.get(guid) ?? store.getObject(guid) ?? cycle.departed.get(guid)?.object;
   if (!object || !ref) return undefined;
   const isGroup = object.class === 'group';
@@ -206,6 +237,7 @@ function factsFor(
     members:
       isGroup && config.notify.objectModified ? membersOf(store, guid, config.notify.expandNestedGroups) : [],
     isPublic,
+    isProtected: isProtectedGroup(object, events, config.notify.protectedGroupsExtra),
   };
 }
 

@@ -44,6 +44,11 @@ export interface ObjectFacts {
   members: Party[];
   /** Groups: matches notify.publicGroups. */
   isPublic: boolean;
+  /**
+   * Groups: protected (adminCount=1 before or after the change, or listed in
+   * notify.protectedGroupsExtra): Domain Admins, Enterprise Admins, Administrators, ...
+   */
+  isProtected: boolean;
 }
 
 export interface NotifyOptions {
@@ -140,6 +145,19 @@ export interface PlannedMessage {
   to: Recipient[];
   cc: Recipient[];
   reasons: Reason[];
+  /** An administrators' copy about a protected group (notify.protectedGroups). */
+  protectedGroup?: true;
+}
+
+/**
+ * True when notify.protectedGroups must tell the administrators about these events: the
+ * object is a protected group and its attributes, name, place or membership changed, or it
+ * was deleted.
+ */
+export function concernsProtectedGroup(events: readonly DirectoryEvent[], facts: ObjectFacts): boolean {
+  return (
+    facts.object.class === 'group' && facts.isProtected && events.some((e) => e.type !== 'object.created')
+  );
 }
 
 export interface MessagePlan {
@@ -152,14 +170,21 @@ export interface MessagePlan {
  * Messages from resolved intents: one per address per object (all its reasons merged), and
  * one administrators' copy per object that notified anyone (to smtp.to, cc smtp.cc). A
  * recipient told only that they were added to or removed from a group gets the membership
- * message; anyone with another reason gets the full account of the change.
+ * message; anyone with another reason gets the full account of the change. Each of
+ * `protectedGroups` (changed protected groups, see {@link concernsProtectedGroup}) gets an
+ * administrators' copy marked as such, even when nobody else is told.
  */
 export function planMessages(
   intents: readonly ResolvedIntent[],
   admins: { to: readonly string[]; cc: readonly string[] },
   maxMessagesPerCycle: number,
+  protectedGroups: readonly ObjectRef[] = [],
 ): MessagePlan {
   const perObject = new Map<string, { object: ObjectRef; byAddress: Map<string, PlannedMessage> }>();
+  for (const object of protectedGroups) {
+    if (!perObject.has(object.guid)) perObject.set(object.guid, { object, byAddress: new Map() });
+  }
+  const isProtected = new Set(protectedGroups.map((o) => o.guid));
   for (const intent of intents) {
     const slot = perObject.get(intent.object.guid) ?? {
       object: intent.object,
@@ -183,7 +208,8 @@ export function planMessages(
   }
   const messages: PlannedMessage[] = [];
   for (const { object, byAddress } of perObject.values()) {
-    if (byAddress.size === 0) continue;
+    const protectedGroup = isProtected.has(object.guid);
+    if (byAddress.size === 0 && !protectedGroup) continue;
     messages.push(...byAddress.values());
     if (admins.to.length + admins.cc.length > 0) {
       messages.push({
@@ -192,6 +218,7 @@ export function planMessages(
         to: admins.to.map((address) => ({ address, name: null })),
         cc: admins.cc.map((address) => ({ address, name: null })),
         reasons: [...new Set([...byAddress.values()].flatMap((m) => m.reasons))],
+        ...(protectedGroup ? { protectedGroup: true as const } : {}),
       });
     }
   }

@@ -187,6 +187,8 @@ export interface ChangeViewInput {
   told?: readonly string[];
   /** Display names of members by GUID, where the snapshot knows them. */
   nameOf?: (guid: string | null, dn: string) => string;
+  /** Administrators' copy about a protected group (adminCount=1, notify.protectedGroups). */
+  protectedGroup?: boolean;
 }
 
 /** The view every change-like template gets (change, membership, admin-copy). */
@@ -229,6 +231,7 @@ export function changeView(input: ChangeViewInput) {
       .replace(/\.\d+Z$/, ' UTC'),
     actor: actor === undefined ? null : showValue(actor),
     told: (input.told ?? []).map(showValue).join(', '),
+    protectedGroup: input.protectedGroup === true,
   };
 }
 

@@ -126,18 +126,24 @@ ${FOOTER_HTML}
 `,
   },
   'admin-copy': {
-    subject: '[adnotify] {{#if deleted}}Deleted{{else}}Changes to{{/if}} {{object.kind}} {{object.name}}',
+    subject:
+      '[adnotify] {{#if protectedGroup}}Protected group: {{/if}}{{#if deleted}}Deleted{{else}}Changes to{{/if}} {{object.kind}} {{object.name}}',
     text: `{{object.kindTitle}} {{object.name}} ({{object.dn}}) changed.
+{{#if protectedGroup}}
+This is a protected group (adminCount=1 or notify.protectedGroupsExtra): its members
+hold administrative rights. Check that this change was intended.
+{{/if}}
 
 ${CHANGE_TEXT}
 
-Told: {{told}}
+Told: {{#if told}}{{told}}{{else}}nobody else{{/if}}
 ${FOOTER_TEXT}
 `,
     html: `<div style="${STYLE}">
 <p>{{object.kindTitle}} <strong>{{object.name}}</strong> <small>({{object.dn}})</small> changed.</p>
+{{#if protectedGroup}}<p><strong>This is a protected group</strong> (adminCount=1 or <code>notify.protectedGroupsExtra</code>): its members hold administrative rights. Check that this change was intended.</p>{{/if}}
 ${CHANGE_HTML}
-<p>Told: {{told}}</p>
+<p>Told: {{#if told}}{{told}}{{else}}nobody else{{/if}}</p>
 ${FOOTER_HTML}
 </div>
 `,

@@ -26,6 +26,8 @@ export function withoutBookkeeping(event: HistoryEvent): Event {
 
 export interface WatchOptions extends Partial<Omit<TestConfigOptions, 'baseDN'>> {
   env?: NodeJS.ProcessEnv;
+  /** Watch this base instead of the test's own OU (which is still made and seeded). */
+  watchBase?: string;
 }
 
 export class Watch {
@@ -50,8 +52,12 @@ export class Watch {
   ): Promise<Watch> {
     const watch = new Watch(await admin.ou(uniqueName(name)), samba);
     await seed(watch.ou);
-    const { env, ...config } = options;
-    watch.config = writeConfig(watch.dir, samba, { directoryExtra: '', ...config, baseDN: watch.ou });
+    const { env, watchBase, ...config } = options;
+    watch.config = writeConfig(watch.dir, samba, {
+      directoryExtra: '',
+      ...config,
+      baseDN: watchBase ?? watch.ou,
+    });
     if (env) watch.env = { ...watch.env, ...env };
     const baseline = await watch.once();
     expect(baseline.stdout).toMatch(/^baseline: /);

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { DirectoryEvent } from '../../src/core/events.js';
 import {
+  concernsProtectedGroup,
   intentsFor,
   planMessages,
   type Intent,
@@ -39,6 +40,7 @@ const userFacts: ObjectFacts = {
   managers: [party('boss'), party('deputy')],
   members: [],
   isPublic: false,
+  isProtected: false,
 };
 const groupFacts = (isPublic = false): ObjectFacts => ({
   object: group,
@@ -47,6 +49,7 @@ const groupFacts = (isPublic = false): ObjectFacts => ({
   managers: [],
   members: [party('m1'), party('m2'), party('owner')],
   isPublic,
+  isProtected: false,
 });
 
 const modified = (object = user, actor?: string): DirectoryEvent => ({
@@ -251,6 +254,39 @@ describe('planMessages', () => {
   it('no administrators’ copy for an object that notified nobody', () => {
     const nobody: ResolvedIntent = { ...resolved('CN=a', ['owner'], 'a@x'), recipients: [] };
     expect(planMessages([nobody], admins, 100).messages).toEqual([]);
+  });
+
+  it('a protected group: an administrators’ copy marked as such, even when nobody else is told', () => {
+    const nobody: ResolvedIntent = { ...resolved('CN=a', ['owner'], 'a@x'), recipients: [] };
+    const plan = planMessages([nobody], admins, 100, [group]);
+    expect(plan.messages).toEqual([
+      {
+        kind: 'admin-copy',
+        object: group,
+        to: [{ address: 'helpdesk@x', name: null }],
+        cc: [{ address: 'audit@x', name: null }],
+        reasons: [],
+        protectedGroup: true,
+      },
+    ]);
+    // Told as well: still one administrators' copy, marked.
+    const told = planMessages([resolved('CN=a', ['owner'], 'a@x')], admins, 100, [group]).messages;
+    expect(told.map((m) => [m.kind, m.protectedGroup])).toEqual([
+      ['change', undefined],
+      ['admin-copy', true],
+    ]);
+    // Another object keeps today's rule.
+    expect(planMessages([nobody], admins, 100, []).messages).toEqual([]);
+  });
+
+  it('concernsProtectedGroup: any change but creation of a protected group', () => {
+    const facts = { ...groupFacts(), isProtected: true };
+    expect(concernsProtectedGroup([added('x')], facts)).toBe(true);
+    expect(concernsProtectedGroup([modified(group)], facts)).toBe(true);
+    expect(concernsProtectedGroup([{ type: 'object.deleted', object: group }], facts)).toBe(true);
+    expect(concernsProtectedGroup([{ type: 'object.created', object: group }], facts)).toBe(false);
+    expect(concernsProtectedGroup([added('x')], groupFacts())).toBe(false);
+    expect(concernsProtectedGroup([modified()], { ...userFacts, isProtected: true })).toBe(false);
   });
 
   it('holds everything above delivery.maxMessagesPerCycle', () => {
