@@ -11,6 +11,9 @@ export const BUILTIN_IGNORED_ATTRIBUTES: readonly string[] = [
   'badPwdCount',
   'badPasswordTime',
   'lockoutTime',
+  // Every routine password change sets it: mailing it would tell managers and the helpdesk of
+  // each one. Expiry reminders read msDS-UserPasswordExpiryTimeComputed instead.
+  'pwdLastSet',
   'uSNChanged',
   'uSNCreated',
   'whenChanged',
@@ -33,6 +36,29 @@ export const BUILTIN_IGNORED_ATTRIBUTES: readonly string[] = [
   'objectGUID',
   'objectClass',
   'member',
+];
+
+/**
+ * Attributes that hold secrets (passwords, LAPS, gMSA): always redacted, merged with
+ * directory.attributes.redact. Their values are never stored in clear, mailed, logged or
+ * shown; a change is reported as "changed".
+ */
+export const BUILTIN_SECRET_ATTRIBUTES: readonly string[] = [
+  'userPassword',
+  'unixUserPassword',
+  'msSFU30Password',
+  'ms-Mcs-AdmPwd',
+  'msLAPS-Password',
+  'msLAPS-EncryptedPassword',
+  'msLAPS-EncryptedDSRMPassword',
+  'msLAPS-EncryptedPasswordHistory',
+  'msLAPS-EncryptedDSRMPasswordHistory',
+  'msDS-ManagedPassword',
+  'supplementalCredentials',
+  'unicodePwd',
+  'dBCSPwd',
+  'ntPwdHistory',
+  'lmPwdHistory',
 ];
 
 /** Case-insensitive set of attribute names (LDAP attribute names are case-insensitive). */

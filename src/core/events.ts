@@ -7,6 +7,7 @@
 import { AttributeSet } from './attributes.js';
 import {
   isBinaryValue,
+  isLegacyRedactedPair,
   isRedactedValue,
   memberKey,
   valueKey,
@@ -121,7 +122,7 @@ export function diffAttributes(
   }
   const changes: AttributeChange[] = [];
   for (const { name, before: was, after: now } of names.values()) {
-    if (ignore.has(name) || sameValues(was, now)) continue;
+    if (ignore.has(name) || sameValues(was, now) || isLegacyRedactedPair(was, now)) continue;
     if ([...was, ...now].some(isRedactedValue)) changes.push({ attribute: name, redacted: true });
     else if ([...was, ...now].some(isBinaryValue)) {
       changes.push({ attribute: name, binary: true, before: was.map(valueText), after: now.map(valueText) });

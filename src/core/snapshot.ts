@@ -10,6 +10,9 @@ export type SnapshotValue =
   | string
   | { dn: string; guid: string | null }
   | { sha256: string; bytes: number }
+  /** A redacted attribute: an HMAC of its values under the state's key. */
+  | { hmac: string; redacted: true }
+  /** Before state schema 6: a plain hash (kept until the object is next read). */
   | { sha256: string; redacted: true };
 
 export interface SnapshotObject {
@@ -30,7 +33,8 @@ export interface StoredMember {
 export function valueKey(value: SnapshotValue): string {
   if (typeof value === 'string') return `s:${value}`;
   if ('dn' in value) return value.guid === null ? `d:${value.dn.toLowerCase()}` : `g:${value.guid}`;
-  if ('redacted' in value) return `r:${value.sha256}`;
+  if ('hmac' in value) return `r:${value.hmac}`;
+  if ('redacted' in value) return `r0:${value.sha256}`;
   return `b:${value.sha256}`;
 }
 
@@ -38,7 +42,19 @@ export function valueKey(value: SnapshotValue): string {
 export function valueText(value: SnapshotValue): string {
   if (typeof value === 'string') return value;
   if ('dn' in value) return value.dn;
+  if ('redacted' in value) return '(redacted)';
   return value.sha256;
+}
+
+/**
+ * A redacted attribute hashed the old way (a plain SHA-256, state schema 5 and before) on one
+ * side and with the key on the other: the two cannot be compared, so the first read after the
+ * upgrade reports no change for it rather than a change that did not happen.
+ */
+export function isLegacyRedactedPair(a: readonly SnapshotValue[], b: readonly SnapshotValue[]): boolean {
+  const legacy = (v: SnapshotValue) => typeof v !== 'string' && 'redacted' in v && 'sha256' in v;
+  const keyed = (v: SnapshotValue) => typeof v !== 'string' && 'hmac' in v;
+  return (a.some(legacy) && b.some(keyed)) || (a.some(keyed) && b.some(legacy));
 }
 
 export function isBinaryValue(value: SnapshotValue): boolean {

@@ -1,3 +1,11 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+import type Database from 'better-sqlite3';
+
+import { AttributeSet, BUILTIN_SECRET_ATTRIBUTES } from '../core/attributes.js';
+import type { SnapshotValue } from '../core/snapshot.js';
+import { redactedValue } from './snapshot.js';
+
 /**
  * Versioned schema migrations, applied in order inside one transaction each; the
  * version lives in PRAGMA user_version. Never edit a released migration: add one.
@@ -6,7 +14,12 @@ export interface Migration {
   version: number;
   description: string;
   sql: string;
+  /** Work SQL alone cannot do, run after `sql` in the same transaction. */
+  run?: (db: Database.Database) => void;
 }
+
+/** The meta key holding the HMAC key for redacted values (hex). */
+export const REDACTION_KEY = 'redactionKey';
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -172,4 +185,62 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE schedules ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 6,
+    description: 'a key for redacted values; secrets stored in clear before are hashed',
+    sql: '',
+    run: scrubSecrets,
+  },
 ];
+
+/**
+ * Makes the HMAC key, then replaces what earlier versions kept in clear of the built-in
+ * secret attributes (a LAPS password, userPassword, ...): in the snapshot by the keyed hash
+ * the next read will compare with (so no change is reported for it), in recorded events by
+ * "changed (redacted)".
+ */
+function scrubSecrets(db: Database.Database): void {
+  // Overwrite what is replaced, so no page of the file keeps the old value.
+  db.pragma('secure_delete = ON');
+  const key = randomBytes(32);
+  db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(
+    REDACTION_KEY,
+    key.toString('hex'),
+  );
+  const secret = new AttributeSet(BUILTIN_SECRET_ATTRIBUTES);
+  const rows = db.prepare('SELECT guid, attributes FROM objects').all() as {
+    guid: string;
+    attributes: string;
+  }[];
+  const update = db.prepare('UPDATE objects SET attributes = ? WHERE guid = ?');
+  for (const row of rows) {
+    const attributes = JSON.parse(row.attributes) as Record<string, SnapshotValue[]>;
+    let changed = false;
+    for (const [name, values] of Object.entries(attributes)) {
+      if (!secret.has(name) || values.every((v) => typeof v !== 'string' && 'redacted' in v)) continue;
+      const texts = values.filter((v): v is string => typeof v === 'string');
+      // Text values hash as a fresh read would; bytes were kept as a plain hash only, which
+      // stays as an old-style redacted hash (compared leniently once, see core/events.ts).
+      attributes[name] =
+        texts.length === values.length
+          ? [redactedValue(texts, key)]
+          : [{ sha256: createHash('sha256').update(JSON.stringify(values)).digest('hex'), redacted: true }];
+      changed = true;
+    }
+    if (changed) update.run(JSON.stringify(attributes), row.guid);
+  }
+  const events = db.prepare("SELECT id, payload FROM events WHERE type = 'object.modified'").all() as {
+    id: number;
+    payload: string;
+  }[];
+  const rewrite = db.prepare('UPDATE events SET payload = ? WHERE id = ?');
+  for (const event of events) {
+    const payload = JSON.parse(event.payload) as { changes?: { attribute: string }[] };
+    if (!payload.changes?.some((c) => secret.has(c.attribute) && !('redacted' in c))) continue;
+    payload.changes = payload.changes.map((c) =>
+      secret.has(c.attribute) ? { attribute: c.attribute, redacted: true } : c,
+    );
+    rewrite.run(JSON.stringify(payload), event.id);
+  }
+  db.pragma('secure_delete = OFF');
+}

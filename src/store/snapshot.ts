@@ -1,11 +1,11 @@
 /**
- * What the snapshot keeps of an object: attribute values as JSON, with binary values and
- * redacted attributes reduced to a hash (enough to tell "changed", nothing to leak), and
- * built-in noise left out.
+ * What the snapshot keeps of an object: attribute values as JSON, with binary values reduced
+ * to a hash and redacted attributes to a keyed hash (enough to tell "changed", nothing to
+ * leak, nothing to guess a short secret from), and built-in noise left out.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 
-import { AttributeSet, BUILTIN_IGNORED_ATTRIBUTES } from '../core/attributes.js';
+import { AttributeSet, BUILTIN_IGNORED_ATTRIBUTES, BUILTIN_SECRET_ATTRIBUTES } from '../core/attributes.js';
 import type { SnapshotObject, SnapshotValue } from '../core/snapshot.js';
 import type { AttributeValue, DirectoryEntry } from '../core/types.js';
 import { structuralClass } from '../core/types.js';
@@ -13,8 +13,20 @@ import { structuralClass } from '../core/types.js';
 export type { SnapshotObject, SnapshotValue } from '../core/snapshot.js';
 
 export interface SnapshotPolicy {
-  /** Attributes whose values are stored as a hash only (directory.attributes.redact). */
+  /** Attributes stored as a keyed hash only: built-in secrets and directory.attributes.redact. */
   redact: AttributeSet;
+  /** The state's HMAC key (SqliteStore.redactionKey). */
+  hmacKey: Uint8Array;
+}
+
+/** The attributes to redact: the built-in secrets plus those the config names. */
+export function redactedAttributes(configured: readonly string[]): AttributeSet {
+  return new AttributeSet([...BUILTIN_SECRET_ATTRIBUTES, ...configured]);
+}
+
+/** A redacted attribute's values as stored: an HMAC of them all, never the values. */
+export function redactedValue(texts: readonly string[], key: Uint8Array): SnapshotValue {
+  return { hmac: createHmac('sha256', key).update(texts.join('\u0000')).digest('hex'), redacted: true };
 }
 
 const NOISE = new AttributeSet(BUILTIN_IGNORED_ATTRIBUTES);
@@ -25,7 +37,7 @@ export function toSnapshotObject(entry: DirectoryEntry, policy: SnapshotPolicy):
   for (const name of names) {
     const values = entry.attributes.get(name) ?? [];
     attributes[name] = policy.redact.has(name)
-      ? [{ sha256: sha256(values.map(valueText).join('\u0000')), redacted: true }]
+      ? [redactedValue(values.map(valueText), policy.hmacKey)]
       : values.map(toSnapshotValue);
   }
   return {

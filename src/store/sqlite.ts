@@ -12,7 +12,7 @@ import type { DirectoryEvent } from '../core/events.js';
 import type { StoredMember } from '../core/snapshot.js';
 import type { DirectoryIdentity, MemberRef } from '../core/types.js';
 import { StateError, TemporaryError, errorMessage } from '../errors.js';
-import { MIGRATIONS } from './migrations.js';
+import { MIGRATIONS, REDACTION_KEY } from './migrations.js';
 import { Outbox } from './outbox.js';
 import { Schedules } from './schedules.js';
 import type { SnapshotObject } from '../core/snapshot.js';
@@ -123,6 +123,7 @@ export class SqliteStore {
       if (migration.version <= current) continue;
       this.#db.transaction(() => {
         this.#db.exec(migration.sql);
+        migration.run?.(this.#db);
         this.#db.pragma(`user_version = ${migration.version}`);
       })();
     }
@@ -493,6 +494,15 @@ export class SqliteStore {
       'recordReminder',
       `INSERT OR IGNORE INTO password_reminders (user_guid, expires_at, threshold, outcome, at) VALUES (?, ?, ?, ?, ?)`,
     ).run(userGuid, expiresAt, threshold, outcome, at);
+  }
+
+  /**
+   * The key redacted values are hashed with (HMAC-SHA-256): random, made with the state (or
+   * by migration 6) and kept in it, so a low-entropy secret cannot be recovered from its hash
+   * by anyone who has only the hash.
+   */
+  redactionKey(): Uint8Array {
+    return Buffer.from(this.getMeta(REDACTION_KEY) ?? '', 'hex');
   }
 
   getMeta(key: string): string | undefined {

@@ -132,10 +132,35 @@ export function issueCertificate(
   return { cert, key };
 }
 
-/** Adds msExchCoManagedByLink to the schema and to groups (TECH-NOTES.md). */
+/**
+ * Adds msExchCoManagedByLink to the schema and to groups (TECH-NOTES.md), and the LAPS
+ * password attributes (legacy ms-Mcs-AdmPwd and Windows LAPS msLAPS-Password, with their
+ * real OIDs) to users: Samba has no LAPS schema, and the tests need a secret a directory
+ * really stores in a readable attribute.
+ */
 function extendSchema(samLdb: string): void {
   const schema = `CN=Schema,CN=Configuration,${BASE_DN}`;
   const option = '--option=dsdb:schema update allowed=true';
+  const unicodeString = (cn: string, name: string, oid: string) => `dn: CN=${cn},${schema}
+objectClass: top
+objectClass: attributeSchema
+cn: ${cn}
+lDAPDisplayName: ${name}
+attributeID: ${oid}
+attributeSyntax: 2.5.5.12
+oMSyntax: 64
+isSingleValued: TRUE
+`;
+  run('ldbadd', ['-H', samLdb, option], {
+    input: [
+      unicodeString(
+        'ms-Mcs-AdmPwd',
+        'ms-Mcs-AdmPwd',
+        '1.2.840.113556.1.8000.2554.50051.45980.28112.18903.35903.6685103.1224907.2.1',
+      ),
+      unicodeString('ms-LAPS-Password', 'msLAPS-Password', '1.2.840.113556.1.6.44.1.1'),
+    ].join('\n'),
+  });
   run('ldbadd', ['-H', samLdb, option], {
     input: `dn: CN=ms-Exch-Co-Managed-By-Link,${schema}
 objectClass: top
@@ -155,6 +180,12 @@ linkID: 1.2.840.113556.1.2.50
 changetype: modify
 add: mayContain
 mayContain: msExchCoManagedByLink
+
+dn: CN=User,${schema}
+changetype: modify
+add: mayContain
+mayContain: ms-Mcs-AdmPwd
+mayContain: msLAPS-Password
 
 dn:
 changetype: modify

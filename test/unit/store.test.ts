@@ -1,4 +1,5 @@
-import { statSync, writeFileSync } from 'node:fs';
+import { createHmac } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import Database from 'better-sqlite3';
@@ -28,6 +29,63 @@ describe('SqliteStore (SQLite on disk)', () => {
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.at(-1)?.version);
     db.close();
+  });
+
+  it('upgrading to schema 6 makes the redaction key and hashes secrets kept in clear before', () => {
+    const path = join(tempDir(), 'state.db');
+    const old = new Database(path);
+    for (const m of MIGRATIONS.filter((x) => x.version <= 5)) old.exec(m.sql);
+    old.pragma('user_version = 5');
+    const attributes = {
+      displayName: ['Sue'],
+      'ms-mcs-admpwd': ['Hunter2-legacy-LAPS'],
+      info: [{ sha256: 'a'.repeat(64), redacted: true }], // redacted by the config before: kept
+    };
+    old
+      .prepare("INSERT INTO objects VALUES ('g1', 'CN=Sue,DC=x', 'user', 5, ?)")
+      .run(JSON.stringify(attributes));
+    old
+      .prepare(
+        "INSERT INTO cycles (id, kind, started_at, finished_at, duration_ms, outcome) VALUES (1, 'incremental', 't', 't', 0, 'ok')",
+      )
+      .run();
+    const payload = {
+      type: 'object.modified',
+      object: { guid: 'g1', dn: 'CN=Sue,DC=x', class: 'user' },
+      changes: [
+        { attribute: 'description', before: [], after: ['x'] },
+        { attribute: 'ms-Mcs-AdmPwd', before: [], after: ['Hunter2-legacy-LAPS'] },
+      ],
+    };
+    old
+      .prepare(
+        "INSERT INTO events (cycle_id, at, type, object_guid, payload) VALUES (1, 't', 'object.modified', 'g1', ?)",
+      )
+      .run(JSON.stringify(payload));
+    old.close();
+
+    const store = SqliteStore.open(path);
+    const key = store.redactionKey();
+    expect(key.length).toBe(32);
+    const object = store.getObject('g1');
+    expect(object?.attributes['ms-mcs-admpwd']).toEqual([
+      { hmac: createHmac('sha256', key).update('Hunter2-legacy-LAPS').digest('hex'), redacted: true },
+    ]);
+    expect(object?.attributes['info']).toEqual(attributes.info);
+    expect(object?.attributes['displayName']).toEqual(['Sue']);
+    store.close();
+    const raw = readFileSync(path);
+    expect(raw.includes(Buffer.from('Hunter2'))).toBe(false);
+    const db = new Database(path, { readonly: true });
+    const event = db.prepare('SELECT payload FROM events').get() as { payload: string };
+    db.close();
+    expect(JSON.parse(event.payload)).toMatchObject({
+      changes: [
+        { attribute: 'description', after: ['x'] },
+        { attribute: 'ms-Mcs-AdmPwd', redacted: true },
+      ],
+    });
+    expect(event.payload).not.toContain('Hunter2');
   });
 
   it('keeps a 64-bit USN cursor exactly', () => {
