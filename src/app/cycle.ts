@@ -15,14 +15,14 @@
 import type { Config } from '../config/schema.js';
 import { AttributeSet, BUILTIN_IGNORED_ATTRIBUTES } from '../core/attributes.js';
 import type { Clock } from '../core/clock.js';
-import { changeFilter, fullReadFilter, namingContextOf } from '../core/dn.js';
+import { changeFilter, fullReadFilter, namingContextOf, sameDn } from '../core/dn.js';
 import { isContainer, type DirectoryIdentity } from '../core/types.js';
 import type { DirectorySource } from '../directory/port.js';
 import type { Renderer } from '../mail/render.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { DirectoryState, SqliteStore } from '../store/sqlite.js';
-import { toSnapshotObject } from '../store/snapshot.js';
+import { redactedAttributes, toSnapshotObject, type SnapshotPolicy } from '../store/snapshot.js';
 import { ChangeApplier } from './apply.js';
 import { queueNotifications } from './notifications.js';
 
@@ -65,6 +65,23 @@ export interface CycleSummary {
  */
 export const IDLE_CURSOR_SLACK = 10_000n;
 
+/** Two recorded scopes are the same: the same filter, and the same base however it is spelt. */
+function sameScope(a: string, b: string): boolean {
+  if (a === b) return true;
+  try {
+    const x = JSON.parse(a) as { baseDN?: unknown; filter?: unknown };
+    const y = JSON.parse(b) as { baseDN?: unknown; filter?: unknown };
+    return (
+      typeof x.baseDN === 'string' &&
+      typeof y.baseDN === 'string' &&
+      sameDn(x.baseDN, y.baseDN) &&
+      x.filter === y.filter
+    );
+  } catch {
+    return false;
+  }
+}
+
 /** The schema's binary attributes are re-read at least this often (and on every full read). */
 const BINARY_CACHE_MS = 24 * 3600 * 1000;
 /** GUIDs per look-up search when a resync asks what became of objects it did not find. */
@@ -79,12 +96,25 @@ export async function runCycle(deps: CycleDeps): Promise<CycleSummary> {
     const identity = await directory.identity();
     const scope = JSON.stringify({ baseDN: config.directory.baseDN, filter: config.directory.filter });
     const recordedScope = store.getMeta('scope');
-    if (state && recordedScope !== undefined && recordedScope !== scope) {
+    if (state && recordedScope !== undefined && !sameScope(recordedScope, scope)) {
       log.warn(
         'directory.baseDN or directory.filter changed since the snapshot was taken: taking a new baseline (no mail for it)',
         { was: recordedScope, now: scope },
       );
       kind = 'baseline';
+    } else if (state && identity.highestCommittedUSN < state.usnCursor) {
+      // Same DC and invocationId, yet its USNs went back: a DC reverted to a VM snapshot
+      // without a new invocationId (USN rollback). Waiting for the cursor would skip every
+      // change made until the DC's USNs pass it again.
+      log.warn(
+        'highestCommittedUSN is below the cursor on the same DC and invocationId (USN rollback?): reading everything and diffing it against the snapshot',
+        {
+          dc: identity.dsServiceName,
+          cursor: state.usnCursor.toString(),
+          hcu: identity.highestCommittedUSN.toString(),
+        },
+      );
+      kind = 'resync';
     } else if (
       state &&
       (state.dsServiceName !== identity.dsServiceName || state.invocationId !== identity.invocationId)
@@ -144,8 +174,8 @@ async function saveBinaryAttributes(
   store.setMeta('binaryAttributes', JSON.stringify({ readAt: now.toISOString(), names }));
 }
 
-function snapshotPolicy(config: Config) {
-  return { redact: new AttributeSet(config.directory.attributes.redact) };
+function snapshotPolicy(config: Config, store: SqliteStore): SnapshotPolicy {
+  return { redact: redactedAttributes(config.directory.attributes.redact), hmacKey: store.redactionKey() };
 }
 
 function applier(
@@ -162,7 +192,7 @@ function applier(
     log,
     baseDN: config.directory.baseDN,
     scopeFilter: config.directory.filter,
-    snapshot: snapshotPolicy(config),
+    snapshot: snapshotPolicy(config, store),
     ignore: new AttributeSet([...BUILTIN_IGNORED_ATTRIBUTES, ...config.directory.attributes.ignore]),
     actorAttribute: config.directory.actor.source === 'attribute' ? config.directory.actor.attribute : null,
     cursor,
@@ -220,7 +250,7 @@ async function baseline(
   scope: string,
 ): Promise<CycleSummary> {
   const { config, directory, store, clock, log } = deps;
-  const policy = snapshotPolicy(config);
+  const policy = snapshotPolicy(config, store);
   const counts = { objects: 0, groups: 0, memberships: 0, containers: 0 };
   log.info('baseline started', { dc: identity.dsServiceName, usn: identity.highestCommittedUSN.toString() });
   const cycleId = await store.transaction(async () => {
@@ -303,11 +333,6 @@ async function incremental(
       for await (const page of directory.search({ base, filter, showDeleted: true })) {
         for (const entry of page) await apply.entry(entry);
       }
-    } else if (hcu < cursor) {
-      log.warn('highestCommittedUSN is below the cursor although the invocationId is unchanged', {
-        cursor: cursor.toString(),
-        hcu: hcu.toString(),
-      });
     }
     const queued = await finishAndNotify(deps, apply, cycleId, started, identity);
     // The change search read the schema's binary attributes (the cache was stale): keep them.

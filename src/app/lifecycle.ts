@@ -14,6 +14,7 @@ import { namingContextOf } from '../core/dn.js';
 import type { LifecycleEvent, LifecycleType } from '../core/events.js';
 import { effectOf, nextStep, pendingState, stateAfter, whoIsTold, type Step } from '../core/lifecycle.js';
 import { textOf, type DirectoryEntry, type DnValue } from '../core/types.js';
+import { isNoSuchObject } from '../directory/errors.js';
 import type { DirectorySource } from '../directory/port.js';
 import { AdnotifyError, errorMessage } from '../errors.js';
 import { newMessageId } from '../mail/messageId.js';
@@ -466,7 +467,7 @@ export async function resolveName(
   try {
     for await (const page of directory.search(request)) found.push(...page);
   } catch (err: unknown) {
-    if (isDn && /no such object|0x20|NoSuchObject/i.test(errorMessage(err))) found.length = 0;
+    if (isDn && isNoSuchObject(err)) found.length = 0;
     else throw err;
   }
   const [only] = found;

@@ -22,6 +22,7 @@ import {
 } from '../core/notify.js';
 import type { SnapshotObject, SnapshotValue } from '../core/snapshot.js';
 import { textOf, type DirectoryEntry } from '../core/types.js';
+import { isNoSuchObject } from '../directory/errors.js';
 import type { DirectorySource } from '../directory/port.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
@@ -375,7 +376,11 @@ class PeopleDirectory {
         if (entry) return fromEntry(entry);
       }
     } catch (err: unknown) {
-      this.#deps.log.warn('cannot look up a recipient outside the watched scope', {
+      // Only "no such object" means there is nobody to tell. Any other failure (the DC went
+      // away, a timeout, no right to read) fails the cycle: nothing commits, and the next
+      // cycle covers the same window, rather than dropping this recipient's mail for good.
+      if (!isNoSuchObject(err)) throw err;
+      this.#deps.log.warn('a recipient outside the watched scope no longer exists', {
         dn: party.dn,
         err: errorMessage(err),
       });

@@ -1,14 +1,28 @@
 /**
  * Distinguished names as adnotify needs them: is one beneath another, and where does a DN
  * land when an ancestor is renamed or moved. Comparison is case-insensitive, as in LDAP;
- * the DNs compared here all come from the same server, so no further normalisation is needed.
+ * DNs from the server are compared as they are, a DN from the config (directory.baseDN,
+ * notify.protectedGroupsExtra) also in normalised form (spaces, escapes).
  */
 
 /** True when `dn` is `base` or lies beneath it. */
 export function isWithin(dn: string, base: string): boolean {
   const d = dn.toLowerCase();
   const b = base.toLowerCase();
-  return d === b || d.endsWith(`,${b}`);
+  if (d === b || d.endsWith(`,${b}`)) return true;
+  // The server writes DNs one way (no spaces after commas); a base from the config may not
+  // ("OU=Staff, DC=example, DC=com"): then compare normalised forms.
+  const nb = normalizedBase(base);
+  if (nb === b) return false;
+  const nd = normalizeDn(dn);
+  return nd === nb || nd.endsWith(`,${nb}`);
+}
+
+/** normalizeDn of the last base asked about: isWithin runs once per entry with one base. */
+let lastBase: { base: string; normal: string } | undefined;
+function normalizedBase(base: string): string {
+  if (lastBase?.base !== base) lastBase = { base, normal: normalizeDn(base) };
+  return lastBase.normal;
 }
 
 /** True when `dn` lies strictly beneath `base`. */

@@ -3,6 +3,7 @@
  * step that failed. Never includes the bind password (ldapts does not echo it either).
  */
 import {
+  NoSuchObjectError,
   ConfidentialityRequiredError,
   InvalidCredentialsError,
   InsufficientAccessError,
@@ -125,4 +126,15 @@ export function classifyLdapError(err: unknown, url: string, step: DirectoryStep
     );
   }
   return new DirectoryProtocolError(`${url}: LDAP ${step} failed: ${message}`, step, { cause: err });
+}
+
+/**
+ * True when the server answered "no such object" (32): the base of a search does not exist.
+ * Looked for through `cause`, as classifyLdapError wraps it.
+ */
+export function isNoSuchObject(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof NoSuchObjectError) return true;
+  }
+  return false;
 }

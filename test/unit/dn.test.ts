@@ -93,3 +93,16 @@ describe('normalizeDn: one form for DNs that name the same object (RFC 4514)', (
     expect(sameDn('CN=A\\,B,DC=x', 'CN=A,CN=B,DC=x')).toBe(false);
   });
 });
+
+describe('isWithin: a base from the config, however it is spelt', () => {
+  it.each([
+    ['CN=Al,OU=Staff,DC=example,DC=com', 'OU=Staff, DC=example, DC=com', true],
+    ['CN=Al,OU=Staff,DC=example,DC=com', 'ou=staff,dc=Example,dc=com', true],
+    ['OU=Staff,DC=example,DC=com', 'OU=Staff , DC=example , DC=com', true],
+    ['CN=Al,OU=Sales\\, EU,DC=example,DC=com', 'OU=Sales\\2C EU, DC=example, DC=com', true],
+    ['CN=Al,OU=Other,DC=example,DC=com', 'OU=Staff, DC=example, DC=com', false],
+    ['CN=Al,OU=NotStaff,DC=example,DC=com', 'OU=Staff,DC=example,DC=com', false],
+  ])('%s within %s: %s', (dn, base, within) => {
+    expect(isWithin(dn, base)).toBe(within);
+  });
+});
