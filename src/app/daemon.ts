@@ -28,6 +28,7 @@ import type { Renderer } from '../mail/render.js';
 import { classifySmtpError, smtpTransport } from '../mail/transport.js';
 import type { SqliteStore } from '../store/sqlite.js';
 import { runCycle } from './cycle.js';
+import { Redactor } from '../log/redact.js';
 import { checkHealth } from './health.js';
 import { lifecycleJob } from './lifecycle.js';
 import { Metrics, serveHttp, type Health } from './metrics.js';
@@ -265,7 +266,7 @@ export class Daemon {
           now: clock.now(),
           lastSuccess: this.#lastSuccess,
           startedAt: this.#startedAt,
-          lastError: this.#lastError,
+          lastError: this.#lastError === null ? null : this.#redact(this.#lastError),
         },
         log.child({ component: 'health' }),
       );
@@ -403,6 +404,10 @@ export class Daemon {
     this.#log.info('stopped', { signal });
   }
 
+  #redact(text: string): string {
+    return new Redactor(this.#parts.loaded.secrets).text(text);
+  }
+
   health(): Health {
     const now = this.#factory.clock.now();
     const reasons: string[] = [];
@@ -437,7 +442,8 @@ export class Daemon {
     }
     return {
       healthy: reasons.length === 0,
-      reasons,
+      // The same net as the logs: an error can quote what it was given, a secret included.
+      reasons: reasons.map((r) => this.#redact(r)),
       lastSuccess: this.#lastSuccess?.toISOString() ?? null,
       failedMessages: failed,
     };

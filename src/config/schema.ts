@@ -12,6 +12,15 @@ import { FilterParser } from 'ldapts';
 
 const ldapFilter = (what: string) =>
   z.string().superRefine((value, ctx) => {
+    // RFC 4515: a filter is parenthesised. Some parsers take "objectClass=user" as it is, but
+    // inside "(&(uSNChanged>=N)...)" it would break every search.
+    if (!value.trim().startsWith('(')) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${what} must be enclosed in parentheses, e.g. "(${value.trim() || 'objectClass=group'})"`,
+      });
+      return;
+    }
     try {
       FilterParser.parseString(value);
     } catch (err: unknown) {
@@ -112,12 +121,14 @@ const directory = z.strictObject({
         .array(attributeName)
         .default([])
         .describe(
-          'Changes to these never produce events. Merged with built-in defaults (lastLogon, logonCount, uSNChanged, whenChanged, memberOf, ...)',
+          'Changes to these never produce events. Merged with built-in defaults (lastLogon, logonCount, pwdLastSet, uSNChanged, whenChanged, memberOf, ...)',
         ),
       redact: z
         .array(attributeName)
         .default([])
-        .describe('Reported as "changed"; their values are never stored in notifications or logs'),
+        .describe(
+          'Reported as "changed"; their values are never stored in clear, mailed, logged or shown by history. Merged with built-in secrets (userPassword, unixUserPassword, msSFU30Password, ms-Mcs-AdmPwd, msLAPS-*, msDS-ManagedPassword, supplementalCredentials, ...)',
+        ),
     })
     .prefault({}),
   additionalOwnersAttribute: attributeName
@@ -162,6 +173,12 @@ const smtp = z
       })
       .optional()
       .describe('Omit for an unauthenticated relay'),
+    allowInsecureAuth: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Permit smtp.auth over a connection that may not be encrypted (requireTls: false) or to an unverified certificate (tls.rejectUnauthorized: false). default: false',
+      ),
     from: mailbox.describe('Sender, e.g. "Directory Notifications <no-reply@example.com>"'),
     to: z.array(emailAddress).default([]).describe('Receive one copy of every notification. default: []'),
     cc: z.array(emailAddress).default([]).describe('default: []'),
@@ -405,6 +422,17 @@ export const configSchema = z
     alerts,
   })
   .superRefine((config, ctx) => {
+    const { smtp } = config;
+    const clearText = !smtp.secure && !smtp.requireTls;
+    if (smtp.auth !== undefined && (clearText || !smtp.tls.rejectUnauthorized) && !smtp.allowInsecureAuth) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['smtp', 'auth'],
+        message: clearText
+          ? 'the SMTP password would be sent over a connection that may not be encrypted (requireTls: false): set smtp.requireTls: true or smtp.secure: true, or set smtp.allowInsecureAuth: true'
+          : 'the SMTP password would be sent to a server whose certificate is not verified (tls.rejectUnauthorized: false): verify it (smtp.tls.caFile), or set smtp.allowInsecureAuth: true',
+      });
+    }
     config.directory.urls.forEach((url, index) => {
       if (plainSimpleBind(url, config.directory.startTls) && !config.directory.allowInsecure) {
         ctx.addIssue({

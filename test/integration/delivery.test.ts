@@ -46,7 +46,7 @@ describe.skipIf(!samba)('delivery through the outbox (Samba AD DC + SMTP on loop
   async function scenario(
     name: string,
     smtpPort: number,
-    more: { extra?: string; smtpExtra?: string; env?: NodeJS.ProcessEnv } = {},
+    more: { extra?: string; smtpExtra?: string; env?: NodeJS.ProcessEnv; smtpRequireTls?: boolean } = {},
   ) {
     let group = '';
     let ou = '';
@@ -72,6 +72,7 @@ describe.skipIf(!samba)('delivery through the outbox (Samba AD DC + SMTP on loop
         extra: `notify: { newMemberOnAdd: true, ownerManager: true }\n${more.extra ?? ''}`,
         ...(more.smtpExtra ? { smtpExtra: more.smtpExtra } : {}),
         ...(more.env ? { env: more.env } : {}),
+        ...(more.smtpRequireTls ? { smtpRequireTls: true } : {}),
       },
     );
     let counter = 0;
@@ -102,12 +103,8 @@ describe.skipIf(!samba)('delivery through the outbox (Samba AD DC + SMTP on loop
     const { watch, change } = await scenario('starttls', smtp.port, {
       smtpExtra: `  tls:\n    caFile: ${JSON.stringify(join(tlsDir, 'ca.pem'))}\n  auth:\n    user: svc\n    pass: "\${env:TEST_SMTP_PASSWORD}"`,
       env: { TEST_SMTP_PASSWORD: SMTP_PASSWORD },
+      smtpRequireTls: true,
     });
-    // writeConfig writes requireTls: false; this test wants STARTTLS required.
-    writeFileSync(
-      watch.config,
-      readFileSync(watch.config, 'utf8').replace('requireTls: false', 'requireTls: true'),
-    );
     await change(1);
     const result = await watch.run('once');
     expect(result.code, result.stderr).toBe(0);

@@ -58,6 +58,8 @@ export interface TestConfigOptions {
   directoryExtra?: string;
   /** Lines inside the smtp: block, e.g. "  to: [helpdesk@example.test]". */
   smtpExtra?: string;
+  /** smtp.requireTls. default: false (the capture speaks plain SMTP unless given TLS) */
+  smtpRequireTls?: boolean;
   /** logging.file. default: none */
   logFile?: string;
   /** directory.bindPassword as written in YAML. default: "${env:TEST_BIND_PASSWORD}" */
@@ -85,7 +87,7 @@ state:
 smtp:
   host: 127.0.0.1
   port: ${options.smtpPort ?? 2525}
-  requireTls: false
+  requireTls: ${options.smtpRequireTls ?? false}
   from: "adnotify <adnotify@example.test>"
 ${options.smtpExtra ?? ''}
 logging:

@@ -88,6 +88,36 @@ describe('config file', () => {
     expect(readFileSync('config/adnotify.schema.json', 'utf8')).toBe(configJsonSchemaText());
   });
 
+  it('a filter without its outer parentheses is a config error naming the key', () => {
+    expect(problems(minimal().replace('  baseDN:', '  filter: "objectClass=user"\n  baseDN:'))).toEqual([
+      expect.stringMatching(
+        /^directory\.filter: directory\.filter must be enclosed in parentheses, e\.g\. "\(objectClass=user\)"/,
+      ),
+    ]);
+    expect(problems(minimal('notify:\n  publicGroups: "objectClass=group"\n'))).toEqual([
+      expect.stringMatching(/^notify\.publicGroups: notify\.publicGroups must be enclosed in parentheses/),
+    ]);
+  });
+
+  it('SMTP authentication over a connection that may be unencrypted or unverified needs allowInsecureAuth', () => {
+    const auth = '  auth: { user: svc, pass: pw }\n';
+    const smtp = (lines: string) =>
+      minimal().replace('  from: "n <n@example.com>"\n', `  from: "n <n@example.com>"\n${lines}`);
+    expect(problems(smtp(`${auth}  requireTls: false\n`))).toEqual([
+      expect.stringMatching(
+        /^smtp\.auth: the SMTP password would be sent over a connection that may not be encrypted \(requireTls: false\): .* set smtp\.allowInsecureAuth: true/,
+      ),
+    ]);
+    expect(problems(smtp(`${auth}  tls: { rejectUnauthorized: false }\n`))).toEqual([
+      expect.stringMatching(
+        /^smtp\.auth: the SMTP password would be sent to a server whose certificate is not verified .* set smtp\.allowInsecureAuth: true/,
+      ),
+    ]);
+    expect(problems(smtp(`${auth}  requireTls: false\n  allowInsecureAuth: true\n`))).toEqual([]);
+    expect(problems(smtp(auth))).toEqual([]); // STARTTLS required, certificate verified
+    expect(problems(smtp('  requireTls: false\n'))).toEqual([]); // no password to protect
+  });
+
   it('applies the documented defaults', () => {
     const { config } = parseConfigText(minimal(), 'test.yaml', {});
     expect(config.smtp.port).toBe(587);
