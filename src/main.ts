@@ -8,7 +8,7 @@ import { Command, CommanderError } from 'commander';
 
 import { checkConfig, history, once, passwordExpiry, status, type GlobalOptions } from './cli/commands.js';
 import { Context, type Io } from './cli/context.js';
-import { outboxList, outboxRelease, outboxRetry, testEmail } from './cli/mail.js';
+import { outboxDiscard, outboxList, outboxRelease, outboxRetry, testEmail } from './cli/mail.js';
 import { run } from './cli/run.js';
 import { tempAdd, tempApply, tempCancel, tempList, type TempAddOptions } from './cli/temp.js';
 import { ConfigError, ExitCode, exitCodeFor, errorMessage, formatProblem } from './errors.js';
@@ -76,7 +76,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .action((options: { to: string }) => testEmail(ctx, global(), options));
   const outbox = program
     .command('outbox')
-    .description('inspect the mail queue, retry failed messages, release held ones');
+    .description('inspect the mail queue, retry failed messages, release or discard held ones');
   outbox
     .command('list')
     .description('the messages in the outbox, oldest first')
@@ -94,7 +94,17 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   outbox
     .command('release')
     .description('send the messages the flood guard held')
-    .action(() => outboxRelease(ctx, global()));
+    .option('--cycle <n>', 'only this cycle\'s messages (the cycle from "outbox list")')
+    .action((options: { cycle?: string }) => outboxRelease(ctx, global(), options));
+  outbox
+    .command('discard')
+    .description('drop messages that must not be sent: one, every held one, or every failed one')
+    .argument('[id]', 'message ID, from "outbox list"')
+    .option('--held', 'every message the flood guard held')
+    .option('--failed', 'every failed message')
+    .action((id: string | undefined, options: { held?: boolean; failed?: boolean }) => {
+      outboxDiscard(ctx, global(), id, options);
+    });
   const temp = program
     .command('temp')
     .description('temporary memberships, removals, additional owners and managers (lifecycle)');

@@ -15,6 +15,7 @@
 import type { Config } from '../config/schema.js';
 import { AttributeSet, BUILTIN_IGNORED_ATTRIBUTES } from '../core/attributes.js';
 import type { Clock } from '../core/clock.js';
+import { pruneDaily } from './retention.js';
 import { changeFilter, fullReadFilter, namingContextOf, sameDn } from '../core/dn.js';
 import { isContainer, type DirectoryIdentity } from '../core/types.js';
 import type { DirectorySource } from '../directory/port.js';
@@ -137,6 +138,7 @@ export async function runCycle(deps: CycleDeps): Promise<CycleSummary> {
         : kind === 'resync'
           ? await resync(deps, identity, state, started, scope)
           : await incremental(deps, identity, state, started, cache === undefined);
+    pruneDaily(config, store, clock.now(), log);
     return summary;
   } catch (err: unknown) {
     const finished = clock.now();

@@ -99,7 +99,7 @@ export function outboxList(
     for (const m of messages) {
       const to = [...m.envelope.to, ...m.envelope.cc].join(', ');
       ctx.out(
-        `#${m.id}  ${m.status.padEnd(7)} ${m.kind.padEnd(11)} attempts ${m.attempts}  ${m.createdAt}  to ${safeText(to, 200)}  "${safeText(m.subject, 120)}"`,
+        `#${m.id}  ${m.status.padEnd(7)} ${m.kind.padEnd(11)} cycle ${m.cycleId ?? '-'}  attempts ${m.attempts}  ${m.createdAt}  to ${safeText(to, 200)}  "${safeText(m.subject, 120)}"`,
       );
       if (m.lastError !== null) ctx.out(`      last error: ${safeText(m.lastError, 300)}`);
     }
@@ -150,12 +150,54 @@ export async function outboxRetry(
   });
 }
 
-export async function outboxRelease(ctx: Context, global: GlobalOptions): Promise<void> {
+export async function outboxRelease(
+  ctx: Context,
+  global: GlobalOptions,
+  options: { cycle?: string },
+): Promise<void> {
+  const cycle = options.cycle === undefined ? undefined : Number(options.cycle);
+  if (cycle !== undefined && !Number.isInteger(cycle)) {
+    throw new UsageError(`outbox release: --cycle "${options.cycle ?? ''}" is not a cycle number`);
+  }
   await changeAndDeliver(
     ctx,
     global,
-    (store, now) => `outbox: ${store.outbox.release(now)} held messages released`,
+    (store, now) =>
+      `outbox: ${store.outbox.release(now, cycle)} held messages${cycle === undefined ? '' : ` of cycle ${cycle}`} released`,
   );
+}
+
+/** `outbox discard ID|--held|--failed`: drop messages that must not be sent. */
+export function outboxDiscard(
+  ctx: Context,
+  global: GlobalOptions,
+  id: string | undefined,
+  options: { held?: boolean; failed?: boolean },
+): void {
+  const given = [id !== undefined, options.held === true, options.failed === true].filter(Boolean).length;
+  if (given !== 1) throw new UsageError('outbox discard: give one message ID, --held or --failed');
+  const which = options.held === true ? 'held' : options.failed === true ? 'failed' : Number(id);
+  if (typeof which === 'number' && !Number.isInteger(which)) {
+    throw new UsageError(`outbox discard: "${id ?? ''}" is not a message ID`);
+  }
+  const loaded = ctx.config(global.config);
+  if (!ctx.stateExists(loaded)) throw new UsageError('outbox discard: there is no state yet, so no message');
+  const store = ctx.openStore(loaded);
+  try {
+    const count = store.outbox.discard(which);
+    if (count === 0 && typeof which === 'number') {
+      const message = store.outbox.get(which);
+      throw new UsageError(
+        message ? `outbox: message #${which} was sent already` : `outbox: no message #${which}`,
+      );
+    }
+    ctx
+      .logger(loaded)
+      .warn('messages discarded from the outbox', { which: String(which), count, by: ctx.user });
+    ctx.out(`outbox: ${count} ${typeof which === 'number' ? '' : `${which} `}messages discarded`);
+  } finally {
+    store.close();
+  }
 }
 
 export async function testEmail(ctx: Context, global: GlobalOptions, options: { to: string }): Promise<void> {

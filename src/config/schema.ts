@@ -410,6 +410,14 @@ export const configSchema = z
           .describe(
             'SQLite file; relative paths are resolved from the working directory. default: state/adnotify.db',
           ),
+        retentionDays: z
+          .int()
+          .min(1)
+          .max(36_500)
+          .default(180)
+          .describe(
+            'Events, sent messages (their bodies are personal data) and cycles older than this many days are removed once a day. default: 180',
+          ),
       })
       .prefault({}),
     smtp,

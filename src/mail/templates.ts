@@ -154,7 +154,8 @@ ${FOOTER_HTML}
 delivery.maxMessagesPerCycle ({{limit}}). None of them has been sent.
 
 This protects against a bulk change mailing a whole company by accident.
-To send them:    adnotify outbox release
+To send them:    adnotify outbox release   (one cycle's: --cycle N)
+To drop them:    adnotify outbox discard --held
 To review them:  adnotify outbox list --status held
 ${FOOTER_TEXT}
 `,
@@ -162,7 +163,8 @@ ${FOOTER_TEXT}
 <p>A poll cycle at {{when}} produced <strong>{{count}}</strong> notifications, more than
 <code>delivery.maxMessagesPerCycle</code> ({{limit}}). None of them has been sent.</p>
 <p>This protects against a bulk change mailing a whole company by accident.</p>
-<p>To send them: <code>adnotify outbox release</code><br>
+<p>To send them: <code>adnotify outbox release</code> (one cycle's: <code>--cycle N</code>)<br>
+To drop them: <code>adnotify outbox discard --held</code><br>
 To review them: <code>adnotify outbox list --status held</code></p>
 ${FOOTER_HTML}
 </div>

@@ -162,10 +162,23 @@ export class Outbox {
     return (id === 'all' ? statement.run(now) : statement.run(now, id)).changes;
   }
 
-  /** Messages held by the flood guard become pending. */
-  release(now: string): number {
-    return this.#prepare(
-      "UPDATE outbox SET status = 'pending', next_attempt_at = ? WHERE status = 'held'",
-    ).run(now).changes;
+  /** Messages held by the flood guard (all, or one cycle's) become pending. */
+  release(now: string, cycleId?: number): number {
+    const sql = `UPDATE outbox SET status = 'pending', next_attempt_at = ? WHERE status = 'held'${
+      cycleId === undefined ? '' : ' AND cycle_id = ?'
+    }`;
+    const statement = this.#prepare(sql);
+    return (cycleId === undefined ? statement.run(now) : statement.run(now, cycleId)).changes;
+  }
+
+  /**
+   * Drops messages on purpose, never to be sent: one not yet sent, or every held or failed
+   * one. Returns how many.
+   */
+  discard(which: number | 'held' | 'failed'): number {
+    if (typeof which === 'number') {
+      return this.#prepare("DELETE FROM outbox WHERE id = ? AND status != 'sent'").run(which).changes;
+    }
+    return this.#prepare('DELETE FROM outbox WHERE status = ?').run(which).changes;
   }
 }

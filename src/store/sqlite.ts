@@ -497,6 +497,33 @@ export class SqliteStore {
   }
 
   /**
+   * Removes what is older than `before` (ISO time) and no longer needed: events, sent
+   * messages (their bodies are personal data) and the cycles nothing refers to any more.
+   * Pending, held and failed messages stay. Freed pages are overwritten (secure_delete).
+   */
+  prune(before: string): { events: number; messages: number; cycles: number } {
+    this.#db.pragma('secure_delete = ON');
+    try {
+      return this.#db.transaction(() => {
+        const events = this.#db.prepare('DELETE FROM events WHERE at < ?').run(before).changes;
+        const messages = this.#db
+          .prepare("DELETE FROM outbox WHERE status = 'sent' AND COALESCE(sent_at, created_at) < ?")
+          .run(before).changes;
+        const cycles = this.#db
+          .prepare(
+            `DELETE FROM cycles WHERE started_at < ?
+               AND NOT EXISTS (SELECT 1 FROM events WHERE events.cycle_id = cycles.id)
+               AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.cycle_id = cycles.id)`,
+          )
+          .run(before).changes;
+        return { events, messages, cycles };
+      })();
+    } finally {
+      this.#db.pragma('secure_delete = OFF');
+    }
+  }
+
+  /**
    * The key redacted values are hashed with (HMAC-SHA-256): random, made with the state (or
    * by migration 6) and kept in it, so a low-entropy secret cannot be recovered from its hash
    * by anyone who has only the hash.
