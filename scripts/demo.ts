@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { sambaInstalled, startSamba } from '../test/support/samba.js';
+import { sambaInstalled, startSamba, stopEverySamba } from '../test/support/samba.js';
 import { DirectoryAdmin } from '../test/support/seed.js';
 import { SmtpCapture } from '../test/support/smtpCapture.js';
 
@@ -154,5 +154,6 @@ logging: { format: text }
 } finally {
   await smtp.stop();
   await samba.stop();
+  await stopEverySamba(samba.info.dir);
   rmSync(dir, { recursive: true, force: true });
 }

@@ -8,7 +8,17 @@
 // (npm run bench, README "Performance"). 1 GB is a ceiling against runaway growth, far above
 // the 60-80 MB the heap peaks at. npm's Windows shim and the WinSW file pass the same flags;
 // `bench/run.ts` reads them from here.
-import { main } from './main.js';
+//
+// The Node version is checked before main.js (and with it better-sqlite3's native code) is
+// loaded: static imports would load it first, so main.js is imported dynamically.
+import { nodeTooOld } from './nodeVersion.js';
+
+const tooOld = nodeTooOld(process.versions.node);
+if (tooOld !== null) {
+  process.stderr.write(`${tooOld}\n`);
+  process.exit(78); // EX_CONFIG: systemd's unit does not restart on it
+}
+const { main } = await import('./main.js');
 
 process.exitCode = await main(process.argv.slice(2), {
   stdout: process.stdout,

@@ -3,14 +3,13 @@
  * cannot be the one the integration tests share), and the summary: each scenario records
  * what it injected and what arrived, and the table is printed when the run ends.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import type { TestProject } from 'vitest/node';
 
-import { sambaInstalled, startSamba } from '../support/samba.js';
+import { sambaInstalled, startSamba, stopEverySamba } from '../support/samba.js';
 import { formatSummary, type ScenarioSummary } from './summary.js';
 
 declare module 'vitest' {
@@ -52,13 +51,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('samba', samba.info);
   return async () => {
     printSummary();
-    // A scenario may have stopped the DC and started it again: stop whichever is running.
-    try {
-      execFileSync('pkill', ['-f', join(dir, 'etc', 'smb.conf')]);
-    } catch {
-      // not running
-    }
+    // A scenario may have stopped the DC and started it again: stop whichever is running,
+    // and wait until it has, before its directory goes.
     await samba.stop();
+    await stopEverySamba(dir);
     rmSync(work, { recursive: true, force: true });
   };
 }

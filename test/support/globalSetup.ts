@@ -9,7 +9,7 @@ import { join } from 'node:path';
 
 import type { TestProject } from 'vitest/node';
 
-import { sambaInstalled, startSamba, type SambaInfo } from './samba.js';
+import { sambaInstalled, startSamba, stopEverySamba, type SambaInfo } from './samba.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -34,6 +34,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('samba', samba.info);
   return async () => {
     await samba.stop();
+    await stopEverySamba(dir);
     rmSync(dir, { recursive: true, force: true });
   };
 }

@@ -4,7 +4,16 @@
  * Used by the vitest global setup and by `npm run demo`.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { openSync, readFileSync, writeFileSync, chmodSync, mkdirSync, closeSync } from 'node:fs';
+import {
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  writeFileSync,
+  chmodSync,
+  mkdirSync,
+  closeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -255,6 +264,59 @@ export async function startSamba(dir: string, ip = randomLoopback()): Promise<St
     pid: 0,
   };
   return launch(info);
+}
+
+/**
+ * Stops every samba process serving the DC in `dir`, whoever started it (a scenario may have
+ * restarted it): SIGTERM, SIGKILL after 10 s, and waits until none is left, so that nothing
+ * outlives the tests or runs on in a deleted directory.
+ */
+export async function stopEverySamba(dir: string): Promise<void> {
+  // Not by command line: samba rewrites its process title ("samba: root process"), which is
+  // why `pkill -f <smb.conf>` once left a DC running after the tests. By the files it holds
+  // open under `dir` (its log, its databases), which it cannot hide.
+  const inside = `${dir}/`;
+  const running = (): number[] => {
+    const out: number[] = [];
+    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+      try {
+        const fds = readdirSync(`/proc/${pid}/fd`);
+        if (fds.some((fd) => readlinkOr(`/proc/${pid}/fd/${fd}`).startsWith(inside))) out.push(Number(pid));
+      } catch {
+        // gone meanwhile, or not ours to read
+      }
+    }
+    return out;
+  };
+  const signal = (pids: number[], name: NodeJS.Signals) => {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, name);
+      } catch {
+        // gone meanwhile
+      }
+    }
+  };
+  signal(running(), 'SIGTERM');
+  for (const [limit, next] of [
+    [10_000, 'SIGKILL'],
+    [5_000, null],
+  ] as const) {
+    const deadline = Date.now() + limit;
+    while (running().length > 0 && Date.now() < deadline) await sleep(100);
+    const left = running();
+    if (left.length === 0) return;
+    if (next === null) throw new Error(`samba processes ${left.join(', ')} of ${dir} did not stop`);
+    signal(left, next);
+  }
+}
+
+function readlinkOr(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '';
+  }
 }
 
 /** Starts a DC provisioned earlier by {@link startSamba} again, after it was stopped. */
