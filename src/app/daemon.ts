@@ -28,6 +28,8 @@ import type { Renderer } from '../mail/render.js';
 import { classifySmtpError, smtpTransport } from '../mail/transport.js';
 import type { SqliteStore } from '../store/sqlite.js';
 import { runCycle } from './cycle.js';
+import { namingContextOf } from '../core/dn.js';
+import { TOMBSTONES_HIDDEN } from '../directory/errors.js';
 import { Redactor } from '../log/redact.js';
 import { checkHealth } from './health.js';
 import { lifecycleJob } from './lifecycle.js';
@@ -126,7 +128,13 @@ export class Daemon {
     const { directory, log } = this.#parts;
     try {
       await directory.connect();
-      await directory.identity();
+      const identity = await directory.identity();
+      const context = namingContextOf(this.#config.directory.baseDN, identity.namingContexts);
+      if (!(await directory.tombstonesVisible(context))) {
+        log.warn('no deleted object is visible to the bind account: deletions may be missed', {
+          fix: TOMBSTONES_HIDDEN(this.#config.directory.bindDN, context),
+        });
+      }
     } catch (err: unknown) {
       if (err instanceof DirectoryAuthError || err instanceof ConfigError) throw err;
       log.warn('directory not reachable at start; polls retry on schedule', { err: errorMessage(err) });

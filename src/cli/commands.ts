@@ -6,7 +6,9 @@ import { readFileSync } from 'node:fs';
 
 import { runCycle, type CycleSummary } from '../app/cycle.js';
 import { passwordExpiryJob } from '../app/passwordExpiry.js';
+import { namingContextOf } from '../core/dn.js';
 import { parseDuration } from '../core/duration.js';
+import { TOMBSTONES_HIDDEN } from '../directory/errors.js';
 import { ConfigError, UsageError, errorMessage, formatProblem, type ConfigProblem } from '../errors.js';
 import { classifySmtpError, smtpTransport } from '../mail/transport.js';
 import type { Context } from './context.js';
@@ -52,6 +54,12 @@ export async function checkConfig(
     ctx.out(
       `ldap: rootDSE read: ${identity.dsServiceName} (invocationId ${identity.invocationId}, highestCommittedUSN ${identity.highestCommittedUSN})`,
     );
+    const context = namingContextOf(loaded.config.directory.baseDN, identity.namingContexts);
+    if (await directory.tombstonesVisible(context)) {
+      ctx.out(`ldap: deleted objects are visible to the bind account (CN=Deleted Objects,${context})`);
+    } else {
+      ctx.err(`warning: ${TOMBSTONES_HIDDEN(loaded.config.directory.bindDN, context)}`);
+    }
   } finally {
     await directory.close();
   }

@@ -138,3 +138,7 @@ export function isNoSuchObject(err: unknown): boolean {
   }
   return false;
 }
+
+/** What to say when the bind account cannot see tombstones: check-config and the daemon's start. */
+export const TOMBSTONES_HIDDEN = (bindDN: string, context: string): string =>
+  `${bindDN} sees no deleted object in CN=Deleted Objects,${context}: either none exists yet, or it may not list them (Active Directory's default for accounts that are not administrators), and then deletions are not reported. Grant it list and read there (README, "A least-privileged bind account"): dsacls "CN=Deleted Objects,${context}" /takeownership, then dsacls "CN=Deleted Objects,${context}" /G "<DOMAIN>\\<account>:LCRP"`;

@@ -18,7 +18,9 @@ import {
   EqualityFilter,
   type Filter,
   FilterParser,
+  InsufficientAccessError,
   NoSuchObjectError,
+  SizeLimitExceededError,
   OrFilter,
   type Control,
   type Entry,
@@ -342,6 +344,36 @@ export class LdapDirectory implements DirectorySource {
     }
   }
 
+  /**
+   * Whether the bind account sees any tombstone in the naming context's Deleted Objects
+   * container (found by its well-known GUID, MS-ADTS 6.1.1.4). Active Directory lets only
+   * administrators list it by default (Samba shows the container but hides what is in it);
+   * without that right deletions never appear in the change search. False also when the
+   * domain has no tombstone at all, which the caller words as "cannot confirm".
+   */
+  async tombstonesVisible(namingContext: string): Promise<boolean> {
+    const client = await this.#connected();
+    this.#operations++;
+    try {
+      const { searchEntries } = await client.search(
+        `<WKGUID=${DELETED_OBJECTS_WKGUID},${namingContext}>`,
+        {
+          scope: 'one',
+          filter: '(isDeleted=TRUE)',
+          attributes: ['isDeleted'],
+          sizeLimit: 1,
+          ...this.#limits(),
+        },
+        [new ShowDeletedControl()],
+      );
+      return searchEntries.length > 0;
+    } catch (err: unknown) {
+      if (err instanceof SizeLimitExceededError) return true; // more than one: visible
+      if (err instanceof NoSuchObjectError || err instanceof InsufficientAccessError) return false;
+      throw classifyLdapError(err, this.#url ?? '', 'search');
+    }
+  }
+
   /** Supplies the binary attribute names (cached from an earlier run): no schema read needed. */
   useBinaryAttributes(names: readonly string[]): void {
     this.#binaryAttributes = [...new Set([...KNOWN_BINARY, ...names])];
@@ -424,6 +456,9 @@ function first(value: unknown): string | undefined {
   const v: unknown = Array.isArray(value) ? value[0] : value;
   return typeof v === 'string' ? v : undefined;
 }
+
+/** GUID_DELETED_OBJECTS_CONTAINER_W (MS-ADTS 6.1.1.4). */
+const DELETED_OBJECTS_WKGUID = '18e2ea80684f11d2b9aa00c04f79f805';
 
 /**
  * True when a modify was refused because its change is already in place. Samba answers 20

@@ -40,6 +40,11 @@ export interface DirectorySource {
     attribute: string,
     values: readonly string[],
   ): Promise<void>;
+  /**
+   * Whether the bind account may read the naming context's Deleted Objects container: without
+   * it, tombstones never appear and deletions are missed.
+   */
+  tombstonesVisible(namingContext: string): Promise<boolean>;
   /** Attribute names whose values are bytes; read from the schema unless supplied. */
   binaryAttributes(): Promise<string[]>;
   /** Supplies the binary attribute names, e.g. cached from an earlier run. */
