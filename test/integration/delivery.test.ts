@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { sambaOrNull, uniqueName } from '../support/cli.js';
+import { freePort, startDaemon } from '../support/daemon.js';
 import { DirectoryAdmin } from '../support/seed.js';
 import { SmtpCapture, type SmtpCaptureOptions } from '../support/smtpCapture.js';
 import { Watch } from '../support/watch.js';
@@ -119,6 +120,43 @@ describe.skipIf(!samba)('delivery through the outbox (Samba AD DC + SMTP on loop
     expect(refused.stderr).toMatch(/SMTP authentication failed/);
     expect(`${refused.stdout}${refused.stderr}`).not.toContain('wrong-Passw0rd-9');
     expect((await outbox(watch)).filter((m) => m.status === 'pending')).toHaveLength(2);
+  });
+
+  it('/healthz never shows a secret, even when the SMTP server quotes the password back', async () => {
+    const smtp = await capture({
+      tls: { key: readFileSync(join(tlsDir, 'server.key')), cert: readFileSync(join(tlsDir, 'server.pem')) },
+      auth: { user: 'svc', pass: SMTP_PASSWORD },
+      // The daemon's check at start logs in; every later login is refused, quoting the password.
+      refuseAfterLogins: { logins: 1, reply: (pw) => `5.7.8 Authentication failed for svc with ${pw}` },
+    });
+    const httpPort = await freePort();
+    const { watch, change } = await scenario('healthsecret', smtp.port, {
+      smtpExtra: `  tls:\n    caFile: ${JSON.stringify(join(tlsDir, 'ca.pem'))}\n  auth:\n    user: svc\n    pass: "\${env:TEST_SMTP_PASSWORD}"`,
+      env: { TEST_SMTP_PASSWORD: SMTP_PASSWORD },
+      smtpRequireTls: true,
+      extra: `poll: { schedule: "1s" }\nhttp: { listen: "127.0.0.1:${httpPort}" }`,
+    });
+    const daemon = startDaemon(watch.config, watch.env);
+    try {
+      await daemon.waitFor((l) => l['message'] === 'poll done', 'the first poll');
+      await change(1);
+      const health = async () => {
+        const res = await fetch(`http://127.0.0.1:${httpPort}/healthz`);
+        return { status: res.status, body: await res.text() };
+      };
+      let seen = await health();
+      for (let i = 0; i < 100 && seen.status === 200; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        seen = await health();
+      }
+      expect(seen.status).toBe(503);
+      expect(seen.body).toMatch(/Authentication failed for svc with \*\*\*/);
+      expect(seen.body).not.toContain(SMTP_PASSWORD);
+      expect(daemon.output()).not.toContain(SMTP_PASSWORD);
+    } finally {
+      daemon.child.kill('SIGTERM');
+      await daemon.exited;
+    }
   });
 
   it('an SMTP outage over several cycles delays mail and loses none; each message arrives once', async () => {

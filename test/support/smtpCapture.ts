@@ -33,6 +33,11 @@ export interface SmtpCaptureOptions {
   hangAfter?: number;
   /** Wait this long before accepting each message, as a busy server does. */
   delayMs?: number;
+  /**
+   * Accept this many logins, then refuse every one with this reply, given the password tried
+   * (a careless server may quote it back).
+   */
+  refuseAfterLogins?: { logins: number; reply: (password: string) => string };
 }
 
 export class SmtpCapture {
@@ -56,6 +61,7 @@ export class SmtpCapture {
   static async start(options: SmtpCaptureOptions = {}): Promise<SmtpCapture> {
     const captured: CapturedMail[] = [];
     const hanging = { value: false };
+    let logins = 0;
     const serverOptions: SMTPServerOptions = {
       secure: options.secure === true,
       disabledCommands: [...(options.tls ? [] : ['STARTTLS']), ...(options.auth ? [] : ['AUTH'])],
@@ -66,6 +72,11 @@ export class SmtpCapture {
       closeTimeout: 200,
       ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
       onAuth(auth, _session, callback) {
+        const refuse = options.refuseAfterLogins;
+        if (refuse && logins++ >= refuse.logins) {
+          callback(Object.assign(new Error(refuse.reply(auth.password ?? '')), { responseCode: 535 }));
+          return;
+        }
         if (options.auth && auth.username === options.auth.user && auth.password === options.auth.pass) {
           callback(null, { user: auth.username });
         } else {
