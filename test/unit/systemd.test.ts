@@ -47,4 +47,11 @@ describe.skipIf(!analyze || !existsSync('dist/bin.js'))('systemd/adnotify.servic
     );
     expect(text).toMatch(/^RestartPreventExitStatus=64 77 78$/m);
   });
+
+  it('caps memory above the V8 heap limit of the executable', () => {
+    const text = readFileSync('systemd/adnotify.service', 'utf8');
+    const max = /^MemoryMax=(\d+)M$/m.exec(text)?.[1];
+    const heap = /--max-old-space-size=(\d+)/.exec(readFileSync('src/bin.ts', 'utf8'))?.[1];
+    expect(Number(max)).toBeGreaterThan(Number(heap) + 256);
+  });
 });
