@@ -287,6 +287,12 @@ async function applyStep(
   // deleted meanwhile: rejoining it would undo what its administrator did. The owners decide.
   if (s.kind === 'removal' && step === 'end' && (!subject || subject.deleted || isDisabled(subject))) {
     const reason = !subject || subject.deleted ? 'the account has been deleted' : 'the account is disabled';
+    if (from === 'scheduled') {
+      // The removal never took effect as far as the state knows: nobody to tell of a rejoin.
+      const note = `the start was never applied before the end; not put back: ${reason}`;
+      store.schedules.setState(s.id, 'done', at, note);
+      return { event: 'lifecycle.not-rejoined', note };
+    }
     log.warn('temporary removal ended; the member is not put back', {
       schedule: s.id,
       group: target.dn,

@@ -51,30 +51,8 @@ describe.skipIf(!samba)('lifecycle safety (Samba AD DC + SMTP)', () => {
       },
       membership,
     );
-    const first = await bed.ok(
-      watch,
-      'temp',
-      'add',
-      'member',
-      '--group',
-      dn['gone']!,
-      '--member',
-      dn['ann']!,
-      '--until',
-      '1d',
-    );
-    const second = await bed.ok(
-      watch,
-      'temp',
-      'add',
-      'member',
-      '--group',
-      dn['club']!,
-      '--member',
-      dn['ann']!,
-      '--until',
-      '1d',
-    );
+    const first = await bed.tempAdd(watch, 'member', dn['gone']!, dn['ann']!, '1d');
+    const second = await bed.tempAdd(watch, 'member', dn['club']!, dn['ann']!, '1d');
     await bed.admin.delete(dn['gone']!);
 
     const run = await bed.ok(watch, 'temp', 'apply');
@@ -129,20 +107,7 @@ describe.skipIf(!samba)('lifecycle safety (Samba AD DC + SMTP)', () => {
       },
       membership,
     );
-    const id = (
-      await bed.ok(
-        watch,
-        'temp',
-        'add',
-        'member',
-        '--group',
-        dn['club']!,
-        '--member',
-        dn['bea']!,
-        '--until',
-        '1d',
-      )
-    ).stdout.trim();
+    const id = (await bed.tempAdd(watch, 'member', dn['club']!, dn['bea']!, '1d')).stdout.trim();
     const asAdmin = watch.env;
     const config = watch.config;
     const text = readFileSync(config, 'utf8');
@@ -179,20 +144,7 @@ describe.skipIf(!samba)('lifecycle safety (Samba AD DC + SMTP)', () => {
         '',
         { urls: [proxy.url] },
       );
-      const id = (
-        await bed.ok(
-          watch,
-          'temp',
-          'add',
-          'member',
-          '--group',
-          dn['club']!,
-          '--member',
-          dn['cal']!,
-          '--until',
-          '1d',
-        )
-      ).stdout.trim();
+      const id = (await bed.tempAdd(watch, 'member', dn['club']!, dn['cal']!, '1d')).stdout.trim();
 
       proxy.holdModifyResponses();
       const child = startDaemon(watch.config, watch.env, { args: ['temp', 'apply'] });
@@ -267,19 +219,7 @@ describe.skipIf(!samba)('lifecycle safety (Samba AD DC + SMTP)', () => {
     expect(refused.stderr).toContain(`${dn['out']!} is not a member of ${dn['club']!}`);
     expect(await bed.valuesOf(dn['club']!, 'member')).not.toContain(dn['out']);
 
-    for (const who of ['dee', 'eli', 'fay'])
-      await bed.ok(
-        watch,
-        'temp',
-        'add',
-        'removal',
-        '--group',
-        dn['club']!,
-        '--member',
-        dn[who]!,
-        '--until',
-        '1d',
-      );
+    for (const who of ['dee', 'eli', 'fay']) await bed.tempAdd(watch, 'removal', dn['club']!, dn[who]!, '1d');
     await bed.ok(watch, 'temp', 'apply');
     expect(await bed.valuesOf(dn['club']!, 'member')).toEqual([]);
     const [boss, fay] = await Promise.all([bed.mailOf(dn['boss']!), bed.mailOf(dn['fay']!)]);
@@ -349,19 +289,7 @@ describe.skipIf(!samba)('lifecycle safety (Samba AD DC + SMTP)', () => {
     expect(refused.stderr).toContain('--allow-protected');
 
     watch.env = { ...watch.env, SUDO_USER: 'olga-operator' };
-    const allowed = await bed.ok(
-      watch,
-      'temp',
-      'add',
-      'member',
-      '--group',
-      domainAdmins,
-      '--member',
-      dn['gus']!,
-      '--until',
-      '1h',
-      '--allow-protected',
-    );
+    const allowed = await bed.tempAdd(watch, 'member', domainAdmins, dn['gus']!, '1h', '--allow-protected');
     const warning = allowed.stderr
       .split('\n')
       .filter((l) => l.startsWith('{'))
@@ -375,16 +303,11 @@ describe.skipIf(!samba)('lifecycle safety (Samba AD DC + SMTP)', () => {
     watch.env = plain;
     const listed = await list(watch);
     expect(listed.map((s) => s.createdBy)).toEqual(['olga-operator']);
-    const own = await bed.ok(
+    const own = await bed.tempAdd(
       watch,
-      'temp',
-      'add',
       'member',
-      '--group',
       domainAdmins.replace('Domain Admins', 'Domain Users'),
-      '--member',
       dn['gus']!,
-      '--until',
       '1h',
     );
     expect((await list(watch)).find((s) => s.id === Number(own.stdout))?.createdBy).toBe(userInfo().username);

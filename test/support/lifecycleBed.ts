@@ -84,6 +84,30 @@ export class LifecycleBed {
     return (await watch.cycle()).events.filter((e) => !e.type.startsWith('lifecycle.'));
   }
 
+  /** `temp add member|removal --group G --member M --until T [more...]`, which must succeed. */
+  tempAdd(
+    watch: Watch,
+    kind: 'member' | 'removal',
+    group: string,
+    member: string,
+    until: string,
+    ...more: string[]
+  ) {
+    return this.ok(
+      watch,
+      'temp',
+      'add',
+      kind,
+      '--group',
+      group,
+      '--member',
+      member,
+      '--until',
+      until,
+      ...more,
+    );
+  }
+
   /** Runs an adnotify command that must succeed. */
   async ok(watch: Watch, ...args: string[]) {
     const result = await watch.run(...args);
