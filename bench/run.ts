@@ -4,7 +4,8 @@
  * N users (default 20,000) with mail and managers, N/10 groups of 20, one group of up to
  * 10,000 members and 500 contacts, plus a scope of N/4 users for scaling; then measures each
  * figure K times (default 3), reports the median, compares with ldapsearch and plain
- * nodemailer, prints a table with the targets, and writes bench/results.json.
+ * nodemailer, prints a table with the targets, and writes bench/results.json. Last, a mass
+ * change: every user of the main scope modified in one window, one cycle (time, peak RSS).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -143,6 +144,11 @@ interface ScopeFigures {
   ldapsearchIncrementalMs: number;
   bigGroupMs?: number;
   bigGroupRssMb?: number;
+  /** Every user of the scope modified in one window, one cycle (once: it is slow to seed). */
+  massChangeObjects?: number;
+  massChangeMs?: number;
+  massChangeRssMb?: number;
+  massChangeEvents?: number;
 }
 
 async function measureScope(scope: SeededOu, admin: DirectoryAdmin, full: boolean): Promise<ScopeFigures> {
@@ -203,6 +209,23 @@ async function measureScope(scope: SeededOu, admin: DirectoryAdmin, full: boolea
     }
     figures.bigGroupMs = median(big.map((b) => b.ms));
     figures.bigGroupRssMb = Math.max(...big.map((b) => b.rssMb));
+  }
+  if (full) {
+    // A mass change: every user modified between two cycles (a bulk import, a script gone
+    // wrong). Each manager is told, so the flood guard holds the messages.
+    say(`Mass change: modifying all ${p.users} users...`);
+    const stamp = Date.now();
+    const jobs: Promise<void>[] = [];
+    for (const [i, dn] of scope.users.entries()) {
+      jobs.push(admin.modify(dn, 'replace', 'description', [`mass ${stamp} ${i}`]));
+      if (jobs.length >= 32) await Promise.all(jobs.splice(0));
+    }
+    await Promise.all(jobs);
+    const mass = await child('cycle', cfg);
+    figures.massChangeObjects = p.users;
+    figures.massChangeMs = mass.ms;
+    figures.massChangeRssMb = mass.rssMb;
+    figures.massChangeEvents = mass.events ?? 0;
   }
   return figures;
 }
@@ -349,6 +372,11 @@ try {
       `one member added to the ${main.params.bigGroup}-member group`,
       '',
       `${(big.bigGroupMs ?? NaN).toFixed(0)} ms, ${(big.bigGroupRssMb ?? NaN).toFixed(0)} MB`,
+    ],
+    [
+      `mass change: all ${big.massChangeObjects ?? '?'} users modified, one cycle`,
+      '',
+      `${((big.massChangeMs ?? NaN) / 1000).toFixed(1)} s, ${(big.massChangeRssMb ?? NaN).toFixed(0)} MB, ${big.massChangeEvents ?? '?'} events`,
     ],
     [
       'delivery, messages/s (adnotify / nodemailer)',
