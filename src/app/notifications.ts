@@ -28,7 +28,14 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { mailAddress } from '../core/address.js';
 import { newMessageId } from '../mail/messageId.js';
-import { changeView, rdnValue, showValue, type Renderer } from '../mail/render.js';
+import {
+  changeView,
+  objectChangeView,
+  rdnValue,
+  showValue,
+  type ObjectChangeView,
+  type Renderer,
+} from '../mail/render.js';
 import type { SqliteStore } from '../store/sqlite.js';
 
 export interface NotifyDeps {
@@ -100,23 +107,38 @@ export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome):
   }
   const createdAt = cycle.when.toISOString();
   const status = plan.held ? 'held' : 'pending';
+  const told = toldByObject(plan.messages);
+  // Messages come grouped by object: the object's part of the view is computed once.
+  let common: { guid: string; view: ObjectChangeView } | undefined;
   for (const message of plan.messages) {
     const f = facts.get(message.object.guid);
     const events = grouped.get(message.object.guid) ?? [];
-    const rendered = deps.renderer.render(
-      message.kind,
-      changeView({
+    if (common?.guid !== message.object.guid) {
+      common = {
+        guid: message.object.guid,
+        view: objectChangeView({
+          object: message.object,
+          displayName: f?.displayName ?? null,
+          events,
+          when: cycle.when,
+          nameOf: (guid, dn) => people.nameOf(guid, dn),
+          protectedGroup: message.protectedGroup === true,
+        }),
+      };
+    }
+    const view = changeView(
+      {
         object: message.object,
         displayName: f?.displayName ?? null,
         events,
         reasons: message.reasons,
         when: cycle.when,
         recipientName: message.kind === 'admin-copy' ? null : (message.to[0]?.name ?? null),
-        told: message.kind === 'admin-copy' ? toldFor(plan.messages, message.object) : [],
-        nameOf: (guid, dn) => people.nameOf(guid, dn),
-        protectedGroup: message.protectedGroup === true,
-      }),
+        told: message.kind === 'admin-copy' ? (told.get(message.object.guid) ?? []) : [],
+      },
+      { ...common.view, protectedGroup: message.protectedGroup === true },
     );
+    const rendered = deps.renderer.render(message.kind, view);
     store.outbox.add({
       cycleId: cycle.cycleId,
       createdAt,
@@ -166,10 +188,16 @@ function addresses(list: readonly Recipient[]): string[] {
   return list.map((r) => r.address);
 }
 
-function toldFor(messages: readonly PlannedMessage[], object: ObjectRef): string[] {
-  return messages
-    .filter((m) => m.kind !== 'admin-copy' && m.object.guid === object.guid)
-    .flatMap((m) => m.to.map((r) => r.address));
+/** Who was told about each object (for its administrators' copy), in one pass. */
+function toldByObject(messages: readonly PlannedMessage[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const m of messages) {
+    if (m.kind === 'admin-copy') continue;
+    const list = out.get(m.object.guid) ?? [];
+    list.push(...m.to.map((r) => r.address));
+    out.set(m.object.guid, list);
+  }
+  return out;
 }
 
 function dnValues(object: SnapshotObject, attribute: string | null): Party[] {

@@ -191,47 +191,69 @@ export interface ChangeViewInput {
   protectedGroup?: boolean;
 }
 
-/** The view every change-like template gets (change, membership, admin-copy). */
-export function changeView(input: ChangeViewInput) {
+/**
+ * The part of a change view that is the same for every recipient of one object's message:
+ * computed once per object (a mass change sends thousands of messages about one group, and
+ * each used to name every added member again). Member lists are cut to MAX_MEMBERS before
+ * names are looked up.
+ */
+export function objectChangeView(
+  input: Pick<ChangeViewInput, 'object' | 'displayName' | 'events' | 'when' | 'nameOf' | 'protectedGroup'>,
+) {
   const nameOf = input.nameOf ?? ((_guid: string | null, dn: string) => rdnValue(dn));
   const changes = input.events.flatMap((e) => (e.type === 'object.modified' ? e.changes : []));
   const moved = input.events.find((e) => e.type === 'object.moved');
-  const members = (type: 'group.member.added' | 'group.member.removed') =>
-    input.events
-      .filter((e) => e.type === type)
+  const members = (type: 'group.member.added' | 'group.member.removed') => {
+    const all = input.events.filter((e) => e.type === type);
+    const shown = all
+      .slice(0, MAX_MEMBERS)
       .map((e) =>
         'member' in e
           ? { name: showValue(nameOf(e.member.guid, e.member.dn)), dn: showValue(e.member.dn) }
           : undefined,
       )
       .filter((m) => m !== undefined);
+    return { shown, more: all.length - shown.length };
+  };
   const added = members('group.member.added');
   const removed = members('group.member.removed');
   const actor = input.events.find((e) => e.actor !== undefined)?.actor;
   const count = (n: number) => (n > 0 ? n.toLocaleString('en-US') : null);
   return {
     object: objectView(input.object, input.displayName),
-    recipientName: input.recipientName ? showValue(input.recipientName) : null,
-    reasonText: reasonText(input.reasons),
     deleted: input.events.some((e) => e.type === 'object.deleted'),
     moved: moved
       ? { from: showValue(moved.from), to: showValue(moved.to), leftScope: moved.leftScope === true }
       : null,
     changes: changes.slice(0, MAX_CHANGES).map(changeRow),
     changesMore: count(changes.length - MAX_CHANGES),
-    added: added.slice(0, MAX_MEMBERS),
-    addedMore: count(added.length - MAX_MEMBERS),
-    removed: removed.slice(0, MAX_MEMBERS),
-    removedMore: count(removed.length - MAX_MEMBERS),
-    addedTo: input.reasons.includes('added'),
+    added: added.shown,
+    addedMore: count(added.more),
+    removed: removed.shown,
+    removedMore: count(removed.more),
     memberName: null,
     when: input.when
       .toISOString()
       .replace('T', ' ')
       .replace(/\.\d+Z$/, ' UTC'),
     actor: actor === undefined ? null : showValue(actor),
-    told: (input.told ?? []).map(showValue).join(', '),
     protectedGroup: input.protectedGroup === true,
+  };
+}
+
+export type ObjectChangeView = ReturnType<typeof objectChangeView>;
+
+/**
+ * The view every change-like template gets (change, membership, admin-copy): the object's
+ * part (pass it as `common` when it was computed already) and the recipient's.
+ */
+export function changeView(input: ChangeViewInput, common: ObjectChangeView = objectChangeView(input)) {
+  return {
+    ...common,
+    recipientName: input.recipientName ? showValue(input.recipientName) : null,
+    reasonText: reasonText(input.reasons),
+    addedTo: input.reasons.includes('added'),
+    told: (input.told ?? []).map(showValue).join(', '),
   };
 }
 

@@ -110,3 +110,29 @@ describe('invisible characters', () => {
     expect(showValue('می\u200cخواهم 👩\u200d💻')).toBe('می\u200cخواهم 👩\u200d💻');
   });
 });
+
+describe('a mass change', () => {
+  it('names only the members a message shows, and counts the rest', () => {
+    const events: DirectoryEvent[] = Array.from({ length: 5_000 }, (_, i) => ({
+      type: 'group.member.added',
+      object: group,
+      member: { guid: `m-${i}`, dn: `CN=M${i},DC=x`, class: 'user' },
+    }));
+    let looked = 0;
+    const view = changeView({
+      object: group,
+      displayName: 'Team',
+      events,
+      reasons: ['owner'],
+      when,
+      nameOf: (_guid, dn) => {
+        looked++;
+        return dn;
+      },
+    });
+    expect(view.added).toHaveLength(50);
+    expect(view.addedMore).toBe('4,950');
+    // Before: every message about the group looked up all 5,000 names (quadratic in a mass change).
+    expect(looked).toBe(50);
+  });
+});
