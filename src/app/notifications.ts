@@ -79,9 +79,73 @@ const ACCOUNTDISABLE = 0x2;
 /** Groups per search when asking which changed groups are public (one OR of GUIDs each). */
 const PUBLIC_BATCH = 250;
 
+/**
+ * Objects whose messages are planned and rendered together. A mass change is worked through
+ * a chunk at a time, so its intents, planned messages and looked-up people never all sit in
+ * memory at once; the flood guard decides on the cycle's total at the end.
+ */
+const CHUNK_OBJECTS = 1_000;
+const CHUNK_EVENTS = 20_000;
+
 export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome): Promise<QueueSummary> {
   const { config, store, log } = deps;
-  const grouped = byObject(cycle.events);
+  const createdAt = cycle.when.toISOString();
+  let total = 0;
+  const protectedGroups: string[] = [];
+  let chunk = new Map<string, DirectoryEvent[]>();
+  let chunkEvents = 0;
+  const flush = async () => {
+    const queued = await queueChunk(deps, cycle, chunk);
+    total += queued.messages;
+    protectedGroups.push(...queued.protectedGroups);
+    chunk = new Map();
+    chunkEvents = 0;
+  };
+  for (const [guid, events] of byObject(cycle.events)) {
+    chunk.set(guid, events);
+    chunkEvents += events.length;
+    if (chunk.size >= CHUNK_OBJECTS || chunkEvents >= CHUNK_EVENTS) await flush();
+  }
+  if (chunk.size > 0) await flush();
+  if (protectedGroups.length > 0) log.warn('protected groups changed', { groups: protectedGroups });
+
+  const held = total > config.delivery.maxMessagesPerCycle;
+  if (held) {
+    store.outbox.holdCycle(cycle.cycleId);
+    const admins = [...config.smtp.to, ...config.smtp.cc];
+    log.error(
+      'flood guard: this cycle would send more messages than delivery.maxMessagesPerCycle; all are held',
+      { messages: total, limit: config.delivery.maxMessagesPerCycle, alerted: admins },
+    );
+    if (admins.length > 0) {
+      const rendered = deps.renderer.render('flood-alert', {
+        count: total.toLocaleString('en-US'),
+        limit: config.delivery.maxMessagesPerCycle.toLocaleString('en-US'),
+        when: createdAt,
+      });
+      store.outbox.add({
+        cycleId: cycle.cycleId,
+        createdAt,
+        status: 'pending',
+        kind: 'flood-alert',
+        objectGuid: null,
+        messageId: newMessageId(config.smtp.from),
+        envelope: { from: config.smtp.from, to: [...config.smtp.to], cc: [...config.smtp.cc] },
+        ...rendered,
+      });
+    }
+  }
+  if (total > 0) log.info('notifications queued', { messages: total, held });
+  return { messages: total, held };
+}
+
+/** Plans, renders and queues (as pending) the messages about one chunk of objects. */
+async function queueChunk(
+  deps: NotifyDeps,
+  cycle: CycleOutcome,
+  grouped: ReadonlyMap<string, DirectoryEvent[]>,
+): Promise<{ messages: number; protectedGroups: string[] }> {
+  const { config, store } = deps;
   const people = new PeopleDirectory(deps, cycle);
   const publicGroups = await findPublicGroups(deps, cycle, grouped);
 
@@ -101,12 +165,9 @@ export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome):
       intents.push({ ...intent, recipients: await people.mailboxes(intent.party, expand) });
     }
   }
-  const plan = planMessages(intents, config.smtp, config.delivery.maxMessagesPerCycle, protectedGroups);
-  if (protectedGroups.length > 0) {
-    log.warn('protected groups changed', { groups: protectedGroups.map((g) => g.dn) });
-  }
+  // The flood guard is the caller's, on the whole cycle: here every message is pending.
+  const plan = planMessages(intents, config.smtp, Number.MAX_SAFE_INTEGER, protectedGroups);
   const createdAt = cycle.when.toISOString();
-  const status = plan.held ? 'held' : 'pending';
   const told = toldByObject(plan.messages);
   // Messages come grouped by object: the object's part of the view is computed once.
   let common: { guid: string; view: ObjectChangeView } | undefined;
@@ -142,7 +203,7 @@ export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome):
     store.outbox.add({
       cycleId: cycle.cycleId,
       createdAt,
-      status,
+      status: 'pending',
       kind: message.kind,
       objectGuid: message.object.guid,
       messageId: newMessageId(config.smtp.from),
@@ -150,38 +211,7 @@ export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome):
       ...rendered,
     });
   }
-  if (plan.held) {
-    const admins = [...config.smtp.to, ...config.smtp.cc];
-    log.error(
-      'flood guard: this cycle would send more messages than delivery.maxMessagesPerCycle; all are held',
-      {
-        messages: plan.messages.length,
-        limit: config.delivery.maxMessagesPerCycle,
-        alerted: admins,
-      },
-    );
-    if (admins.length > 0) {
-      const rendered = deps.renderer.render('flood-alert', {
-        count: plan.messages.length.toLocaleString('en-US'),
-        limit: config.delivery.maxMessagesPerCycle.toLocaleString('en-US'),
-        when: createdAt,
-      });
-      store.outbox.add({
-        cycleId: cycle.cycleId,
-        createdAt,
-        status: 'pending',
-        kind: 'flood-alert',
-        objectGuid: null,
-        messageId: newMessageId(config.smtp.from),
-        envelope: { from: config.smtp.from, to: [...config.smtp.to], cc: [...config.smtp.cc] },
-        ...rendered,
-      });
-    }
-  }
-  if (plan.messages.length > 0) {
-    log.info('notifications queued', { messages: plan.messages.length, held: plan.held });
-  }
-  return { messages: plan.messages.length, held: plan.held };
+  return { messages: plan.messages.length, protectedGroups: protectedGroups.map((g) => g.dn) };
 }
 
 function addresses(list: readonly Recipient[]): string[] {

@@ -162,6 +162,13 @@ export class Outbox {
     return (id === 'all' ? statement.run(now) : statement.run(now, id)).changes;
   }
 
+  /** The flood guard: a cycle's pending messages are held until released or discarded. */
+  holdCycle(cycleId: number): number {
+    return this.#prepare("UPDATE outbox SET status = 'held' WHERE cycle_id = ? AND status = 'pending'").run(
+      cycleId,
+    ).changes;
+  }
+
   /** Messages held by the flood guard (all, or one cycle's) become pending. */
   release(now: string, cycleId?: number): number {
     const sql = `UPDATE outbox SET status = 'pending', next_attempt_at = ? WHERE status = 'held'${
