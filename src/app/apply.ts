@@ -53,8 +53,15 @@ export class ChangeApplier {
   events = 0;
   readonly #o: ApplierOptions;
   readonly #renames: ContainerRename[] = [];
-  /** The cycle's events, written by {@link finish}. */
-  readonly #pending: DirectoryEvent[] = [];
+  /**
+   * Events are written as they are derived, so that a mass change never holds them all; the
+   * few that finish() may still drop or complete are remembered by id.
+   */
+  readonly #moves: { id: number; event: DirectoryEvent & { type: 'object.moved' } }[] = [];
+  readonly #classless: {
+    id: number;
+    event: DirectoryEvent & { member: { guid: string | null; class: string | null } };
+  }[] = [];
   /**
    * Objects that left the snapshot this cycle, as it last knew them: the notifications still
    * need their owners, manager and name. `deleted` is false for objects that left the scope.
@@ -125,35 +132,26 @@ export class ChangeApplier {
   }
 
   /**
-   * Records the cycle's events. Call once, after every entry: a move is dropped when the
-   * cycle's container renames explain it, and a member's class is filled in when the member
-   * was read later in the cycle than its group.
+   * Completes the cycle's events, after every entry: a move is dropped when the cycle's
+   * container renames explain it, and a member's class is filled in when the member was read
+   * later in the cycle than its group.
    */
-  finish(): DirectoryEvent[] {
+  finish(): void {
     const { store } = this.#o;
-    const recorded: DirectoryEvent[] = [];
-    for (const event of this.#pending) {
-      if (
-        event.type === 'object.moved' &&
-        !event.leftScope &&
-        rebaseAll(event.from, this.#renames) === event.to
-      ) {
-        continue;
+    for (const { id, event } of this.#moves) {
+      if (!event.leftScope && rebaseAll(event.from, this.#renames) === event.to) {
+        store.deleteEvent(id);
+        this.events--;
       }
-      if (
-        (event.type === 'group.member.added' || event.type === 'group.member.removed') &&
-        event.member.class === null &&
-        event.member.guid !== null
-      ) {
-        event.member.class = store.classOf(event.member.guid);
-      }
-      const id = store.addEvent(this.#o.cycleId(), this.#o.at(), event);
-      recorded.push(event);
-      this.events++;
-      this.#o.log.debug('event', { id, type: event.type, guid: event.object.guid, dn: event.object.dn });
     }
-    this.#pending.length = 0;
-    return recorded;
+    for (const { id, event } of this.#classless) {
+      const cls = event.member.guid === null ? null : store.classOf(event.member.guid);
+      if (cls === null) continue;
+      event.member.class = cls;
+      store.replaceEvent(id, event);
+    }
+    this.#moves.length = 0;
+    this.#classless.length = 0;
   }
 
   #inScope(entry: DirectoryEntry): void {
@@ -259,6 +257,16 @@ export class ChangeApplier {
   }
 
   #record(event: DirectoryEvent): void {
-    this.#pending.push(event);
+    const id = this.#o.store.addEvent(this.#o.cycleId(), this.#o.at(), event);
+    this.events++;
+    this.#o.log.debug('event', { id, type: event.type, guid: event.object.guid, dn: event.object.dn });
+    if (event.type === 'object.moved' && !event.leftScope) this.#moves.push({ id, event });
+    if (
+      (event.type === 'group.member.added' || event.type === 'group.member.removed') &&
+      event.member.class === null &&
+      event.member.guid !== null
+    ) {
+      this.#classless.push({ id, event });
+    }
   }
 }

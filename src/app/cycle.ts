@@ -233,11 +233,10 @@ async function finishAndNotify(
   when: Date,
   identity: DirectoryIdentity,
 ): Promise<{ messages: number; held: boolean }> {
-  const events = apply.finish();
-  if (events.length === 0) return { messages: 0, held: false };
+  apply.finish();
+  if (apply.events === 0) return { messages: 0, held: false };
   return queueNotifications(deps, {
     cycleId: cycleId(),
-    events,
     departed: apply.departed,
     written: apply.written,
     when,

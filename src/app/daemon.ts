@@ -230,7 +230,7 @@ export class Daemon {
       this.#metrics.cycles.inc({ kind: summary.kind, outcome: 'ok' });
       this.#metrics.lastSuccess.set(clock.now().getTime() / 1000);
       const types = eventTypes(store, summary.cycleId);
-      for (const type of types) this.#metrics.events.inc({ type });
+      for (const [type, n] of types) this.#metrics.events.inc({ type }, n);
       this.#failures = 0;
       this.#backoffUntil = 0;
       this.#lastSuccess = clock.now();
@@ -240,7 +240,7 @@ export class Daemon {
         kind: summary.kind,
         objects: summary.objects,
         events: summary.events,
-        types: [...new Set(types)],
+        types: [...types.keys()],
         cycle: summary.cycleId,
         queued: summary.messages,
         held: summary.held,
@@ -465,6 +465,6 @@ export class Daemon {
   }
 }
 
-function eventTypes(store: SqliteStore, cycleId: number | null): string[] {
-  return cycleId === null ? [] : store.eventTypesOfCycle(cycleId);
+function eventTypes(store: SqliteStore, cycleId: number | null): Map<string, number> {
+  return cycleId === null ? new Map<string, number>() : store.eventTypesOfCycle(cycleId);
 }

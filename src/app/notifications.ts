@@ -47,8 +47,8 @@ export interface NotifyDeps {
 }
 
 export interface CycleOutcome {
+  /** The cycle whose recorded events are notified (read back from the store a chunk at a time). */
   cycleId: number;
-  events: readonly DirectoryEvent[];
   departed: ReadonlyMap<string, { object: SnapshotObject; deleted: boolean }>;
   /** Objects the cycle wrote to the snapshot, as written (saves reading them back). */
   written?: ReadonlyMap<string, SnapshotObject>;
@@ -92,21 +92,22 @@ export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome):
   const createdAt = cycle.when.toISOString();
   let total = 0;
   const protectedGroups: string[] = [];
-  let chunk = new Map<string, DirectoryEvent[]>();
+  let chunk: string[] = [];
   let chunkEvents = 0;
   const flush = async () => {
-    const queued = await queueChunk(deps, cycle, chunk);
+    const queued = await queueChunk(deps, cycle, byObject(store.eventsOfCycle(cycle.cycleId, chunk)));
     total += queued.messages;
     protectedGroups.push(...queued.protectedGroups);
-    chunk = new Map();
+    chunk = [];
     chunkEvents = 0;
   };
-  for (const [guid, events] of byObject(cycle.events)) {
-    chunk.set(guid, events);
-    chunkEvents += events.length;
-    if (chunk.size >= CHUNK_OBJECTS || chunkEvents >= CHUNK_EVENTS) await flush();
+  for (const { guid, events } of store.objectsOfCycle(cycle.cycleId)) {
+    if (chunk.length > 0 && (chunk.length >= CHUNK_OBJECTS || chunkEvents + events > CHUNK_EVENTS))
+      await flush();
+    chunk.push(guid);
+    chunkEvents += events;
   }
-  if (chunk.size > 0) await flush();
+  if (chunk.length > 0) await flush();
   if (protectedGroups.length > 0) log.warn('protected groups changed', { groups: protectedGroups });
 
   const held = total > config.delivery.maxMessagesPerCycle;

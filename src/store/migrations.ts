@@ -191,6 +191,13 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: '',
     run: scrubSecrets,
   },
+  {
+    version: 7,
+    description: "events by cycle and object: a cycle's notifications read them back a chunk at a time",
+    sql: `
+      CREATE INDEX events_cycle_object ON events (cycle_id, object_guid, id);
+    `,
+  },
 ];
 
 /**

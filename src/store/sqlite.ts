@@ -433,9 +433,47 @@ export class SqliteStore {
     return Number(result.lastInsertRowid);
   }
 
-  /** The type of every event of one cycle (for the metrics). */
-  eventTypesOfCycle(cycleId: number): string[] {
-    return this.#db.prepare('SELECT type FROM events WHERE cycle_id = ?').pluck().all(cycleId) as string[];
+  /** How many events of each type one cycle recorded (for the metrics and the log). */
+  eventTypesOfCycle(cycleId: number): Map<string, number> {
+    const rows = this.#db
+      .prepare('SELECT type, COUNT(*) AS n FROM events WHERE cycle_id = ? GROUP BY type')
+      .all(cycleId) as { type: string; n: number }[];
+    return new Map(rows.map((r) => [r.type, r.n]));
+  }
+
+  /** Rewrites a recorded event (a cycle's fix-ups before it commits). */
+  replaceEvent(id: number, event: DirectoryEvent): void {
+    this.#statement('replaceEvent', 'UPDATE events SET payload = ? WHERE id = ?').run(
+      JSON.stringify(event),
+      id,
+    );
+  }
+
+  deleteEvent(id: number): void {
+    this.#statement('deleteEvent', 'DELETE FROM events WHERE id = ?').run(id);
+  }
+
+  /** The objects one cycle recorded events for, in the order of their first event, with how many. */
+  objectsOfCycle(cycleId: number): { guid: string; events: number }[] {
+    return this.#db
+      .prepare(
+        `SELECT object_guid AS guid, COUNT(*) AS events FROM events WHERE cycle_id = ?
+         GROUP BY object_guid ORDER BY MIN(id)`,
+      )
+      .all(cycleId) as { guid: string; events: number }[];
+  }
+
+  /** The events one cycle recorded for these objects, oldest first. */
+  eventsOfCycle(cycleId: number, objectGuids: readonly string[]): DirectoryEvent[] {
+    if (objectGuids.length === 0) return [];
+    const rows = this.#db
+      .prepare(
+        `SELECT payload FROM events WHERE cycle_id = ? AND object_guid IN (SELECT value FROM json_each(?))
+         ORDER BY id`,
+      )
+      .pluck()
+      .all(cycleId, JSON.stringify(objectGuids)) as string[];
+    return rows.map((payload) => JSON.parse(payload) as DirectoryEvent);
   }
 
   /** Events recorded at or after `since` (ISO time), oldest first. */
