@@ -10,6 +10,7 @@
  *   flood guard.
  * - objects: N users, each with a manager, all modified in one window (default 100,000): a
  *   message to each manager, held.
+ * - deleted: the same N users deleted in one window.
  * Prints time, peak RSS and peak V8 heap for each.
  */
 import { spawnSync } from 'node:child_process';
@@ -35,7 +36,11 @@ const opt = (name: string, fallback: number) => {
 };
 
 /** The child: one scenario, under the executable's V8 flags; prints one JSON line. */
-async function scenario(kind: 'membership' | 'objects', users: number, groups: number): Promise<void> {
+async function scenario(
+  kind: 'membership' | 'objects' | 'deleted',
+  users: number,
+  groups: number,
+): Promise<void> {
   const BASE = 'OU=Mass,DC=x,DC=test';
   const guid = (space: number, i: number) =>
     `${space.toString(16).padStart(8, '0')}-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
@@ -89,6 +94,14 @@ async function scenario(kind: 'membership' | 'objects', users: number, groups: n
       if (phase === 0 || kind === 'objects') {
         for (let i = 0; i < users; i += 500) {
           yield Array.from({ length: Math.min(500, users - i) }, (_, k) => user(i + k));
+        }
+      }
+      if (phase === 1 && kind === 'deleted') {
+        for (let i = 0; i < users; i += 500) {
+          yield Array.from({ length: Math.min(500, users - i) }, (_, k) => ({
+            ...user(i + k),
+            deleted: true,
+          }));
         }
       }
       if (phase === 0 || kind === 'membership') for (let g = 0; g < groups; g++) yield [group(g)];
@@ -149,7 +162,8 @@ notify: { newMemberOnAdd: true }
 }
 
 if (args[0] === '--child') {
-  await scenario(args[1] === 'objects' ? 'objects' : 'membership', Number(args[2]), Number(args[3]));
+  const kind = args[1] === 'objects' || args[1] === 'deleted' ? args[1] : 'membership';
+  await scenario(kind, Number(args[2]), Number(args[3]));
 } else {
   const members = opt('members', 10_000);
   const groups = opt('groups', 100);
@@ -176,12 +190,13 @@ if (args[0] === '--child') {
     const r = JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '{}') as {
       events: number;
       messages: number;
+      held: boolean;
       seconds: number;
       rssMb: number;
       heapLimitMb: number;
     };
     process.stdout.write(
-      `  ${r.events.toLocaleString('en-US')} events, ${r.messages.toLocaleString('en-US')} messages (held): ${r.seconds.toFixed(1)} s, peak RSS ${r.rssMb.toFixed(0)} MB (V8 heap limit ${r.heapLimitMb.toFixed(0)} MB)\n`,
+      `  ${r.events.toLocaleString('en-US')} events, ${r.messages.toLocaleString('en-US')} messages${r.held ? ' (held)' : ''}: ${r.seconds.toFixed(1)} s, peak RSS ${r.rssMb.toFixed(0)} MB (V8 heap limit ${r.heapLimitMb.toFixed(0)} MB)\n`,
     );
   };
   process.stdout.write(`Node ${process.version}, V8 flags ${flags.join(' ')}\n`);
@@ -189,4 +204,6 @@ if (args[0] === '--child') {
   run('membership', String(members), String(groups));
   process.stdout.write(`objects: ${objects} users modified in one window, each telling its manager\n`);
   run('objects', String(objects), '0');
+  process.stdout.write(`deleted: ${objects} users deleted in one window, each telling its manager\n`);
+  run('deleted', String(objects), '0');
 }
