@@ -6,49 +6,38 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { runCli, sambaOrNull, uniqueName } from '../support/cli.js';
 import { startDaemon } from '../support/daemon.js';
-import { DirectoryAdmin } from '../support/seed.js';
-import { SmtpCapture } from '../support/smtpCapture.js';
+import { directoryAndMail } from '../support/directoryAndMail.js';
 import { Watch } from '../support/watch.js';
 
 const samba = sambaOrNull();
 
 describe.skipIf(!samba)('a non-administrator bind account (Samba AD DC)', () => {
   if (!samba) return;
-  let admin: DirectoryAdmin;
-  let smtp: SmtpCapture;
-
-  beforeAll(async () => {
-    admin = await DirectoryAdmin.connect(samba);
-    smtp = await SmtpCapture.start();
-  });
-  afterAll(async () => {
-    await admin.close();
-    await smtp.stop();
-  });
+  const bed = directoryAndMail(samba);
 
   it('check-config --connect and the daemon warn that deleted objects are hidden; an administrator sees them', async () => {
     const reader = uniqueName('ro').slice(0, 18);
-    const ouForReader = await admin.ou(uniqueName('svc'));
-    await admin.user(ouForReader, reader, {}, { password: 'Str0ng!Passw0rd' });
+    const ouForReader = await bed.admin.ou(uniqueName('svc'));
+    await bed.admin.user(ouForReader, reader, {}, { password: 'Str0ng!Passw0rd' });
     let victim = '';
     const watch = await Watch.start(
-      admin,
+      bed.admin,
       samba,
       'leastpriv',
       async (ou) => {
-        victim = await admin.user(ou, uniqueName('v').slice(0, 20));
+        victim = await bed.admin.user(ou, uniqueName('v').slice(0, 20));
       },
       {
         bindDN: `${reader}@example.test`,
         env: { TEST_BIND_PASSWORD: 'Str0ng!Passw0rd' },
-        smtpPort: smtp.port,
+        smtpPort: bed.smtp.port,
       },
     );
-    await admin.delete(victim); // a tombstone exists, which an administrator would see
+    await bed.admin.delete(victim); // a tombstone exists, which an administrator would see
 
     const check = await watch.run('check-config', '--connect');
     expect(check.code, check.stderr).toBe(0);

@@ -6,30 +6,19 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { sambaOrNull, uniqueName } from '../support/cli.js';
-import { DirectoryAdmin } from '../support/seed.js';
-import { SmtpCapture } from '../support/smtpCapture.js';
+import { directoryAndMail } from '../support/directoryAndMail.js';
 import { Watch } from '../support/watch.js';
 
 const samba = sambaOrNull();
 
 describe.skipIf(!samba)('protected groups always reach the administrators (Samba AD DC + SMTP)', () => {
   if (!samba) return;
-  let admin: DirectoryAdmin;
-  let smtp: SmtpCapture;
+  const bed = directoryAndMail(samba);
 
-  beforeAll(async () => {
-    admin = await DirectoryAdmin.connect(samba);
-    smtp = await SmtpCapture.start();
-  });
-  afterAll(async () => {
-    await admin.close();
-    await smtp.stop();
-  });
-
-  const inbox = () => smtp.messages.map((m) => `${m.to.join(',')}: ${m.parsed.subject ?? ''}`);
+  const inbox = () => bed.smtp.messages.map((m) => `${m.to.join(',')}: ${m.parsed.subject ?? ''}`);
 
   it('a mail-less account added to Domain Admins (no owner) mails the administrators; an ordinary group keeps today’s rule', async () => {
     const users = `CN=Users,${samba.baseDN}`;
@@ -37,23 +26,28 @@ describe.skipIf(!samba)('protected groups always reach the administrators (Samba
     let intruder = '';
     let plain = '';
     const watch = await Watch.start(
-      admin,
+      bed.admin,
       samba,
       'prot',
       async (ou) => {
-        intruder = await admin.user(ou, uniqueName('x').slice(0, 18), {}, { password: 'Str0ng!Passw0rd' });
-        plain = await admin.group(users, uniqueName('plain').slice(0, 20));
+        intruder = await bed.admin.user(
+          ou,
+          uniqueName('x').slice(0, 18),
+          {},
+          { password: 'Str0ng!Passw0rd' },
+        );
+        plain = await bed.admin.group(users, uniqueName('plain').slice(0, 20));
       },
       {
         watchBase: users,
-        smtpPort: smtp.port,
+        smtpPort: bed.smtp.port,
         smtpExtra: '  to: [helpdesk@example.test]\n  cc: [audit@example.test]',
         directoryExtra: '  filter: "(objectClass=group)"',
       },
     );
     try {
-      await admin.addMembers(domainAdmins, [intruder]);
-      await admin.addMembers(plain, [intruder]);
+      await bed.admin.addMembers(domainAdmins, [intruder]);
+      await bed.admin.addMembers(plain, [intruder]);
       const { events } = await watch.cycle();
       expect(events.map((e) => [e.type, e.object.dn])).toEqual(
         expect.arrayContaining([
@@ -65,7 +59,7 @@ describe.skipIf(!samba)('protected groups always reach the administrators (Samba
       expect(inbox()).toEqual([
         'helpdesk@example.test,audit@example.test: [adnotify] Protected group: Changes to group Domain Admins',
       ]);
-      const [mail] = smtp.messages;
+      const [mail] = bed.smtp.messages;
       expect(mail?.parsed.cc).toMatchObject({ text: 'audit@example.test' });
       expect(mail?.parsed.text).toContain('This is a protected group');
       expect(mail?.parsed.text).toContain(intruder);
@@ -77,7 +71,7 @@ describe.skipIf(!samba)('protected groups always reach the administrators (Samba
         watch.config,
         `${readFileSync(watch.config, 'utf8')}notify:\n  protectedGroupsExtra: [${JSON.stringify(spelt)}]\n`,
       );
-      await admin.removeMembers(plain, [intruder]);
+      await bed.admin.removeMembers(plain, [intruder]);
       await watch.cycle();
       expect(inbox().slice(1)).toEqual([
         expect.stringMatching(
@@ -90,13 +84,13 @@ describe.skipIf(!samba)('protected groups always reach the administrators (Samba
         watch.config,
         readFileSync(watch.config, 'utf8').replace(/notify:\n.*\n$/, 'notify:\n  protectedGroups: false\n'),
       );
-      await admin.removeMembers(domainAdmins, [intruder]);
+      await bed.admin.removeMembers(domainAdmins, [intruder]);
       const off = await watch.cycle();
       expect(off.events.map((e) => e.type)).toEqual(['group.member.removed']);
       expect(inbox()).toHaveLength(2);
     } finally {
-      await admin.removeMembers(domainAdmins, [intruder]).catch(() => undefined);
-      await admin.delete(plain).catch(() => undefined);
+      await bed.admin.removeMembers(domainAdmins, [intruder]).catch(() => undefined);
+      await bed.admin.delete(plain).catch(() => undefined);
     }
   });
 });

@@ -5,11 +5,10 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { sambaOrNull, uniqueName } from '../support/cli.js';
-import { DirectoryAdmin } from '../support/seed.js';
-import { SmtpCapture } from '../support/smtpCapture.js';
+import { directoryAndMail } from '../support/directoryAndMail.js';
 import { Watch } from '../support/watch.js';
 
 const samba = sambaOrNull();
@@ -24,29 +23,19 @@ interface Listed {
 
 describe.skipIf(!samba)('outbox administration and retention (Samba AD DC + SMTP)', () => {
   if (!samba) return;
-  let admin: DirectoryAdmin;
-  let smtp: SmtpCapture;
-
-  beforeAll(async () => {
-    admin = await DirectoryAdmin.connect(samba);
-    smtp = await SmtpCapture.start();
-  });
-  afterAll(async () => {
-    await admin.close();
-    await smtp.stop();
-  });
+  const bed = directoryAndMail(samba);
 
   it('held messages are released by cycle or discarded; a daily prune removes what is older than retentionDays', async () => {
     const users: string[] = [];
     let group = '';
     const watch = await Watch.start(
-      admin,
+      bed.admin,
       samba,
       'retain',
       async (ou) => {
         for (const name of ['Ada', 'Bob', 'Cyd', 'Dan']) {
           users.push(
-            await admin.user(
+            await bed.admin.user(
               ou,
               `${name}${uniqueName('').slice(-6)}`,
               { mail: `${name.toLowerCase()}-retain@example.test` },
@@ -54,10 +43,10 @@ describe.skipIf(!samba)('outbox administration and retention (Samba AD DC + SMTP
             ),
           );
         }
-        group = await admin.group(ou, uniqueName('grp').slice(0, 20));
+        group = await bed.admin.group(ou, uniqueName('grp').slice(0, 20));
       },
       {
-        smtpPort: smtp.port,
+        smtpPort: bed.smtp.port,
         smtpExtra: '  to: [helpdesk@example.test]',
         extra: 'notify: { newMemberOnAdd: true }\ndelivery: { maxMessagesPerCycle: 1 }\n',
       },
@@ -66,22 +55,22 @@ describe.skipIf(!samba)('outbox administration and retention (Samba AD DC + SMTP
     writeFileSync(watch.config, text.replace(/^state:\n/m, 'state:\n  retentionDays: 30\n'));
     const list = async () => JSON.parse((await watch.run('outbox', 'list', '--json')).stdout) as Listed[];
     const changes = async (members: string[]) => {
-      await admin.addMembers(group, members);
+      await bed.admin.addMembers(group, members);
       const held = await watch.run('once'); // the flood guard logs at error level
       expect(held.stderr).toMatch(/flood guard/);
     };
-    await changes([users[0]!, users[1]!]); // 2 members told + 1 admin copy: held
+    await changes([users[0]!, users[1]!]); // 2 members told + 1 bed.admin copy: held
     await changes([users[2]!, users[3]!]); // held again
     const held = (await list()).filter((m) => m.status === 'held');
     const cycles = [...new Set(held.map((m) => m.cycle))];
     expect(cycles).toHaveLength(2);
-    const before = smtp.messages.length; // the two flood alerts
+    const before = bed.smtp.messages.length; // the two flood alerts
 
     const release = await watch.run('outbox', 'release', '--cycle', String(cycles[0]));
     expect(release.code, release.stderr).toBe(0);
     expect(release.stdout).toMatch(/^outbox: 3 held messages of cycle \d+ released$/m);
     expect(
-      smtp.messages
+      bed.smtp.messages
         .slice(before)
         .flatMap((m) => m.to)
         .sort(),
@@ -97,7 +86,7 @@ describe.skipIf(!samba)('outbox administration and retention (Samba AD DC + SMTP
     expect(refused.stderr).toMatch(/was sent already/);
     expect((await watch.run('outbox', 'discard')).code).toBe(64);
     expect((await watch.run('outbox', 'discard', '1', '--failed')).code).toBe(64);
-    expect(smtp.messages.length).toBe(before + 3);
+    expect(bed.smtp.messages.length).toBe(before + 3);
 
     // Thirty-one days on, the next successful poll prunes events, sent messages and cycles.
     expect(
