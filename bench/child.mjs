@@ -25,7 +25,7 @@ setInterval(() => {
 if (task === 'cycle' || task === 'deliver') {
   const { loadConfig } = await import('../dist/config/load.js');
   const { createLogger } = await import('../dist/log/logger.js');
-  const { SqliteStore } = await import('../dist/store/sqlite.js');
+  const { SqliteStore } = await import('../dist/store/sqlite/store.js');
   const loaded = loadConfig(arg, process.env);
   const log = createLogger({ ...silent, secrets: loaded.secrets });
   const store = SqliteStore.open(loaded.config.state.path);
@@ -33,7 +33,7 @@ if (task === 'cycle' || task === 'deliver') {
   if (task === 'cycle') {
     const { LdapDirectory } = await import('../dist/directory/ldap.js');
     const { Renderer } = await import('../dist/mail/render.js');
-    const { runCycle } = await import('../dist/app/cycle.js');
+    const { runCycle } = await import('../dist/poll/cycle.js');
     const directory = new LdapDirectory({ config: loaded.config.directory, log });
     await directory.connect();
     const afterBind = directory.operations;

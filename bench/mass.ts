@@ -19,13 +19,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 
-import { runCycle } from '../src/app/cycle.js';
+import { runCycle } from '../src/poll/cycle.js';
 import { parseConfigText } from '../src/config/load.js';
 import type { AttributeValue, DirectoryEntry, DirectoryIdentity } from '../src/core/types.js';
 import type { DirectorySource } from '../src/directory/port.js';
 import { createLogger } from '../src/log/logger.js';
 import { Renderer } from '../src/mail/render.js';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { SqliteStore } from '../src/store/sqlite/store.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: number) => {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 
 import { SMTPServer } from 'smtp-server';
 
-import { SqliteStore } from '../src/store/sqlite.js';
+import { SqliteStore } from '../src/store/sqlite/store.js';
 import { sambaInstalled } from '../test/support/samba.js';
 import { DirectoryAdmin } from '../test/support/seed.js';
 import { seededDirectory, type SeededOu } from './seed.js';

@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 
 import { Command, CommanderError } from 'commander';
 
-import { checkConfig, history, once, passwordExpiry, status, type GlobalOptions } from './cli/commands.js';
-import { Context, type Io } from './cli/context.js';
+import { checkConfig, history, once, passwordExpiry, status } from './cli/commands.js';
+import { Context, type GlobalOptions, type Io } from './cli/context.js';
 import { outboxDiscard, outboxList, outboxRelease, outboxRetry, testEmail } from './cli/mail.js';
 import { run } from './cli/run.js';
 import { tempAdd, tempApply, tempCancel, tempList, type TempAddOptions } from './cli/temp.js';

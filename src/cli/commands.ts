@@ -4,20 +4,16 @@
  */
 import { readFileSync } from 'node:fs';
 
-import { runCycle, type CycleSummary } from '../app/cycle.js';
-import { passwordExpiryJob } from '../app/passwordExpiry.js';
+import { runCycle, type CycleSummary } from '../poll/cycle.js';
+import { passwordExpiryJob } from '../jobs/passwordExpiry.js';
 import { namingContextOf } from '../core/dn.js';
 import { parseDuration } from '../core/duration.js';
 import { TOMBSTONES_HIDDEN } from '../directory/errors.js';
 import { ConfigError, UsageError, errorMessage, formatProblem, type ConfigProblem } from '../errors.js';
 import { classifySmtpError, smtpTransport } from '../mail/transport.js';
-import type { Context } from './context.js';
+import type { Context, GlobalOptions } from './context.js';
 import { eventLines, safeText } from './format.js';
 import { deliver } from './mail.js';
-
-export interface GlobalOptions {
-  config?: string;
-}
 
 export async function checkConfig(
   ctx: Context,
@@ -84,14 +80,7 @@ export async function once(ctx: Context, global: GlobalOptions): Promise<void> {
   const store = ctx.openStore(loaded);
   const directory = ctx.directory(loaded, log);
   try {
-    const summary = await runCycle({
-      config: loaded.config,
-      directory,
-      store,
-      clock: ctx.clock,
-      log: log.child({ component: 'cycle' }),
-      renderer: ctx.renderer(loaded),
-    });
+    const summary = await runCycle(ctx.deps(loaded, { log, store, directory }, 'cycle'));
     ctx.out(describeCycle(summary));
     await deliver(ctx, loaded, store, log);
   } finally {
@@ -139,7 +128,7 @@ export function history(
   }
   const store = ctx.openStore(loaded);
   try {
-    const events = store.events(since.toISOString());
+    const events = store.events.since(since.toISOString());
     if (options.json === true) {
       ctx.out(JSON.stringify(events, null, 2));
       return;
@@ -167,17 +156,9 @@ export async function passwordExpiry(
   const store = ctx.openStore(loaded);
   const directory = ctx.directory(loaded, log);
   try {
-    const due = await passwordExpiryJob(
-      {
-        config: loaded.config,
-        directory,
-        store,
-        clock: ctx.clock,
-        renderer: ctx.renderer(loaded),
-        log: log.child({ component: 'password-expiry' }),
-      },
-      { dryRun },
-    );
+    const due = await passwordExpiryJob(ctx.deps(loaded, { log, store, directory }, 'password-expiry'), {
+      dryRun,
+    });
     if (due.length === 0) ctx.out('password-expiry: no reminders due');
     for (const r of due) {
       const passed =
@@ -203,10 +184,10 @@ export function status(ctx: Context, global: GlobalOptions, options: { json?: bo
   }
   const store = ctx.openStore(loaded);
   try {
-    const dc = store.directoryState();
-    const counts = store.counts();
-    const last = store.lastRun();
-    const outbox = store.outboxCounts();
+    const dc = store.cycles.directoryState();
+    const counts = store.snapshot.counts();
+    const last = store.cycles.lastRun();
+    const outbox = store.outbox.counts();
     if (options.json === true) {
       ctx.out(
         JSON.stringify(

@@ -8,13 +8,21 @@ import { dirname, join, resolve } from 'node:path';
 
 import { loadConfig, resolveConfigPath, type LoadedConfig } from '../config/load.js';
 import type { Clock } from '../core/clock.js';
+import { buildDeps, type Deps } from '../deps.js';
+import type { DirectorySource } from '../directory/port.js';
 import { LdapDirectory } from '../directory/ldap.js';
 import { emlMailer, smtpMailer, type Mailer } from '../mail/dispatcher.js';
 import { Renderer } from '../mail/render.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { Redactor } from '../log/redact.js';
 import { UsageError } from '../errors.js';
-import { SqliteStore } from '../store/sqlite.js';
+import { openStateStore } from '../store/open.js';
+import type { StateStore } from '../store/ports.js';
+
+/** The options every command takes. */
+export interface GlobalOptions {
+  config?: string;
+}
 
 export interface Io {
   stdout: NodeJS.WritableStream;
@@ -94,8 +102,20 @@ export class Context {
     return existsSync(this.statePath(loaded));
   }
 
-  openStore(loaded: LoadedConfig): SqliteStore {
-    return SqliteStore.open(this.statePath(loaded));
+  openStore(loaded: LoadedConfig): StateStore {
+    return openStateStore(this.statePath(loaded));
+  }
+
+  /** The deps of a cycle or a job, from the parts a command opened. */
+  deps(
+    loaded: LoadedConfig,
+    parts: { log: Logger; store: StateStore; directory: DirectorySource },
+    component: string,
+  ): Deps {
+    return buildDeps(
+      { ...parts, config: loaded.config, clock: this.clock, renderer: this.renderer(loaded) },
+      component,
+    );
   }
 
   renderer(loaded: LoadedConfig): Renderer {

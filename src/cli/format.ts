@@ -5,7 +5,7 @@
  */
 import type { AttributeChange } from '../core/events.js';
 import { escapeInvisible } from '../core/visible.js';
-import type { HistoryEvent } from '../store/sqlite.js';
+import type { HistoryEvent } from '../store/ports.js';
 
 const MAX_VALUE = 120;
 

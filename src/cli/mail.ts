@@ -8,10 +8,10 @@ import { TemporaryError, UsageError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { deliverDue } from '../mail/dispatcher.js';
 import { classifySmtpError, smtpTransport } from '../mail/transport.js';
-import type { OutboxStatus } from '../store/outbox.js';
-import type { SqliteStore } from '../store/sqlite.js';
-import type { GlobalOptions } from './commands.js';
-import type { Context } from './context.js';
+import type { OutboxStatus } from '../store/ports.js';
+import type { StateStore } from '../store/ports.js';
+
+import type { Context, GlobalOptions } from './context.js';
 import { safeText } from './format.js';
 
 /**
@@ -21,7 +21,7 @@ import { safeText } from './format.js';
 export async function deliver(
   ctx: Context,
   loaded: LoadedConfig,
-  store: SqliteStore,
+  store: StateStore,
   log: Logger,
 ): Promise<void> {
   const mailer = ctx.mailer(loaded);
@@ -30,7 +30,7 @@ export async function deliver(
       maxAttempts: loaded.config.delivery.maxAttempts,
       retryBaseMs: parseDuration(loaded.config.delivery.retryDelay) ?? 60_000,
     });
-    const counts = store.outboxCounts();
+    const counts = store.outbox.counts();
     if (report.sent + report.retrying + report.failed > 0 || counts.pending + counts.held > 0) {
       const where = loaded.config.delivery.dryRun
         ? `written as .eml files to ${mailer.target}`
@@ -111,7 +111,7 @@ export function outboxList(
 async function changeAndDeliver(
   ctx: Context,
   global: GlobalOptions,
-  change: (store: SqliteStore, now: string) => string,
+  change: (store: StateStore, now: string) => string,
 ): Promise<void> {
   const loaded = ctx.config(global.config);
   const log = ctx.logger(loaded);

@@ -3,10 +3,10 @@
  * (SIGBREAK on Windows, where service wrappers send Ctrl+C or Ctrl+Break); SIGHUP re-reads
  * the config. Resolves when the daemon has stopped, for main() to exit 0.
  */
-import { Daemon, type DaemonFactory, type DaemonParts } from '../app/daemon.js';
+import { Daemon, type DaemonFactory, type DaemonParts } from '../daemon/daemon.js';
 import type { LoadedConfig } from '../config/load.js';
-import type { GlobalOptions } from './commands.js';
-import type { Context } from './context.js';
+
+import type { Context, GlobalOptions } from './context.js';
 
 export async function run(ctx: Context, global: GlobalOptions): Promise<void> {
   let current: DaemonParts | undefined;

@@ -2,15 +2,15 @@
  * `adnotify temp`: schedule temporary memberships, removals, additional owners and managers
  * (spec/cli.md, "Lifecycle scheduling"), list and cancel them, and run the lifecycle job.
  */
-import { attributeFor, lifecycleJob, resolveName } from '../app/lifecycle.js';
+import { attributeFor, lifecycleJob, resolveName } from '../jobs/lifecycle/job.js';
 import type { LoadedConfig } from '../config/load.js';
 import { namingContextOf, sameDn } from '../core/dn.js';
 import { parseDuration } from '../core/duration.js';
 import { textOf, type DirectoryEntry } from '../core/types.js';
 import { UsageError } from '../errors.js';
-import type { ScheduleKind } from '../store/schedules.js';
-import type { GlobalOptions } from './commands.js';
-import type { Context } from './context.js';
+import type { ScheduleKind } from '../store/ports.js';
+
+import type { Context, GlobalOptions } from './context.js';
 import { safeText } from './format.js';
 import { deliver } from './mail.js';
 
@@ -209,17 +209,7 @@ export async function tempApply(
   const directory = ctx.directory(loaded, log);
   const store = ctx.openStore(loaded);
   try {
-    const steps = await lifecycleJob(
-      {
-        config: loaded.config,
-        directory,
-        store,
-        clock: ctx.clock,
-        renderer: ctx.renderer(loaded),
-        log: log.child({ component: 'lifecycle' }),
-      },
-      { dryRun },
-    );
+    const steps = await lifecycleJob(ctx.deps(loaded, { log, store, directory }, 'lifecycle'), { dryRun });
     if (steps.length === 0) ctx.out('temp: nothing due');
     for (const s of steps) {
       ctx.out(

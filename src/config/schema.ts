@@ -10,8 +10,9 @@ import { mailAddress } from '../core/address.js';
 import { parseDuration } from '../core/duration.js';
 import { FilterParser } from 'ldapts';
 
-const ldapFilter = (what: string) =>
+const ldapFilter = (what: string, options: { orAll?: boolean } = {}) =>
   z.string().superRefine((value, ctx) => {
+    if (options.orAll === true && value === 'all') return;
     // RFC 4515: a filter is parenthesised. Some parsers take "objectClass=user" as it is, but
     // inside "(&(uSNChanged>=N)...)" it would break every search.
     if (!value.trim().startsWith('(')) {
@@ -212,9 +213,11 @@ const notify = z
       .boolean()
       .default(true)
       .describe('An object removed from a group. default: true'),
-    publicGroups: ldapFilter('notify.publicGroups')
-      .default('(objectClass=group)')
-      .describe('LDAP filter that decides which groups are "public". default: every group'),
+    publicGroups: ldapFilter('notify.publicGroups', { orAll: true })
+      .default('all')
+      .describe(
+        'Which groups are "public": all (every group; the directory is not asked), or an LDAP filter the DC evaluates. default: all',
+      ),
     expandNestedGroups: z
       .boolean()
       .default(false)

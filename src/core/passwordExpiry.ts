@@ -50,7 +50,3 @@ export function reminderDue(
     passed: crossed.slice(1).filter((t) => !recorded.has(t)),
   };
 }
-
-/** userAccountControl flags that mean "no reminder". */
-export const UAC_ACCOUNTDISABLE = 0x2;
-export const UAC_DONT_EXPIRE_PASSWORD = 0x1_0000;

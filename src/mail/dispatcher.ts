@@ -14,8 +14,8 @@ import type { SmtpConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import type { OutboxMessage } from '../store/outbox.js';
-import type { SqliteStore } from '../store/sqlite.js';
+import type { OutboxMessage } from '../store/ports.js';
+import type { StateStore } from '../store/ports.js';
 import { classifySmtpError, smtpTransport } from './transport.js';
 
 /** Where messages go: an SMTP server, or .eml files (delivery.dryRun). */
@@ -133,7 +133,7 @@ export function backoffMs(attempts: number, baseMs: number): number {
 }
 
 export async function deliverDue(
-  store: SqliteStore,
+  store: StateStore,
   mailer: Mailer,
   clock: Clock,
   log: Logger,

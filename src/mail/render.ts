@@ -13,6 +13,7 @@ import Handlebars from 'handlebars';
 import type { AttributeChange, DirectoryEvent, ObjectRef } from '../core/events.js';
 import type { Reason } from '../core/notify.js';
 import { escapeInvisible } from '../core/visible.js';
+import { utcText } from '../core/time.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import {
   BUILTIN_TEMPLATES,
@@ -57,6 +58,7 @@ export class Renderer {
       ]);
     }
     const hb = Handlebars.create();
+    hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
     const templates = new Map<TemplateKind, Compiled>();
     for (const kind of TEMPLATE_KINDS) {
       const compiled: Partial<Compiled> = {};
@@ -232,10 +234,7 @@ export function objectChangeView(
     removed: removed.shown,
     removedMore: count(removed.more),
     memberName: null,
-    when: input.when
-      .toISOString()
-      .replace('T', ' ')
-      .replace(/\.\d+Z$/, ' UTC'),
+    when: utcText(input.when),
     actor: actor === undefined ? null : showValue(actor),
     protectedGroup: input.protectedGroup === true,
   };

@@ -3,7 +3,8 @@
  * HTML template; `delivery.templatesDir` may override any of them with a file named
  * `<kind>.<part>.hbs` (e.g. `change.html.hbs`). HTML templates escape every value; text and
  * subject templates do not (they are not HTML), and the subject is reduced to one line.
- * The view each template gets is `MessageView` in render.ts.
+ * The view each template gets is `MessageView` in render.ts. The helper `eq` compares two
+ * values: `{{#if (eq event "lifecycle.joined")}}`.
  */
 
 export const TEMPLATE_KINDS = [
@@ -14,6 +15,7 @@ export const TEMPLATE_KINDS = [
   'test',
   'password-expiry',
   'lifecycle',
+  'health',
 ] as const;
 export type TemplateKind = (typeof TEMPLATE_KINDS)[number];
 export const TEMPLATE_PARTS = ['subject', 'text', 'html'] as const;
@@ -83,6 +85,62 @@ const FOOTER_TEXT = `
 --
 Sent by adnotify, which watches the directory for changes.`;
 const FOOTER_HTML = `<p style="color: #656d76; font-size: 12px">Sent by adnotify, which watches the directory for changes.</p>`;
+
+/** Lifecycle notices: "You" to the person concerned, their name to anyone else. */
+const WHO = '{{#if you}}You{{else}}{{subject}}{{/if}}';
+const ARE = '{{#if you}}are{{else}}is{{/if}}';
+const HAVE = '{{#if you}}have{{else}}has{{/if}}';
+const LIFECYCLE_SUBJECT =
+  '{{#if admin}}[adnotify] {{/if}}' +
+  `{{#if (eq event "lifecycle.joined")}}${WHO} joined {{target}}` +
+  `{{else if (eq event "lifecycle.left")}}${WHO} left {{target}}` +
+  `{{else if (eq event "lifecycle.leaving-soon")}}${WHO} will leave {{target}} on {{until}}` +
+  `{{else if (eq event "lifecycle.owner-added")}}${WHO} ${ARE} now an additional owner of {{target}}` +
+  `{{else if (eq event "lifecycle.owner-removed")}}${WHO} ${ARE} no longer an additional owner of {{target}}` +
+  `{{else if (eq event "lifecycle.owner-removal-soon")}}${WHO} will stop being an additional owner of {{target}} on {{until}}` +
+  `{{else if (eq event "lifecycle.manager-added")}}${WHO} ${ARE} now an additional manager of {{target}}` +
+  `{{else if (eq event "lifecycle.manager-removed")}}${WHO} ${ARE} no longer an additional manager of {{target}}` +
+  `{{else if (eq event "lifecycle.manager-removal-soon")}}${WHO} will stop being an additional manager of {{target}} on {{until}}` +
+  '{{else if (eq event "lifecycle.not-rejoined")}}{{subject}} was not put back into {{target}}{{/if}}';
+const UNTIL = '{{#if until}} until {{until}}{{/if}}';
+const LIFECYCLE_SENTENCE =
+  `{{#if (eq event "lifecycle.joined")}}${WHO} ${HAVE} been added to the group {{target}}${UNTIL}.` +
+  `{{else if (eq event "lifecycle.left")}}${WHO} ${HAVE} been removed from the group {{target}}${UNTIL}.` +
+  `{{else if (eq event "lifecycle.leaving-soon")}}${WHO} will be removed from the group {{target}} on {{until}}.` +
+  `{{else if (eq event "lifecycle.owner-added")}}${WHO} ${ARE} now an additional owner of the group {{target}} until {{until}}.` +
+  `{{else if (eq event "lifecycle.owner-removed")}}${WHO} ${ARE} no longer an additional owner of the group {{target}}.` +
+  `{{else if (eq event "lifecycle.owner-removal-soon")}}${WHO} will stop being an additional owner of the group {{target}} on {{until}}.` +
+  `{{else if (eq event "lifecycle.manager-added")}}${WHO} ${ARE} now an additional manager of {{target}} until {{until}}.` +
+  `{{else if (eq event "lifecycle.manager-removed")}}${WHO} ${ARE} no longer an additional manager of {{target}}.` +
+  `{{else if (eq event "lifecycle.manager-removal-soon")}}${WHO} will stop being an additional manager of {{target}} on {{until}}.` +
+  '{{else if (eq event "lifecycle.not-rejoined")}}The temporary removal of {{subject}} from the group {{target}} has ended, but {{subject}} was not put back: {{reason}}. Add the account again if it should be a member.{{/if}}';
+const LIFECYCLE_DETAILS = [
+  '{{#if (eq kind "manager")}}User{{else}}Group{{/if}}: {{targetDn}}',
+  '{{#if (eq kind "owner")}}Additional owner{{else if (eq kind "manager")}}Additional manager{{else}}Member{{/if}}: {{subjectDn}}',
+  'Schedule #{{schedule}}: from {{from}} until {{to}}',
+];
+
+/** Health alerts: what went wrong (or right again), and what to do. */
+const HEALTH_SUBJECT =
+  '[adnotify] {{#if (eq alert "stale")}}no successful poll for {{noSuccessFor}}' +
+  '{{else if (eq alert "recovered")}}polls succeed again' +
+  '{{else if (eq alert "failed")}}{{failed}} message{{#unless (eq failed 1)}}s{{/unless}} could not be delivered' +
+  '{{else if (eq alert "failed-cleared")}}no failed messages left{{/if}}';
+const HEALTH_TEXT = `{{#if (eq alert "stale")}}
+adnotify has not completed a poll of the directory since {{since}}.
+Last error: {{#if lastError}}{{lastError}}{{else}}none recorded{{/if}}
+
+Changes are not lost: they are picked up when polls succeed again.
+See "adnotify status" and the service log.
+{{else if (eq alert "recovered")}}
+adnotify completed a poll at {{lastSuccess}}; changes made meanwhile are being reported.
+{{else if (eq alert "failed")}}
+{{failed}} notification{{#unless (eq failed 1)}}s{{/unless}} ended as failed.
+See them with: adnotify outbox list --status failed
+Send them again with: adnotify outbox retry --all
+{{else if (eq alert "failed-cleared")}}
+Every failed notification has been sent or cleared.
+{{/if}}`;
 
 export const BUILTIN_TEMPLATES: Record<TemplateKind, Record<TemplatePart, string>> = {
   change: {
@@ -191,24 +249,27 @@ ${FOOTER_HTML}
 `,
   },
   lifecycle: {
-    subject: '{{subject}}',
+    subject: LIFECYCLE_SUBJECT,
     text: `Hello{{#if recipientName}} {{recipientName}}{{/if}},
 
-{{sentence}}
-{{#each details}}
-{{this}}
-{{/each}}
+${LIFECYCLE_SENTENCE}
+${LIFECYCLE_DETAILS.join('\n')}
 When: {{when}}
 ${FOOTER_TEXT}
 `,
     html: `<div style="${STYLE}">
 <p>Hello{{#if recipientName}} {{recipientName}}{{/if}},</p>
-<p>{{sentence}}</p>
-{{#if details.length}}<ul>{{#each details}}<li>{{this}}</li>{{/each}}</ul>{{/if}}
+<p>${LIFECYCLE_SENTENCE}</p>
+<ul>${LIFECYCLE_DETAILS.map((line) => `<li>${line}</li>`).join('')}</ul>
 <p>When: {{when}}</p>
 ${FOOTER_HTML}
 </div>
 `,
+  },
+  health: {
+    subject: HEALTH_SUBJECT,
+    text: HEALTH_TEXT,
+    html: `<pre>${HEALTH_TEXT}</pre>`,
   },
   test: {
     subject: 'adnotify test message',

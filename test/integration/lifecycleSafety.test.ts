@@ -8,8 +8,8 @@ import { userInfo } from 'node:os';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { Metrics } from '../../src/app/metrics.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
+import { Metrics } from '../../src/daemon/metrics.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { sambaOrNull, uniqueName } from '../support/cli.js';
 import { startDaemon } from '../support/daemon.js';
 import { LdapProxy } from '../support/ldapProxy.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'vitest';
 
-import type { HistoryEvent } from '../../src/store/sqlite.js';
+import type { HistoryEvent } from '../../src/store/ports.js';
 import { runCli, tempDir, uniqueName, writeConfig, type TestConfigOptions } from './cli.js';
 import type { SambaInfo } from './samba.js';
 import type { DirectoryAdmin } from './seed.js';

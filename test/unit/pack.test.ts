@@ -8,7 +8,7 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { SqliteStore } from '../../src/store/sqlite.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { tempDir } from '../support/cli.js';
 
 describe.skipIf(!existsSync('dist/bin.js'))('the npm package (npm run build first)', () => {

@@ -6,8 +6,8 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 
 import { StateError } from '../../src/errors.js';
-import { MIGRATIONS } from '../../src/store/migrations.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
+import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { tempDir } from '../support/cli.js';
 
 const identity = {
@@ -65,9 +65,9 @@ describe('SqliteStore (SQLite on disk)', () => {
     old.close();
 
     const store = SqliteStore.open(path);
-    const key = store.redactionKey();
+    const key = store.cycles.redactionKey();
     expect(key.length).toBe(32);
-    const object = store.getObject('g1');
+    const object = store.snapshot.getObject('g1');
     expect(object?.attributes['ms-mcs-admpwd']).toEqual([
       { hmac: createHmac('sha256', key).update('Hunter2-legacy-LAPS').digest('hex'), redacted: true },
     ]);
@@ -90,8 +90,8 @@ describe('SqliteStore (SQLite on disk)', () => {
 
   it('keeps a 64-bit USN cursor exactly', () => {
     const store = SqliteStore.open(join(tempDir(), 'state.db'));
-    store.setDirectoryState(identity, identity.highestCommittedUSN, 'now', 'then');
-    expect(store.directoryState()?.usnCursor).toBe(9_007_199_254_740_993n);
+    store.cycles.setDirectoryState(identity, identity.highestCommittedUSN, 'now', 'then');
+    expect(store.cycles.directoryState()?.usnCursor).toBe(9_007_199_254_740_993n);
     store.close();
   });
 
@@ -99,14 +99,14 @@ describe('SqliteStore (SQLite on disk)', () => {
     const store = SqliteStore.open(join(tempDir(), 'state.db'));
     await expect(
       store.transaction(async () => {
-        store.putContainer('guid-1', 'OU=A,DC=x');
-        store.setDirectoryState(identity, 1n, 'now', 'then');
+        store.snapshot.putContainer('guid-1', 'OU=A,DC=x');
+        store.cycles.setDirectoryState(identity, 1n, 'now', 'then');
         await Promise.resolve();
         throw new Error('LDAP went away');
       }),
     ).rejects.toThrow('LDAP went away');
-    expect(store.counts().containers).toBe(0);
-    expect(store.directoryState()).toBeUndefined();
+    expect(store.snapshot.counts().containers).toBe(0);
+    expect(store.cycles.directoryState()).toBeUndefined();
     store.close();
   });
 
@@ -129,39 +129,39 @@ describe('SqliteStore (SQLite on disk)', () => {
   it('moves the stored DNs beneath a renamed container, and only those', () => {
     const store = SqliteStore.open(join(tempDir(), 'state.db'));
     const put = (guid: string, dn: string) => {
-      store.putObject({ guid, dn, class: 'user', usnChanged: 1n, attributes: {} });
+      store.snapshot.putObject({ guid, dn, class: 'user', usnChanged: 1n, attributes: {} });
     };
     put('a', 'CN=A,OU=Staff,DC=x');
     put('b', 'CN=B,OU=Team,OU=Staff,DC=x');
     put('c', 'CN=C,OU=XStaff,DC=x');
     put('d', 'CN=D,ou=staff,DC=x');
-    store.putContainer('staff', 'OU=Staff,DC=x');
-    store.putContainer('team', 'OU=Team,OU=Staff,DC=x');
-    store.replaceMemberships('g', [{ guid: 'b', sid: null, dn: 'CN=B,OU=Team,OU=Staff,DC=x' }]);
+    store.snapshot.putContainer('staff', 'OU=Staff,DC=x');
+    store.snapshot.putContainer('team', 'OU=Team,OU=Staff,DC=x');
+    store.snapshot.replaceMemberships('g', [{ guid: 'b', sid: null, dn: 'CN=B,OU=Team,OU=Staff,DC=x' }]);
 
-    expect(store.renameSubtree('OU=Staff,DC=x', 'OU=People,DC=x')).toBe(3);
-    expect(['a', 'b', 'c', 'd'].map((g) => store.getObject(g)?.dn)).toEqual([
+    expect(store.snapshot.renameSubtree('OU=Staff,DC=x', 'OU=People,DC=x')).toBe(3);
+    expect(['a', 'b', 'c', 'd'].map((g) => store.snapshot.getObject(g)?.dn)).toEqual([
       'CN=A,OU=People,DC=x',
       'CN=B,OU=Team,OU=People,DC=x',
       'CN=C,OU=XStaff,DC=x',
       'CN=D,OU=People,DC=x',
     ]);
-    expect(store.containerDn('team')).toBe('OU=Team,OU=People,DC=x');
-    expect(store.containerDn('staff')).toBe('OU=Staff,DC=x'); // the container itself is the caller's
-    expect(store.members('g')).toEqual([{ guid: 'b', dn: 'CN=B,OU=Team,OU=People,DC=x' }]);
+    expect(store.snapshot.containerDn('team')).toBe('OU=Team,OU=People,DC=x');
+    expect(store.snapshot.containerDn('staff')).toBe('OU=Staff,DC=x'); // the container itself is the caller's
+    expect(store.snapshot.members('g')).toEqual([{ guid: 'b', dn: 'CN=B,OU=Team,OU=People,DC=x' }]);
     store.close();
   });
 
   it('keeps events with their cycle, in order, as history prints them', () => {
     const store = SqliteStore.open(join(tempDir(), 'state.db'));
-    const cycle = store.beginCycle('incremental', '2026-11-25T08:00:00.000Z');
+    const cycle = store.cycles.begin('incremental', '2026-11-25T08:00:00.000Z');
     const object = { guid: 'a', dn: 'CN=A,DC=x', class: 'user' };
-    store.addEvent(cycle, '2026-11-25T08:00:01.000Z', { type: 'object.created', object });
-    store.addEvent(cycle, '2026-11-25T09:00:01.000Z', { type: 'object.deleted', object });
-    expect(store.events('2026-11-25T08:30:00.000Z')).toEqual([
+    store.events.add(cycle, '2026-11-25T08:00:01.000Z', { type: 'object.created', object });
+    store.events.add(cycle, '2026-11-25T09:00:01.000Z', { type: 'object.deleted', object });
+    expect(store.events.since('2026-11-25T08:30:00.000Z')).toEqual([
       { id: 2, cycle, at: '2026-11-25T09:00:01.000Z', type: 'object.deleted', object },
     ]);
-    expect(store.events('2026-11-25T00:00:00.000Z').map((e) => e.type)).toEqual([
+    expect(store.events.since('2026-11-25T00:00:00.000Z').map((e) => e.type)).toEqual([
       'object.created',
       'object.deleted',
     ]);

@@ -4,37 +4,15 @@
  * each delivery outcome is committed on its own as it happens (a crash can repeat the one
  * message in flight, never lose it).
  */
-import type Database from 'better-sqlite3';
-
-export type OutboxStatus = 'pending' | 'held' | 'sent' | 'failed';
-
-export interface Envelope {
-  from: string;
-  to: string[];
-  cc: string[];
-}
-
-export interface NewMessage {
-  cycleId: number | null;
-  createdAt: string;
-  status: 'pending' | 'held';
-  kind: string;
-  objectGuid: string | null;
-  messageId: string;
-  envelope: Envelope;
-  subject: string;
-  text: string;
-  html: string;
-}
-
-export interface OutboxMessage extends Omit<NewMessage, 'status'> {
-  id: number;
-  status: OutboxStatus;
-  attempts: number;
-  nextAttemptAt: string | null;
-  lastError: string | null;
-  sentAt: string | null;
-}
+import type {
+  NewMessage,
+  OutboxCounts,
+  OutboxMessage,
+  OutboxStatus,
+  OutboxStore,
+  Envelope,
+} from '../ports.js';
+import type { Statements } from './database.js';
 
 interface Row {
   id: number;
@@ -74,22 +52,25 @@ function fromRow(r: Row): OutboxMessage {
   };
 }
 
-export class Outbox {
-  readonly #db: Database.Database;
-  readonly #statements = new Map<string, Database.Statement>();
+export class SqliteOutbox implements OutboxStore {
+  readonly #sql: Statements;
 
-  constructor(db: Database.Database) {
-    this.#db = db;
+  constructor(statements: Statements) {
+    this.#sql = statements;
   }
 
-  /** Prepared once: a cycle or a delivery round runs these thousands of times. */
-  #prepare(sql: string): Database.Statement {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
+  #prepare(sql: string) {
+    return this.#sql.get(sql);
+  }
+
+  counts(): OutboxCounts {
+    const counts: OutboxCounts = { pending: 0, held: 0, sent: 0, failed: 0 };
+    const rows = this.#prepare('SELECT status, count(*) AS n FROM outbox GROUP BY status').all() as {
+      status: OutboxStatus;
+      n: number;
+    }[];
+    for (const row of rows) counts[row.status] = row.n;
+    return counts;
   }
 
   add(message: NewMessage): number {

@@ -4,38 +4,15 @@
  * then `done`; `cancelled` stops it where it is; `failed` records a step that could not be
  * applied, with the reason, and where the job goes on from when the failure may clear.
  */
-import type Database from 'better-sqlite3';
-
-import type { ScheduleKind, ScheduleState } from '../core/lifecycle.js';
-
-export type { ScheduleKind, ScheduleState } from '../core/lifecycle.js';
-
-export interface NewSchedule {
-  kind: ScheduleKind;
-  /** The group (member, removal, owner) or the user (manager). */
-  targetGuid: string;
-  targetDn: string;
-  /** The member, owner or manager. */
-  subjectGuid: string;
-  subjectDn: string;
-  startAt: string;
-  endAt: string;
-  createdAt: string;
-  /** Who ran `adnotify temp add`: the OS user, or SUDO_USER under sudo. */
-  createdBy: string | null;
-}
-
-export interface Schedule extends NewSchedule {
-  id: number;
-  state: ScheduleState;
-  /** With state `failed`: the state the next run goes on from, or null when it does not retry. */
-  resumeFrom: 'scheduled' | 'active' | null;
-  /** Consecutive failed attempts of the current step. */
-  failures: number;
-  warnedAt: string | null;
-  lastError: string | null;
-  updatedAt: string;
-}
+import type {
+  NewSchedule,
+  Schedule,
+  ScheduleCounts,
+  ScheduleKind,
+  ScheduleState,
+  ScheduleStore,
+} from '../ports.js';
+import type { Statements } from './database.js';
 
 interface Row {
   id: number;
@@ -75,16 +52,16 @@ const fromRow = (r: Row): Schedule => ({
   updatedAt: r.updated_at,
 });
 
-export class Schedules {
-  readonly #db: Database.Database;
+export class SqliteSchedules implements ScheduleStore {
+  readonly #sql: Statements;
 
-  constructor(db: Database.Database) {
-    this.#db = db;
+  constructor(statements: Statements) {
+    this.#sql = statements;
   }
 
   add(s: NewSchedule): number {
-    const result = this.#db
-      .prepare(
+    const result = this.#sql
+      .get(
         `INSERT INTO schedules (kind, target_guid, target_dn, subject_guid, subject_dn, start_at, end_at, state,
                                 created_at, created_by, updated_at)
          VALUES (@kind, @targetGuid, @targetDn, @subjectGuid, @subjectDn, @startAt, @endAt, 'scheduled',
@@ -95,7 +72,7 @@ export class Schedules {
   }
 
   get(id: number): Schedule | undefined {
-    const row = this.#db.prepare('SELECT * FROM schedules WHERE id = ?').get(id) as Row | undefined;
+    const row = this.#sql.get('SELECT * FROM schedules WHERE id = ?').get(id) as Row | undefined;
     return row ? fromRow(row) : undefined;
   }
 
@@ -104,7 +81,7 @@ export class Schedules {
     const sql = `SELECT * FROM schedules
       WHERE state IN ('scheduled', 'active') OR (state = 'failed' AND resume_from IS NOT NULL)
       ORDER BY id`;
-    return (this.#db.prepare(sql).all() as Row[]).map(fromRow);
+    return (this.#sql.get(sql).all() as Row[]).map(fromRow);
   }
 
   /** Schedules still running or failed (what an administrator must look at), or every one with `all`. */
@@ -112,19 +89,19 @@ export class Schedules {
     const sql = all
       ? 'SELECT * FROM schedules ORDER BY id'
       : "SELECT * FROM schedules WHERE state IN ('scheduled', 'active', 'failed') ORDER BY id";
-    return (this.#db.prepare(sql).all() as Row[]).map(fromRow);
+    return (this.#sql.get(sql).all() as Row[]).map(fromRow);
   }
 
   /** Schedules by state, for /metrics; failed ones split by whether they are retried. */
-  counts(): Record<ScheduleState | 'failed-final', number> {
-    const rows = this.#db
-      .prepare(
+  counts(): ScheduleCounts {
+    const rows = this.#sql
+      .get(
         `SELECT CASE WHEN state = 'failed' AND resume_from IS NULL THEN 'failed-final' ELSE state END AS s,
                 COUNT(*) AS n
          FROM schedules GROUP BY s`,
       )
       .all() as { s: ScheduleState | 'failed-final'; n: number }[];
-    const out: Record<ScheduleState | 'failed-final', number> = {
+    const out: ScheduleCounts = {
       scheduled: 0,
       active: 0,
       done: 0,
@@ -138,8 +115,8 @@ export class Schedules {
 
   /** The step applied: the schedule moves to `state`, and any failure is cleared. */
   setState(id: number, state: ScheduleState, at: string, note: string | null = null): void {
-    this.#db
-      .prepare(
+    this.#sql
+      .get(
         `UPDATE schedules SET state = ?, resume_from = NULL, failures = 0, last_error = ?, updated_at = ?
          WHERE id = ?`,
       )
@@ -147,8 +124,8 @@ export class Schedules {
   }
 
   setWarned(id: number, at: string): void {
-    this.#db
-      .prepare(
+    this.#sql
+      .get(
         `UPDATE schedules SET warned_at = ?, state = COALESCE(resume_from, state), resume_from = NULL,
            failures = 0, last_error = NULL, updated_at = ?
          WHERE id = ?`,
@@ -161,8 +138,8 @@ export class Schedules {
    * next run goes on from (the failure may clear), or null when nothing is left to apply.
    */
   setFailed(id: number, error: string, resumeFrom: 'scheduled' | 'active' | null, at: string): void {
-    this.#db
-      .prepare(
+    this.#sql
+      .get(
         `UPDATE schedules SET state = 'failed', resume_from = ?, failures = failures + 1, last_error = ?,
            updated_at = ?
          WHERE id = ?`,

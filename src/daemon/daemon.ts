@@ -10,6 +10,7 @@ import type { Server } from 'node:http';
 import { createTask, type ScheduledTask } from 'node-cron';
 
 import type { LoadedConfig } from '../config/load.js';
+import { buildDeps } from '../deps.js';
 import type { Clock } from '../core/clock.js';
 import { parseDuration } from '../core/duration.js';
 import type { DirectorySource } from '../directory/port.js';
@@ -26,21 +27,21 @@ import type { Logger } from '../log/logger.js';
 import { deliverDue, type Mailer } from '../mail/dispatcher.js';
 import type { Renderer } from '../mail/render.js';
 import { classifySmtpError, smtpTransport } from '../mail/transport.js';
-import type { SqliteStore } from '../store/sqlite.js';
-import { runCycle } from './cycle.js';
+import type { StateStore } from '../store/ports.js';
+import { runCycle } from '../poll/cycle.js';
 import { namingContextOf } from '../core/dn.js';
 import { TOMBSTONES_HIDDEN } from '../directory/errors.js';
 import { Redactor } from '../log/redact.js';
-import { checkHealth } from './health.js';
-import { lifecycleJob } from './lifecycle.js';
+import { checkHealth } from './alerts.js';
+import { lifecycleJob } from '../jobs/lifecycle/job.js';
 import { Metrics, serveHttp, type Health } from './metrics.js';
-import { passwordExpiryJob } from './passwordExpiry.js';
+import { passwordExpiryJob } from '../jobs/passwordExpiry.js';
 
 /** The long-lived parts built from one config. */
 export interface DaemonParts {
   loaded: LoadedConfig;
   log: Logger;
-  store: SqliteStore;
+  store: StateStore;
   directory: DirectorySource;
   renderer: Renderer;
   mailer: Mailer;
@@ -92,7 +93,7 @@ export class Daemon {
     this.#parts = parts;
     this.#startedAt = factory.clock.now();
     this.#metrics = new Metrics(() => (this.#stopping ? undefined : this.#parts.store));
-    const last = parts.store.lastRun();
+    const last = parts.store.cycles.lastRun();
     if (last?.outcome === 'ok') this.#lastSuccess = new Date(last.finishedAt);
   }
 
@@ -217,14 +218,7 @@ export class Daemon {
         await this.#deliver();
         return;
       }
-      const summary = await runCycle({
-        config,
-        directory,
-        store,
-        clock,
-        log: log.child({ component: 'cycle' }),
-        renderer,
-      });
+      const summary = await runCycle(buildDeps({ ...this.#parts, config, clock }, 'cycle'));
       const seconds = (performance.now() - started) / 1000;
       this.#metrics.cycleSeconds.observe(seconds);
       this.#metrics.cycles.inc({ kind: summary.kind, outcome: 'ok' });
@@ -268,15 +262,13 @@ export class Daemon {
       await this.#deliver().catch(() => undefined);
     } finally {
       checkHealth(
-        this.#config,
-        store,
+        { config: this.#config, store, renderer, log: log.child({ component: 'health' }) },
         {
           now: clock.now(),
           lastSuccess: this.#lastSuccess,
           startedAt: this.#startedAt,
           lastError: this.#lastError === null ? null : this.#redact(this.#lastError),
         },
-        log.child({ component: 'health' }),
       );
       this.#armTimer();
     }
@@ -312,12 +304,7 @@ export class Daemon {
       this.#log.warn(`${kind} skipped: the bind password was refused; waiting for a config reload`);
       return;
     }
-    const deps = {
-      ...this.#parts,
-      config: this.#config,
-      clock: this.#factory.clock,
-      log: this.#log.child({ component: kind }),
-    };
+    const deps = buildDeps({ ...this.#parts, config: this.#config, clock: this.#factory.clock }, kind);
     if (kind === 'password-expiry') {
       const due = await passwordExpiryJob(deps, { dryRun: false });
       this.#log.info('password-expiry done', { reminders: due.length });
@@ -436,12 +423,12 @@ export class Daemon {
     // long as it lasts (nothing fails, so nothing else here would show it): say so once it has
     // lasted three poll intervals.
     if (this.#mailDownSince && now.getTime() - this.#mailDownSince.getTime() >= 3 * interval) {
-      const pending = this.#stopping ? 0 : this.#parts.store.outboxCounts().pending;
+      const pending = this.#stopping ? 0 : this.#parts.store.outbox.counts().pending;
       reasons.push(
         `the SMTP server has not taken mail since ${this.#mailDownSince.toISOString()}: ${this.#mailDownReason ?? 'unknown error'} (${pending} messages wait in the outbox)`,
       );
     }
-    const failed = this.#stopping ? 0 : this.#parts.store.outboxCounts().failed;
+    const failed = this.#stopping ? 0 : this.#parts.store.outbox.counts().failed;
     if (failed > 0) reasons.push(`${failed} messages failed (adnotify outbox list --status failed)`);
     // A lifecycle step that keeps failing may be an end that cannot take a grant away.
     const stuck = this.#stopping ? 0 : this.#parts.store.schedules.counts().failed;
@@ -465,6 +452,6 @@ export class Daemon {
   }
 }
 
-function eventTypes(store: SqliteStore, cycleId: number | null): Map<string, number> {
-  return cycleId === null ? new Map<string, number>() : store.eventTypesOfCycle(cycleId);
+function eventTypes(store: StateStore, cycleId: number | null): Map<string, number> {
+  return cycleId === null ? new Map<string, number>() : store.events.typesOfCycle(cycleId);
 }

@@ -16,16 +16,17 @@ import type { SnapshotObject } from '../core/snapshot.js';
 import { isContainer, type DirectoryEntry } from '../core/types.js';
 import type { DirectorySource } from '../directory/port.js';
 import type { Logger } from '../log/logger.js';
-import { toSnapshotObject, type SnapshotPolicy } from '../store/snapshot.js';
-import type { SqliteStore } from '../store/sqlite.js';
+import { toSnapshotObject, type SnapshotPolicy } from '../store/snapshotValues.js';
+import type { EventLog, SnapshotStore } from '../store/ports.js';
 
 export interface ApplierOptions {
-  store: SqliteStore;
+  snapshot: SnapshotStore;
+  events: EventLog;
   directory: DirectorySource;
   log: Logger;
   baseDN: string;
   scopeFilter: string;
-  snapshot: SnapshotPolicy;
+  policy: SnapshotPolicy;
   /** Built-in noise plus directory.attributes.ignore. */
   ignore: AttributeSet;
   actorAttribute: string | null;
@@ -80,7 +81,7 @@ export class ChangeApplier {
     else if (isContainer(entry.objectClass)) await this.#container(entry);
     else if (isWithin(entry.dn, this.#o.baseDN)) this.#inScope(entry);
     else {
-      const before = this.#o.store.getObject(entry.guid);
+      const before = this.#o.snapshot.getObject(entry.guid);
       if (before) this.#leaveScope(before, entry.dn);
     }
   }
@@ -95,7 +96,7 @@ export class ChangeApplier {
       this.deleted(entry.guid);
       return;
     }
-    const before = this.#o.store.getObject(entry.guid);
+    const before = this.#o.snapshot.getObject(entry.guid);
     if (before) this.#leaveScope(before, entry.dn);
   }
 
@@ -106,27 +107,27 @@ export class ChangeApplier {
    * without bumping the groups, so only the snapshot knows.
    */
   deleted(guid: string): void {
-    const { store } = this.#o;
-    if (store.containerDn(guid) !== undefined) {
-      store.deleteContainer(guid);
+    const { snapshot } = this.#o;
+    if (snapshot.containerDn(guid) !== undefined) {
+      snapshot.deleteContainer(guid);
       this.counts.containers++;
     }
-    const known = store.getObject(guid);
-    const groups = store
+    const known = snapshot.getObject(guid);
+    const groups = snapshot
       .groupsContaining(guid)
-      .map((g) => store.getObject(g))
+      .map((g) => snapshot.getObject(g))
       .filter((g): g is SnapshotObject => g !== undefined);
     if (!known && groups.length === 0) return;
     const member = {
       guid,
-      dn: known?.dn ?? store.memberDn(guid) ?? guid,
+      dn: known?.dn ?? snapshot.memberDn(guid) ?? guid,
       class: known?.class ?? null,
     };
     for (const event of deletionEvents(known, member, groups)) this.#record(event);
-    for (const group of groups) store.deleteMembership(group.guid, guid);
+    for (const group of groups) snapshot.deleteMembership(group.guid, guid);
     if (known) {
       this.departed.set(guid, { object: known, deleted: true });
-      store.deleteObject(guid);
+      snapshot.deleteObject(guid);
       this.counts.objects++;
     }
   }
@@ -137,28 +138,28 @@ export class ChangeApplier {
    * later in the cycle than its group.
    */
   finish(): void {
-    const { store } = this.#o;
+    const { snapshot, events } = this.#o;
     for (const { id, event } of this.#moves) {
       if (!event.leftScope && rebaseAll(event.from, this.#renames) === event.to) {
-        store.deleteEvent(id);
+        events.delete(id);
         this.events--;
       }
     }
     for (const { id, event } of this.#classless) {
-      const cls = event.member.guid === null ? null : store.classOf(event.member.guid);
+      const cls = event.member.guid === null ? null : snapshot.classOf(event.member.guid);
       if (cls === null) continue;
       event.member.class = cls;
-      store.replaceEvent(id, event);
+      events.replace(id, event);
     }
     this.#moves.length = 0;
     this.#classless.length = 0;
   }
 
   #inScope(entry: DirectoryEntry): void {
-    const { store } = this.#o;
-    const after = toSnapshotObject(entry, this.#o.snapshot);
-    const before = store.getObject(entry.guid);
-    const beforeMembers = before && entry.members ? store.members(entry.guid) : undefined;
+    const { snapshot } = this.#o;
+    const after = toSnapshotObject(entry, this.#o.policy);
+    const before = snapshot.getObject(entry.guid);
+    const beforeMembers = before && entry.members ? snapshot.members(entry.guid) : undefined;
     const events = deriveEvents(
       {
         ...(before
@@ -170,11 +171,11 @@ export class ChangeApplier {
       {
         ignore: this.#o.ignore,
         actorAttribute: this.#o.actorAttribute,
-        classOf: (guid) => store.classOf(guid),
+        classOf: (guid) => snapshot.classOf(guid),
       },
     );
     for (const event of events) this.#record(event);
-    store.putObject(after);
+    snapshot.putObject(after);
     // Kept only for objects with events, and only so many: a mass change falls back to
     // reading them from SQLite, so memory stays bounded.
     if (events.length > 0 && (this.written.size < WRITTEN_KEPT || this.written.has(after.guid))) {
@@ -182,12 +183,12 @@ export class ChangeApplier {
     }
     this.counts.objects++;
     if (entry.members) {
-      if (beforeMembers) store.updateMemberships(entry.guid, beforeMembers, entry.members);
-      else store.replaceMemberships(entry.guid, entry.members);
+      if (beforeMembers) snapshot.updateMemberships(entry.guid, beforeMembers, entry.members);
+      else snapshot.replaceMemberships(entry.guid, entry.members);
       this.counts.groups++;
       this.counts.memberships += entry.members.length;
     }
-    if (before && before.dn !== after.dn) store.setMemberDn(entry.guid, after.dn);
+    if (before && before.dn !== after.dn) snapshot.setMemberDn(entry.guid, after.dn);
   }
 
   #createdSinceLastCycle(entry: DirectoryEntry): boolean {
@@ -203,12 +204,12 @@ export class ChangeApplier {
   }
 
   async #container(entry: DirectoryEntry): Promise<void> {
-    const { store, log } = this.#o;
-    const old = store.containerDn(entry.guid);
+    const { snapshot, log } = this.#o;
+    const old = snapshot.containerDn(entry.guid);
     const inScope = isWithin(entry.dn, this.#o.baseDN);
     if (old === undefined) {
       if (!inScope) return;
-      store.putContainer(entry.guid, entry.dn);
+      snapshot.putContainer(entry.guid, entry.dn);
       this.counts.containers++;
       // An existing OU moved into the base brings its objects along without bumping them.
       const movedIn = this.#o.cursor !== null && entry.usnCreated <= this.#o.cursor;
@@ -218,8 +219,8 @@ export class ChangeApplier {
     if (old === entry.dn) return;
     this.counts.containers++;
     if (inScope) {
-      const moved = store.renameSubtree(old, entry.dn);
-      store.putContainer(entry.guid, entry.dn);
+      const moved = snapshot.renameSubtree(old, entry.dn);
+      snapshot.putContainer(entry.guid, entry.dn);
       this.#renames.push({ from: old, to: entry.dn });
       log.info('container renamed or moved; the snapshot follows', {
         from: old,
@@ -228,9 +229,9 @@ export class ChangeApplier {
       });
       return;
     }
-    for (const object of store.objectsBeneath(old))
+    for (const object of snapshot.objectsBeneath(old))
       this.#leaveScope(object, rebase(object.dn, old, entry.dn));
-    store.deleteContainersWithin(old);
+    snapshot.deleteContainersWithin(old);
   }
 
   async #enterSubtree(dn: string): Promise<void> {
@@ -240,7 +241,7 @@ export class ChangeApplier {
       filter: fullReadFilter(this.#o.scopeFilter),
     })) {
       for (const entry of page) {
-        if (isContainer(entry.objectClass)) this.#o.store.putContainer(entry.guid, entry.dn);
+        if (isContainer(entry.objectClass)) this.#o.snapshot.putContainer(entry.guid, entry.dn);
         else this.#inScope(entry);
       }
     }
@@ -248,16 +249,16 @@ export class ChangeApplier {
 
   /** A watched object moved out of the base (or out of the filter): reported, then no longer watched. */
   #leaveScope(object: SnapshotObject, to: string): void {
-    const { store } = this.#o;
+    const { snapshot } = this.#o;
     this.#record({ type: 'object.moved', object: objectRef(object), from: object.dn, to, leftScope: true });
     this.departed.set(object.guid, { object: { ...object, dn: to }, deleted: false });
-    store.deleteObject(object.guid);
-    store.setMemberDn(object.guid, to);
+    snapshot.deleteObject(object.guid);
+    snapshot.setMemberDn(object.guid, to);
     this.counts.objects++;
   }
 
   #record(event: DirectoryEvent): void {
-    const id = this.#o.store.addEvent(this.#o.cycleId(), this.#o.at(), event);
+    const id = this.#o.events.add(this.#o.cycleId(), this.#o.at(), event);
     this.events++;
     this.#o.log.debug('event', { id, type: event.type, guid: event.object.guid, dn: event.object.dn });
     if (event.type === 'object.moved' && !event.leftScope) this.#moves.push({ id, event });

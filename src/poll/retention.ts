@@ -6,17 +6,17 @@
  */
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
-import type { SqliteStore } from '../store/sqlite.js';
+import type { StateStore } from '../store/ports.js';
 
 const DAY_MS = 86_400_000;
 const LAST_PRUNE = 'lastPrune';
 
-export function pruneDaily(config: Config, store: SqliteStore, now: Date, log: Logger): void {
-  const last = Date.parse(store.getMeta(LAST_PRUNE) ?? '');
+export function pruneDaily(config: Config, store: StateStore, now: Date, log: Logger): void {
+  const last = Date.parse(store.cycles.getMeta(LAST_PRUNE) ?? '');
   if (!Number.isNaN(last) && now.getTime() - last < DAY_MS) return;
   const before = new Date(now.getTime() - config.state.retentionDays * DAY_MS).toISOString();
   const removed = store.prune(before);
-  store.setMeta(LAST_PRUNE, now.toISOString());
+  store.cycles.setMeta(LAST_PRUNE, now.toISOString());
   if (removed.events + removed.messages + removed.cycles > 0) {
     log.info('pruned what is older than state.retentionDays', {
       retentionDays: config.state.retentionDays,

@@ -2,9 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 
 import type Database from 'better-sqlite3';
 
-import { AttributeSet, BUILTIN_SECRET_ATTRIBUTES } from '../core/attributes.js';
-import type { SnapshotValue } from '../core/snapshot.js';
-import { redactedValue } from './snapshot.js';
+import { AttributeSet, BUILTIN_SECRET_ATTRIBUTES } from '../../core/attributes.js';
+import type { SnapshotValue } from '../../core/snapshot.js';
+import { redactedValue } from '../snapshotValues.js';
 
 /**
  * Versioned schema migrations, applied in order inside one transaction each; the

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-import type { SqliteStore } from '../store/sqlite.js';
+import type { StateStore } from '../store/ports.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -22,7 +22,7 @@ export class Metrics {
   readonly outbox: Gauge<'status'>;
   readonly schedules: Gauge<'state'>;
 
-  constructor(store: () => SqliteStore | undefined) {
+  constructor(store: () => StateStore | undefined) {
     const registers = [this.registry];
     this.cycleSeconds = new Histogram({
       name: 'adnotify_cycle_duration_seconds',
@@ -64,7 +64,7 @@ export class Metrics {
       registers,
       collect() {
         const s = store();
-        if (s) this.set(s.counts().objects);
+        if (s) this.set(s.snapshot.counts().objects);
       },
     });
     this.outbox = new Gauge({
@@ -75,7 +75,7 @@ export class Metrics {
       collect() {
         const s = store();
         if (!s) return;
-        for (const [status, n] of Object.entries(s.outboxCounts())) this.set({ status }, n);
+        for (const [status, n] of Object.entries(s.outbox.counts())) this.set({ status }, n);
       },
     });
     this.schedules = new Gauge({

@@ -4,32 +4,14 @@
  * "password never expires"), decides which reminders are due, and queues them in the outbox
  * with a record per threshold, in one transaction.
  */
-import type { Config } from '../config/schema.js';
+import { accountFlags, UAC_ACCOUNTDISABLE, UAC_DONT_EXPIRE_PASSWORD } from '../core/account.js';
 import { mailAddress } from '../core/address.js';
-import type { Clock } from '../core/clock.js';
-import {
-  fromFiletime,
-  reminderDue,
-  UAC_ACCOUNTDISABLE,
-  UAC_DONT_EXPIRE_PASSWORD,
-  type Reminder,
-} from '../core/passwordExpiry.js';
+import { fromFiletime, reminderDue, type Reminder } from '../core/passwordExpiry.js';
+import { utcText } from '../core/time.js';
 import { textOf } from '../core/types.js';
-import type { DirectorySource } from '../directory/port.js';
-import type { Logger } from '../log/logger.js';
-import { newMessageId } from '../mail/messageId.js';
-import { rdnValue, showValue, type Renderer } from '../mail/render.js';
-import type { SqliteStore } from '../store/sqlite.js';
-
-/** What a scheduled job needs (password expiry, lifecycle). */
-export interface JobDeps {
-  config: Config;
-  directory: DirectorySource;
-  store: SqliteStore;
-  clock: Clock;
-  renderer: Renderer;
-  log: Logger;
-}
+import type { Deps } from '../deps.js';
+import { rdnValue, showValue } from '../mail/render.js';
+import { enqueue } from '../notify/enqueue.js';
 
 export interface DueReminder extends Reminder {
   guid: string;
@@ -42,7 +24,7 @@ export interface DueReminder extends Reminder {
 const EXPIRY = 'msDS-UserPasswordExpiryTimeComputed';
 
 /** Who is due a reminder now, and why. With `dryRun` nothing is recorded or queued. */
-export async function passwordExpiryJob(deps: JobDeps, options: { dryRun: boolean }): Promise<DueReminder[]> {
+export async function passwordExpiryJob(deps: Deps, options: { dryRun: boolean }): Promise<DueReminder[]> {
   const { config, directory, store, clock, log } = deps;
   const now = clock.now();
   const thresholds = config.passwordExpiry.daysBefore;
@@ -50,7 +32,7 @@ export async function passwordExpiryJob(deps: JobDeps, options: { dryRun: boolea
   const filter = `(&${config.directory.filter}(objectClass=user)(!(objectClass=computer))(mail=*))`;
   for await (const page of directory.search({ filter, attributes: [EXPIRY, 'pwdLastSet'] })) {
     for (const entry of page) {
-      const uac = Number(textOf(entry, 'userAccountControl') ?? '0');
+      const uac = accountFlags(textOf(entry, 'userAccountControl'));
       // Disabled, "password never expires", or "must change at next logon" (pwdLastSet 0).
       if (
         (uac & (UAC_ACCOUNTDISABLE | UAC_DONT_EXPIRE_PASSWORD)) !== 0 ||
@@ -64,7 +46,7 @@ export async function passwordExpiryJob(deps: JobDeps, options: { dryRun: boolea
         expiresAt,
         now,
         thresholds,
-        store.remindersRecorded(entry.guid, expiresAt.toISOString()),
+        store.reminders.recorded(entry.guid, expiresAt.toISOString()),
       );
       if (!reminder) continue;
       due.push({
@@ -84,27 +66,20 @@ export async function passwordExpiryJob(deps: JobDeps, options: { dryRun: boolea
     for (const r of due) {
       const rendered = deps.renderer.render('password-expiry', {
         name: showValue(r.name),
-        expires: r.expiresAt
-          .toISOString()
-          .replace('T', ' ')
-          .replace(/\.\d+Z$/, ' UTC'),
+        expires: utcText(r.expiresAt),
         daysLeft: r.daysLeft,
         today: r.daysLeft === 0,
         portalUrl: config.passwordExpiry.portalUrl,
       });
-      store.outbox.add({
-        cycleId: null,
-        createdAt: at,
-        status: 'pending',
-        kind: 'password-expiry',
-        objectGuid: r.guid,
-        messageId: newMessageId(config.smtp.from),
-        envelope: { from: config.smtp.from, to: [r.mail], cc: [] },
-        ...rendered,
-      });
+      enqueue(
+        store.outbox,
+        config.smtp.from,
+        { cycleId: null, createdAt: at, kind: 'password-expiry', objectGuid: r.guid, to: [r.mail] },
+        rendered,
+      );
       const expires = r.expiresAt.toISOString();
-      store.recordReminder(r.guid, expires, r.threshold, 'sent', at);
-      for (const t of r.passed) store.recordReminder(r.guid, expires, t, 'passed', at);
+      store.reminders.record(r.guid, expires, r.threshold, 'sent', at);
+      for (const t of r.passed) store.reminders.record(r.guid, expires, t, 'passed', at);
     }
     return Promise.resolve();
   });

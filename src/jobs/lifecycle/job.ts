@@ -1,0 +1,217 @@
+/**
+ * The lifecycle job: applies due steps of temporary memberships, removals, additional owners
+ * and managers to the directory, and tells the people concerned. Each step is one SQLite
+ * transaction around the LDAP modify: the snapshot follows the change (so the poll cycle,
+ * which cannot run meanwhile, does not report it again), the lifecycle event is recorded, the
+ * messages are queued, the schedule moves on. A failure (no write access, object gone) is
+ * recorded on the schedule (state `failed`) and retried next run unless the object is gone;
+ * the directory is read before each write, so a step whose change reached the directory before
+ * a crash is completed at the next run without writing again.
+ */
+import { namingContextOf } from '../../core/dn.js';
+import { isDisabled } from '../../core/account.js';
+import type { LifecycleType } from '../../core/events.js';
+import { effectOf, nextStep, pendingState, stateAfter, type Step } from '../../core/lifecycle.js';
+import { textOf, type DirectoryEntry } from '../../core/types.js';
+import type { Deps } from '../../deps.js';
+import { readByGuids } from '../../directory/lookup.js';
+import { errorMessage } from '../../errors.js';
+import type { Schedule } from '../../store/ports.js';
+import { attributeFor, LookupError } from './names.js';
+import { record } from './notices.js';
+
+export { attributeFor, LookupError, resolveName } from './names.js';
+
+export interface AppliedStep {
+  schedule: Schedule;
+  step: Step;
+  event: LifecycleType;
+  /** Set when the step could not be applied. */
+  error?: string;
+  /** With `error`: nothing is left to apply (the group or member is gone), so it is not retried. */
+  final?: boolean;
+  /** What else happened (the member was not put back, the start was never applied). */
+  note?: string;
+}
+
+/** The group or the member is gone: nothing is left to apply, and retrying cannot help. */
+export class GoneError extends LookupError {}
+
+/** True when `subject` is among the values of `attribute` of `target` (by GUID, else DN). */
+function holds(target: DirectoryEntry, attribute: string, subject: DirectoryEntry): boolean {
+  const values =
+    attribute.toLowerCase() === 'member'
+      ? (target.members ?? [])
+      : ([...target.attributes].find(([k]) => k.toLowerCase() === attribute.toLowerCase())?.[1] ?? []);
+  return values.some(
+    (v) =>
+      typeof v !== 'string' &&
+      !(v instanceof Uint8Array) &&
+      (v.guid !== null ? v.guid === subject.guid : v.dn.toLowerCase() === subject.dn.toLowerCase()),
+  );
+}
+
+/**
+ * Runs every due step. With `dryRun`, only says what would be done. Each step commits on its
+ * own: a step that fails is recorded on its schedule (state `failed`, with the reason) and
+ * never holds up another schedule. Returns the steps, each with an error when it could not
+ * be applied.
+ */
+export async function lifecycleJob(deps: Deps, options: { dryRun: boolean }): Promise<AppliedStep[]> {
+  const { config, store, clock, log } = deps;
+  const identity = await deps.directory.identity();
+  const base = namingContextOf(config.directory.baseDN, identity.namingContexts);
+  const done: AppliedStep[] = [];
+  // The cycle row the run's events belong to. It commits on its own, before the first step:
+  // a step that fails rolls back its own writes, never the row the next steps refer to.
+  let cycleId: number | null = null;
+  for (const original of store.schedules.pending()) {
+    let schedule = original;
+    for (let guard = 0; guard < 3; guard++) {
+      const now = clock.now();
+      const step = nextStep(schedule, now, config.lifecycle);
+      const from = pendingState(schedule);
+      if (!step || from === null) break;
+      const { event } = effectOf(schedule.kind, step);
+      if (options.dryRun) {
+        done.push({ schedule, step, event });
+        const after = stateAfter(step, from);
+        schedule = {
+          ...schedule,
+          state: after,
+          resumeFrom: null,
+          warnedAt: step === 'warn' ? now.toISOString() : schedule.warnedAt,
+        };
+        if (after === 'done') break;
+        continue;
+      }
+      try {
+        cycleId ??= store.cycles.begin('lifecycle', now.toISOString());
+        const run = cycleId;
+        const applied = await store.transaction(() => applyStep(deps, base, schedule, from, step, run, now));
+        done.push({ schedule, step, event: applied.event, ...(applied.note ? { note: applied.note } : {}) });
+        schedule = store.schedules.get(schedule.id) ?? schedule;
+      } catch (err: unknown) {
+        const message = errorMessage(err);
+        const final = err instanceof GoneError;
+        store.schedules.setFailed(schedule.id, message, final ? null : from, now.toISOString());
+        log.error(
+          final
+            ? 'lifecycle step failed; nothing is left to apply'
+            : 'lifecycle step failed; it is retried next run',
+          {
+            schedule: schedule.id,
+            step,
+            error: message,
+          },
+        );
+        done.push({ schedule, step, event, error: message, final });
+        break;
+      }
+    }
+  }
+  if (cycleId !== null) {
+    const failed = done.filter((d) => d.error !== undefined).length;
+    store.cycles.finish(cycleId, {
+      finishedAt: clock.now().toISOString(),
+      durationMs: 0,
+      outcome: failed > 0 ? 'failed' : 'ok',
+      objects: 0,
+      groups: 0,
+      memberships: 0,
+      events: done.length - failed,
+      error: failed > 0 ? `${failed} lifecycle step(s) failed` : null,
+    });
+  }
+  return done;
+}
+
+/**
+ * Applies one step inside the caller's transaction. The directory is read first, so a step
+ * whose change is already there (applied before a crash, or by hand) is completed without
+ * writing again. Throws {@link GoneError} when the group or the member no longer exists.
+ */
+async function applyStep(
+  deps: Deps,
+  base: string,
+  s: Schedule,
+  from: 'scheduled' | 'active',
+  step: Step,
+  cycleId: number,
+  now: Date,
+): Promise<{ event: LifecycleType; note?: string }> {
+  const { config, store, log } = deps;
+  const at = now.toISOString();
+  const { operation, event } = effectOf(s.kind, step);
+  const entries = await readByGuids(deps.directory, base, [s.targetGuid, s.subjectGuid]);
+  const target = entries.get(s.targetGuid);
+  const subject = entries.get(s.subjectGuid);
+  if (!target || target.deleted) {
+    throw new GoneError(`schedule #${s.id}: ${s.targetDn} no longer exists; nothing is left to apply`);
+  }
+  // The end of a temporary removal puts the member back, unless the account was disabled or
+  // deleted meanwhile: rejoining it would undo what its administrator did. The owners decide.
+  if (
+    s.kind === 'removal' &&
+    step === 'end' &&
+    (!subject || subject.deleted || isDisabled(textOf(subject, 'userAccountControl')))
+  ) {
+    const reason = !subject || subject.deleted ? 'the account has been deleted' : 'the account is disabled';
+    if (from === 'scheduled') {
+      // The removal never took effect as far as the state knows: nobody to tell of a rejoin.
+      const note = `the start was never applied before the end; not put back: ${reason}`;
+      store.schedules.setState(s.id, 'done', at, note);
+      return { event: 'lifecycle.not-rejoined', note };
+    }
+    log.warn('temporary removal ended; the member is not put back', {
+      schedule: s.id,
+      group: target.dn,
+      member: s.subjectDn,
+      reason,
+    });
+    await record(
+      deps,
+      base,
+      s,
+      'end',
+      'lifecycle.not-rejoined',
+      target,
+      subject ?? null,
+      cycleId,
+      now,
+      reason,
+    );
+    store.schedules.setState(s.id, 'done', at, `not put back: ${reason}`);
+    return { event: 'lifecycle.not-rejoined', note: `not put back: ${reason}` };
+  }
+  if (!subject || subject.deleted) {
+    throw new GoneError(`schedule #${s.id}: ${s.subjectDn} no longer exists; nothing is left to apply`);
+  }
+  if (operation !== null) {
+    const attribute = attributeFor(s.kind, config);
+    const inPlace = holds(target, attribute, subject) === (operation === 'add');
+    if (!inPlace) await deps.directory.modify(target.dn, operation, attribute, [subject.dn]);
+    store.snapshot.applyOwnChange(target.guid, attribute, operation, { guid: subject.guid, dn: subject.dn });
+    log.info(inPlace ? 'lifecycle change already in place' : 'lifecycle change applied', {
+      schedule: s.id,
+      step,
+      operation,
+      attribute,
+      target: target.dn,
+      subject: subject.dn,
+    });
+  }
+  if (step === 'end' && from === 'scheduled') {
+    // The end came before a start was ever recorded (it kept failing, or the process died
+    // between the directory write and the commit). The end's change is made all the same, so
+    // no temporary grant outlives its schedule; nobody is told of a start that never was.
+    const note = 'the start was never applied before the end; the end was applied and nobody was told';
+    log.warn('lifecycle schedule ended before its start was applied', { schedule: s.id });
+    store.schedules.setState(s.id, 'done', at, note);
+    return { event, note };
+  }
+  await record(deps, base, s, step, event, target, subject, cycleId, now);
+  if (step === 'warn') store.schedules.setWarned(s.id, at);
+  else store.schedules.setState(s.id, stateAfter(step, from), at);
+  return { event };
+}

@@ -1,0 +1,205 @@
+/**
+ * From a cycle's events to rendered messages in the outbox, inside the cycle's transaction.
+ * The rules are the core's (intentsFor, planMessages); this module gathers the facts they
+ * need from the snapshot (owners, managers, members), asks the directory only what the
+ * snapshot cannot say (objects outside the watched scope, whether a group is public), turns
+ * people into mailboxes (mail-enabled, not disabled; a group without mail by its members),
+ * and renders each message.
+ */
+import { namingContextOf } from '../core/dn.js';
+import type { DirectoryEvent, ObjectRef } from '../core/events.js';
+import {
+  byObject,
+  concernsProtectedGroup,
+  intentsFor,
+  planMessages,
+  type ObjectFacts,
+  type PlannedMessage,
+  type Recipient,
+  type ResolvedIntent,
+} from '../core/notify.js';
+import type { Deps } from '../deps.js';
+import { changeView, objectChangeView, type ObjectChangeView } from '../mail/render.js';
+import { enqueue } from './enqueue.js';
+import { factsFor, findPublicGroups, type CycleObjects } from './facts.js';
+import { People } from './people.js';
+
+export type NotifyDeps = Pick<Deps, 'config' | 'store' | 'directory' | 'renderer' | 'log'>;
+
+export interface CycleOutcome extends CycleObjects {
+  /** The cycle whose recorded events are notified (read back from the store a chunk at a time). */
+  cycleId: number;
+  when: Date;
+  namingContexts: readonly string[];
+}
+
+export interface QueueSummary {
+  messages: number;
+  held: boolean;
+}
+
+/**
+ * Objects whose messages are planned and rendered together. A mass change is worked through
+ * a chunk at a time, so its intents, planned messages and looked-up people never all sit in
+ * memory at once; the flood guard decides on the cycle's total at the end.
+ */
+const CHUNK_OBJECTS = 1_000;
+const CHUNK_EVENTS = 20_000;
+
+export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome): Promise<QueueSummary> {
+  const { config, store, log } = deps;
+  const createdAt = cycle.when.toISOString();
+  let total = 0;
+  const protectedGroups: string[] = [];
+  let chunk: string[] = [];
+  let chunkEvents = 0;
+  const flush = async () => {
+    const queued = await queueChunk(deps, cycle, byObject(store.events.ofCycle(cycle.cycleId, chunk)));
+    total += queued.messages;
+    protectedGroups.push(...queued.protectedGroups);
+    chunk = [];
+    chunkEvents = 0;
+  };
+  for (const { guid, events } of store.events.objectsOfCycle(cycle.cycleId)) {
+    if (chunk.length > 0 && (chunk.length >= CHUNK_OBJECTS || chunkEvents + events > CHUNK_EVENTS))
+      await flush();
+    chunk.push(guid);
+    chunkEvents += events;
+  }
+  if (chunk.length > 0) await flush();
+  if (protectedGroups.length > 0) log.warn('protected groups changed', { groups: protectedGroups });
+
+  const held = total > config.delivery.maxMessagesPerCycle;
+  if (held) {
+    store.outbox.holdCycle(cycle.cycleId);
+    const admins = [...config.smtp.to, ...config.smtp.cc];
+    log.error(
+      'flood guard: this cycle would send more messages than delivery.maxMessagesPerCycle; all are held',
+      { messages: total, limit: config.delivery.maxMessagesPerCycle, alerted: admins },
+    );
+    if (admins.length > 0) {
+      const rendered = deps.renderer.render('flood-alert', {
+        count: total.toLocaleString('en-US'),
+        limit: config.delivery.maxMessagesPerCycle.toLocaleString('en-US'),
+        when: createdAt,
+      });
+      enqueue(
+        store.outbox,
+        config.smtp.from,
+        {
+          cycleId: cycle.cycleId,
+          createdAt,
+          kind: 'flood-alert',
+          objectGuid: null,
+          to: config.smtp.to,
+          cc: config.smtp.cc,
+        },
+        rendered,
+      );
+    }
+  }
+  if (total > 0) log.info('notifications queued', { messages: total, held });
+  return { messages: total, held };
+}
+
+/** Plans, renders and queues (as pending) the messages about one chunk of objects. */
+async function queueChunk(
+  deps: NotifyDeps,
+  cycle: CycleOutcome,
+  grouped: ReadonlyMap<string, DirectoryEvent[]>,
+): Promise<{ messages: number; protectedGroups: string[] }> {
+  const { config, store } = deps;
+  const base = namingContextOf(config.directory.baseDN, cycle.namingContexts);
+  const people = new People({
+    directory: deps.directory,
+    base,
+    log: deps.log,
+    nested: config.notify.expandNestedGroups,
+    snapshot: store.snapshot,
+    departed: cycle.departed,
+  });
+  const publicGroups = await findPublicGroups(config, store.snapshot, deps.directory, base, cycle, grouped);
+
+  const intents: ResolvedIntent[] = [];
+  const facts = new Map<string, ObjectFacts>();
+  const protectedGroups: ObjectRef[] = [];
+  for (const [guid, events] of grouped) {
+    const f = factsFor(config, store.snapshot, cycle, events, publicGroups.has(guid));
+    if (!f) continue;
+    facts.set(guid, f);
+    if (config.notify.protectedGroups && concernsProtectedGroup(events, f)) protectedGroups.push(f.object);
+    for (const intent of intentsFor(events, f, config.notify)) {
+      // A group among a group's members is told through its mail only (its own members are
+      // already listed when expandNestedGroups is on); a group told for another reason (an
+      // owner, an added member) without mail is told through its members.
+      const expand = intent.reasons.some((r) => r !== 'member') ? 'without-mail' : 'never';
+      intents.push({ ...intent, recipients: await people.mailboxes(intent.party, expand) });
+    }
+  }
+  // The flood guard is the caller's, on the whole cycle: here every message is pending.
+  const plan = planMessages(intents, config.smtp, Number.MAX_SAFE_INTEGER, protectedGroups);
+  const createdAt = cycle.when.toISOString();
+  const told = toldByObject(plan.messages);
+  // Messages come grouped by object: the object's part of the view is computed once.
+  let common: { guid: string; view: ObjectChangeView } | undefined;
+  for (const message of plan.messages) {
+    const f = facts.get(message.object.guid);
+    const events = grouped.get(message.object.guid) ?? [];
+    if (common?.guid !== message.object.guid) {
+      common = {
+        guid: message.object.guid,
+        view: objectChangeView({
+          object: message.object,
+          displayName: f?.displayName ?? null,
+          events,
+          when: cycle.when,
+          nameOf: (guid, dn) => people.nameOf(guid, dn),
+          protectedGroup: message.protectedGroup === true,
+        }),
+      };
+    }
+    const view = changeView(
+      {
+        object: message.object,
+        displayName: f?.displayName ?? null,
+        events,
+        reasons: message.reasons,
+        when: cycle.when,
+        recipientName: message.kind === 'admin-copy' ? null : (message.to[0]?.name ?? null),
+        told: message.kind === 'admin-copy' ? (told.get(message.object.guid) ?? []) : [],
+      },
+      { ...common.view, protectedGroup: message.protectedGroup === true },
+    );
+    const rendered = deps.renderer.render(message.kind, view);
+    enqueue(
+      store.outbox,
+      config.smtp.from,
+      {
+        cycleId: cycle.cycleId,
+        createdAt,
+        kind: message.kind,
+        objectGuid: message.object.guid,
+        to: addresses(message.to),
+        cc: addresses(message.cc),
+      },
+      rendered,
+    );
+  }
+  return { messages: plan.messages.length, protectedGroups: protectedGroups.map((g) => g.dn) };
+}
+
+function addresses(list: readonly Recipient[]): string[] {
+  return list.map((r) => r.address);
+}
+
+/** Who was told about each object (for its administrators' copy), in one pass. */
+function toldByObject(messages: readonly PlannedMessage[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const m of messages) {
+    if (m.kind === 'admin-copy') continue;
+    const list = out.get(m.object.guid) ?? [];
+    list.push(...m.to.map((r) => r.address));
+    out.set(m.object.guid, list);
+  }
+  return out;
+}

@@ -1,0 +1,126 @@
+/**
+ * One poll cycle (DESIGN.md, "Change detection"; Microsoft, "Polling for Changes Using
+ * uSNChanged"):
+ *
+ * - empty state: the baseline. Read every watched object, its memberships and the containers
+ *   above it into the snapshot; send nothing.
+ * - same DC, same invocationId: read what changed in (cursor, highestCommittedUSN], tombstones
+ *   included, diff each entry against the snapshot, and record the events.
+ * - another DC, or a restored one (new invocationId): USNs mean nothing across the two, so
+ *   read everything and diff it against the snapshot: real differences once, nothing lost.
+ *
+ * The snapshot rows, the events and the new cursor commit in one SQLite transaction: a cycle
+ * that fails part-way commits nothing, and the next cycle covers the same window.
+ */
+import { sameDn } from '../core/dn.js';
+import type { Deps } from '../deps.js';
+import { errorMessage } from '../errors.js';
+import type { CycleLog } from '../store/ports.js';
+import {
+  BINARY_CACHE_MS,
+  baseline,
+  incremental,
+  resync,
+  type CycleSummary,
+  type PollKind,
+} from './passes.js';
+import { pruneDaily } from './retention.js';
+
+export type { CycleSummary, PollKind } from './passes.js';
+export { IDLE_CURSOR_SLACK } from './passes.js';
+
+/** Two recorded scopes are the same: the same filter, and the same base however it is spelt. */
+function sameScope(a: string, b: string): boolean {
+  if (a === b) return true;
+  try {
+    const x = JSON.parse(a) as { baseDN?: unknown; filter?: unknown };
+    const y = JSON.parse(b) as { baseDN?: unknown; filter?: unknown };
+    return (
+      typeof x.baseDN === 'string' &&
+      typeof y.baseDN === 'string' &&
+      sameDn(x.baseDN, y.baseDN) &&
+      x.filter === y.filter
+    );
+  } catch {
+    return false;
+  }
+}
+
+export async function runCycle(deps: Deps): Promise<CycleSummary> {
+  const { config, directory, store, clock, log } = deps;
+  const started = clock.now();
+  const state = store.cycles.directoryState();
+  let kind: PollKind = state ? 'incremental' : 'baseline';
+  try {
+    const identity = await directory.identity();
+    const scope = JSON.stringify({ baseDN: config.directory.baseDN, filter: config.directory.filter });
+    const recordedScope = store.cycles.getMeta('scope');
+    if (state && recordedScope !== undefined && !sameScope(recordedScope, scope)) {
+      log.warn(
+        'directory.baseDN or directory.filter changed since the snapshot was taken: taking a new baseline (no mail for it)',
+        { was: recordedScope, now: scope },
+      );
+      kind = 'baseline';
+    } else if (state && identity.highestCommittedUSN < state.usnCursor) {
+      // Same DC and invocationId, yet its USNs went back: a DC reverted to a VM snapshot
+      // without a new invocationId (USN rollback). Waiting for the cursor would skip every
+      // change made until the DC's USNs pass it again.
+      log.warn(
+        'highestCommittedUSN is below the cursor on the same DC and invocationId (USN rollback?): reading everything and diffing it against the snapshot',
+        {
+          dc: identity.dsServiceName,
+          cursor: state.usnCursor.toString(),
+          hcu: identity.highestCommittedUSN.toString(),
+        },
+      );
+      kind = 'resync';
+    } else if (
+      state &&
+      (state.dsServiceName !== identity.dsServiceName || state.invocationId !== identity.invocationId)
+    ) {
+      log.warn(
+        'domain controller or its invocationId changed: reading everything and diffing it against the snapshot',
+        {
+          was: { dc: state.dsServiceName, invocationId: state.invocationId },
+          now: { dc: identity.dsServiceName, invocationId: identity.invocationId },
+        },
+      );
+      kind = 'resync';
+    }
+    const cache = kind === 'incremental' ? cachedBinaryAttributes(store.cycles, started) : undefined;
+    if (cache) directory.useBinaryAttributes(cache);
+
+    const summary =
+      kind === 'baseline' || !state
+        ? await baseline(deps, identity, started, scope)
+        : kind === 'resync'
+          ? await resync(deps, identity, state, started, scope)
+          : await incremental(deps, identity, state, started, cache === undefined);
+    pruneDaily(config, store, clock.now(), log);
+    return summary;
+  } catch (err: unknown) {
+    const finished = clock.now();
+    store.cycles.setLastRun({
+      kind,
+      startedAt: started.toISOString(),
+      finishedAt: finished.toISOString(),
+      durationMs: finished.getTime() - started.getTime(),
+      outcome: 'failed',
+      events: 0,
+      error: errorMessage(err),
+    });
+    throw err;
+  }
+}
+
+function cachedBinaryAttributes(cycles: CycleLog, now: Date): string[] | undefined {
+  const text = cycles.getMeta('binaryAttributes');
+  if (text === undefined) return undefined;
+  try {
+    const cached = JSON.parse(text) as { readAt: string; names: string[] };
+    if (now.getTime() - Date.parse(cached.readAt) > BINARY_CACHE_MS) return undefined;
+    return cached.names;
+  } catch {
+    return undefined;
+  }
+}

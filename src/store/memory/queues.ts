@@ -1,0 +1,219 @@
+/** The outbox and the lifecycle schedules in memory (for tests): the SQLite ones' answers. */
+import type {
+  NewMessage,
+  NewSchedule,
+  OutboxCounts,
+  OutboxMessage,
+  OutboxStatus,
+  OutboxStore,
+  Schedule,
+  ScheduleCounts,
+  ScheduleState,
+  ScheduleStore,
+} from '../ports.js';
+
+export interface QueueData {
+  outbox: Map<number, OutboxMessage>;
+  schedules: Map<number, Schedule>;
+}
+
+const byId = <T extends { id: number }>(a: T, b: T) => a.id - b.id;
+
+export class MemoryOutbox implements OutboxStore {
+  readonly #data: () => QueueData;
+  readonly #nextId: () => number;
+
+  constructor(data: () => QueueData, nextId: () => number) {
+    this.#data = data;
+    this.#nextId = nextId;
+  }
+
+  #all(): OutboxMessage[] {
+    return [...this.#data().outbox.values()].sort(byId);
+  }
+
+  add(message: NewMessage): number {
+    const id = this.#nextId();
+    this.#data().outbox.set(id, {
+      ...structuredClone(message),
+      id,
+      attempts: 0,
+      nextAttemptAt: message.createdAt,
+      lastError: null,
+      sentAt: null,
+    });
+    return id;
+  }
+
+  due(now: string, limit = 500): OutboxMessage[] {
+    return this.#all()
+      .filter((m) => m.status === 'pending' && (m.nextAttemptAt === null || m.nextAttemptAt <= now))
+      .slice(0, limit)
+      .map((m) => structuredClone(m));
+  }
+
+  get(id: number): OutboxMessage | undefined {
+    const message = this.#data().outbox.get(id);
+    return message && structuredClone(message);
+  }
+
+  list(status?: OutboxStatus): OutboxMessage[] {
+    return this.#all()
+      .filter((m) => status === undefined || m.status === status)
+      .map((m) => structuredClone(m));
+  }
+
+  counts(): OutboxCounts {
+    const counts: OutboxCounts = { pending: 0, held: 0, sent: 0, failed: 0 };
+    for (const m of this.#data().outbox.values()) counts[m.status]++;
+    return counts;
+  }
+
+  #update(id: number, change: Partial<OutboxMessage>): void {
+    const message = this.#data().outbox.get(id);
+    if (message) Object.assign(message, change);
+  }
+
+  markSent(id: number, at: string, attempts: number): void {
+    this.#update(id, { status: 'sent', sentAt: at, attempts, nextAttemptAt: null, lastError: null });
+  }
+
+  markRetry(id: number, attempts: number, nextAttemptAt: string, error: string): void {
+    this.#update(id, { attempts, nextAttemptAt, lastError: error });
+  }
+
+  markWaiting(id: number, error: string): void {
+    this.#update(id, { lastError: error });
+  }
+
+  markFailed(id: number, attempts: number, error: string): void {
+    this.#update(id, { status: 'failed', attempts, nextAttemptAt: null, lastError: error });
+  }
+
+  #where(test: (m: OutboxMessage) => boolean, change: Partial<OutboxMessage>): number {
+    const matching = this.#all().filter(test);
+    for (const m of matching) Object.assign(m, change);
+    return matching.length;
+  }
+
+  retry(id: number | 'all', now: string): number {
+    return this.#where((m) => m.status === 'failed' && (id === 'all' || m.id === id), {
+      status: 'pending',
+      attempts: 0,
+      nextAttemptAt: now,
+      lastError: null,
+    });
+  }
+
+  holdCycle(cycleId: number): number {
+    return this.#where((m) => m.cycleId === cycleId && m.status === 'pending', { status: 'held' });
+  }
+
+  release(now: string, cycleId?: number): number {
+    return this.#where((m) => m.status === 'held' && (cycleId === undefined || m.cycleId === cycleId), {
+      status: 'pending',
+      nextAttemptAt: now,
+    });
+  }
+
+  discard(which: number | 'held' | 'failed'): number {
+    const doomed = this.#all().filter((m) =>
+      typeof which === 'number' ? m.id === which && m.status !== 'sent' : m.status === which,
+    );
+    for (const m of doomed) this.#data().outbox.delete(m.id);
+    return doomed.length;
+  }
+}
+
+export class MemorySchedules implements ScheduleStore {
+  readonly #data: () => QueueData;
+  readonly #nextId: () => number;
+
+  constructor(data: () => QueueData, nextId: () => number) {
+    this.#data = data;
+    this.#nextId = nextId;
+  }
+
+  #all(): Schedule[] {
+    return [...this.#data().schedules.values()].sort(byId);
+  }
+
+  add(s: NewSchedule): number {
+    const id = this.#nextId();
+    this.#data().schedules.set(id, {
+      ...s,
+      id,
+      state: 'scheduled',
+      resumeFrom: null,
+      failures: 0,
+      warnedAt: null,
+      lastError: null,
+      updatedAt: s.createdAt,
+    });
+    return id;
+  }
+
+  get(id: number): Schedule | undefined {
+    const s = this.#data().schedules.get(id);
+    return s && { ...s };
+  }
+
+  pending(): Schedule[] {
+    return this.#all()
+      .filter(
+        (s) =>
+          s.state === 'scheduled' || s.state === 'active' || (s.state === 'failed' && s.resumeFrom !== null),
+      )
+      .map((s) => ({ ...s }));
+  }
+
+  list(all = false): Schedule[] {
+    return this.#all()
+      .filter((s) => all || s.state === 'scheduled' || s.state === 'active' || s.state === 'failed')
+      .map((s) => ({ ...s }));
+  }
+
+  counts(): ScheduleCounts {
+    const out: ScheduleCounts = {
+      scheduled: 0,
+      active: 0,
+      done: 0,
+      cancelled: 0,
+      failed: 0,
+      'failed-final': 0,
+    };
+    for (const s of this.#data().schedules.values())
+      out[s.state === 'failed' && s.resumeFrom === null ? 'failed-final' : s.state]++;
+    return out;
+  }
+
+  #update(id: number, change: (s: Schedule) => Partial<Schedule>): void {
+    const s = this.#data().schedules.get(id);
+    if (s) Object.assign(s, change(s));
+  }
+
+  setState(id: number, state: ScheduleState, at: string, note: string | null = null): void {
+    this.#update(id, () => ({ state, resumeFrom: null, failures: 0, lastError: note, updatedAt: at }));
+  }
+
+  setWarned(id: number, at: string): void {
+    this.#update(id, (s) => ({
+      warnedAt: at,
+      state: s.resumeFrom ?? s.state,
+      resumeFrom: null,
+      failures: 0,
+      lastError: null,
+      updatedAt: at,
+    }));
+  }
+
+  setFailed(id: number, error: string, resumeFrom: 'scheduled' | 'active' | null, at: string): void {
+    this.#update(id, (s) => ({
+      state: 'failed',
+      resumeFrom,
+      failures: s.failures + 1,
+      lastError: error,
+      updatedAt: at,
+    }));
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * The snapshot following a change adnotify made itself (a lifecycle step): shared by every
+ * implementation of the snapshot port, so they agree on what the next cycle will compare.
+ */
+import type { SnapshotObject } from '../core/snapshot.js';
+
+/** `object` with `subject` added to or removed from its DN-valued `attribute` (any case). */
+export function withOwnChange(
+  object: SnapshotObject,
+  attribute: string,
+  operation: 'add' | 'delete',
+  subject: { guid: string; dn: string },
+): SnapshotObject {
+  const name =
+    Object.keys(object.attributes).find((k) => k.toLowerCase() === attribute.toLowerCase()) ?? attribute;
+  const values = (object.attributes[name] ?? []).filter(
+    (v) => !(typeof v !== 'string' && 'dn' in v && v.guid === subject.guid),
+  );
+  if (operation === 'add') values.push({ dn: subject.dn, guid: subject.guid });
+  const attributes = Object.fromEntries(Object.entries(object.attributes).filter(([k]) => k !== name));
+  if (values.length > 0) attributes[name] = values;
+  return { ...object, attributes };
+}

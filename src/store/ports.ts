@@ -1,0 +1,305 @@
+/**
+ * The state adnotify keeps, as ports that speak in domain types: the snapshot, the event log,
+ * the cycle metadata (cursor, DC identity, last run, settings), the outbox, the lifecycle
+ * schedules and the password reminders. `store/sqlite/` implements them on one SQLite file;
+ * `store/memory/` in memory, for tests. Each consumer asks for the ports it uses (for example
+ * `Pick<StateStore, 'snapshot' | 'events'>`), never for an implementation.
+ */
+import type { DirectoryEvent } from '../core/events.js';
+import type { ScheduleKind, ScheduleState } from '../core/lifecycle.js';
+import type { SnapshotObject, StoredMember } from '../core/snapshot.js';
+import type { DirectoryIdentity, MemberRef } from '../core/types.js';
+
+export type { ScheduleKind, ScheduleState } from '../core/lifecycle.js';
+
+/** Every part of the state, and the transaction that spans them. */
+export interface StateStore {
+  readonly snapshot: SnapshotStore;
+  readonly events: EventLog;
+  readonly cycles: CycleLog;
+  readonly outbox: OutboxStore;
+  readonly schedules: ScheduleStore;
+  readonly reminders: ReminderStore;
+  /**
+   * Runs `work` in one write transaction: everything it writes, in any part, commits together
+   * or not at all. Transactions do not nest; cycles and jobs never overlap.
+   */
+  transaction<T>(work: () => Promise<T>): Promise<T>;
+  /**
+   * Removes what is older than `before` (ISO time) and no longer needed: events, sent messages
+   * (their bodies are personal data) and the cycles nothing refers to any more.
+   */
+  prune(before: string): PruneCounts;
+  close(): void;
+}
+
+export interface PruneCounts {
+  events: number;
+  messages: number;
+  cycles: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The snapshot: watched objects by objectGUID, group memberships, and the containers above them.
+
+export interface SnapshotCounts {
+  objects: number;
+  groups: number;
+  containers: number;
+  memberships: number;
+}
+
+export interface SnapshotStore {
+  getObject(guid: string): SnapshotObject | undefined;
+  putObject(object: SnapshotObject): void;
+  /** Removes an object and, when it is a group, its memberships. */
+  deleteObject(guid: string): void;
+  /** The object's structural class, or null when the snapshot does not hold it. */
+  classOf(guid: string): string | null;
+  /** Every GUID in the snapshot (a resync looks for the ones the directory no longer has). */
+  objectGuids(): string[];
+  /** Snapshot objects strictly beneath `dn`. */
+  objectsBeneath(dn: string): SnapshotObject[];
+
+  /** A group's stored members; a member without a GUID has `guid: null`. */
+  members(groupGuid: string): StoredMember[];
+  /** Replaces a group's stored members; a member without a GUID is keyed by its DN. */
+  replaceMemberships(groupGuid: string, members: readonly MemberRef[]): void;
+  /** Writes only the difference between `before` (what is stored) and `after`. */
+  updateMemberships(groupGuid: string, before: readonly StoredMember[], after: readonly MemberRef[]): void;
+  /** GUIDs of the groups holding `memberKey` (a GUID, or "dn:<dn>" for a member without one). */
+  groupsContaining(memberKey: string): string[];
+  /** The DN last known for a member, from any group it is in. */
+  memberDn(memberKey: string): string | undefined;
+  deleteMembership(groupGuid: string, memberKey: string): void;
+  /** A member renamed or moved: the memberships that name it follow. */
+  setMemberDn(memberGuid: string, dn: string): void;
+
+  putContainer(guid: string, dn: string): void;
+  containerDn(guid: string): string | undefined;
+  containerGuids(): string[];
+  deleteContainer(guid: string): void;
+  /** Forgets containers at or beneath `dn` (they left the watched scope). */
+  deleteContainersWithin(dn: string): void;
+  /**
+   * A container was renamed or moved from `from` to `to`: every stored DN beneath it follows
+   * (objects, containers, member DNs). Returns how many objects moved with it.
+   */
+  renameSubtree(from: string, to: string): number;
+  /** Empties the snapshot (objects, containers, memberships) before a new baseline. */
+  clear(): void;
+  /**
+   * adnotify itself added or removed `subject` in a DN-valued attribute of `targetGuid`
+   * (`member` included): the snapshot follows, so the next cycle does not report it again.
+   */
+  applyOwnChange(
+    targetGuid: string,
+    attribute: string,
+    operation: 'add' | 'delete',
+    subject: { guid: string; dn: string },
+  ): void;
+  counts(): SnapshotCounts;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The event log: what each cycle (or lifecycle run) derived.
+
+/** An event as `adnotify history --json` prints it. */
+export type HistoryEvent = { id: number; cycle: number; at: string } & DirectoryEvent;
+
+export interface EventLog {
+  /** Records an event of a cycle; returns its id. */
+  add(cycleId: number, at: string, event: DirectoryEvent): number;
+  /** Rewrites a recorded event (a cycle's fix-ups before it commits). */
+  replace(id: number, event: DirectoryEvent): void;
+  delete(id: number): void;
+  /** The objects one cycle recorded events for, in the order of their first event, with how many. */
+  objectsOfCycle(cycleId: number): { guid: string; events: number }[];
+  /** The events one cycle recorded for these objects, oldest first. */
+  ofCycle(cycleId: number, objectGuids: readonly string[]): DirectoryEvent[];
+  /** How many events of each type one cycle recorded. */
+  typesOfCycle(cycleId: number): Map<string, number>;
+  /** Events recorded at or after `since` (ISO time), oldest first. */
+  since(since: string): HistoryEvent[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cycle metadata: the DC and cursor, the cycle rows events refer to, the last run, settings.
+
+export interface DirectoryState {
+  url: string;
+  dsServiceName: string;
+  invocationId: string;
+  usnCursor: bigint;
+  baselineAt: string;
+  updatedAt: string;
+}
+
+export type CycleKind = 'baseline' | 'incremental' | 'resync' | 'lifecycle';
+
+export interface CycleRecord {
+  kind: CycleKind;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  outcome: 'ok' | 'failed';
+  objects: number;
+  groups: number;
+  memberships: number;
+  events: number;
+  error: string | null;
+}
+
+/** The last poll, whatever its outcome (an idle cycle writes nothing else). */
+export interface LastRun {
+  kind: CycleKind;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  outcome: 'ok' | 'failed';
+  events: number;
+  error: string | null;
+}
+
+export interface CycleLog {
+  directoryState(): DirectoryState | undefined;
+  setDirectoryState(identity: DirectoryIdentity, cursor: bigint, at: string, baselineAt: string): void;
+  setCursor(cursor: bigint, at: string): void;
+  /** Opens a cycle's row so its events can refer to it; {@link finish} completes it. */
+  begin(kind: CycleKind, startedAt: string): number;
+  finish(id: number, cycle: Omit<CycleRecord, 'kind' | 'startedAt'>): void;
+  setLastRun(run: LastRun): void;
+  lastRun(): LastRun | undefined;
+  /** A setting kept with the state (the scope, the binary-attribute cache, alert state...). */
+  getMeta(key: string): string | undefined;
+  setMeta(key: string, value: string): void;
+  /** The HMAC key redacted values are hashed with: random, made with the state, kept in it. */
+  redactionKey(): Uint8Array;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The outbox: rendered messages waiting to be sent, with their delivery state.
+
+export type OutboxStatus = 'pending' | 'held' | 'sent' | 'failed';
+export type OutboxCounts = Record<OutboxStatus, number>;
+
+export interface Envelope {
+  from: string;
+  to: string[];
+  cc: string[];
+}
+
+export interface NewMessage {
+  cycleId: number | null;
+  createdAt: string;
+  status: 'pending' | 'held';
+  kind: string;
+  objectGuid: string | null;
+  messageId: string;
+  envelope: Envelope;
+  subject: string;
+  text: string;
+  html: string;
+}
+
+export interface OutboxMessage extends Omit<NewMessage, 'status'> {
+  id: number;
+  status: OutboxStatus;
+  attempts: number;
+  nextAttemptAt: string | null;
+  lastError: string | null;
+  sentAt: string | null;
+}
+
+export interface OutboxStore {
+  add(message: NewMessage): number;
+  /** Pending messages whose next attempt is due, oldest first. */
+  due(now: string, limit?: number): OutboxMessage[];
+  get(id: number): OutboxMessage | undefined;
+  /** Every message, or those with one status, oldest first. */
+  list(status?: OutboxStatus): OutboxMessage[];
+  counts(): OutboxCounts;
+  markSent(id: number, at: string, attempts: number): void;
+  markRetry(id: number, attempts: number, nextAttemptAt: string, error: string): void;
+  /**
+   * The server could not be reached: the message keeps its attempts and its place, so that an
+   * outage neither uses up `maxAttempts` nor lets later mail to the same people overtake it.
+   */
+  markWaiting(id: number, error: string): void;
+  markFailed(id: number, attempts: number, error: string): void;
+  /** Failed messages (one, or all) go back to pending with a fresh count of attempts. */
+  retry(id: number | 'all', now: string): number;
+  /** The flood guard: a cycle's pending messages are held until released or discarded. */
+  holdCycle(cycleId: number): number;
+  /** Messages held by the flood guard (all, or one cycle's) become pending. */
+  release(now: string, cycleId?: number): number;
+  /** Drops messages never to be sent: one not yet sent, or every held or failed one. */
+  discard(which: number | 'held' | 'failed'): number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lifecycle schedules: temporary memberships, removals, additional owners and managers.
+
+export interface NewSchedule {
+  kind: ScheduleKind;
+  /** The group (member, removal, owner) or the user (manager). */
+  targetGuid: string;
+  targetDn: string;
+  /** The member, owner or manager. */
+  subjectGuid: string;
+  subjectDn: string;
+  startAt: string;
+  endAt: string;
+  createdAt: string;
+  /** Who ran `adnotify temp add`: the OS user, or SUDO_USER under sudo. */
+  createdBy: string | null;
+}
+
+export interface Schedule extends NewSchedule {
+  id: number;
+  state: ScheduleState;
+  /** With state `failed`: the state the next run goes on from, or null when it does not retry. */
+  resumeFrom: 'scheduled' | 'active' | null;
+  /** Consecutive failed attempts of the current step. */
+  failures: number;
+  warnedAt: string | null;
+  lastError: string | null;
+  updatedAt: string;
+}
+
+export type ScheduleCounts = Record<ScheduleState | 'failed-final', number>;
+
+export interface ScheduleStore {
+  add(schedule: NewSchedule): number;
+  get(id: number): Schedule | undefined;
+  /** Schedules the job has to look at: scheduled, active, or failed with a retry. */
+  pending(): Schedule[];
+  /** Schedules still running or failed, or every one with `all`. */
+  list(all?: boolean): Schedule[];
+  /** Schedules by state; failed ones split by whether they are retried. */
+  counts(): ScheduleCounts;
+  /** The step applied: the schedule moves to `state`, and any failure is cleared. */
+  setState(id: number, state: ScheduleState, at: string, note?: string | null): void;
+  /** The warning was sent; a failed warning goes back to where it was. */
+  setWarned(id: number, at: string): void;
+  /**
+   * A step could not be applied: state `failed` with the reason. `resumeFrom` is where the
+   * next run goes on from, or null when nothing is left to apply.
+   */
+  setFailed(id: number, error: string, resumeFrom: 'scheduled' | 'active' | null, at: string): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Password reminders: which thresholds were handled for a user and expiry date.
+
+export interface ReminderStore {
+  /** Thresholds already handled (sent or passed) for this user and expiry date. */
+  recorded(userGuid: string, expiresAt: string): Set<number>;
+  record(
+    userGuid: string,
+    expiresAt: string,
+    threshold: number,
+    outcome: 'sent' | 'passed',
+    at: string,
+  ): void;
+}

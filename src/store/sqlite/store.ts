@@ -1,0 +1,98 @@
+/**
+ * The state on one SQLite file (WAL, mode 0600): every port of ports.ts, sharing one
+ * connection, so that a cycle's snapshot rows, events, messages and cursor commit in one
+ * transaction, and a cycle that fails part-way commits nothing.
+ */
+import { TemporaryError } from '../../errors.js';
+import type { PruneCounts, StateStore } from '../ports.js';
+import { SqliteCycleLog } from './cycles.js';
+import { openDatabase, Statements, type Db } from './database.js';
+import { SqliteEventLog } from './events.js';
+import { SqliteOutbox } from './outbox.js';
+import { SqliteReminders } from './reminders.js';
+import { SqliteSchedules } from './schedules.js';
+import { SqliteSnapshot } from './snapshot.js';
+
+export class SqliteStore implements StateStore {
+  readonly #db: Db;
+  #inTransaction = false;
+  readonly snapshot: SqliteSnapshot;
+  readonly events: SqliteEventLog;
+  readonly cycles: SqliteCycleLog;
+  readonly outbox: SqliteOutbox;
+  readonly schedules: SqliteSchedules;
+  readonly reminders: SqliteReminders;
+
+  private constructor(db: Db) {
+    this.#db = db;
+    const statements = new Statements(db);
+    this.snapshot = new SqliteSnapshot(db, statements);
+    this.events = new SqliteEventLog(statements);
+    this.cycles = new SqliteCycleLog(statements);
+    this.outbox = new SqliteOutbox(statements);
+    this.schedules = new SqliteSchedules(statements);
+    this.reminders = new SqliteReminders(statements);
+  }
+
+  /** Opens (creating with mode 0600 when missing), checks and migrates the state file. */
+  static open(path: string): SqliteStore {
+    return new SqliteStore(openDatabase(path));
+  }
+
+  /**
+   * BEGIN IMMEDIATE: the write lock is taken at once, so a second adnotify process on the same
+   * file is told so (TemporaryError) instead of failing part-way. Async so a cycle can stream
+   * LDAP pages into it.
+   */
+  async transaction<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#inTransaction) throw new Error('transactions do not nest');
+    try {
+      this.#db.exec('BEGIN IMMEDIATE');
+    } catch (err: unknown) {
+      if ((err as { code?: string }).code === 'SQLITE_BUSY') {
+        throw new TemporaryError('the state database is locked by another adnotify process; try again', {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+    this.#inTransaction = true;
+    try {
+      const result = await work();
+      this.#db.exec('COMMIT');
+      return result;
+    } catch (err: unknown) {
+      if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
+      throw err;
+    } finally {
+      this.#inTransaction = false;
+    }
+  }
+
+  /** Pending, held and failed messages stay. Freed pages are overwritten (secure_delete). */
+  prune(before: string): PruneCounts {
+    this.#db.pragma('secure_delete = ON');
+    try {
+      return this.#db.transaction(() => {
+        const events = this.#db.prepare('DELETE FROM events WHERE at < ?').run(before).changes;
+        const messages = this.#db
+          .prepare("DELETE FROM outbox WHERE status = 'sent' AND COALESCE(sent_at, created_at) < ?")
+          .run(before).changes;
+        const cycles = this.#db
+          .prepare(
+            `DELETE FROM cycles WHERE started_at < ?
+               AND NOT EXISTS (SELECT 1 FROM events WHERE events.cycle_id = cycles.id)
+               AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.cycle_id = cycles.id)`,
+          )
+          .run(before).changes;
+        return { events, messages, cycles };
+      })();
+    } finally {
+      this.#db.pragma('secure_delete = OFF');
+    }
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+}
