@@ -2,6 +2,7 @@
 // (floating promises, non-exhaustive switches over unions) are errors.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import importX, { createNodeResolver } from 'eslint-plugin-import-x';
 
 export default tseslint.config(
   {
@@ -38,6 +39,18 @@ export default tseslint.config(
         { selector: 'TSEnumDeclaration', message: 'Use a string union or an as-const object.' },
       ],
     },
+  },
+  {
+    // No import cycles: each folder is one concern, and a cycle is two concerns grown into one.
+    files: ['src/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/extensions': ['.ts'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+      // Imports name the emitted .js file; the source is the .ts beside it.
+      'import-x/resolver-next': [createNodeResolver({ extensionAlias: { '.js': ['.ts', '.js'] } })],
+    },
+    rules: { 'import-x/no-cycle': ['error', { ignoreExternal: true }] },
   },
   {
     files: ['test/**/*.ts', 'bench/**/*.ts'],
