@@ -9,7 +9,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'default',
-          include: ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts'],
+          include: ['test/unit/**/*.test.ts', 'test/app/**/*.test.ts', 'test/integration/**/*.test.ts'],
           globalSetup: ['test/support/globalSetup.ts'],
           // The integration tests share one DC; files run in parallel, each in its own OU.
           fileParallelism: true,

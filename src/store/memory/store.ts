@@ -29,7 +29,8 @@ interface Data extends SnapshotData, QueueData {
   lastRun: LastRun | undefined;
   meta: Map<string, string>;
   reminders: Map<string, 'sent' | 'passed'>;
-  nextId: number;
+  /** The next row ID of each table (each counts from 1, as SQLite's do). */
+  ids: Record<'events' | 'cycles' | 'outbox' | 'schedules', number>;
 }
 
 export class MemoryStore implements StateStore {
@@ -43,7 +44,7 @@ export class MemoryStore implements StateStore {
     reminders: new Map(),
     outbox: new Map(),
     schedules: new Map(),
-    nextId: 1,
+    ids: { events: 1, cycles: 1, outbox: 1, schedules: 1 },
   };
   #inTransaction = false;
   #closed = false;
@@ -52,11 +53,11 @@ export class MemoryStore implements StateStore {
   readonly cycles = new MemoryCycleLog(() => this.#data);
   readonly outbox = new MemoryOutbox(
     () => this.#data,
-    () => this.#data.nextId++,
+    () => this.#data.ids.outbox++,
   );
   readonly schedules = new MemorySchedules(
     () => this.#data,
-    () => this.#data.nextId++,
+    () => this.#data.ids.schedules++,
   );
   readonly reminders: ReminderStore = new MemoryReminders(() => this.#data);
 
@@ -110,7 +111,7 @@ class MemoryEventLog implements EventLog {
   }
 
   add(cycleId: number, at: string, event: DirectoryEvent): number {
-    const id = this.#data().nextId++;
+    const id = this.#data().ids.events++;
     this.#data().events.set(id, { cycle: cycleId, at, event: structuredClone(event) });
     return id;
   }
@@ -184,7 +185,7 @@ class MemoryCycleLog implements CycleLog {
   }
 
   begin(kind: CycleKind, startedAt: string): number {
-    const id = this.#data().nextId++;
+    const id = this.#data().ids.cycles++;
     this.#data().cycles.set(id, {
       kind,
       startedAt,

@@ -1,0 +1,109 @@
+/** The lifecycle and password-expiry jobs on in-memory ports. */
+import { describe, expect, it } from 'vitest';
+
+import { lifecycleJob } from '../../src/jobs/lifecycle/job.js';
+import { passwordExpiryJob } from '../../src/jobs/passwordExpiry.js';
+import { runCycle } from '../../src/poll/cycle.js';
+import { appBed } from '../support/appBed.js';
+
+const FILETIME_EPOCH_MS = 11_644_473_600_000n;
+const filetime = (at: Date) => ((BigInt(at.getTime()) + FILETIME_EPOCH_MS) * 10_000n).toString();
+
+describe('lifecycleJob on in-memory ports', () => {
+  it('a temporary membership joins at its start and leaves at its end; the snapshot follows; each step is told', async () => {
+    const bed = appBed('lifecycle: { enabled: true }');
+    const owner = bed.directory.user('Olga');
+    const ann = bed.directory.user('Ann');
+    const team = bed.directory.group('Team', [], { managedBy: owner });
+    await runCycle(bed.deps());
+    const id = bed.store.schedules.add({
+      kind: 'member',
+      targetGuid: team.guid,
+      targetDn: team.dn,
+      subjectGuid: ann.guid,
+      subjectDn: ann.dn,
+      startAt: '2026-12-01T08:00:00.000Z',
+      endAt: '2026-12-10T08:00:00.000Z',
+      createdAt: '2026-12-01T07:00:00.000Z',
+      createdBy: 'admin',
+    });
+
+    const started = await lifecycleJob(bed.deps(), { dryRun: false });
+
+    expect(started.map((s) => `${s.step} ${s.event}`)).toEqual(['start lifecycle.joined']);
+    expect(bed.directory.modifies).toEqual([
+      { dn: team.dn, operation: 'add', attribute: 'member', values: [ann.dn] },
+    ]);
+    expect(bed.store.snapshot.members(team.guid)).toEqual([{ guid: ann.guid, dn: ann.dn }]);
+    expect(bed.store.schedules.get(id)?.state).toBe('active');
+    expect(bed.mail()).toEqual([
+      'ann@x.test: You joined Team',
+      'helpdesk@x.test: [adnotify] Ann joined Team',
+    ]);
+    // The poll that follows does not report the job's own change again.
+    expect((await runCycle(bed.deps())).events).toBe(0);
+
+    bed.now = new Date('2026-12-10T08:01:00Z');
+    const ended = await lifecycleJob(bed.deps(), { dryRun: false });
+
+    expect(ended.map((s) => `${s.step} ${s.event}`)).toEqual(['end lifecycle.left']);
+    expect(bed.directory.modifies.at(-1)).toEqual({
+      dn: team.dn,
+      operation: 'delete',
+      attribute: 'member',
+      values: [ann.dn],
+    });
+    expect(bed.store.schedules.get(id)?.state).toBe('done');
+  });
+
+  it('a step whose group is gone fails for good and says why; the run goes on', async () => {
+    const bed = appBed('lifecycle: { enabled: true }');
+    const ann = bed.directory.user('Ann');
+    const team = bed.directory.group('Team');
+    const id = bed.store.schedules.add({
+      kind: 'member',
+      targetGuid: team.guid,
+      targetDn: team.dn,
+      subjectGuid: ann.guid,
+      subjectDn: ann.dn,
+      startAt: '2026-12-01T08:00:00.000Z',
+      endAt: '2026-12-10T08:00:00.000Z',
+      createdAt: '2026-12-01T07:00:00.000Z',
+      createdBy: 'admin',
+    });
+    bed.directory.delete(team);
+
+    const steps = await lifecycleJob(bed.deps(), { dryRun: false });
+
+    expect(steps).toMatchObject([{ step: 'start', final: true }]);
+    expect(bed.store.schedules.get(id)).toMatchObject({ state: 'failed', resumeFrom: null });
+    expect(bed.store.schedules.get(id)?.lastError).toContain('no longer exists');
+    expect(bed.directory.modifies).toEqual([]);
+  });
+});
+
+describe('passwordExpiryJob on in-memory ports', () => {
+  it('reminds a user once per threshold, skips the disabled and "never expires", and records what it sent', async () => {
+    const bed = appBed(
+      'passwordExpiry: { enabled: true, daysBefore: [7, 3], portalUrl: "https://pw.x.test" }',
+    );
+    const inThreeDays = filetime(new Date('2026-12-04T07:00:00Z'));
+    bed.directory.user('Ann', { 'msDS-UserPasswordExpiryTimeComputed': inThreeDays, pwdLastSet: '1' });
+    bed.directory.user('Dis', {
+      'msDS-UserPasswordExpiryTimeComputed': inThreeDays,
+      userAccountControl: '514',
+    });
+    bed.directory.user('Never', {
+      'msDS-UserPasswordExpiryTimeComputed': inThreeDays,
+      userAccountControl: '66048',
+    });
+
+    const first = await passwordExpiryJob(bed.deps(), { dryRun: false });
+    const again = await passwordExpiryJob(bed.deps(), { dryRun: false });
+
+    expect(first.map((r) => `${r.mail} ${r.threshold} ${r.daysLeft}`)).toEqual(['ann@x.test 3 2']);
+    expect(again).toEqual([]);
+    expect(bed.mail()).toEqual(['ann@x.test: Your password expires in 2 days']);
+    expect(bed.store.outbox.list()[0]?.text).toContain('https://pw.x.test');
+  });
+});

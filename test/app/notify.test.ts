@@ -1,0 +1,84 @@
+/**
+ * Notification queueing on in-memory ports: who is told through the one recipient resolver,
+ * public groups, and the flood guard.
+ */
+import { describe, expect, it } from 'vitest';
+
+import { runCycle } from '../../src/poll/cycle.js';
+import { appBed } from '../support/appBed.js';
+
+describe('queueNotifications on in-memory ports', () => {
+  it('tells the added member, the owner of a public group and the administrators; a disabled owner is not mailed', async () => {
+    const bed = appBed();
+    const owner = bed.directory.user('Olga');
+    const deputy = bed.directory.user('Dora', { userAccountControl: '514' });
+    const ann = bed.directory.user('Ann');
+    const team = bed.directory.group('Team', [], { managedBy: owner, secretary: deputy });
+    await runCycle(bed.deps());
+
+    bed.directory.addMember(team, ann);
+    await runCycle(bed.deps());
+
+    expect(bed.mail()).toEqual([
+      'olga@x.test: Changes to group Team',
+      'ann@x.test: You were added to Team',
+      'helpdesk@x.test: [adnotify] Changes to group Team',
+    ]);
+  });
+
+  it('a group without mail is told through its members; one with mail at its address', async () => {
+    const bed = appBed();
+    const ann = bed.directory.user('Ann');
+    const ben = bed.directory.user('Ben');
+    const owners = bed.directory.group('Owners', [ann, ben]);
+    const listOwners = bed.directory.group('ListOwners', [ann], { mail: 'list@x.test' });
+    const team = bed.directory.group('Team', [], { managedBy: owners });
+    const club = bed.directory.group('Club', [], { managedBy: listOwners });
+    const cara = bed.directory.user('Cara');
+    await runCycle(bed.deps());
+
+    bed.directory.addMember(team, cara);
+    bed.directory.addMember(club, cara);
+    await runCycle(bed.deps());
+
+    const owned = bed.mail().filter((m) => !m.startsWith('cara@') && !m.startsWith('helpdesk@'));
+    expect(owned).toEqual([
+      'ann@x.test: Changes to group Team',
+      'ben@x.test: Changes to group Team',
+      'list@x.test: Changes to group Club',
+    ]);
+  });
+
+  it('notify.publicGroups as a filter asks the directory; owners of other groups are not told', async () => {
+    // ownerManager off: owners hear of membership changes only through publicGroupOwnerOnMembershipChange.
+    const bed = appBed('notify: { ownerManager: false, publicGroups: "(description=public)" }');
+    const owner = bed.directory.user('Olga');
+    const ann = bed.directory.user('Ann');
+    const open = bed.directory.group('Open', [], { managedBy: owner, description: 'public' });
+    const closed = bed.directory.group('Closed', [], { managedBy: owner });
+    await runCycle(bed.deps());
+
+    bed.directory.addMember(open, ann);
+    bed.directory.addMember(closed, ann);
+    await runCycle(bed.deps());
+
+    expect(bed.mail().filter((m) => m.startsWith('olga@'))).toEqual(['olga@x.test: Changes to group Open']);
+    expect(bed.directory.searches).toBeGreaterThan(0);
+  });
+
+  it('the flood guard holds every message of a cycle over delivery.maxMessagesPerCycle and alerts the administrators', async () => {
+    const bed = appBed('delivery: { maxMessagesPerCycle: 3 }');
+    const team = bed.directory.group('Team');
+    const people = ['Ann', 'Ben', 'Cara', 'Dan'].map((n) => bed.directory.user(n));
+    await runCycle(bed.deps());
+
+    for (const p of people) bed.directory.addMember(team, p);
+    const summary = await runCycle(bed.deps());
+
+    expect(summary).toMatchObject({ held: true, messages: 5 });
+    expect(bed.store.outbox.counts()).toEqual({ pending: 1, held: 5, sent: 0, failed: 0 });
+    expect(bed.store.outbox.list('pending').map((m) => m.subject)).toEqual([
+      '[adnotify] 5 notifications held: release or discard them',
+    ]);
+  });
+});

@@ -1,0 +1,102 @@
+/**
+ * The poll cycle on in-memory ports: one test per kind of cycle (baseline, incremental,
+ * resync), and the rule that a cycle that fails part-way commits nothing.
+ */
+import { describe, expect, it } from 'vitest';
+
+import { runCycle } from '../../src/poll/cycle.js';
+import { appBed } from '../support/appBed.js';
+
+describe('runCycle on in-memory ports', () => {
+  it('an empty state takes the baseline: every watched object and membership, no events, no mail', async () => {
+    const bed = appBed();
+    const ann = bed.directory.user('Ann');
+    bed.directory.group('Team', [ann]);
+
+    const summary = await runCycle(bed.deps());
+
+    expect(summary).toMatchObject({ kind: 'baseline', objects: 2, groups: 1, memberships: 1, events: 0 });
+    expect(bed.store.snapshot.counts()).toEqual({ objects: 2, groups: 1, containers: 1, memberships: 1 });
+    expect(bed.store.cycles.directoryState()?.usnCursor).toBe(summary.cursor);
+    expect(bed.mail()).toEqual([]);
+  });
+
+  it('an incremental cycle reads what changed since the cursor, records the events and queues the mail', async () => {
+    const bed = appBed('notify: { objectModified: true }');
+    const bob = bed.directory.user('Bob');
+    const ann = bed.directory.user('Ann', { manager: bob });
+    const team = bed.directory.group('Team', [], { managedBy: bob });
+    await runCycle(bed.deps());
+
+    bed.directory.set(ann, { title: 'Engineer' });
+    bed.directory.addMember(team, ann);
+    const summary = await runCycle(bed.deps());
+
+    expect(summary).toMatchObject({ kind: 'incremental', idle: false, objects: 2, events: 2 });
+    expect(bed.store.events.since('').map((e) => `${e.type} ${e.object.dn}`)).toEqual([
+      `object.modified ${ann.dn}`,
+      `group.member.added ${team.dn}`,
+    ]);
+    expect(bed.mail()).toEqual([
+      'ann@x.test: Changes to user Ann',
+      'bob@x.test: Changes to user Ann',
+      'helpdesk@x.test: [adnotify] Changes to user Ann',
+      // With objectModified, Ann is also a member of the changed group: one message, not two.
+      'ann@x.test: Changes to group Team',
+      'bob@x.test: Changes to group Team',
+      'helpdesk@x.test: [adnotify] Changes to group Team',
+    ]);
+    expect(bed.store.snapshot.members(team.guid)).toEqual([{ guid: ann.guid, dn: ann.dn }]);
+  });
+
+  it('an incremental cycle with nothing in scope changed writes nothing and keeps its cursor', async () => {
+    const bed = appBed();
+    bed.directory.user('Ann');
+    const baseline = await runCycle(bed.deps());
+    bed.directory.container('Elsewhere'); // outside the base: bumps the USN only
+
+    const summary = await runCycle(bed.deps());
+
+    expect(summary).toMatchObject({ kind: 'incremental', idle: true, events: 0, cursor: baseline.cursor });
+    expect(bed.store.events.since('')).toEqual([]);
+  });
+
+  it('a new invocationId (a restored DC) resyncs: everything read and diffed, real differences once', async () => {
+    const bed = appBed();
+    const ann = bed.directory.user('Ann');
+    const gone = bed.directory.user('Gone');
+    await runCycle(bed.deps());
+
+    bed.directory.invocationId = '22222222-2222-4222-8222-222222222222';
+    bed.directory.set(ann, { title: 'Restored' });
+    bed.directory.delete(gone);
+    const summary = await runCycle(bed.deps());
+
+    expect(summary.kind).toBe('resync');
+    expect(bed.store.events.since('').map((e) => `${e.type} ${e.object.guid}`)).toEqual([
+      `object.modified ${ann.guid}`,
+      `object.deleted ${gone.guid}`,
+    ]);
+    expect(bed.store.cycles.directoryState()?.invocationId).toBe(bed.directory.invocationId);
+  });
+
+  it('a cycle that fails part-way commits nothing: the next one reports the same change', async () => {
+    const bed = appBed('notify: { objectModified: true }');
+    const ann = bed.directory.user('Ann');
+    const first = await runCycle(bed.deps());
+    bed.directory.set(ann, { title: 'Engineer' });
+    bed.directory.failNextSearch = new Error('the DC went away');
+
+    await expect(runCycle(bed.deps())).rejects.toThrow('the DC went away');
+    expect(bed.store.cycles.directoryState()?.usnCursor).toBe(first.cursor);
+    expect(bed.store.cycles.lastRun()).toMatchObject({ outcome: 'failed', error: 'the DC went away' });
+    expect(bed.store.events.since('')).toEqual([]);
+
+    const retry = await runCycle(bed.deps());
+    expect(retry.events).toBe(1);
+    expect(bed.mail()).toEqual([
+      'ann@x.test: Changes to user Ann',
+      'helpdesk@x.test: [adnotify] Changes to user Ann',
+    ]);
+  });
+});

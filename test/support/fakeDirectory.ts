@@ -1,0 +1,264 @@
+/**
+ * A hand-written directory for the app-level tests: entries in memory, a USN that every
+ * write bumps, tombstones on delete, and searches that honour the base, the scope, Show
+ * Deleted, GUID look-ups and the LDAP filters adnotify sends (parsed by ldapts, evaluated
+ * here on every value of an attribute, numerically for USNs). No LDAP: the Samba tests prove
+ * the real adapter; these prove what the app does with what a directory answers.
+ */
+import {
+  AndFilter,
+  EqualityFilter,
+  FilterParser,
+  GreaterThanEqualsFilter,
+  LessThanEqualsFilter,
+  NotFilter,
+  OrFilter,
+  PresenceFilter,
+  type Filter,
+} from 'ldapts';
+
+import { isWithin, sameDn } from '../../src/core/dn.js';
+import type { AttributeValue, DirectoryEntry, DirectoryIdentity, MemberRef } from '../../src/core/types.js';
+import type { DirectorySource, SearchRequest } from '../../src/directory/port.js';
+
+export const DOMAIN = 'DC=x,DC=test';
+export const BASE = `OU=Staff,${DOMAIN}`;
+
+let guids = 0;
+const newGuid = () => `00000000-0000-4000-8000-${(++guids).toString(16).padStart(12, '0')}`;
+
+export interface Modify {
+  dn: string;
+  operation: 'add' | 'delete';
+  attribute: string;
+  values: readonly string[];
+}
+
+export class FakeDirectory implements DirectorySource {
+  readonly #entries = new Map<string, DirectoryEntry>();
+  #usn = 1000n;
+  invocationId = '11111111-1111-4111-8111-111111111111';
+  dsServiceName = `CN=NTDS Settings,CN=DC1,CN=Servers,CN=Site,CN=Sites,CN=Configuration,${DOMAIN}`;
+  /** Every modify adnotify sent, in order. */
+  readonly modifies: Modify[] = [];
+  /** Set to make the next search fail (a DC going away mid-cycle). */
+  failNextSearch: Error | null = null;
+  searches = 0;
+
+  constructor() {
+    this.container('Staff');
+  }
+
+  connect(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  identity(): Promise<DirectoryIdentity> {
+    return Promise.resolve({
+      url: 'ldaps://dc1.x.test',
+      dsServiceName: this.dsServiceName,
+      invocationId: this.invocationId,
+      highestCommittedUSN: this.#usn,
+      defaultNamingContext: DOMAIN,
+      namingContexts: [DOMAIN],
+    });
+  }
+
+  // -- seeding, as an administrator would change the directory ----------------------------
+
+  container(name: string, parent = DOMAIN): DirectoryEntry {
+    return this.#create(`OU=${name},${parent}`, ['top', 'organizationalUnit'], {});
+  }
+
+  user(name: string, attributes: Record<string, string | DirectoryEntry> = {}): DirectoryEntry {
+    return this.#create(`CN=${name},${BASE}`, ['top', 'person', 'organizationalPerson', 'user'], {
+      displayName: name,
+      mail: `${name.toLowerCase()}@x.test`,
+      userAccountControl: '512',
+      ...attributes,
+    });
+  }
+
+  group(
+    name: string,
+    members: DirectoryEntry[] = [],
+    attributes: Record<string, string | DirectoryEntry> = {},
+  ): DirectoryEntry {
+    const group = this.#create(`CN=${name},${BASE}`, ['top', 'group'], { displayName: name, ...attributes });
+    group.members = members.map(memberRef);
+    return group;
+  }
+
+  /** Changes attributes (a string, an entry for a DN value, or null to clear). */
+  set(entry: DirectoryEntry, attributes: Record<string, string | DirectoryEntry | null>): void {
+    for (const [name, value] of Object.entries(attributes)) {
+      if (value === null) entry.attributes.delete(name);
+      else entry.attributes.set(name, [valueOf(value)]);
+    }
+    this.#touch(entry);
+  }
+
+  addMember(group: DirectoryEntry, member: DirectoryEntry): void {
+    group.members = [...(group.members ?? []), memberRef(member)];
+    this.#touch(group);
+  }
+
+  removeMember(group: DirectoryEntry, member: DirectoryEntry): void {
+    group.members = (group.members ?? []).filter((m) => m.guid !== member.guid);
+    this.#touch(group);
+  }
+
+  /** Deletes as AD does: a tombstone in Deleted Objects; groups lose the member silently. */
+  delete(entry: DirectoryEntry): void {
+    const rdn = entry.dn.slice(0, entry.dn.indexOf(','));
+    entry.dn = `${rdn}\\0ADEL:${entry.guid},CN=Deleted Objects,${DOMAIN}`;
+    entry.deleted = true;
+    for (const other of this.#entries.values()) {
+      if (other.members) other.members = other.members.filter((m) => m.guid !== entry.guid);
+    }
+    this.#touch(entry);
+  }
+
+  // -- the port ---------------------------------------------------------------------------
+
+  async *search(request: SearchRequest): AsyncIterable<DirectoryEntry[]> {
+    this.searches++;
+    await Promise.resolve();
+    if (this.failNextSearch) {
+      const err = this.failNextSearch;
+      this.failNextSearch = null;
+      throw err;
+    }
+    const base = request.base ?? BASE;
+    const filter = typeof request.filter === 'string' ? FilterParser.parseString(request.filter) : undefined;
+    const guidFilter = typeof request.filter === 'string' ? undefined : request.filter;
+    const and = guidFilter?.and === undefined ? undefined : FilterParser.parseString(guidFilter.and);
+    const found = [...this.#entries.values()].filter(
+      (e) =>
+        (request.showDeleted === true || !e.deleted) &&
+        (request.scope === 'base' ? sameDn(e.dn, base) : isWithin(e.dn, base)) &&
+        (filter === undefined || matches(filter, e)) &&
+        (guidFilter === undefined || guidFilter.guids.includes(e.guid)) &&
+        (and === undefined || matches(and, e)),
+    );
+    // Pages of two, so that paging is exercised.
+    for (let i = 0; i < found.length; i += 2) yield found.slice(i, i + 2).map(copy);
+  }
+
+  modify(
+    dn: string,
+    operation: 'add' | 'delete',
+    attribute: string,
+    values: readonly string[],
+  ): Promise<void> {
+    this.modifies.push({ dn, operation, attribute, values });
+    const target = [...this.#entries.values()].find((e) => sameDn(e.dn, dn));
+    if (!target) return Promise.reject(new Error(`no such object: ${dn}`));
+    const subjects = values.map((v) => [...this.#entries.values()].find((e) => sameDn(e.dn, v)));
+    for (const subject of subjects) {
+      if (!subject) return Promise.reject(new Error('no such object'));
+      if (attribute.toLowerCase() === 'member') {
+        if (operation === 'add') this.addMember(target, subject);
+        else this.removeMember(target, subject);
+        continue;
+      }
+      const kept = (target.attributes.get(attribute) ?? []).filter(
+        (v) => !(typeof v === 'object' && 'kind' in v && v.guid === subject.guid),
+      );
+      if (operation === 'add') kept.push(valueOf(subject));
+      target.attributes.set(attribute, kept);
+      this.#touch(target);
+    }
+    return Promise.resolve();
+  }
+
+  tombstonesVisible(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
+  binaryAttributes(): Promise<string[]> {
+    return Promise.resolve([]);
+  }
+
+  useBinaryAttributes(): void {}
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  #create(
+    dn: string,
+    objectClass: string[],
+    attributes: Record<string, string | DirectoryEntry>,
+  ): DirectoryEntry {
+    const usn = ++this.#usn;
+    const entry: DirectoryEntry = {
+      guid: newGuid(),
+      dn,
+      objectClass,
+      usnChanged: usn,
+      usnCreated: usn,
+      deleted: false,
+      attributes: new Map(Object.entries(attributes).map(([k, v]) => [k, [valueOf(v)]])),
+    };
+    this.#entries.set(entry.guid, entry);
+    return entry;
+  }
+
+  #touch(entry: DirectoryEntry): void {
+    entry.usnChanged = ++this.#usn;
+  }
+}
+
+function memberRef(entry: DirectoryEntry): MemberRef {
+  return { guid: entry.guid, sid: null, dn: entry.dn };
+}
+
+function valueOf(value: string | DirectoryEntry): AttributeValue {
+  return typeof value === 'string' ? value : { kind: 'dn', ...memberRef(value) };
+}
+
+function copy(entry: DirectoryEntry): DirectoryEntry {
+  return {
+    ...entry,
+    objectClass: [...entry.objectClass],
+    attributes: new Map([...entry.attributes].map(([k, v]) => [k, [...v]])),
+    ...(entry.members ? { members: entry.members.map((m) => ({ ...m })) } : {}),
+  };
+}
+
+/** Every value of an attribute as text, as a DC compares them. */
+function valuesOf(entry: DirectoryEntry, attribute: string): string[] {
+  switch (attribute.toLowerCase()) {
+    case 'objectclass':
+      return entry.objectClass;
+    case 'usnchanged':
+      return [entry.usnChanged.toString()];
+    case 'isdeleted':
+      return entry.deleted ? ['TRUE'] : [];
+    case 'member':
+      return (entry.members ?? []).map((m) => m.dn);
+  }
+  const values = [...entry.attributes].find(([k]) => k.toLowerCase() === attribute.toLowerCase())?.[1] ?? [];
+  return values.map((v) => (typeof v === 'string' ? v : v instanceof Uint8Array ? '' : v.dn));
+}
+
+function compare(a: string, b: string): number {
+  return /^\d+$/.test(a) && /^\d+$/.test(b) ? Number(BigInt(a) - BigInt(b)) : a.localeCompare(b);
+}
+
+function matches(filter: Filter, entry: DirectoryEntry): boolean {
+  if (filter instanceof AndFilter) return filter.filters.every((f) => matches(f, entry));
+  if (filter instanceof OrFilter) return filter.filters.some((f) => matches(f, entry));
+  if (filter instanceof NotFilter) return !matches(filter.filter, entry);
+  if (filter instanceof PresenceFilter) return valuesOf(entry, filter.attribute).length > 0;
+  if (filter instanceof EqualityFilter) {
+    const wanted = String(filter.value).toLowerCase();
+    return valuesOf(entry, filter.attribute).some((v) => v.toLowerCase() === wanted);
+  }
+  if (filter instanceof GreaterThanEqualsFilter)
+    return valuesOf(entry, filter.attribute).some((v) => compare(v, filter.value) >= 0);
+  if (filter instanceof LessThanEqualsFilter)
+    return valuesOf(entry, filter.attribute).some((v) => compare(v, filter.value) <= 0);
+  throw new Error(`the fake directory does not evaluate ${filter.toString()}`);
+}

@@ -1,0 +1,234 @@
+/**
+ * The state ports' contract, run against both implementations: SQLite on disk (what adnotify
+ * runs on) and memory (what the app-level tests run on). A behaviour the app relies on is
+ * proved once here for both, so the app tests on memory say something about production.
+ */
+import { join } from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import { MemoryStore } from '../../src/store/memory/store.js';
+import type { NewMessage, NewSchedule, StateStore } from '../../src/store/ports.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
+import { tempDir } from '../support/cli.js';
+
+const identity = {
+  url: 'ldaps://dc1',
+  dsServiceName: 'CN=NTDS Settings,CN=DC1',
+  invocationId: '76670900-84f5-4ed0-8992-f07ecb7c431f',
+  highestCommittedUSN: 9_007_199_254_740_993n, // above 2^53: must survive as a BigInt
+  defaultNamingContext: null,
+  namingContexts: [],
+};
+
+const message = (over: Partial<NewMessage> = {}): NewMessage => ({
+  cycleId: null,
+  createdAt: '2026-11-25T08:00:00.000Z',
+  status: 'pending',
+  kind: 'change',
+  objectGuid: null,
+  messageId: '<m@x>',
+  envelope: { from: 'a@x.test', to: ['b@x.test'], cc: [] },
+  subject: 's',
+  text: 't',
+  html: 'h',
+  ...over,
+});
+
+const schedule: NewSchedule = {
+  kind: 'member',
+  targetGuid: 'g',
+  targetDn: 'CN=G,DC=x',
+  subjectGuid: 'u',
+  subjectDn: 'CN=U,DC=x',
+  startAt: '2026-11-25T08:00:00.000Z',
+  endAt: '2026-11-26T08:00:00.000Z',
+  createdAt: '2026-11-25T07:00:00.000Z',
+  createdBy: 'admin',
+};
+
+describe.each([
+  ['SqliteStore', (): StateStore => SqliteStore.open(join(tempDir(), 'state.db'))],
+  ['MemoryStore', (): StateStore => new MemoryStore()],
+])('the state ports on %s', (_name, open) => {
+  it('keeps a 64-bit USN cursor exactly', () => {
+    const store = open();
+    store.cycles.setDirectoryState(identity, identity.highestCommittedUSN, 'now', 'then');
+    expect(store.cycles.directoryState()?.usnCursor).toBe(9_007_199_254_740_993n);
+    store.cycles.setCursor(identity.highestCommittedUSN + 1n, 'later');
+    expect(store.cycles.directoryState()).toMatchObject({
+      usnCursor: 9_007_199_254_740_994n,
+      updatedAt: 'later',
+    });
+    store.close();
+  });
+
+  it('commits nothing when the work inside a transaction fails, in any port', async () => {
+    const store = open();
+    await expect(
+      store.transaction(async () => {
+        store.snapshot.putContainer('guid-1', 'OU=A,DC=x');
+        store.cycles.setDirectoryState(identity, 1n, 'now', 'then');
+        store.outbox.add(message());
+        await Promise.resolve();
+        throw new Error('LDAP went away');
+      }),
+    ).rejects.toThrow('LDAP went away');
+    expect(store.snapshot.counts().containers).toBe(0);
+    expect(store.cycles.directoryState()).toBeUndefined();
+    expect(store.outbox.counts().pending).toBe(0);
+    await expect(store.transaction(() => Promise.resolve(1))).resolves.toBe(1);
+    store.close();
+  });
+
+  it('moves the stored DNs beneath a renamed container, and only those', () => {
+    const store = open();
+    const put = (guid: string, dn: string) => {
+      store.snapshot.putObject({ guid, dn, class: 'user', usnChanged: 1n, attributes: {} });
+    };
+    put('a', 'CN=A,OU=Staff,DC=x');
+    put('b', 'CN=B,OU=Team,OU=Staff,DC=x');
+    put('c', 'CN=C,OU=XStaff,DC=x');
+    put('d', 'CN=D,ou=staff,DC=x');
+    store.snapshot.putContainer('staff', 'OU=Staff,DC=x');
+    store.snapshot.putContainer('team', 'OU=Team,OU=Staff,DC=x');
+    store.snapshot.replaceMemberships('g', [{ guid: 'b', sid: null, dn: 'CN=B,OU=Team,OU=Staff,DC=x' }]);
+
+    expect(store.snapshot.renameSubtree('OU=Staff,DC=x', 'OU=People,DC=x')).toBe(3);
+    expect(['a', 'b', 'c', 'd'].map((g) => store.snapshot.getObject(g)?.dn)).toEqual([
+      'CN=A,OU=People,DC=x',
+      'CN=B,OU=Team,OU=People,DC=x',
+      'CN=C,OU=XStaff,DC=x',
+      'CN=D,OU=People,DC=x',
+    ]);
+    expect(store.snapshot.containerDn('team')).toBe('OU=Team,OU=People,DC=x');
+    expect(store.snapshot.containerDn('staff')).toBe('OU=Staff,DC=x'); // the container itself is the caller's
+    expect(store.snapshot.members('g')).toEqual([{ guid: 'b', dn: 'CN=B,OU=Team,OU=People,DC=x' }]);
+    expect(
+      store.snapshot
+        .objectsBeneath('OU=People,DC=x')
+        .map((o) => o.guid)
+        .sort(),
+    ).toEqual(['a', 'b', 'd']);
+    store.snapshot.deleteContainersWithin('OU=People,DC=x');
+    expect(store.snapshot.containerGuids()).toEqual(['staff']);
+    store.close();
+  });
+
+  it('keeps memberships by GUID, or by DN for a member without one, and writes only the difference', () => {
+    const store = open();
+    const a = { guid: 'a', sid: null, dn: 'CN=A,DC=x' };
+    const b = { guid: 'b', sid: null, dn: 'CN=B,DC=x' };
+    const foreign = { guid: null, sid: null, dn: 'CN=F,DC=y' };
+    store.snapshot.putObject({ guid: 'g', dn: 'CN=G,DC=x', class: 'group', usnChanged: 1n, attributes: {} });
+    store.snapshot.replaceMemberships('g', [a, foreign]);
+    expect(store.snapshot.groupsContaining('dn:CN=F,DC=y')).toEqual(['g']);
+
+    store.snapshot.updateMemberships('g', store.snapshot.members('g'), [{ ...a, dn: 'CN=A2,DC=x' }, b]);
+    expect(store.snapshot.members('g').sort((x, y) => x.dn.localeCompare(y.dn))).toEqual([
+      { guid: 'a', dn: 'CN=A2,DC=x' },
+      { guid: 'b', dn: 'CN=B,DC=x' },
+    ]);
+    store.snapshot.setMemberDn('b', 'CN=B2,DC=x');
+    expect(store.snapshot.memberDn('b')).toBe('CN=B2,DC=x');
+    store.snapshot.applyOwnChange('g', 'member', 'delete', { guid: 'a', dn: 'CN=A2,DC=x' });
+    store.snapshot.applyOwnChange('g', 'secretary', 'add', { guid: 'b', dn: 'CN=B2,DC=x' });
+    expect(store.snapshot.members('g')).toEqual([{ guid: 'b', dn: 'CN=B2,DC=x' }]);
+    expect(store.snapshot.getObject('g')?.attributes['secretary']).toEqual([{ dn: 'CN=B2,DC=x', guid: 'b' }]);
+    expect(store.snapshot.counts()).toEqual({ objects: 1, groups: 1, containers: 0, memberships: 1 });
+    store.snapshot.deleteObject('g');
+    expect(store.snapshot.counts()).toEqual({ objects: 0, groups: 0, containers: 0, memberships: 0 });
+    store.close();
+  });
+
+  it('keeps events with their cycle, in order, as history prints them', () => {
+    const store = open();
+    const cycle = store.cycles.begin('incremental', '2026-11-25T08:00:00.000Z');
+    const object = { guid: 'a', dn: 'CN=A,DC=x', class: 'user' };
+    const other = { guid: 'b', dn: 'CN=B,DC=x', class: 'user' };
+    store.events.add(cycle, '2026-11-25T08:00:01.000Z', { type: 'object.created', object });
+    store.events.add(cycle, '2026-11-25T09:00:01.000Z', { type: 'object.deleted', object });
+    const third = store.events.add(cycle, '2026-11-25T09:00:02.000Z', {
+      type: 'object.created',
+      object: other,
+    });
+    expect(store.events.since('2026-11-25T08:30:00.000Z').slice(0, 1)).toEqual([
+      { id: 2, cycle, at: '2026-11-25T09:00:01.000Z', type: 'object.deleted', object },
+    ]);
+    expect(store.events.objectsOfCycle(cycle)).toEqual([
+      { guid: 'a', events: 2 },
+      { guid: 'b', events: 1 },
+    ]);
+    expect(store.events.ofCycle(cycle, ['b']).map((e) => e.type)).toEqual(['object.created']);
+    expect(store.events.typesOfCycle(cycle)).toEqual(
+      new Map([
+        ['object.created', 2],
+        ['object.deleted', 1],
+      ]),
+    );
+    store.events.delete(third);
+    expect(store.events.ofCycle(cycle, ['b'])).toEqual([]);
+    store.close();
+  });
+
+  it('moves messages through the outbox: due, retried, failed, held, released, discarded', () => {
+    const store = open();
+    const cycle = store.cycles.begin('incremental', 'now');
+    const first = store.outbox.add(message({ cycleId: cycle }));
+    const second = store.outbox.add(message({ cycleId: cycle, createdAt: '2026-11-25T09:00:00.000Z' }));
+    expect(store.outbox.due('2026-11-25T08:30:00.000Z').map((m) => m.id)).toEqual([first]);
+    store.outbox.markRetry(first, 1, '2026-11-25T10:00:00.000Z', 'busy');
+    store.outbox.markFailed(second, 3, '550 no such user');
+    expect(store.outbox.counts()).toEqual({ pending: 1, held: 0, sent: 0, failed: 1 });
+    expect(store.outbox.retry('all', 'now')).toBe(1);
+    expect(store.outbox.holdCycle(cycle)).toBe(2);
+    expect(store.outbox.release('now', cycle)).toBe(2);
+    store.outbox.markSent(first, '2026-11-25T10:00:01.000Z', 2);
+    expect(store.outbox.get(first)).toMatchObject({ status: 'sent', attempts: 2, lastError: null });
+    expect(store.outbox.discard(first)).toBe(0); // a sent message stays
+    expect(store.outbox.discard(second)).toBe(1);
+    expect(store.outbox.list().map((m) => m.id)).toEqual([first]);
+    store.close();
+  });
+
+  it('keeps schedules: pending until done, failures with where to go on from, counts by state', () => {
+    const store = open();
+    const a = store.schedules.add(schedule);
+    const b = store.schedules.add(schedule);
+    const c = store.schedules.add(schedule);
+    store.schedules.setState(a, 'active', 't1');
+    store.schedules.setFailed(b, 'no write access', 'scheduled', 't1');
+    store.schedules.setFailed(c, 'the group is gone', null, 't1');
+    expect(store.schedules.pending().map((s) => s.id)).toEqual([a, b]);
+    expect(store.schedules.get(b)).toMatchObject({ state: 'failed', resumeFrom: 'scheduled', failures: 1 });
+    store.schedules.setWarned(b, 't2');
+    expect(store.schedules.get(b)).toMatchObject({ state: 'scheduled', warnedAt: 't2', failures: 0 });
+    expect(store.schedules.counts()).toMatchObject({ scheduled: 1, active: 1, 'failed-final': 1 });
+    expect(store.schedules.list().length).toBe(3);
+    store.schedules.setState(a, 'done', 't3');
+    expect(store.schedules.list().length).toBe(2);
+    expect(store.schedules.list(true).length).toBe(3);
+    store.close();
+  });
+
+  it('records password reminders once per threshold, and prunes old events and sent mail only', () => {
+    const store = open();
+    store.reminders.record('u', '2026-12-01', 7, 'sent', 't');
+    store.reminders.record('u', '2026-12-01', 7, 'passed', 't');
+    store.reminders.record('u', '2026-12-01', 3, 'passed', 't');
+    expect([...store.reminders.recorded('u', '2026-12-01')].sort()).toEqual([3, 7]);
+    expect(store.reminders.recorded('u', '2027-01-01').size).toBe(0);
+
+    const old = store.cycles.begin('incremental', '2026-01-01T00:00:00.000Z');
+    store.events.add(old, '2026-01-01T00:00:01.000Z', {
+      type: 'object.created',
+      object: { guid: 'a', dn: 'CN=A', class: 'user' },
+    });
+    const sent = store.outbox.add(message({ createdAt: '2026-01-01T00:00:00.000Z' }));
+    store.outbox.markSent(sent, '2026-01-01T00:00:02.000Z', 1);
+    store.outbox.add(message({ createdAt: '2026-01-01T00:00:00.000Z' })); // pending: kept
+    expect(store.prune('2026-06-01T00:00:00.000Z')).toEqual({ events: 1, messages: 1, cycles: 1 });
+    expect(store.outbox.counts()).toEqual({ pending: 1, held: 0, sent: 0, failed: 0 });
+    store.close();
+  });
+});
