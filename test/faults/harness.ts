@@ -7,13 +7,15 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
-import { afterAll, beforeAll, expect } from 'vitest';
+import { afterAll, expect } from 'vitest';
 
-import { tempDir, uniqueName, writeConfig, type TestConfigOptions } from '../support/cli.js';
+import { tempDir } from '../support/cli.js';
+import { directoryAndMail, type DirectoryAndMail } from '../support/directoryAndMail.js';
 import { startDaemon, type Running } from '../support/daemon.js';
 import type { SambaInfo } from '../support/samba.js';
-import { DirectoryAdmin } from '../support/seed.js';
-import { SmtpCapture, type SmtpCaptureOptions } from '../support/smtpCapture.js';
+import type { DirectoryAdmin } from '../support/seed.js';
+import type { SmtpCaptureOptions } from '../support/smtpCapture.js';
+import { prepareWatchedOu, type WatchOptions } from '../support/watch.js';
 
 /** The V8 flags of the executable's shebang (`#!/usr/bin/env -S node ...`). */
 const NODE_FLAGS = (readFileSync('dist/bin.js', 'utf8').split('\n', 1)[0] ?? '')
@@ -95,39 +97,24 @@ export function expectNoSecrets(secrets: string[], files: string[] = []): number
  * tests, closed after them, when every output is searched for the administrator's password.
  * Call it inside `describe`; read the fields in tests and hooks only.
  */
-export function directoryAndSmtp(
-  samba: SambaInfo,
-  smtpOptions: SmtpCaptureOptions = {},
-): { admin: DirectoryAdmin; smtp: SmtpCapture } {
-  const shared = {} as { admin: DirectoryAdmin; smtp: SmtpCapture };
-  beforeAll(async () => {
-    shared.admin = await DirectoryAdmin.connect(samba);
-    shared.smtp = await SmtpCapture.start(smtpOptions);
-  });
-  afterAll(async () => {
-    await shared.admin.close();
-    await shared.smtp.stop();
+export function directoryAndSmtp(samba: SambaInfo, smtpOptions: SmtpCaptureOptions = {}): DirectoryAndMail {
+  const shared = directoryAndMail(samba, smtpOptions);
+  afterAll(() => {
     expectNoSecrets([samba.password]);
   });
   return shared;
 }
 
-export interface BedOptions extends Partial<Omit<TestConfigOptions, 'baseDN'>> {
-  env?: NodeJS.ProcessEnv;
-}
+export type BedOptions = Omit<WatchOptions, 'watchBase'>;
 
 /** A watched OU of its own with config and state; the baseline is taken by the executable. */
 export class Bed {
   readonly dir = tempDir('adnotify-fault-');
   config = '';
-  env: NodeJS.ProcessEnv;
+  env: NodeJS.ProcessEnv = {};
+  ou = '';
 
-  private constructor(
-    readonly ou: string,
-    readonly samba: SambaInfo,
-  ) {
-    this.env = { TEST_BIND_PASSWORD: samba.password };
-  }
+  private constructor(readonly samba: SambaInfo) {}
 
   static async create(
     admin: DirectoryAdmin,
@@ -136,13 +123,13 @@ export class Bed {
     seed: (ou: string) => Promise<void>,
     options: BedOptions = {},
   ): Promise<Bed> {
-    const bed = new Bed(await admin.ou(uniqueName(name)), samba);
-    await seed(bed.ou);
-    const { env, ...config } = options;
-    bed.config = writeConfig(bed.dir, samba, { logFile: bed.log, ...config, baseDN: bed.ou });
+    const bed = new Bed(samba);
+    Object.assign(
+      bed,
+      await prepareWatchedOu(admin, samba, name, seed, bed.dir, { logFile: bed.log, ...options }),
+    );
     searchForSecrets(bed.log);
     searchForSecrets(bed.db);
-    if (env) bed.env = { ...bed.env, ...env };
     const baseline = await bed.run('once');
     expect(baseline.code, baseline.stderr).toBe(0);
     expect(baseline.stdout).toMatch(/^baseline: /);

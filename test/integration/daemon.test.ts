@@ -39,13 +39,7 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
     await smtp.stop();
   });
 
-  const person = (ou: string, name: string) =>
-    admin.user(
-      ou,
-      `${name}${uniqueName('').slice(-6)}`.slice(0, 20),
-      { displayName: name, mail: `${name.toLowerCase()}@example.test` },
-      { password: 'Str0ng!Passw0rd' },
-    );
+  const person = (ou: string, name: string) => admin.person(ou, name);
 
   it('picks up a change within one interval, keeps the old config on a bad SIGHUP, serves /healthz and /metrics', async () => {
     let ann = '';

@@ -18,7 +18,7 @@ describe.skipIf(!samba)('protected groups always reach the administrators (Samba
   if (!samba) return;
   const bed = directoryAndMail(samba);
 
-  const inbox = () => bed.smtp.messages.map((m) => `${m.to.join(',')}: ${m.parsed.subject ?? ''}`);
+  const inbox = () => bed.smtp.inbox();
 
   it('a mail-less account added to Domain Admins (no owner) mails the administrators; an ordinary group keeps today’s rule', async () => {
     const users = `CN=Users,${samba.baseDN}`;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll } from 'vitest';
 
 import type { SambaInfo } from './samba.js';
 import { DirectoryAdmin } from './seed.js';
-import { SmtpCapture } from './smtpCapture.js';
+import { SmtpCapture, type SmtpCaptureOptions } from './smtpCapture.js';
 
 export interface DirectoryAndMail {
   admin: DirectoryAdmin;
@@ -14,11 +14,11 @@ export interface DirectoryAndMail {
 }
 
 /** Call inside a describe block; the fields are set once its beforeAll has run. */
-export function directoryAndMail(samba: SambaInfo): DirectoryAndMail {
+export function directoryAndMail(samba: SambaInfo, smtpOptions: SmtpCaptureOptions = {}): DirectoryAndMail {
   const bed = {} as DirectoryAndMail;
   beforeAll(async () => {
     bed.admin = await DirectoryAdmin.connect(samba);
-    bed.smtp = await SmtpCapture.start();
+    bed.smtp = await SmtpCapture.start(smtpOptions);
   });
   afterAll(async () => {
     await bed.admin.close();

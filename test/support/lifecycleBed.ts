@@ -5,7 +5,6 @@
  */
 import { expect } from 'vitest';
 
-import { uniqueName } from './cli.js';
 import type { SambaInfo } from './samba.js';
 import { DirectoryAdmin } from './seed.js';
 import { SmtpCapture } from './smtpCapture.js';
@@ -30,18 +29,10 @@ export class LifecycleBed {
     for (const c of this.#captures) await c.stop();
   }
 
-  /** A mail-enabled user with a password (so it is enabled), named `name` in `ou`. */
+  /** A mail-enabled, enabled user named `name` in `ou`, with an address unique to the OU. */
   person(ou: string, name: string, attrs: Record<string, string> = {}): Promise<string> {
-    return this.admin.user(
-      ou,
-      `${name.toLowerCase()}${uniqueName('').slice(-6)}`.slice(0, 20),
-      {
-        displayName: name,
-        mail: `${name.toLowerCase()}-${ou.slice(3, 20)}@example.test`.replace(/[^\w@.-]/g, ''),
-        ...attrs,
-      },
-      { password: 'Str0ng!Passw0rd' },
-    );
+    const mail = `${name.toLowerCase()}-${ou.slice(3, 20)}@example.test`.replace(/[^\w@.-]/g, '');
+    return this.admin.person(ou, name, attrs, mail);
   }
 
   async mailOf(dn: string): Promise<string> {
@@ -75,7 +66,7 @@ export class LifecycleBed {
     const at = (offsetMs: number) => {
       watch.env = { ...watch.env, ADNOTIFY_FAKE_NOW: new Date(Date.now() + offsetMs).toISOString() };
     };
-    const inbox = () => smtp.messages.map((m) => `${m.to.join(',')}: ${m.parsed.subject ?? ''}`);
+    const inbox = () => smtp.inbox();
     return { watch, smtp, at, inbox };
   }
 

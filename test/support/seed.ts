@@ -38,6 +38,24 @@ export class DirectoryAdmin {
     return dn;
   }
 
+  /**
+   * A mail-enabled, enabled user (a user without a password is disabled in AD) named `name`,
+   * with a unique sAMAccountName; `mail` null for one without mail.
+   */
+  person(
+    parent: string,
+    name: string,
+    attrs: Record<string, string | string[]> = {},
+    mail: string | null = `${name.toLowerCase()}@example.test`,
+  ): Promise<string> {
+    return this.user(
+      parent,
+      `${name}${randomUUID().slice(-6)}`.slice(0, 20),
+      { displayName: name, ...(mail === null ? {} : { mail }), ...attrs },
+      { password: 'Str0ng!Passw0rd' },
+    );
+  }
+
   async user(
     parent: string,
     sam: string,

@@ -53,6 +53,16 @@ export class SmtpCapture {
     this.#hanging = hanging;
   }
 
+  /** Who received what, in arrival order: "to,to: subject" a message. */
+  inbox(): string[] {
+    return this.messages.map((m) => `${m.to.join(',')}: ${m.parsed.subject ?? ''}`);
+  }
+
+  /** Who received what, sorted: "to: subject" a recipient. */
+  byRecipient(): string[] {
+    return this.messages.flatMap((m) => m.to.map((to) => `${to}: ${m.parsed.subject ?? ''}`)).sort();
+  }
+
   /** True once a message's data was taken and left unanswered (hangAfter). */
   get hanging(): boolean {
     return this.#hanging.value;

@@ -30,17 +30,45 @@ export interface WatchOptions extends Partial<Omit<TestConfigOptions, 'baseDN'>>
   watchBase?: string;
 }
 
+/**
+ * What every watched test OU starts with, in-process (Watch) or through the built executable
+ * (the fault suite's Bed): its own OU, seeded, and a config for it in `dir`; the bind
+ * password in the environment only.
+ */
+export async function prepareWatchedOu(
+  admin: DirectoryAdmin,
+  samba: SambaInfo,
+  name: string,
+  seed: (ou: string) => Promise<void>,
+  dir: string,
+  options: WatchOptions = {},
+): Promise<{ ou: string; config: string; env: NodeJS.ProcessEnv }> {
+  const ou = await admin.ou(uniqueName(name));
+  await seed(ou);
+  const { env, watchBase, ...config } = options;
+  return {
+    ou,
+    config: writeConfig(dir, samba, { directoryExtra: '', ...config, baseDN: watchBase ?? ou }),
+    env: { TEST_BIND_PASSWORD: samba.password, ...env },
+  };
+}
+
 export class Watch {
   lastId = 0;
-  readonly dir = tempDir();
-  config = '';
+  readonly dir: string;
+  config: string;
   env: NodeJS.ProcessEnv;
 
   private constructor(
     readonly ou: string,
     readonly samba: SambaInfo,
+    dir: string,
+    config: string,
+    env: NodeJS.ProcessEnv,
   ) {
-    this.env = { TEST_BIND_PASSWORD: samba.password };
+    this.dir = dir;
+    this.config = config;
+    this.env = env;
   }
 
   static async start(
@@ -50,15 +78,9 @@ export class Watch {
     seed: (ou: string) => Promise<void> = () => Promise.resolve(),
     options: WatchOptions = {},
   ): Promise<Watch> {
-    const watch = new Watch(await admin.ou(uniqueName(name)), samba);
-    await seed(watch.ou);
-    const { env, watchBase, ...config } = options;
-    watch.config = writeConfig(watch.dir, samba, {
-      directoryExtra: '',
-      ...config,
-      baseDN: watchBase ?? watch.ou,
-    });
-    if (env) watch.env = { ...watch.env, ...env };
+    const dir = tempDir();
+    const { ou, config, env } = await prepareWatchedOu(admin, samba, name, seed, dir, options);
+    const watch = new Watch(ou, samba, dir, config, env);
     const baseline = await watch.once();
     expect(baseline.stdout).toMatch(/^baseline: /);
     return watch;
