@@ -2,6 +2,9 @@
  * The configuration contract (spec/adnotify.example.yaml) as one zod schema: the single
  * source of truth for keys, types, defaults and descriptions. config/adnotify.schema.json
  * is generated from it (`npm run schema`) and a test fails when the two drift apart.
+ *
+ * Longer than most files (about 470 lines) on purpose: it reads like the example config it
+ * mirrors, one section after another, each key with its default and description.
  */
 import { validate as isValidCron } from 'node-cron';
 import { z } from 'zod';

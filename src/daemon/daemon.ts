@@ -7,8 +7,6 @@
  */
 import type { Server } from 'node:http';
 
-import { createTask, type ScheduledTask } from 'node-cron';
-
 import type { LoadedConfig } from '../config/load.js';
 import { buildDeps } from '../deps.js';
 import type { Clock } from '../core/clock.js';
@@ -18,21 +16,19 @@ import {
   AdnotifyError,
   BindPasswordRefusedError,
   ConfigError,
-  DirectoryAuthError,
   DirectoryError,
   errorMessage,
-  SmtpAuthError,
 } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { deliverDue, type Mailer } from '../mail/dispatcher.js';
 import type { Renderer } from '../mail/render.js';
-import { classifySmtpError, smtpTransport } from '../mail/transport.js';
 import type { StateStore } from '../store/ports.js';
 import { runCycle } from '../poll/cycle.js';
-import { namingContextOf } from '../core/dn.js';
-import { TOMBSTONES_HIDDEN } from '../directory/errors.js';
 import { Redactor } from '../log/redact.js';
 import { checkHealth } from './alerts.js';
+import { healthOf } from './health.js';
+import { preflight } from './preflight.js';
+import { Scheduler } from './scheduler.js';
 import { lifecycleJob } from '../jobs/lifecycle/job.js';
 import { Metrics, serveHttp, type Health } from './metrics.js';
 import { passwordExpiryJob } from '../jobs/passwordExpiry.js';
@@ -58,7 +54,6 @@ export interface DaemonFactory {
 /** How long stop() waits for the work in progress, then for a last delivery. */
 const STOP_WAIT_MS = 30_000;
 const FLUSH_WAIT_MS = 10_000;
-const MAX_BACKOFF_MS = 15 * 60_000;
 
 const sleep = (ms: number) =>
   new Promise<void>((resolve) => {
@@ -70,10 +65,9 @@ export class Daemon {
   #parts: DaemonParts;
   #queue: Promise<void> = Promise.resolve();
   #stopping = false;
-  #timer: NodeJS.Timeout | undefined;
-  #tasks: ScheduledTask[] = [];
-  #failures = 0;
-  #backoffUntil = 0;
+  readonly #scheduler = new Scheduler((work) => {
+    this.#enqueue(work);
+  });
   #lastSuccess: Date | null = null;
   #lastError: string | null = null;
   /** Since when delivery rounds find the SMTP server unreachable (or refusing our login). */
@@ -110,12 +104,12 @@ export class Daemon {
    * once when it is wrong; then schedules the work and takes the first poll.
    */
   async start(): Promise<void> {
-    await this.#preflight();
+    await preflight(this.#config, this.#parts.directory, this.#log);
     if (this.#config.http.listen !== null) {
       this.#server = await serveHttp(this.#config.http.listen, this.#metrics, () => this.health());
       this.#log.info('serving /healthz and /metrics', { listen: this.#config.http.listen });
     }
-    this.#schedule();
+    this.#scheduler.start(this.#config);
     this.#log.info('adnotify started', {
       config: this.#parts.loaded.file,
       poll: this.#config.poll.schedule,
@@ -123,73 +117,6 @@ export class Daemon {
       lifecycle: this.#config.lifecycle.enabled ? this.#config.lifecycle.schedule : 'off',
     });
     this.#enqueue('poll');
-  }
-
-  async #preflight(): Promise<void> {
-    const { directory, log } = this.#parts;
-    try {
-      await directory.connect();
-      const identity = await directory.identity();
-      const context = namingContextOf(this.#config.directory.baseDN, identity.namingContexts);
-      if (!(await directory.tombstonesVisible(context))) {
-        log.warn('no deleted object is visible to the bind account: deletions may be missed', {
-          fix: TOMBSTONES_HIDDEN(this.#config.directory.bindDN, context),
-        });
-      }
-    } catch (err: unknown) {
-      if (err instanceof DirectoryAuthError || err instanceof ConfigError) throw err;
-      log.warn('directory not reachable at start; polls retry on schedule', { err: errorMessage(err) });
-      await directory.close();
-    }
-    if (this.#config.delivery.dryRun) return;
-    const transport = smtpTransport(this.#config.smtp);
-    try {
-      await transport.verify();
-    } catch (err: unknown) {
-      const classified = classifySmtpError(err, this.#config.smtp);
-      if (classified instanceof SmtpAuthError) throw classified;
-      log.warn('SMTP server not reachable at start; mail waits in the outbox', { err: classified.message });
-    } finally {
-      transport.close();
-    }
-  }
-
-  #schedule(): void {
-    const config = this.#config;
-    const interval = parseDuration(config.poll.schedule);
-    if (interval === undefined) {
-      this.#tasks.push(
-        this.#cron(config.poll.schedule, 'poll', () => {
-          if (Date.now() >= this.#backoffUntil) this.#enqueue('poll');
-        }),
-      );
-    }
-    if (config.passwordExpiry.enabled) {
-      this.#tasks.push(
-        this.#cron(config.passwordExpiry.schedule, 'password-expiry', () => {
-          this.#enqueue('password-expiry');
-        }),
-      );
-    }
-    if (config.lifecycle.enabled) {
-      this.#tasks.push(
-        this.#cron(config.lifecycle.schedule, 'lifecycle', () => {
-          this.#enqueue('lifecycle');
-        }),
-      );
-    }
-  }
-
-  #cron(expression: string, name: string, fire: () => void): ScheduledTask {
-    const task = createTask(expression, fire, { name, noOverlap: true });
-    void task.start();
-    return task;
-  }
-
-  #unschedule(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    for (const task of this.#tasks.splice(0)) void task.destroy();
   }
 
   /** Runs `kind` after everything queued before it: nothing overlaps. */
@@ -225,8 +152,7 @@ export class Daemon {
       this.#metrics.lastSuccess.set(clock.now().getTime() / 1000);
       const types = eventTypes(store, summary.cycleId);
       for (const [type, n] of types) this.#metrics.events.inc({ type }, n);
-      this.#failures = 0;
-      this.#backoffUntil = 0;
+      this.#scheduler.pollSucceeded();
       this.#lastSuccess = clock.now();
       this.#lastError = null;
       const mail = await this.#deliver();
@@ -243,17 +169,15 @@ export class Daemon {
         seconds: Number(seconds.toFixed(3)),
       });
     } catch (err: unknown) {
-      this.#failures++;
       this.#lastError = errorMessage(err);
       this.#metrics.cycles.inc({ kind: 'incremental', outcome: 'failed' });
+      const retryIn = this.#scheduler.pollFailed(!(err instanceof BindPasswordRefusedError));
       if (err instanceof BindPasswordRefusedError) {
         this.#refuseBinds(err);
       } else {
-        const retryIn = this.#retryDelay();
-        this.#backoffUntil = Date.now() + retryIn;
         log.error('poll failed; retrying', {
           err: this.#lastError,
-          failures: this.#failures,
+          failures: this.#scheduler.failures,
           retryInSeconds: Math.round(retryIn / 1000),
         });
       }
@@ -270,24 +194,8 @@ export class Daemon {
           lastError: this.#lastError === null ? null : this.#redact(this.#lastError),
         },
       );
-      this.#armTimer();
+      if (!this.#stopping) this.#scheduler.armNextPoll();
     }
-  }
-
-  /** Duration schedules: the next poll after this one ends (later after failures). */
-  #armTimer(): void {
-    const interval = parseDuration(this.#config.poll.schedule);
-    if (interval === undefined || this.#stopping) return;
-    const delay = this.#failures === 0 ? interval : Math.max(interval, this.#retryDelay());
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      this.#enqueue('poll');
-    }, delay);
-  }
-
-  #retryDelay(): number {
-    const base = parseDuration(this.#config.poll.schedule) ?? 60_000;
-    return Math.min(MAX_BACKOFF_MS, base * 2 ** Math.min(this.#failures - 1, 10));
   }
 
   /** The directory refused the bind password: stop binding until the config is reloaded. */
@@ -357,26 +265,26 @@ export class Daemon {
     }
     const old = this.#parts;
     const next = this.#factory.build(loaded);
-    this.#unschedule();
+    this.#scheduler.stop();
     await old.directory.close();
     old.mailer.close();
     if (next.store !== old.store) old.store.close();
     this.#parts = next;
-    this.#schedule();
+    this.#scheduler.start(this.#config);
     this.#log.info('config reloaded', { file: loaded.file });
     if (this.#bindRefused !== null) {
       // The administrator says the password is fixed: try it now, once.
       this.#bindRefused = null;
       this.#enqueue('poll');
     } else {
-      this.#armTimer();
+      if (!this.#stopping) this.#scheduler.armNextPoll();
     }
   }
 
   /** Stops scheduling, lets the work in progress finish (bounded), sends what it can, closes. */
   async stop(signal: string): Promise<void> {
     this.#log.info('stopping', { signal });
-    this.#unschedule();
+    this.#scheduler.stop();
     const pending = this.#queue;
     this.#stopping = true;
     const finished = await Promise.race([pending.then(() => true), sleep(STOP_WAIT_MS).then(() => false)]);
@@ -404,51 +312,22 @@ export class Daemon {
   }
 
   health(): Health {
-    const now = this.#factory.clock.now();
-    const reasons: string[] = [];
-    const interval = parseDuration(this.#config.poll.schedule) ?? this.#cronInterval();
-    const staleAfter = 3 * interval + 60_000;
-    const since = this.#lastSuccess ?? this.#startedAt;
-    if (now.getTime() - since.getTime() > staleAfter) {
-      reasons.push(
-        `no successful poll since ${this.#lastSuccess?.toISOString() ?? 'start'}${this.#lastError ? `: ${this.#lastError}` : ''}`,
-      );
-    }
-    if (this.#bindRefused !== null) {
-      reasons.push(
-        `${this.#bindRefused} adnotify binds no more until its config is reloaded (SIGHUP) or it is restarted, so as not to lock the account out`,
-      );
-    }
-    // An SMTP outage or a refused login leaves messages pending, attempts untouched, for as
-    // long as it lasts (nothing fails, so nothing else here would show it): say so once it has
-    // lasted three poll intervals.
-    if (this.#mailDownSince && now.getTime() - this.#mailDownSince.getTime() >= 3 * interval) {
-      const pending = this.#stopping ? 0 : this.#parts.store.outbox.counts().pending;
-      reasons.push(
-        `the SMTP server has not taken mail since ${this.#mailDownSince.toISOString()}: ${this.#mailDownReason ?? 'unknown error'} (${pending} messages wait in the outbox)`,
-      );
-    }
-    const failed = this.#stopping ? 0 : this.#parts.store.outbox.counts().failed;
-    if (failed > 0) reasons.push(`${failed} messages failed (adnotify outbox list --status failed)`);
-    // A lifecycle step that keeps failing may be an end that cannot take a grant away.
-    const stuck = this.#stopping ? 0 : this.#parts.store.schedules.counts().failed;
-    if (stuck > 0) {
-      reasons.push(`${stuck} lifecycle schedules failed and are retried (adnotify temp list)`);
-    }
-    return {
-      healthy: reasons.length === 0,
-      // The same net as the logs: an error can quote what it was given, a secret included.
-      reasons: reasons.map((r) => this.#redact(r)),
-      lastSuccess: this.#lastSuccess?.toISOString() ?? null,
-      failedMessages: failed,
-    };
-  }
-
-  /** The gap between the next two runs of a cron poll schedule. */
-  #cronInterval(): number {
-    const runs = this.#tasks[0]?.getNextRuns(2) ?? [];
-    const [a, b] = runs;
-    return a && b ? b.getTime() - a.getTime() : 60_000;
+    const store = this.#stopping ? null : this.#parts.store;
+    return healthOf({
+      now: this.#factory.clock.now(),
+      intervalMs: this.#scheduler.intervalMs(this.#config),
+      startedAt: this.#startedAt,
+      lastSuccess: this.#lastSuccess,
+      lastError: this.#lastError,
+      bindRefused: this.#bindRefused,
+      mailDownSince: this.#mailDownSince,
+      mailDownReason: this.#mailDownReason,
+      counts: store && {
+        ...store.outbox.counts(),
+        stuckSchedules: store.schedules.counts().failed,
+      },
+      redact: (text: string) => this.#redact(text),
+    });
   }
 }
 

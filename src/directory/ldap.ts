@@ -2,6 +2,10 @@
  * Active Directory over LDAP (ldapts): TLS as configured, URLs tried in order, paged
  * searches streamed a page at a time, binary attributes by schema, `member` values with
  * their GUIDs (Extended DN control) and followed through ranged retrieval.
+ *
+ * Longer than most files (about 470 lines) on purpose: it is the one implementation of the
+ * directory port, and every operation shares the one connection, its failover across
+ * directory.urls, its timeouts and its error mapping; split, each part would need them all.
  */
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';

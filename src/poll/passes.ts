@@ -2,17 +2,20 @@
  * The three kinds of poll cycle (see cycle.ts): the baseline, the incremental read of what
  * changed since the cursor, and the resync that reads everything and diffs it.
  */
-import type { Config } from '../config/schema.js';
-import { AttributeSet, BUILTIN_IGNORED_ATTRIBUTES } from '../core/attributes.js';
 import { changeFilter, fullReadFilter, namingContextOf } from '../core/dn.js';
 import { isContainer, type DirectoryIdentity } from '../core/types.js';
 import type { Deps } from '../deps.js';
 import { searchByGuids } from '../directory/lookup.js';
-import type { DirectorySource } from '../directory/port.js';
-import { queueNotifications } from '../notify/queue.js';
-import type { DirectoryState, StateStore } from '../store/ports.js';
-import { redactedAttributes, toSnapshotObject, type SnapshotPolicy } from '../store/snapshotValues.js';
-import { ChangeApplier } from './applier.js';
+import type { DirectoryState } from '../store/ports.js';
+import { toSnapshotObject } from '../store/snapshotValues.js';
+import {
+  applier,
+  closeCycle,
+  closeFullRead,
+  finishAndNotify,
+  saveBinaryAttributes,
+  snapshotPolicy,
+} from './steps.js';
 
 export type PollKind = 'baseline' | 'incremental' | 'resync';
 
@@ -47,87 +50,6 @@ export const IDLE_CURSOR_SLACK = 10_000n;
 /** The schema's binary attributes are re-read at least this often (and on every full read). */
 export const BINARY_CACHE_MS = 24 * 3600 * 1000;
 
-async function saveBinaryAttributes(
-  directory: DirectorySource,
-  store: Pick<StateStore, 'cycles'>,
-  now: Date,
-): Promise<void> {
-  const names = await directory.binaryAttributes();
-  store.cycles.setMeta('binaryAttributes', JSON.stringify({ readAt: now.toISOString(), names }));
-}
-
-function snapshotPolicy(config: Config, store: Pick<StateStore, 'cycles'>): SnapshotPolicy {
-  return {
-    redact: redactedAttributes(config.directory.attributes.redact),
-    hmacKey: store.cycles.redactionKey(),
-  };
-}
-
-function applier(
-  deps: Deps,
-  cursor: bigint | null,
-  since: Date | null,
-  at: () => string,
-  cycleId: () => number,
-) {
-  const { config, store, directory, log } = deps;
-  return new ChangeApplier({
-    snapshot: store.snapshot,
-    events: store.events,
-    directory,
-    log,
-    baseDN: config.directory.baseDN,
-    scopeFilter: config.directory.filter,
-    policy: snapshotPolicy(config, store),
-    ignore: new AttributeSet([...BUILTIN_IGNORED_ATTRIBUTES, ...config.directory.attributes.ignore]),
-    actorAttribute: config.directory.actor.source === 'attribute' ? config.directory.actor.attribute : null,
-    cursor,
-    since,
-    at,
-    cycleId,
-  });
-}
-
-/** Completes the cycle's row (when it wrote one) and the last-run record. */
-function closeCycle(
-  store: Pick<StateStore, 'cycles'>,
-  kind: 'incremental' | 'resync',
-  started: Date,
-  finished: Date,
-  apply: ChangeApplier,
-  cycleId: number | null,
-) {
-  const record = {
-    finishedAt: finished.toISOString(),
-    durationMs: finished.getTime() - started.getTime(),
-    outcome: 'ok' as const,
-    events: apply.events,
-    error: null,
-  };
-  if (cycleId !== null) store.cycles.finish(cycleId, { ...record, ...apply.counts });
-  store.cycles.setLastRun({ kind, startedAt: started.toISOString(), ...record });
-  return record;
-}
-
-/** Records the cycle's events and queues the notifications they call for. */
-async function finishAndNotify(
-  deps: Deps,
-  apply: ChangeApplier,
-  cycleId: () => number,
-  when: Date,
-  identity: DirectoryIdentity,
-): Promise<{ messages: number; held: boolean }> {
-  apply.finish();
-  if (apply.events === 0) return { messages: 0, held: false };
-  return queueNotifications(deps, {
-    cycleId: cycleId(),
-    departed: apply.departed,
-    written: apply.written,
-    when,
-    namingContexts: identity.namingContexts,
-  });
-}
-
 export async function baseline(
   deps: Deps,
   identity: DirectoryIdentity,
@@ -156,17 +78,7 @@ export async function baseline(
         }
       }
     }
-    await saveBinaryAttributes(directory, store, started);
-    const finished = clock.now();
-    // The cursor is the highestCommittedUSN read *before* the search: whatever changed while
-    // it ran is read again next time, never skipped.
-    store.cycles.setDirectoryState(
-      identity,
-      identity.highestCommittedUSN,
-      finished.toISOString(),
-      finished.toISOString(),
-    );
-    store.cycles.setMeta('scope', scope);
+    const finished = await closeFullRead(deps, identity, started, null, scope);
     const id = store.cycles.begin('baseline', started.toISOString());
     const record = {
       finishedAt: finished.toISOString(),
@@ -289,15 +201,7 @@ export async function resync(
       if (!seen.has(guid)) store.snapshot.deleteContainer(guid);
     }
     const queued = await finishAndNotify(deps, apply, cycleId, started, identity);
-    await saveBinaryAttributes(directory, store, started);
-    const finished = clock.now();
-    store.cycles.setDirectoryState(
-      identity,
-      identity.highestCommittedUSN,
-      finished.toISOString(),
-      state.baselineAt,
-    );
-    store.cycles.setMeta('scope', scope);
+    const finished = await closeFullRead(deps, identity, started, state.baselineAt, scope);
     const record = closeCycle(store, 'resync', started, finished, apply, cycleId());
     const seconds = record.durationMs / 1000;
     log.info('resync done', {

@@ -3,9 +3,32 @@
  * implementation of the snapshot port, so they agree on what the next cycle will compare.
  */
 import type { SnapshotObject } from '../core/snapshot.js';
+import type { SnapshotStore } from './ports.js';
+
+/**
+ * adnotify itself added or removed `subject` in a DN-valued attribute of `targetGuid`
+ * (`member` included): the snapshot follows, so the next cycle does not report it again.
+ */
+export function applyOwnChange(
+  snapshot: Pick<SnapshotStore, 'getObject' | 'putObject' | 'updateMemberships' | 'deleteMembership'>,
+  targetGuid: string,
+  attribute: string,
+  operation: 'add' | 'delete',
+  subject: { guid: string; dn: string },
+): void {
+  const object = snapshot.getObject(targetGuid);
+  if (!object) return;
+  if (attribute.toLowerCase() !== 'member') {
+    snapshot.putObject(withOwnChange(object, attribute, operation, subject));
+  } else if (operation === 'add') {
+    snapshot.updateMemberships(targetGuid, [], [{ guid: subject.guid, sid: null, dn: subject.dn }]);
+  } else {
+    snapshot.deleteMembership(targetGuid, subject.guid);
+  }
+}
 
 /** `object` with `subject` added to or removed from its DN-valued `attribute` (any case). */
-export function withOwnChange(
+function withOwnChange(
   object: SnapshotObject,
   attribute: string,
   operation: 'add' | 'delete',

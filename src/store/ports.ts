@@ -88,16 +88,6 @@ export interface SnapshotStore {
   renameSubtree(from: string, to: string): number;
   /** Empties the snapshot (objects, containers, memberships) before a new baseline. */
   clear(): void;
-  /**
-   * adnotify itself added or removed `subject` in a DN-valued attribute of `targetGuid`
-   * (`member` included): the snapshot follows, so the next cycle does not report it again.
-   */
-  applyOwnChange(
-    targetGuid: string,
-    attribute: string,
-    operation: 'add' | 'delete',
-    subject: { guid: string; dn: string },
-  ): void;
   counts(): SnapshotCounts;
 }
 
@@ -302,4 +292,27 @@ export interface ReminderStore {
     outcome: 'sent' | 'passed',
     at: string,
   ): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records every implementation starts from.
+
+/** A cycle's row as {@link CycleLog.begin} opens it: ok, nothing counted yet. */
+export function openedCycle(kind: CycleKind, startedAt: string): CycleRecord {
+  return {
+    kind,
+    startedAt,
+    finishedAt: startedAt,
+    durationMs: 0,
+    outcome: 'ok',
+    objects: 0,
+    groups: 0,
+    memberships: 0,
+    events: 0,
+    error: null,
+  };
+}
+
+export function noSchedules(): ScheduleCounts {
+  return { scheduled: 0, active: 0, done: 0, cancelled: 0, failed: 0, 'failed-final': 0 };
 }

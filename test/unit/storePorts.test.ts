@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { MemoryStore } from '../../src/store/memory/store.js';
+import { applyOwnChange } from '../../src/store/ownChange.js';
 import type { NewMessage, NewSchedule, StateStore } from '../../src/store/ports.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { tempDir } from '../support/cli.js';
@@ -131,8 +132,8 @@ describe.each([
     ]);
     store.snapshot.setMemberDn('b', 'CN=B2,DC=x');
     expect(store.snapshot.memberDn('b')).toBe('CN=B2,DC=x');
-    store.snapshot.applyOwnChange('g', 'member', 'delete', { guid: 'a', dn: 'CN=A2,DC=x' });
-    store.snapshot.applyOwnChange('g', 'secretary', 'add', { guid: 'b', dn: 'CN=B2,DC=x' });
+    applyOwnChange(store.snapshot, 'g', 'member', 'delete', { guid: 'a', dn: 'CN=A2,DC=x' });
+    applyOwnChange(store.snapshot, 'g', 'secretary', 'add', { guid: 'b', dn: 'CN=B2,DC=x' });
     expect(store.snapshot.members('g')).toEqual([{ guid: 'b', dn: 'CN=B2,DC=x' }]);
     expect(store.snapshot.getObject('g')?.attributes['secretary']).toEqual([{ dn: 'CN=B2,DC=x', guid: 'b' }]);
     expect(store.snapshot.counts()).toEqual({ objects: 1, groups: 1, containers: 0, memberships: 1 });

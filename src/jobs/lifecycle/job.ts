@@ -16,6 +16,7 @@ import { textOf, type DirectoryEntry } from '../../core/types.js';
 import type { Deps } from '../../deps.js';
 import { readByGuids } from '../../directory/lookup.js';
 import { errorMessage } from '../../errors.js';
+import { applyOwnChange } from '../../store/ownChange.js';
 import type { Schedule } from '../../store/ports.js';
 import { attributeFor, LookupError } from './names.js';
 import { record } from './notices.js';
@@ -191,7 +192,7 @@ async function applyStep(
     const attribute = attributeFor(s.kind, config);
     const inPlace = holds(target, attribute, subject) === (operation === 'add');
     if (!inPlace) await deps.directory.modify(target.dn, operation, attribute, [subject.dn]);
-    store.snapshot.applyOwnChange(target.guid, attribute, operation, { guid: subject.guid, dn: subject.dn });
+    applyOwnChange(store.snapshot, target.guid, attribute, operation, { guid: subject.guid, dn: subject.dn });
     log.info(inPlace ? 'lifecycle change already in place' : 'lifecycle change applied', {
       schedule: s.id,
       step,

@@ -1,15 +1,16 @@
 /** The outbox and the lifecycle schedules in memory (for tests): the SQLite ones' answers. */
-import type {
-  NewMessage,
-  NewSchedule,
-  OutboxCounts,
-  OutboxMessage,
-  OutboxStatus,
-  OutboxStore,
-  Schedule,
-  ScheduleCounts,
-  ScheduleState,
-  ScheduleStore,
+import {
+  noSchedules,
+  type NewMessage,
+  type NewSchedule,
+  type OutboxCounts,
+  type OutboxMessage,
+  type OutboxStatus,
+  type OutboxStore,
+  type Schedule,
+  type ScheduleCounts,
+  type ScheduleState,
+  type ScheduleStore,
 } from '../ports.js';
 
 export interface QueueData {
@@ -174,14 +175,7 @@ export class MemorySchedules implements ScheduleStore {
   }
 
   counts(): ScheduleCounts {
-    const out: ScheduleCounts = {
-      scheduled: 0,
-      active: 0,
-      done: 0,
-      cancelled: 0,
-      failed: 0,
-      'failed-final': 0,
-    };
+    const out = noSchedules();
     for (const s of this.#data().schedules.values())
       out[s.state === 'failed' && s.resumeFrom === null ? 'failed-final' : s.state]++;
     return out;

@@ -1,7 +1,6 @@
 /** The snapshot port in memory (for tests): the same answers as the SQLite one. */
 import type { SnapshotObject, StoredMember } from '../../core/snapshot.js';
 import type { MemberRef } from '../../core/types.js';
-import { withOwnChange } from '../ownChange.js';
 import type { SnapshotCounts, SnapshotStore } from '../ports.js';
 
 export interface SnapshotData {
@@ -145,20 +144,6 @@ export class MemorySnapshot implements SnapshotStore {
     data.objects.clear();
     data.memberships.clear();
     data.containers.clear();
-  }
-
-  applyOwnChange(
-    targetGuid: string,
-    attribute: string,
-    operation: 'add' | 'delete',
-    subject: { guid: string; dn: string },
-  ): void {
-    const object = this.getObject(targetGuid);
-    if (!object) return;
-    if (attribute.toLowerCase() !== 'member')
-      this.putObject(withOwnChange(object, attribute, operation, subject));
-    else if (operation === 'add') this.#group(targetGuid).set(subject.guid, subject.dn);
-    else this.deleteMembership(targetGuid, subject.guid);
   }
 
   counts(): SnapshotCounts {

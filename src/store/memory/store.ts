@@ -7,17 +7,18 @@ import { randomBytes } from 'node:crypto';
 
 import type { DirectoryEvent } from '../../core/events.js';
 import type { DirectoryIdentity } from '../../core/types.js';
-import type {
-  CycleKind,
-  CycleLog,
-  CycleRecord,
-  DirectoryState,
-  EventLog,
-  HistoryEvent,
-  LastRun,
-  PruneCounts,
-  ReminderStore,
-  StateStore,
+import {
+  openedCycle,
+  type CycleKind,
+  type CycleLog,
+  type CycleRecord,
+  type DirectoryState,
+  type EventLog,
+  type HistoryEvent,
+  type LastRun,
+  type PruneCounts,
+  type ReminderStore,
+  type StateStore,
 } from '../ports.js';
 import { MemoryOutbox, MemorySchedules, type QueueData } from './queues.js';
 import { emptySnapshot, MemorySnapshot, type SnapshotData } from './snapshot.js';
@@ -186,18 +187,7 @@ class MemoryCycleLog implements CycleLog {
 
   begin(kind: CycleKind, startedAt: string): number {
     const id = this.#data().ids.cycles++;
-    this.#data().cycles.set(id, {
-      kind,
-      startedAt,
-      finishedAt: startedAt,
-      durationMs: 0,
-      outcome: 'ok',
-      objects: 0,
-      groups: 0,
-      memberships: 0,
-      events: 0,
-      error: null,
-    });
+    this.#data().cycles.set(id, openedCycle(kind, startedAt));
     return id;
   }
 

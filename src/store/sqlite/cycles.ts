@@ -3,7 +3,14 @@
  * refer to, the last run (one row), and the meta key-value table.
  */
 import type { DirectoryIdentity } from '../../core/types.js';
-import type { CycleKind, CycleLog, CycleRecord, DirectoryState, LastRun } from '../ports.js';
+import {
+  openedCycle,
+  type CycleKind,
+  type CycleLog,
+  type CycleRecord,
+  type DirectoryState,
+  type LastRun,
+} from '../ports.js';
 import type { Statements } from './database.js';
 import { REDACTION_KEY } from './migrations.js';
 
@@ -58,18 +65,7 @@ export class SqliteCycleLog implements CycleLog {
   }
 
   begin(kind: CycleKind, startedAt: string): number {
-    const cycle: CycleRecord = {
-      kind,
-      startedAt,
-      finishedAt: startedAt,
-      durationMs: 0,
-      outcome: 'ok',
-      objects: 0,
-      groups: 0,
-      memberships: 0,
-      events: 0,
-      error: null,
-    };
+    const cycle = openedCycle(kind, startedAt);
     const result = this.#sql
       .get(
         `INSERT INTO cycles (kind, started_at, finished_at, duration_ms, outcome, objects, groups, memberships, events, error)

@@ -4,13 +4,14 @@
  * then `done`; `cancelled` stops it where it is; `failed` records a step that could not be
  * applied, with the reason, and where the job goes on from when the failure may clear.
  */
-import type {
-  NewSchedule,
-  Schedule,
-  ScheduleCounts,
-  ScheduleKind,
-  ScheduleState,
-  ScheduleStore,
+import {
+  noSchedules,
+  type NewSchedule,
+  type Schedule,
+  type ScheduleCounts,
+  type ScheduleKind,
+  type ScheduleState,
+  type ScheduleStore,
 } from '../ports.js';
 import type { Statements } from './database.js';
 
@@ -101,14 +102,7 @@ export class SqliteSchedules implements ScheduleStore {
          FROM schedules GROUP BY s`,
       )
       .all() as { s: ScheduleState | 'failed-final'; n: number }[];
-    const out: ScheduleCounts = {
-      scheduled: 0,
-      active: 0,
-      done: 0,
-      cancelled: 0,
-      failed: 0,
-      'failed-final': 0,
-    };
+    const out = noSchedules();
     for (const r of rows) out[r.s] = r.n;
     return out;
   }

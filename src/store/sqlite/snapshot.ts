@@ -5,7 +5,6 @@
 import type { SnapshotObject, StoredMember } from '../../core/snapshot.js';
 import type { MemberRef } from '../../core/types.js';
 import type { SnapshotCounts, SnapshotStore } from '../ports.js';
-import { withOwnChange } from '../ownChange.js';
 import { Statements, type Db } from './database.js';
 
 const INSERT_MEMBER =
@@ -169,23 +168,6 @@ export class SqliteSnapshot implements SnapshotStore {
 
   clear(): void {
     this.#db.exec('DELETE FROM objects; DELETE FROM containers; DELETE FROM memberships;');
-  }
-
-  applyOwnChange(
-    targetGuid: string,
-    attribute: string,
-    operation: 'add' | 'delete',
-    subject: { guid: string; dn: string },
-  ): void {
-    const object = this.getObject(targetGuid);
-    if (!object) return;
-    if (attribute.toLowerCase() !== 'member') {
-      this.putObject(withOwnChange(object, attribute, operation, subject));
-    } else if (operation === 'add') {
-      this.#sql.get(INSERT_MEMBER).run(targetGuid, subject.guid, subject.dn);
-    } else {
-      this.deleteMembership(targetGuid, subject.guid);
-    }
   }
 
   counts(): SnapshotCounts {

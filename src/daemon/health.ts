@@ -1,0 +1,59 @@
+/**
+ * Whether `adnotify run` is healthy (/healthz), and why not: no successful poll for three
+ * intervals, a refused bind password, an SMTP server that has not taken mail for three
+ * intervals, failed messages, lifecycle schedules that keep failing. Every reason is put
+ * through the same redaction as the logs: an error can quote what it was given.
+ */
+import type { Health } from './metrics.js';
+
+export interface HealthFacts {
+  now: Date;
+  /** The poll interval (or the gap between two cron runs), in ms. */
+  intervalMs: number;
+  startedAt: Date;
+  lastSuccess: Date | null;
+  lastError: string | null;
+  /** Why the directory refused the bind password, while binds are stopped. */
+  bindRefused: string | null;
+  /** Since when delivery rounds find the SMTP server unreachable, and why. */
+  mailDownSince: Date | null;
+  mailDownReason: string | null;
+  /** Counts from the state; null while the daemon stops (the store may be closed). */
+  counts: { pending: number; failed: number; stuckSchedules: number } | null;
+  redact: (text: string) => string;
+}
+
+export function healthOf(f: HealthFacts): Health {
+  const reasons: string[] = [];
+  const staleAfter = 3 * f.intervalMs + 60_000;
+  const since = f.lastSuccess ?? f.startedAt;
+  if (f.now.getTime() - since.getTime() > staleAfter) {
+    reasons.push(
+      `no successful poll since ${f.lastSuccess?.toISOString() ?? 'start'}${f.lastError ? `: ${f.lastError}` : ''}`,
+    );
+  }
+  if (f.bindRefused !== null) {
+    reasons.push(
+      `${f.bindRefused} adnotify binds no more until its config is reloaded (SIGHUP) or it is restarted, so as not to lock the account out`,
+    );
+  }
+  // An SMTP outage or a refused login leaves messages pending, attempts untouched, for as
+  // long as it lasts (nothing fails, so nothing else here would show it): say so once it has
+  // lasted three poll intervals.
+  if (f.mailDownSince && f.now.getTime() - f.mailDownSince.getTime() >= 3 * f.intervalMs) {
+    reasons.push(
+      `the SMTP server has not taken mail since ${f.mailDownSince.toISOString()}: ${f.mailDownReason ?? 'unknown error'} (${f.counts?.pending ?? 0} messages wait in the outbox)`,
+    );
+  }
+  const failed = f.counts?.failed ?? 0;
+  if (failed > 0) reasons.push(`${failed} messages failed (adnotify outbox list --status failed)`);
+  // A lifecycle step that keeps failing may be an end that cannot take a grant away.
+  const stuck = f.counts?.stuckSchedules ?? 0;
+  if (stuck > 0) reasons.push(`${stuck} lifecycle schedules failed and are retried (adnotify temp list)`);
+  return {
+    healthy: reasons.length === 0,
+    reasons: reasons.map(f.redact),
+    lastSuccess: f.lastSuccess?.toISOString() ?? null,
+    failedMessages: failed,
+  };
+}
