@@ -78,8 +78,16 @@ export async function passwordExpiryJob(deps: Deps, options: { dryRun: boolean }
         rendered,
       );
       const expires = r.expiresAt.toISOString();
-      store.reminders.record(r.guid, expires, r.threshold, 'sent', at);
-      for (const t of r.passed) store.reminders.record(r.guid, expires, t, 'passed', at);
+      store.reminders.record({
+        userGuid: r.guid,
+        expiresAt: expires,
+        threshold: r.threshold,
+        outcome: 'sent',
+        at,
+      });
+      for (const t of r.passed) {
+        store.reminders.record({ userGuid: r.guid, expiresAt: expires, threshold: t, outcome: 'passed', at });
+      }
     }
     return Promise.resolve();
   });

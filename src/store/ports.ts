@@ -282,16 +282,20 @@ export interface ScheduleStore {
 // ---------------------------------------------------------------------------------------------
 // Password reminders: which thresholds were handled for a user and expiry date.
 
+/** A threshold handled for a user and expiry date: the reminder sent, or passed unsent. */
+export interface ReminderRecord {
+  userGuid: string;
+  expiresAt: string;
+  threshold: number;
+  outcome: 'sent' | 'passed';
+  at: string;
+}
+
 export interface ReminderStore {
   /** Thresholds already handled (sent or passed) for this user and expiry date. */
   recorded(userGuid: string, expiresAt: string): Set<number>;
-  record(
-    userGuid: string,
-    expiresAt: string,
-    threshold: number,
-    outcome: 'sent' | 'passed',
-    at: string,
-  ): void;
+  /** Records a threshold once; a second record of it changes nothing. */
+  record(reminder: ReminderRecord): void;
 }
 
 // ---------------------------------------------------------------------------------------------

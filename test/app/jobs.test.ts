@@ -4,7 +4,23 @@ import { describe, expect, it } from 'vitest';
 import { lifecycleJob } from '../../src/jobs/lifecycle/job.js';
 import { passwordExpiryJob } from '../../src/jobs/passwordExpiry.js';
 import { runCycle } from '../../src/poll/cycle.js';
-import { appBed } from '../support/appBed.js';
+import type { DirectoryEntry } from '../../src/core/types.js';
+import { appBed, type AppBed } from '../support/appBed.js';
+
+/** A temporary membership of `member` in `group` from 1 to 10 December, as `temp add` makes it. */
+function temporaryMember(bed: AppBed, group: DirectoryEntry, member: DirectoryEntry): number {
+  return bed.store.schedules.add({
+    kind: 'member',
+    targetGuid: group.guid,
+    targetDn: group.dn,
+    subjectGuid: member.guid,
+    subjectDn: member.dn,
+    startAt: '2026-12-01T08:00:00.000Z',
+    endAt: '2026-12-10T08:00:00.000Z',
+    createdAt: '2026-12-01T07:00:00.000Z',
+    createdBy: 'admin',
+  });
+}
 
 const FILETIME_EPOCH_MS = 11_644_473_600_000n;
 const filetime = (at: Date) => ((BigInt(at.getTime()) + FILETIME_EPOCH_MS) * 10_000n).toString();
@@ -16,17 +32,7 @@ describe('lifecycleJob on in-memory ports', () => {
     const ann = bed.directory.user('Ann');
     const team = bed.directory.group('Team', [], { managedBy: owner });
     await runCycle(bed.deps());
-    const id = bed.store.schedules.add({
-      kind: 'member',
-      targetGuid: team.guid,
-      targetDn: team.dn,
-      subjectGuid: ann.guid,
-      subjectDn: ann.dn,
-      startAt: '2026-12-01T08:00:00.000Z',
-      endAt: '2026-12-10T08:00:00.000Z',
-      createdAt: '2026-12-01T07:00:00.000Z',
-      createdBy: 'admin',
-    });
+    const id = temporaryMember(bed, team, ann);
 
     const started = await lifecycleJob(bed.deps(), { dryRun: false });
 
@@ -60,17 +66,7 @@ describe('lifecycleJob on in-memory ports', () => {
     const bed = appBed('lifecycle: { enabled: true }');
     const ann = bed.directory.user('Ann');
     const team = bed.directory.group('Team');
-    const id = bed.store.schedules.add({
-      kind: 'member',
-      targetGuid: team.guid,
-      targetDn: team.dn,
-      subjectGuid: ann.guid,
-      subjectDn: ann.dn,
-      startAt: '2026-12-01T08:00:00.000Z',
-      endAt: '2026-12-10T08:00:00.000Z',
-      createdAt: '2026-12-01T07:00:00.000Z',
-      createdBy: 'admin',
-    });
+    const id = temporaryMember(bed, team, ann);
     bed.directory.delete(team);
 
     const steps = await lifecycleJob(bed.deps(), { dryRun: false });

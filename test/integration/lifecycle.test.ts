@@ -36,6 +36,7 @@ describe.skipIf(!samba)('lifecycle: temporary memberships, owners and managers (
     bed.setup(name, seed, lifecycle, smtpExtra);
   const pollEvents = (watch: Watch) => bed.pollEvents(watch);
   const ok = (watch: Watch, ...args: string[]) => bed.ok(watch, ...args);
+  const tempAdd = (...args: Parameters<LifecycleBed['tempAdd']>) => bed.tempAdd(...args);
 
   it('a temporary member joins, is warned before leaving, leaves; the poll cycle does not report it again', async () => {
     const dn: Record<string, string> = {};
@@ -51,18 +52,7 @@ describe.skipIf(!samba)('lifecycle: temporary memberships, owners and managers (
       '  to: [helpdesk@example.test]',
     );
     const una = await mailOf(dn['una']!);
-    const add = await ok(
-      watch,
-      'temp',
-      'add',
-      'member',
-      '--group',
-      dn['club']!,
-      '--member',
-      una,
-      '--until',
-      '5d',
-    );
+    const add = await tempAdd(watch, 'member', dn['club']!, una, '5d');
     const id = add.stdout.trim();
     expect(id).toMatch(/^\d+$/);
     expect(add.stderr).toContain(`schedule #${id}: temporary member ${dn['una']!} of ${dn['club']!}`);
@@ -125,7 +115,7 @@ describe.skipIf(!samba)('lifecycle: temporary memberships, owners and managers (
       },
       '  membership: { notifyOnJoin: false, notifyOnLeave: false, daysBeforeLeave: 0 }',
     );
-    await ok(watch, 'temp', 'add', 'member', '--group', dn['club']!, '--member', dn['vi']!, '--until', '1d');
+    await tempAdd(watch, 'member', dn['club']!, dn['vi']!, '1d');
     await ok(watch, 'temp', 'apply');
     expect(await valuesOf(dn['club']!, 'member')).toContain(dn['vi']);
     at(0.9 * DAY);
@@ -148,18 +138,7 @@ describe.skipIf(!samba)('lifecycle: temporary memberships, owners and managers (
       '  membership: { notifyOnJoin: true, notifyOnLeave: true, daysBeforeLeave: 2 }',
     );
     const wim = await mailOf(dn['wim']!);
-    await ok(
-      watch,
-      'temp',
-      'add',
-      'removal',
-      '--group',
-      dn['club']!,
-      '--member',
-      dn['wim']!,
-      '--until',
-      '2d',
-    );
+    await tempAdd(watch, 'removal', dn['club']!, dn['wim']!, '2d');
     await ok(watch, 'temp', 'apply');
     expect(await valuesOf(dn['club']!, 'member')).not.toContain(dn['wim']);
     expect(inbox()).toEqual([`${wim}: You left Club`]);
@@ -188,21 +167,8 @@ describe.skipIf(!samba)('lifecycle: temporary memberships, owners and managers (
       '  managedBy: { notifyOnAdd: true, notifyOnRemove: true, daysBeforeRemove: 1 }',
     );
     const [boss, xia, yul] = await Promise.all([mailOf(dn['boss']!), mailOf(dn['xia']!), mailOf(dn['yul']!)]);
-    await ok(watch, 'temp', 'add', 'owner', '--group', dn['club']!, '--owner', xia, '--until', '3d');
-    await ok(
-      watch,
-      'temp',
-      'add',
-      'owner',
-      '--group',
-      dn['club']!,
-      '--owner',
-      dn['helpers']!,
-      '--from',
-      '1d',
-      '--until',
-      '3d',
-    );
+    await tempAdd(watch, 'owner', dn['club']!, xia, '3d');
+    await tempAdd(watch, 'owner', dn['club']!, dn['helpers']!, '3d', '--from', '1d');
     await ok(watch, 'temp', 'apply');
     expect(await valuesOf(dn['club']!, 'msExchCoManagedByLink')).toEqual([dn['xia']]);
     expect(inbox().sort()).toEqual([
@@ -252,7 +218,7 @@ describe.skipIf(!samba)('lifecycle: temporary memberships, owners and managers (
   managedBy: { sameAsMembership: true, notifyOnAdd: true, notifyOnRemove: false, daysBeforeRemove: 5 }`,
     );
     const [chief, zed] = await Promise.all([mailOf(dn['chief']!), mailOf(dn['zed']!)]);
-    await ok(watch, 'temp', 'add', 'manager', '--user', dn['amy']!, '--manager', zed, '--until', '2d');
+    await tempAdd(watch, 'manager', dn['amy']!, zed, '2d');
     await ok(watch, 'temp', 'apply');
     expect(await valuesOf(dn['amy']!, 'secretary')).toEqual([dn['zed']]);
     expect(inbox()).toEqual([]); // notifyOnJoin false stands for notifyOnAdd
@@ -276,20 +242,7 @@ describe.skipIf(!samba)('lifecycle: temporary memberships, owners and managers (
       },
       '  membership: { notifyOnJoin: true, notifyOnLeave: true, daysBeforeLeave: 0 }',
     );
-    await ok(
-      watch,
-      'temp',
-      'add',
-      'member',
-      '--group',
-      dn['club']!,
-      '--member',
-      dn['bo']!,
-      '--from',
-      '2026-01-01',
-      '--until',
-      '3d',
-    );
+    await tempAdd(watch, 'member', dn['club']!, dn['bo']!, '3d', '--from', '2026-01-01');
     // As if the job had added Bo and crashed before recording it: applying again is harmless.
     await admin.addMembers(dn['club']!, [dn['bo']!]);
     const first = await ok(watch, 'temp', 'apply');
@@ -342,7 +295,7 @@ describe.skipIf(!samba)('lifecycle: temporary memberships, owners and managers (
     );
     expect(unknown.stderr).toMatch(/no object is named "no-such-group-x"/);
 
-    await ok(watch, 'temp', 'add', 'member', '--group', dn['club']!, '--member', dn['cy']!, '--until', '1d');
+    await tempAdd(watch, 'member', dn['club']!, dn['cy']!, '1d');
     const adminConfig = watch.config;
     const text = readFileSync(adminConfig, 'utf8');
     writeFileSync(adminConfig, text.replace(/bindDN: .*/, `bindDN: "${reader}@example.test"`));

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { listenOnLoopback } from './net.js';
 
 export type LogLine = Record<string, unknown>;
 
@@ -81,12 +82,11 @@ export function startDaemon(
 
 export async function freePort(): Promise<number> {
   const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
+  const port = await listenOnLoopback(server);
   await new Promise<void>((resolve) => {
     server.close(() => {
       resolve();
     });
   });
-  return typeof address === 'object' && address ? address.port : 0;
+  return port;
 }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect, createServer } from 'node:tls';
 
 import type { SambaInfo } from './samba.js';
+import { listenOnLoopback } from './net.js';
 
 /** LDAP protocolOp tags (RFC 4511, APPLICATION n). */
 const OPS: Record<number, string> = {
@@ -53,9 +54,7 @@ export class LdapProxy {
     server.on('secureConnection', (client) => {
       proxy.#pipe(client, () => tlsConnect({ host: samba.ip, port: 636, ca }));
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const address = server.address();
-    proxy.port = typeof address === 'object' && address ? address.port : 0;
+    proxy.port = await listenOnLoopback(server);
     return proxy;
   }
 
@@ -99,29 +98,17 @@ export class LdapProxy {
   #pipe(client: Socket, open: () => Socket): void {
     const server = open();
     this.#sockets.add(client).add(server);
-    let pending = Buffer.alloc(0);
+    const requests = new MessageSplitter();
     client.on('data', (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk]);
-      for (;;) {
-        const size = messageSize(pending);
-        if (size === undefined || pending.length < size) break;
-        const message = pending.subarray(0, size);
-        pending = pending.subarray(size);
-        this.#forward(message, server);
-      }
+      for (const message of requests.push(chunk)) this.#forward(message, server);
     });
-    let answers = Buffer.alloc(0);
+    const answers = new MessageSplitter();
     server.on('data', (chunk: Buffer) => {
-      if (!this.#holdModifyResponses && answers.length === 0) {
+      if (!this.#holdModifyResponses && answers.empty) {
         client.write(chunk);
         return;
       }
-      answers = Buffer.concat([answers, chunk]);
-      for (;;) {
-        const size = messageSize(answers);
-        if (size === undefined || answers.length < size) break;
-        const message = answers.subarray(0, size);
-        answers = answers.subarray(size);
+      for (const message of answers.push(chunk)) {
         if (this.#holdModifyResponses && protocolOpTag(message) === MODIFY_RESPONSE)
           this.heldModifyResponses++;
         else client.write(message);
@@ -162,6 +149,29 @@ export class LdapProxy {
 }
 
 /** Total size of the BER SEQUENCE at the start of `buf`, or undefined if not yet known. */
+/** Cuts a TCP stream into whole LDAP messages (BER sequences), however it arrives. */
+export class MessageSplitter {
+  #pending = Buffer.alloc(0);
+
+  /** Nothing is waiting for the rest of a message. */
+  get empty(): boolean {
+    return this.#pending.length === 0;
+  }
+
+  /** Adds a chunk; returns the messages it completes. */
+  push(chunk: Buffer): Buffer[] {
+    this.#pending = Buffer.concat([this.#pending, chunk]);
+    const messages: Buffer[] = [];
+    for (;;) {
+      const size = messageSize(this.#pending);
+      if (size === undefined || this.#pending.length < size) break;
+      messages.push(this.#pending.subarray(0, size));
+      this.#pending = this.#pending.subarray(size);
+    }
+    return messages;
+  }
+}
+
 export function messageSize(buf: Buffer): number | undefined {
   if (buf.length < 2) return undefined;
   const first = buf[1] ?? 0;

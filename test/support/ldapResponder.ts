@@ -6,7 +6,8 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 
-import { messageSize, protocolOpTag } from './ldapProxy.js';
+import { MessageSplitter, protocolOpTag } from './ldapProxy.js';
+import { listenOnLoopback } from './net.js';
 
 export interface LdapResult {
   code: number;
@@ -63,9 +64,7 @@ export class LdapResponder {
     server.on('connection', (socket) => {
       responder.#serve(socket);
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const address = server.address();
-    responder.port = typeof address === 'object' && address ? address.port : 0;
+    responder.port = await listenOnLoopback(server);
     return responder;
   }
 
@@ -77,14 +76,9 @@ export class LdapResponder {
     this.#sockets.add(socket);
     socket.on('close', () => this.#sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    let pending = Buffer.alloc(0);
+    const requests = new MessageSplitter();
     socket.on('data', (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk]);
-      for (;;) {
-        const size = messageSize(pending);
-        if (size === undefined || pending.length < size) break;
-        const message = pending.subarray(0, size);
-        pending = pending.subarray(size);
+      for (const message of requests.push(chunk)) {
         const op = protocolOpTag(message);
         const id = messageIdOf(message);
         if (op === BIND_REQUEST) {

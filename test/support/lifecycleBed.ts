@@ -75,28 +75,23 @@ export class LifecycleBed {
     return (await watch.cycle()).events.filter((e) => !e.type.startsWith('lifecycle.'));
   }
 
-  /** `temp add member|removal --group G --member M --until T [more...]`, which must succeed. */
+  /**
+   * `temp add <kind>` with its target and subject flags (--group/--member, --group/--owner,
+   * --user/--manager) and --until, plus `more` flags; it must succeed.
+   */
   tempAdd(
     watch: Watch,
-    kind: 'member' | 'removal',
-    group: string,
-    member: string,
+    kind: 'member' | 'removal' | 'owner' | 'manager',
+    target: string,
+    subject: string,
     until: string,
     ...more: string[]
   ) {
-    return this.ok(
-      watch,
-      'temp',
-      'add',
-      kind,
-      '--group',
-      group,
-      '--member',
-      member,
-      '--until',
-      until,
-      ...more,
-    );
+    const flags =
+      kind === 'manager'
+        ? ['--user', target, '--manager', subject]
+        : ['--group', target, kind === 'owner' ? '--owner' : '--member', subject];
+    return this.ok(watch, 'temp', 'add', kind, ...flags, '--until', until, ...more);
   }
 
   /** Runs an adnotify command that must succeed. */

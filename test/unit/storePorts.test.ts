@@ -214,9 +214,27 @@ describe.each([
 
   it('records password reminders once per threshold, and prunes old events and sent mail only', () => {
     const store = open();
-    store.reminders.record('u', '2026-12-01', 7, 'sent', 't');
-    store.reminders.record('u', '2026-12-01', 7, 'passed', 't');
-    store.reminders.record('u', '2026-12-01', 3, 'passed', 't');
+    store.reminders.record({
+      userGuid: 'u',
+      expiresAt: '2026-12-01',
+      threshold: 7,
+      outcome: 'sent',
+      at: 't',
+    });
+    store.reminders.record({
+      userGuid: 'u',
+      expiresAt: '2026-12-01',
+      threshold: 7,
+      outcome: 'passed',
+      at: 't',
+    });
+    store.reminders.record({
+      userGuid: 'u',
+      expiresAt: '2026-12-01',
+      threshold: 3,
+      outcome: 'passed',
+      at: 't',
+    });
     expect([...store.reminders.recorded('u', '2026-12-01')].sort()).toEqual([3, 7]);
     expect(store.reminders.recorded('u', '2027-01-01').size).toBe(0);
 

@@ -20,22 +20,25 @@ export interface QueueData {
 
 const byId = <T extends { id: number }>(a: T, b: T) => a.id - b.id;
 
-export class MemoryOutbox implements OutboxStore {
-  readonly #data: () => QueueData;
-  readonly #nextId: () => number;
+/** A table of rows by ID: where the rows live, and the next ID. */
+abstract class MemoryTable {
+  protected readonly data: () => QueueData;
+  protected readonly nextId: () => number;
 
   constructor(data: () => QueueData, nextId: () => number) {
-    this.#data = data;
-    this.#nextId = nextId;
+    this.data = data;
+    this.nextId = nextId;
   }
+}
 
+export class MemoryOutbox extends MemoryTable implements OutboxStore {
   #all(): OutboxMessage[] {
-    return [...this.#data().outbox.values()].sort(byId);
+    return [...this.data().outbox.values()].sort(byId);
   }
 
   add(message: NewMessage): number {
-    const id = this.#nextId();
-    this.#data().outbox.set(id, {
+    const id = this.nextId();
+    this.data().outbox.set(id, {
       ...structuredClone(message),
       id,
       attempts: 0,
@@ -54,7 +57,7 @@ export class MemoryOutbox implements OutboxStore {
   }
 
   get(id: number): OutboxMessage | undefined {
-    const message = this.#data().outbox.get(id);
+    const message = this.data().outbox.get(id);
     return message && structuredClone(message);
   }
 
@@ -66,12 +69,12 @@ export class MemoryOutbox implements OutboxStore {
 
   counts(): OutboxCounts {
     const counts: OutboxCounts = { pending: 0, held: 0, sent: 0, failed: 0 };
-    for (const m of this.#data().outbox.values()) counts[m.status]++;
+    for (const m of this.data().outbox.values()) counts[m.status]++;
     return counts;
   }
 
   #update(id: number, change: Partial<OutboxMessage>): void {
-    const message = this.#data().outbox.get(id);
+    const message = this.data().outbox.get(id);
     if (message) Object.assign(message, change);
   }
 
@@ -121,27 +124,19 @@ export class MemoryOutbox implements OutboxStore {
     const doomed = this.#all().filter((m) =>
       typeof which === 'number' ? m.id === which && m.status !== 'sent' : m.status === which,
     );
-    for (const m of doomed) this.#data().outbox.delete(m.id);
+    for (const m of doomed) this.data().outbox.delete(m.id);
     return doomed.length;
   }
 }
 
-export class MemorySchedules implements ScheduleStore {
-  readonly #data: () => QueueData;
-  readonly #nextId: () => number;
-
-  constructor(data: () => QueueData, nextId: () => number) {
-    this.#data = data;
-    this.#nextId = nextId;
-  }
-
+export class MemorySchedules extends MemoryTable implements ScheduleStore {
   #all(): Schedule[] {
-    return [...this.#data().schedules.values()].sort(byId);
+    return [...this.data().schedules.values()].sort(byId);
   }
 
   add(s: NewSchedule): number {
-    const id = this.#nextId();
-    this.#data().schedules.set(id, {
+    const id = this.nextId();
+    this.data().schedules.set(id, {
       ...s,
       id,
       state: 'scheduled',
@@ -155,7 +150,7 @@ export class MemorySchedules implements ScheduleStore {
   }
 
   get(id: number): Schedule | undefined {
-    const s = this.#data().schedules.get(id);
+    const s = this.data().schedules.get(id);
     return s && { ...s };
   }
 
@@ -176,13 +171,13 @@ export class MemorySchedules implements ScheduleStore {
 
   counts(): ScheduleCounts {
     const out = noSchedules();
-    for (const s of this.#data().schedules.values())
+    for (const s of this.data().schedules.values())
       out[s.state === 'failed' && s.resumeFrom === null ? 'failed-final' : s.state]++;
     return out;
   }
 
   #update(id: number, change: (s: Schedule) => Partial<Schedule>): void {
-    const s = this.#data().schedules.get(id);
+    const s = this.data().schedules.get(id);
     if (s) Object.assign(s, change(s));
   }
 

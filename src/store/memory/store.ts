@@ -17,6 +17,7 @@ import {
   type HistoryEvent,
   type LastRun,
   type PruneCounts,
+  type ReminderRecord,
   type ReminderStore,
   type StateStore,
 } from '../ports.js';
@@ -242,8 +243,8 @@ class MemoryReminders implements ReminderStore {
     );
   }
 
-  record(userGuid: string, expiresAt: string, threshold: number, outcome: 'sent' | 'passed'): void {
-    const key = `${userGuid}\u0000${expiresAt}\u0000${threshold}`;
-    if (!this.#data().reminders.has(key)) this.#data().reminders.set(key, outcome);
+  record(r: ReminderRecord): void {
+    const key = `${r.userGuid}\u0000${r.expiresAt}\u0000${r.threshold}`;
+    if (!this.#data().reminders.has(key)) this.#data().reminders.set(key, r.outcome);
   }
 }

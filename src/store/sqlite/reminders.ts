@@ -1,5 +1,5 @@
 /** Password reminders on SQLite: one row per user, expiry date and threshold handled. */
-import type { ReminderStore } from '../ports.js';
+import type { ReminderRecord, ReminderStore } from '../ports.js';
 import type { Statements } from './database.js';
 
 export class SqliteReminders implements ReminderStore {
@@ -17,17 +17,11 @@ export class SqliteReminders implements ReminderStore {
     return new Set(rows);
   }
 
-  record(
-    userGuid: string,
-    expiresAt: string,
-    threshold: number,
-    outcome: 'sent' | 'passed',
-    at: string,
-  ): void {
+  record(r: ReminderRecord): void {
     this.#sql
       .get(
         'INSERT OR IGNORE INTO password_reminders (user_guid, expires_at, threshold, outcome, at) VALUES (?, ?, ?, ?, ?)',
       )
-      .run(userGuid, expiresAt, threshold, outcome, at);
+      .run(r.userGuid, r.expiresAt, r.threshold, r.outcome, r.at);
   }
 }
