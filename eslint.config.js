@@ -57,6 +57,25 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
   },
   {
+    // The state is reached through the ports of store/ports.ts: only store/ knows SQLite.
+    files: ['src/**/*.ts'],
+    ignores: ['src/store/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['better-sqlite3'], message: 'Use the ports of store/ports.ts.' },
+            {
+              group: ['**/store/sqlite/*', '**/store/memory/*'],
+              message: 'Use the ports of store/ports.ts.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The pure core must not reach for I/O, the clock or a logger (STYLE.md).
     files: ['src/core/**/*.ts'],
     rules: {
