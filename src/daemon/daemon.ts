@@ -4,6 +4,9 @@
  * through one queue, so cycles and jobs never overlap one another or a cycle's transaction.
  * A failed cycle is logged and retried with back-off; the LDAP connection is then opened
  * afresh (trying directory.urls in order) on the next attempt.
+ *
+ * Over 300 lines on purpose: polls, jobs, delivery, reload and stop share the one queue and
+ * the parts it swaps on reload; the scheduling, preflight, health and alerts are beside it.
  */
 import type { Server } from 'node:http';
 

@@ -4,6 +4,9 @@
  * schedules and the password reminders. `store/sqlite/` implements them on one SQLite file;
  * `store/memory/` in memory, for tests. Each consumer asks for the ports it uses (for example
  * `Pick<StateStore, 'snapshot' | 'events'>`), never for an implementation.
+ *
+ * Over 300 lines on purpose: the whole state contract in one place, every method with its
+ * meaning, so that a new implementation (PostgreSQL) is written against one file.
  */
 import type { DirectoryEvent } from '../core/events.js';
 import type { ScheduleKind, ScheduleState } from '../core/lifecycle.js';

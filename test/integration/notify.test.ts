@@ -2,11 +2,10 @@
  * Notifications end to end: a change in Samba, `adnotify once`, and the messages an SMTP
  * server on loopback received. One test per seed option, on and off.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { sambaOrNull, uniqueName } from '../support/cli.js';
-import { DirectoryAdmin } from '../support/seed.js';
-import { SmtpCapture } from '../support/smtpCapture.js';
+import { directoryAndMail } from '../support/directoryAndMail.js';
 import { Watch } from '../support/watch.js';
 
 const samba = sambaOrNull();
@@ -34,27 +33,20 @@ function notify(on: NotifyKey[], extra = ''): string {
 
 describe.skipIf(!samba)('notifications: each option tells exactly its people (Samba AD DC + SMTP)', () => {
   if (!samba) return;
-  let admin: DirectoryAdmin;
-  let smtp: SmtpCapture;
-
-  beforeAll(async () => {
-    admin = await DirectoryAdmin.connect(samba);
-  });
-  afterAll(async () => {
-    await admin.close();
-  });
+  const bed = directoryAndMail(samba);
 
   const person = (ou: string, name: string, attrs: Record<string, string | string[]> = {}, mail = true) =>
-    admin.person(ou, name, attrs, mail ? undefined : null);
+    bed.admin.person(ou, name, attrs, mail ? undefined : null);
 
+  /** A watched OU with `on` enabled; the capture starts empty for it. */
   async function watch(name: string, seed: (ou: string) => Promise<void>, on: NotifyKey[], more = {}) {
-    smtp = await SmtpCapture.start();
-    return Watch.start(admin, samba!, name, seed, { smtpPort: smtp.port, extra: notify(on), ...more });
+    bed.smtp.messages.length = 0;
+    return Watch.start(bed.admin, samba!, name, seed, {
+      smtpPort: bed.smtp.port,
+      extra: notify(on),
+      ...more,
+    });
   }
-
-  afterAll(async () => {
-    await smtp.stop();
-  });
 
   describe('objectModified', () => {
     for (const enabled of [true, false]) {
@@ -65,25 +57,27 @@ describe.skipIf(!samba)('notifications: each option tells exactly its people (Sa
           async (ou) => {
             dn['ann'] = await person(ou, 'Ann', { title: 'Engineer' });
             dn['ben'] = await person(ou, 'Ben');
-            dn['cid'] = await admin.user(ou, uniqueName('cid').slice(0, 20), { mail: 'cid@example.test' }); // disabled
+            dn['cid'] = await bed.admin.user(ou, uniqueName('cid').slice(0, 20), {
+              mail: 'cid@example.test',
+            }); // disabled
             dn['dee'] = await person(ou, 'Dee', {}, false); // no mail
-            dn['club'] = await admin.group(ou, uniqueName('club').slice(0, 20), { displayName: 'Club' });
-            await admin.addMembers(dn['club'], [dn['ben'], dn['cid'], dn['dee']]);
+            dn['club'] = await bed.admin.group(ou, uniqueName('club').slice(0, 20), { displayName: 'Club' });
+            await bed.admin.addMembers(dn['club'], [dn['ben'], dn['cid'], dn['dee']]);
           },
           enabled ? ['objectModified'] : [],
         );
-        await admin.modify(dn['ann']!, 'replace', 'title', ['Lead Engineer']);
-        await admin.modify(dn['club']!, 'replace', 'description', ['Our club']);
+        await bed.admin.modify(dn['ann']!, 'replace', 'title', ['Lead Engineer']);
+        await bed.admin.modify(dn['club']!, 'replace', 'description', ['Our club']);
         await w.once();
         if (!enabled) {
-          expect(smtp.messages).toEqual([]);
+          expect(bed.smtp.messages).toEqual([]);
           return;
         }
-        expect(smtp.byRecipient()).toEqual([
+        expect(bed.smtp.byRecipient()).toEqual([
           'ann@example.test: Changes to user Ann',
           'ben@example.test: Changes to group Club',
         ]);
-        const ann = smtp.messages.find((m) => m.to.includes('ann@example.test'))!;
+        const ann = bed.smtp.messages.find((m) => m.to.includes('ann@example.test'))!;
         expect(ann.parsed.text).toContain('title: Engineer -> Lead Engineer');
         expect(ann.parsed.text).toContain('You are told because this is about you.');
         expect(ann.parsed.html).toMatch(
@@ -101,22 +95,23 @@ describe.skipIf(!samba)('notifications: each option tells exactly its people (Sa
           async (ou) => {
             dn['eve'] = await person(ou, 'Eve');
             dn['fay'] = await person(ou, 'Fay');
-            dn['inner'] = await admin.group(ou, uniqueName('inner').slice(0, 20));
-            dn['outer'] = await admin.group(ou, uniqueName('outer').slice(0, 20), { displayName: 'Outer' });
-            await admin.addMembers(dn['inner'], [dn['fay']]);
-            await admin.addMembers(dn['outer'], [dn['eve'], dn['inner']]);
+            dn['inner'] = await bed.admin.group(ou, uniqueName('inner').slice(0, 20));
+            dn['outer'] = await bed.admin.group(ou, uniqueName('outer').slice(0, 20), {
+              displayName: 'Outer',
+            });
+            await bed.admin.addMembers(dn['inner'], [dn['fay']]);
+            await bed.admin.addMembers(dn['outer'], [dn['eve'], dn['inner']]);
           },
           ['objectModified'],
           { extra: notify(['objectModified'], `  expandNestedGroups: ${nested}`) },
         );
-        await admin.modify(dn['outer']!, 'replace', 'description', ['changed']);
+        await bed.admin.modify(dn['outer']!, 'replace', 'description', ['changed']);
         await w.once();
-        expect(smtp.byRecipient()).toEqual(
+        expect(bed.smtp.byRecipient()).toEqual(
           nested
             ? ['eve@example.test: Changes to group Outer', 'fay@example.test: Changes to group Outer']
             : ['eve@example.test: Changes to group Outer'],
         );
-        await smtp.stop();
       }
     });
   });
@@ -131,12 +126,12 @@ describe.skipIf(!samba)('notifications: each option tells exactly its people (Sa
             dn['boss'] = await person(ou, 'Boss');
             dn['deputy'] = await person(ou, 'Deputy');
             dn['gus'] = await person(ou, 'Gus');
-            dn['hal'] = await admin.user(ou, uniqueName('hal').slice(0, 20), {
+            dn['hal'] = await bed.admin.user(ou, uniqueName('hal').slice(0, 20), {
               displayName: 'Hal',
               manager: dn['boss'],
               secretary: dn['deputy'],
             });
-            dn['crew'] = await admin.group(ou, uniqueName('crew').slice(0, 20), {
+            dn['crew'] = await bed.admin.group(ou, uniqueName('crew').slice(0, 20), {
               displayName: 'Crew',
               managedBy: dn['boss'],
               msExchCoManagedByLink: dn['deputy'],
@@ -145,23 +140,23 @@ describe.skipIf(!samba)('notifications: each option tells exactly its people (Sa
           enabled ? ['ownerManager'] : [],
           { directoryExtra: '  additionalManagersAttribute: secretary' },
         );
-        await admin.modify(dn['hal']!, 'replace', 'telephoneNumber', ['+1 555 0142']);
-        await admin.addMembers(dn['crew']!, [dn['gus']!]);
+        await bed.admin.modify(dn['hal']!, 'replace', 'telephoneNumber', ['+1 555 0142']);
+        await bed.admin.addMembers(dn['crew']!, [dn['gus']!]);
         await w.once();
         if (!enabled) {
-          expect(smtp.messages).toEqual([]);
+          expect(bed.smtp.messages).toEqual([]);
           return;
         }
-        expect(smtp.byRecipient()).toEqual([
+        expect(bed.smtp.byRecipient()).toEqual([
           'boss@example.test: Changes to group Crew',
           'boss@example.test: Changes to user Hal',
           'deputy@example.test: Changes to group Crew',
           'deputy@example.test: Changes to user Hal',
         ]);
-        const crew = smtp.messages.find((m) => m.parsed.subject === 'Changes to group Crew')!;
+        const crew = bed.smtp.messages.find((m) => m.parsed.subject === 'Changes to group Crew')!;
         expect(crew.parsed.text).toMatch(/Members added:\n {2}\+ Gus \(CN=/);
         // A membership change concerns the group and the member, not the member's manager.
-        expect(smtp.byRecipient().filter((l) => l.includes('Gus'))).toEqual([]);
+        expect(bed.smtp.byRecipient().filter((l) => l.includes('Gus'))).toEqual([]);
       });
     }
 
@@ -172,15 +167,15 @@ describe.skipIf(!samba)('notifications: each option tells exactly its people (Sa
         async (ou) => {
           dn['boss'] = await person(ou, 'Boss');
           dn['ivo'] = await person(ou, 'Ivo', { manager: dn['boss'] });
-          dn['team'] = await admin.group(ou, uniqueName('team').slice(0, 20));
-          await admin.addMembers(dn['team'], [dn['ivo']]);
+          dn['team'] = await bed.admin.group(ou, uniqueName('team').slice(0, 20));
+          await bed.admin.addMembers(dn['team'], [dn['ivo']]);
         },
         ['ownerManager', 'objectModified', 'removedMemberOnRemoval'],
       );
-      await admin.delete(dn['ivo']!);
+      await bed.admin.delete(dn['ivo']!);
       await w.once();
-      expect(smtp.byRecipient()).toEqual(['boss@example.test: Deleted user Ivo']);
-      expect(smtp.messages[0]?.parsed.text).toContain('The user was deleted.');
+      expect(bed.smtp.byRecipient()).toEqual(['boss@example.test: Deleted user Ivo']);
+      expect(bed.smtp.messages[0]?.parsed.text).toContain('The user was deleted.');
     });
   });
 
@@ -193,13 +188,13 @@ describe.skipIf(!samba)('notifications: each option tells exactly its people (Sa
           async (ou) => {
             dn['olga'] = await person(ou, 'Olga');
             dn['pete'] = await person(ou, 'Pete');
-            dn['joe'] = await admin.user(ou, uniqueName('joe').slice(0, 20));
-            dn['open'] = await admin.group(ou, uniqueName('open').slice(0, 20), {
+            dn['joe'] = await bed.admin.user(ou, uniqueName('joe').slice(0, 20));
+            dn['open'] = await bed.admin.group(ou, uniqueName('open').slice(0, 20), {
               displayName: 'Open',
               managedBy: dn['olga'],
               description: 'public',
             });
-            dn['closed'] = await admin.group(ou, uniqueName('closed').slice(0, 20), {
+            dn['closed'] = await bed.admin.group(ou, uniqueName('closed').slice(0, 20), {
               displayName: 'Closed',
               managedBy: dn['pete'],
             });
@@ -212,13 +207,13 @@ describe.skipIf(!samba)('notifications: each option tells exactly its people (Sa
             ),
           },
         );
-        await admin.addMembers(dn['open']!, [dn['joe']!]);
-        await admin.addMembers(dn['closed']!, [dn['joe']!]);
-        await admin.modify(dn['open']!, 'replace', 'info', ['not a membership change']);
+        await bed.admin.addMembers(dn['open']!, [dn['joe']!]);
+        await bed.admin.addMembers(dn['closed']!, [dn['joe']!]);
+        await bed.admin.modify(dn['open']!, 'replace', 'info', ['not a membership change']);
         await w.once();
-        expect(smtp.byRecipient()).toEqual(enabled ? ['olga@example.test: Changes to group Open'] : []);
+        expect(bed.smtp.byRecipient()).toEqual(enabled ? ['olga@example.test: Changes to group Open'] : []);
         if (enabled) {
-          expect(smtp.messages[0]?.parsed.text).toContain(
+          expect(bed.smtp.messages[0]?.parsed.text).toContain(
             'You are told because you own this public group and its membership changed.',
           );
         }
@@ -244,25 +239,25 @@ describe.skipIf(!samba)('notifications: each option tells exactly its people (Sa
           async (ou) => {
             dn['quinn'] = await person(ou, 'Quinn');
             dn['rita'] = await person(ou, 'Rita');
-            dn['contact'] = await admin.contact(ou, 'Sol Contact', {
+            dn['contact'] = await bed.admin.contact(ou, 'Sol Contact', {
               mail: 'sol@partner.example',
               displayName: 'Sol',
             });
-            dn['crew'] = await admin.group(ou, uniqueName('crew').slice(0, 20), { displayName: 'Crew' });
-            await admin.addMembers(dn['crew'], [dn['rita']]);
+            dn['crew'] = await bed.admin.group(ou, uniqueName('crew').slice(0, 20), { displayName: 'Crew' });
+            await bed.admin.addMembers(dn['crew'], [dn['rita']]);
           },
           on,
         );
-        await admin.addMembers(dn['crew']!, [dn['quinn']!, dn['contact']!]);
-        await admin.removeMembers(dn['crew']!, [dn['rita']!]);
+        await bed.admin.addMembers(dn['crew']!, [dn['quinn']!, dn['contact']!]);
+        await bed.admin.removeMembers(dn['crew']!, [dn['rita']!]);
         await w.once();
-        expect(smtp.byRecipient()).toEqual([
+        expect(bed.smtp.byRecipient()).toEqual([
           ...(added ? ['quinn@example.test: You were added to Crew'] : []),
           ...(removed ? ['rita@example.test: You were removed from Crew'] : []),
           ...(added ? ['sol@partner.example: You were added to Crew'] : []),
         ]);
         if (added) {
-          const quinn = smtp.messages.find((m) => m.to.includes('quinn@example.test'))!;
+          const quinn = bed.smtp.messages.find((m) => m.to.includes('quinn@example.test'))!;
           expect(quinn.parsed.text).toContain('You were added to the group Crew.');
           expect(quinn.parsed.text).toContain(`Group: ${dn['crew']!}`);
         }
@@ -275,18 +270,18 @@ describe.skipIf(!samba)('notifications: each option tells exactly its people (Sa
         'grpmember',
         async (ou) => {
           dn['tom'] = await person(ou, 'Tom');
-          dn['lists'] = await admin.group(ou, uniqueName('lists').slice(0, 20), {
+          dn['lists'] = await bed.admin.group(ou, uniqueName('lists').slice(0, 20), {
             mail: 'lists@example.test',
           });
-          dn['plain'] = await admin.group(ou, uniqueName('plain').slice(0, 20));
-          await admin.addMembers(dn['plain'], [dn['tom']]);
-          dn['crew'] = await admin.group(ou, uniqueName('crew').slice(0, 20), { displayName: 'Crew' });
+          dn['plain'] = await bed.admin.group(ou, uniqueName('plain').slice(0, 20));
+          await bed.admin.addMembers(dn['plain'], [dn['tom']]);
+          dn['crew'] = await bed.admin.group(ou, uniqueName('crew').slice(0, 20), { displayName: 'Crew' });
         },
         ['newMemberOnAdd'],
       );
-      await admin.addMembers(dn['crew']!, [dn['lists']!, dn['plain']!]);
+      await bed.admin.addMembers(dn['crew']!, [dn['lists']!, dn['plain']!]);
       await w.once();
-      expect(smtp.byRecipient()).toEqual([
+      expect(bed.smtp.byRecipient()).toEqual([
         'lists@example.test: You were added to Crew',
         'tom@example.test: You were added to Crew',
       ]);
@@ -302,17 +297,17 @@ describe.skipIf(!samba)('notifications: each option tells exactly its people (Sa
         'actor',
         async (ou) => {
           dn['uma'] = await person(ou, 'Uma');
-          dn['vic'] = await admin.user(ou, uniqueName('vic').slice(0, 20), { displayName: 'Vic' });
+          dn['vic'] = await bed.admin.user(ou, uniqueName('vic').slice(0, 20), { displayName: 'Vic' });
         },
         ['loggedInUser'],
         { directoryExtra: '  actor:\n    source: attribute\n    attribute: secretary' },
       );
-      await admin.modify(dn['vic']!, 'replace', 'title', ['Changed by Uma']);
-      await admin.modify(dn['vic']!, 'replace', 'secretary', [dn['uma']!]);
+      await bed.admin.modify(dn['vic']!, 'replace', 'title', ['Changed by Uma']);
+      await bed.admin.modify(dn['vic']!, 'replace', 'secretary', [dn['uma']!]);
       await w.once();
-      expect(smtp.byRecipient()).toEqual(['uma@example.test: Changes to user Vic']);
-      expect(smtp.messages[0]?.parsed.text).toContain('You are told because you made this change.');
-      expect(smtp.messages[0]?.parsed.text).toContain(`By: ${dn['uma']!}`);
+      expect(bed.smtp.byRecipient()).toEqual(['uma@example.test: Changes to user Vic']);
+      expect(bed.smtp.messages[0]?.parsed.text).toContain('You are told because you made this change.');
+      expect(bed.smtp.messages[0]?.parsed.text).toContain(`By: ${dn['uma']!}`);
 
       const none = await watch('actornone', () => Promise.resolve(), ['loggedInUser']);
       const check = await none.run('check-config');
@@ -321,7 +316,7 @@ describe.skipIf(!samba)('notifications: each option tells exactly its people (Sa
     });
   });
 
-  describe('smtp.to and smtp.cc, and one message per object per recipient', () => {
+  describe('bed.smtp.to and bed.smtp.cc, and one message per object per recipient', () => {
     it('administrators get one copy per object per cycle; a person in several roles gets one message', async () => {
       const dn: Record<string, string> = {};
       const w = await watch(
@@ -329,32 +324,32 @@ describe.skipIf(!samba)('notifications: each option tells exactly its people (Sa
         async (ou) => {
           dn['wes'] = await person(ou, 'Wes');
           dn['xena'] = await person(ou, 'Xena');
-          dn['crew'] = await admin.group(ou, uniqueName('crew').slice(0, 20), {
+          dn['crew'] = await bed.admin.group(ou, uniqueName('crew').slice(0, 20), {
             displayName: 'Crew',
             managedBy: dn['wes'],
           });
-          await admin.addMembers(dn['crew'], [dn['wes']]);
+          await bed.admin.addMembers(dn['crew'], [dn['wes']]);
         },
         ['objectModified', 'ownerManager', 'newMemberOnAdd', 'publicGroupOwnerOnMembershipChange'],
         { smtpExtra: '  to: [helpdesk@example.test]\n  cc: [audit@example.test]' },
       );
-      await admin.modify(dn['crew']!, 'replace', 'description', ['one']);
-      await admin.modify(dn['crew']!, 'replace', 'info', ['two']);
-      await admin.addMembers(dn['crew']!, [dn['xena']!]);
+      await bed.admin.modify(dn['crew']!, 'replace', 'description', ['one']);
+      await bed.admin.modify(dn['crew']!, 'replace', 'info', ['two']);
+      await bed.admin.addMembers(dn['crew']!, [dn['xena']!]);
       const { stdout } = await w.once();
       expect(stdout).toMatch(/^mail: 3 sent via 127\.0\.0\.1:\d+; 0 waiting, 0 held, 0 failed now$/m);
-      expect(smtp.byRecipient()).toEqual([
+      expect(bed.smtp.byRecipient()).toEqual([
         'audit@example.test: [adnotify] Changes to group Crew',
         'helpdesk@example.test: [adnotify] Changes to group Crew',
         'wes@example.test: Changes to group Crew',
         'xena@example.test: Changes to group Crew',
       ]);
-      const copy = smtp.messages.find((m) => m.to.includes('helpdesk@example.test'))!;
+      const copy = bed.smtp.messages.find((m) => m.to.includes('helpdesk@example.test'))!;
       expect(copy.parsed.cc).toBeDefined();
       expect(copy.parsed.text).toContain('Told: ');
       expect(copy.parsed.text).toMatch(/description: \(none\) -> one/);
       expect(copy.parsed.text).toMatch(/info: \(none\) -> two/);
-      const wes = smtp.messages.find((m) => m.to.includes('wes@example.test'))!;
+      const wes = bed.smtp.messages.find((m) => m.to.includes('wes@example.test'))!;
       expect(wes.parsed.text).toContain(
         'You are told because you are a member of this group and you own this group.',
       );
@@ -390,17 +385,17 @@ describe.skipIf(!samba)('notifications: each option tells exactly its people (Sa
             dn['stay'] = await person(ou, 'Stay');
             dn['gone'] = await person(ou, 'Gone');
             dn['new'] = await person(ou, 'New');
-            dn['team'] = await admin.group(ou, uniqueName('team').slice(0, 20), {
+            dn['team'] = await bed.admin.group(ou, uniqueName('team').slice(0, 20), {
               displayName: 'Team',
               managedBy: dn['own'],
             });
-            await admin.addMembers(dn['team'], [dn['stay'], dn['gone']]);
+            await bed.admin.addMembers(dn['team'], [dn['stay'], dn['gone']]);
           },
           on,
         );
-        await admin.modify(dn['kim']!, 'replace', 'title', ['New title']);
-        await admin.addMembers(dn['team']!, [dn['new']!]);
-        await admin.removeMembers(dn['team']!, [dn['gone']!]);
+        await bed.admin.modify(dn['kim']!, 'replace', 'title', ['New title']);
+        await bed.admin.addMembers(dn['team']!, [dn['new']!]);
+        await bed.admin.removeMembers(dn['team']!, [dn['gone']!]);
         await w.once();
         const expected = new Set(on.flatMap((k) => (k === 'loggedInUser' ? [] : own[k])));
         // A member added while objectModified is on is also a member: one message, the change.
@@ -408,7 +403,7 @@ describe.skipIf(!samba)('notifications: each option tells exactly its people (Sa
           expected.add('new@example.test: Changes to group Team');
           expected.delete('new@example.test: You were added to Team');
         }
-        expect(smtp.byRecipient()).toEqual([...expected].sort());
+        expect(bed.smtp.byRecipient()).toEqual([...expected].sort());
       });
     }
   });
@@ -423,17 +418,17 @@ describe.skipIf(!samba)('notifications: each option tells exactly its people (Sa
         },
         ['objectModified'],
       );
-      await admin.modify(dn['yan']!, 'replace', 'displayName', ['Yan\r\nBcc: everyone@example.test']);
-      await admin.modify(dn['yan']!, 'replace', 'description', [
+      await bed.admin.modify(dn['yan']!, 'replace', 'displayName', ['Yan\r\nBcc: everyone@example.test']);
+      await bed.admin.modify(dn['yan']!, 'replace', 'description', [
         '<script>alert("x")</script><img src=x onerror=alert(1)>',
       ]);
-      await admin.modify(dn['yan']!, 'replace', 'info', ['A'.repeat(1_000)]);
+      await bed.admin.modify(dn['yan']!, 'replace', 'info', ['A'.repeat(1_000)]);
       const phones = Array.from({ length: 300 }, (_, i) => `+1 555 ${String(i).padStart(4, '0')}`);
-      await admin.modify(dn['yan']!, 'replace', 'otherTelephone', phones);
-      await admin.modify(dn['yan']!, 'replace', 'jpegPhoto', [Buffer.alloc(200_000, 0xff)]);
+      await bed.admin.modify(dn['yan']!, 'replace', 'otherTelephone', phones);
+      await bed.admin.modify(dn['yan']!, 'replace', 'jpegPhoto', [Buffer.alloc(200_000, 0xff)]);
       await w.once();
-      expect(smtp.messages).toHaveLength(1);
-      const mail = smtp.messages[0]!;
+      expect(bed.smtp.messages).toHaveLength(1);
+      const mail = bed.smtp.messages[0]!;
       expect(mail.to).toEqual(['yan@example.test']);
       expect(mail.parsed.subject).toBe('Changes to user Yan\\r\\nBcc: everyone@example.test');
       expect(mail.parsed.bcc).toBeUndefined();
