@@ -16,6 +16,7 @@ import { escapeInvisible } from '../core/visible.js';
 import { utcText } from '../core/time.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import {
+  BUILTIN_PARTIALS,
   BUILTIN_TEMPLATES,
   TEMPLATE_KINDS,
   TEMPLATE_PARTS,
@@ -39,9 +40,11 @@ type Compiled = Record<TemplatePart, Handlebars.TemplateDelegate>;
 
 export class Renderer {
   readonly #templates: Map<TemplateKind, Compiled>;
+  readonly #reasons: Handlebars.TemplateDelegate;
 
-  private constructor(templates: Map<TemplateKind, Compiled>) {
+  private constructor(templates: Map<TemplateKind, Compiled>, reasons: Handlebars.TemplateDelegate) {
     this.#templates = templates;
+    this.#reasons = reasons;
   }
 
   /**
@@ -59,40 +62,44 @@ export class Renderer {
     }
     const hb = Handlebars.create();
     hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+    const compile = (name: string, builtin: string, noEscape: boolean) => {
+      let source = builtin;
+      let origin = `built-in ${name}`;
+      const file = templatesDir === null ? null : join(templatesDir, `${name}.hbs`);
+      if (file !== null && existsSync(file)) {
+        source = readFileSync(file, 'utf8');
+        origin = file;
+      }
+      try {
+        hb.parse(source);
+      } catch (err: unknown) {
+        throw new ConfigError('delivery.templatesDir', [
+          {
+            path: 'delivery.templatesDir',
+            message: `${origin} is not a valid Handlebars template: ${errorMessage(err)}`,
+          },
+        ]);
+      }
+      return hb.compile(source, { noEscape, strict: false });
+    };
     const templates = new Map<TemplateKind, Compiled>();
     for (const kind of TEMPLATE_KINDS) {
       const compiled: Partial<Compiled> = {};
       for (const part of TEMPLATE_PARTS) {
-        let source = BUILTIN_TEMPLATES[kind][part];
-        let origin = `built-in ${kind}.${part}`;
-        if (templatesDir !== null) {
-          const file = join(templatesDir, `${kind}.${part}.hbs`);
-          if (existsSync(file)) {
-            source = readFileSync(file, 'utf8');
-            origin = file;
-          }
-        }
-        try {
-          hb.parse(source);
-        } catch (err: unknown) {
-          throw new ConfigError('delivery.templatesDir', [
-            {
-              path: 'delivery.templatesDir',
-              message: `${origin} is not a valid Handlebars template: ${errorMessage(err)}`,
-            },
-          ]);
-        }
-        compiled[part] = hb.compile(source, { noEscape: part !== 'html', strict: false });
+        compiled[part] = compile(`${kind}.${part}`, BUILTIN_TEMPLATES[kind][part], part !== 'html');
       }
       templates.set(kind, compiled as Compiled);
     }
-    return new Renderer(templates);
+    const reasons = compile('reasons.partial', BUILTIN_PARTIALS.reasons, true);
+    return new Renderer(templates, reasons);
   }
 
   render(kind: TemplateKind, view: object): RenderedMessage {
     const t = this.#templates.get(kind);
     if (!t) throw new Error(`no template ${kind}`);
-    return { subject: oneLine(t.subject(view)), text: t.text(view), html: t.html(view) };
+    const reasons = (view as { reasons?: unknown }).reasons;
+    const full = Array.isArray(reasons) ? { ...view, reasonText: this.#reasons({ reasons }) } : view;
+    return { subject: oneLine(t.subject(full)), text: t.text(full), html: t.html(full) };
   }
 }
 
@@ -135,24 +142,9 @@ function changeRow(change: AttributeChange): { attribute: string; before: string
 
 const KIND: Record<string, string> = { user: 'user', group: 'group', contact: 'contact' };
 
-const REASON_TEXT: Record<Reason, string> = {
-  self: 'this is about you',
-  member: 'you are a member of this group',
-  owner: 'you own this group',
-  manager: "you are this person's manager",
-  actor: 'you made this change',
-  publicOwner: 'you own this public group and its membership changed',
-  added: 'you were added to this group',
-  removed: 'you were removed from this group',
-};
-
-/** "you own this group, you are a member of it and you were added to it" in plain words. */
-function reasonText(reasons: readonly Reason[]): string {
-  // An owner of a public group is told as its owner once.
-  const shown = reasons.filter((r) => !(r === 'publicOwner' && reasons.includes('owner')));
-  const texts = shown.map((r) => REASON_TEXT[r]);
-  if (texts.length <= 1) return texts.join('');
-  return `${texts.slice(0, -1).join(', ')} and ${texts.at(-1) ?? ''}`;
+/** The reasons shown: an owner of a public group is told as its owner once. */
+function shownReasons(reasons: readonly Reason[]): Reason[] {
+  return reasons.filter((r) => !(r === 'publicOwner' && reasons.includes('owner')));
 }
 
 /** The first RDN's value: "Alice Smith" for "CN=Alice Smith,OU=Staff,...". */
@@ -250,7 +242,7 @@ export function changeView(input: ChangeViewInput, common: ObjectChangeView = ob
   return {
     ...common,
     recipientName: input.recipientName ? showValue(input.recipientName) : null,
-    reasonText: reasonText(input.reasons),
+    reasons: shownReasons(input.reasons),
     addedTo: input.reasons.includes('added'),
     told: (input.told ?? []).map(showValue).join(', '),
   };

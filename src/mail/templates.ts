@@ -142,6 +142,26 @@ Send them again with: adnotify outbox retry --all
 Every failed notification has been sent or cleared.
 {{/if}}`;
 
+/**
+ * Wording shared by several templates, rendered into the view before the templates run;
+ * `<name>.partial.hbs` in delivery.templatesDir overrides one.
+ * - `reasons` becomes `reasonText`: why the recipient is told, from the view's `reasons`
+ *   (self, member, owner, manager, actor, publicOwner, added, removed), "a, b and c".
+ */
+export const BUILTIN_PARTIALS = {
+  reasons:
+    '{{#each reasons}}{{#unless @first}}{{#if @last}} and {{else}}, {{/if}}{{/unless}}' +
+    '{{#if (eq this "self")}}this is about you' +
+    '{{else if (eq this "member")}}you are a member of this group' +
+    '{{else if (eq this "owner")}}you own this group' +
+    `{{else if (eq this "manager")}}you are this person's manager` +
+    '{{else if (eq this "actor")}}you made this change' +
+    '{{else if (eq this "publicOwner")}}you own this public group and its membership changed' +
+    '{{else if (eq this "added")}}you were added to this group' +
+    '{{else if (eq this "removed")}}you were removed from this group{{/if}}{{/each}}',
+} as const;
+export type PartialName = keyof typeof BUILTIN_PARTIALS;
+
 export const BUILTIN_TEMPLATES: Record<TemplateKind, Record<TemplatePart, string>> = {
   change: {
     subject: '{{#if deleted}}Deleted{{else}}Changes to{{/if}} {{object.kind}} {{object.name}}',

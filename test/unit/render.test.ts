@@ -100,6 +100,28 @@ describe('templates', () => {
     writeFileSync(join(dir, 'change.html.hbs'), '{{#if}}broken');
     expect(() => Renderer.load(dir)).toThrow(ConfigError);
   });
+
+  it('all wording is overridable: the reasons, lifecycle notices and health alerts too', () => {
+    const builtin = Renderer.load(null);
+    expect(builtin.render('change', view([])).text).toContain('You are told because you own this group.');
+    const lifecycle = { event: 'lifecycle.joined', you: true, subject: 'Ann', target: 'Team', until: '' };
+    expect(builtin.render('lifecycle', lifecycle).subject).toBe('You joined Team');
+    expect(builtin.render('lifecycle', { ...lifecycle, you: false, admin: true }).subject).toBe(
+      '[adnotify] Ann joined Team',
+    );
+    expect(builtin.render('health', { alert: 'failed', failed: 1 }).subject).toBe(
+      '[adnotify] 1 message could not be delivered',
+    );
+
+    const dir = tempDir();
+    writeFileSync(join(dir, 'reasons.partial.hbs'), '{{#each reasons}}[{{this}}]{{/each}}');
+    writeFileSync(join(dir, 'lifecycle.subject.hbs'), 'Willkommen in {{target}}');
+    writeFileSync(join(dir, 'health.subject.hbs'), 'adnotify: {{alert}}');
+    const custom = Renderer.load(dir);
+    expect(custom.render('change', view([])).text).toContain('You are told because [owner].');
+    expect(custom.render('lifecycle', lifecycle).subject).toBe('Willkommen in Team');
+    expect(custom.render('health', { alert: 'stale' }).subject).toBe('adnotify: stale');
+  });
 });
 
 describe('invisible characters', () => {
