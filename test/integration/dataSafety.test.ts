@@ -6,39 +6,29 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { runCli, sambaOrNull, uniqueName } from '../support/cli.js';
 import { LdapProxy } from '../support/ldapProxy.js';
-import { DirectoryAdmin } from '../support/seed.js';
-import { SmtpCapture } from '../support/smtpCapture.js';
+import { directoryAndCaptures } from '../support/directoryAndMail.js';
 import { Watch } from '../support/watch.js';
 
 const samba = sambaOrNull();
 
 describe.skipIf(!samba)('nothing lost (Samba AD DC + SMTP)', () => {
   if (!samba) return;
-  let admin: DirectoryAdmin;
-  const captures: SmtpCapture[] = [];
+  const bed = directoryAndCaptures(samba, 'after the file');
 
-  beforeAll(async () => {
-    admin = await DirectoryAdmin.connect(samba);
-  });
-  afterAll(async () => {
-    await admin.close();
-    for (const c of captures) await c.stop();
-  });
-
-  const ref = async (dn: string, cls: string) => ({ guid: await admin.guidOf(dn), dn, class: cls });
+  const ref = async (dn: string, cls: string) => ({ guid: await bed.admin.guidOf(dn), dn, class: cls });
 
   it('directory.baseDN written with spaces and another case watches the same objects', async () => {
-    const ou = await admin.ou(uniqueName('spaced'));
-    const user = await admin.user(ou, uniqueName('sp').slice(0, 20));
+    const ou = await bed.admin.ou(uniqueName('spaced'));
+    const user = await bed.admin.user(ou, uniqueName('sp').slice(0, 20));
     const spelt = ou.replace(/,/g, ', ').replace(/^OU=/, 'ou=');
-    const watch = await Watch.start(admin, samba, 'spacedown', undefined, { watchBase: spelt });
+    const watch = await Watch.start(bed.admin, samba, 'spacedown', undefined, { watchBase: spelt });
     expect(watch.query<{ n: number }>('SELECT count(*) AS n FROM objects')[0]?.n).toBe(1);
 
-    await admin.modify(user, 'replace', 'description', ['seen']);
+    await bed.admin.modify(user, 'replace', 'description', ['seen']);
     const { stdout, events } = await watch.cycle();
     expect(stdout).toMatch(/^incremental: /m);
     expect(events).toEqual([
@@ -54,7 +44,7 @@ describe.skipIf(!samba)('nothing lost (Samba AD DC + SMTP)', () => {
       watch.config,
       readFileSync(watch.config, 'utf8').replace(JSON.stringify(spelt), JSON.stringify(ou)),
     );
-    await admin.modify(user, 'replace', 'description', ['again']);
+    await bed.admin.modify(user, 'replace', 'description', ['again']);
     const second = await watch.cycle();
     expect(second.stdout).toMatch(/^incremental: /m);
     expect(second.events.map((e) => e.type)).toEqual(['object.modified']);
@@ -62,8 +52,8 @@ describe.skipIf(!samba)('nothing lost (Samba AD DC + SMTP)', () => {
 
   it('highestCommittedUSN below the cursor on the same invocationId (a reverted DC) triggers a resync', async () => {
     let user = '';
-    const watch = await Watch.start(admin, samba, 'rollback', async (ou) => {
-      user = await admin.user(ou, uniqueName('rb').slice(0, 20));
+    const watch = await Watch.start(bed.admin, samba, 'rollback', async (ou) => {
+      user = await bed.admin.user(ou, uniqueName('rb').slice(0, 20));
     });
     // As if the DC had been reverted to an older VM snapshot: its USNs are now behind ours.
     const db = new Database(watch.db);
@@ -72,23 +62,22 @@ describe.skipIf(!samba)('nothing lost (Samba AD DC + SMTP)', () => {
     } finally {
       db.close();
     }
-    await admin.modify(user, 'replace', 'description', ['after the revert']);
+    await bed.admin.modify(user, 'replace', 'description', ['after the revert']);
     const result = await watch.run('once');
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/highestCommittedUSN is below the cursor.*resync|USN rollback/);
     expect(result.stdout).toMatch(/^resync: /m);
     expect((await watch.newEvents()).map((e) => [e.type, e.object.dn])).toEqual([['object.modified', user]]);
-    expect(await watch.cursor()).toBe(await admin.hcu());
+    expect(await watch.cursor()).toBe(await bed.admin.hcu());
   });
 
   it('a recipient look-up that fails mid-cycle fails the cycle; the next one mails that recipient', async () => {
-    const smtp = await SmtpCapture.start();
-    captures.push(smtp);
+    const smtp = await bed.capture();
     const proxy = await LdapProxy.start(samba);
     let direct: LdapProxy | undefined;
     try {
-      const elsewhere = await admin.ou(uniqueName('mgrs'));
-      const boss = await admin.user(
+      const elsewhere = await bed.admin.ou(uniqueName('mgrs'));
+      const boss = await bed.admin.user(
         elsewhere,
         uniqueName('boss').slice(0, 20),
         { mail: 'boss-lookup@example.test', displayName: 'Boss' },
@@ -96,15 +85,15 @@ describe.skipIf(!samba)('nothing lost (Samba AD DC + SMTP)', () => {
       );
       let amy = '';
       const watch = await Watch.start(
-        admin,
+        bed.admin,
         samba,
         'lookup',
         async (ou) => {
-          amy = await admin.user(ou, uniqueName('amy').slice(0, 20), { manager: boss });
+          amy = await bed.admin.user(ou, uniqueName('amy').slice(0, 20), { manager: boss });
         },
         { urls: [proxy.url], smtpPort: smtp.port },
       );
-      await admin.modify(amy, 'replace', 'title', ['Director']);
+      await bed.admin.modify(amy, 'replace', 'title', ['Director']);
 
       // rootDSE, invocationId, the change search; then the manager (outside the watched OU)
       // is looked up: hold that search and cut the connection under it.
@@ -133,23 +122,22 @@ describe.skipIf(!samba)('nothing lost (Samba AD DC + SMTP)', () => {
   });
 
   it('a LAPS password set on a user is reported as changed and never stored, mailed, logged or shown', async () => {
-    const smtp = await SmtpCapture.start();
-    captures.push(smtp);
+    const smtp = await bed.capture();
     const legacy = 'Hunter2-legacy-LAPS';
     const windows = '{"n":"Administrator","t":"1db5e2f","p":"Sup3r-Secr3t-LAPS"}';
     let sue = '';
     const watch = await Watch.start(
-      admin,
+      bed.admin,
       samba,
       'laps',
       async (ou) => {
-        const mo = await admin.user(
+        const mo = await bed.admin.user(
           ou,
           uniqueName('mo').slice(0, 20),
           { mail: 'mo-laps@example.test', displayName: 'Mo' },
           { password: 'Str0ng!Passw0rd' },
         );
-        sue = await admin.user(
+        sue = await bed.admin.user(
           ou,
           uniqueName('sue').slice(0, 20),
           { mail: 'sue-laps@example.test', displayName: 'Sue', manager: mo },
@@ -162,9 +150,9 @@ describe.skipIf(!samba)('nothing lost (Samba AD DC + SMTP)', () => {
         extra: 'notify:\n  objectModified: true\n  ownerManager: true\n',
       },
     );
-    await admin.modify(sue, 'replace', 'ms-Mcs-AdmPwd', [legacy]);
-    await admin.modify(sue, 'replace', 'msLAPS-Password', [windows]);
-    await admin.modify(sue, 'replace', 'pwdLastSet', ['0']); // routine: noise, not mailed
+    await bed.admin.modify(sue, 'replace', 'ms-Mcs-AdmPwd', [legacy]);
+    await bed.admin.modify(sue, 'replace', 'msLAPS-Password', [windows]);
+    await bed.admin.modify(sue, 'replace', 'pwdLastSet', ['0']); // routine: noise, not mailed
     const result = await watch.run('once');
     expect(result.code, result.stderr).toBe(0);
     const events = await watch.newEvents();
@@ -203,9 +191,9 @@ describe.skipIf(!samba)('nothing lost (Samba AD DC + SMTP)', () => {
     expect(row?.attributes).not.toContain(bare);
 
     // The same value again is no change; another one is.
-    await admin.modify(sue, 'replace', 'ms-Mcs-AdmPwd', [legacy]);
+    await bed.admin.modify(sue, 'replace', 'ms-Mcs-AdmPwd', [legacy]);
     expect((await watch.cycle()).events).toEqual([]);
-    await admin.modify(sue, 'replace', 'ms-Mcs-AdmPwd', ['Another-LAPS-1']);
+    await bed.admin.modify(sue, 'replace', 'ms-Mcs-AdmPwd', ['Another-LAPS-1']);
     expect((await watch.cycle()).events).toMatchObject([
       { type: 'object.modified', changes: [{ attribute: 'ms-Mcs-AdmPwd', redacted: true }] },
     ]);

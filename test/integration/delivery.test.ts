@@ -6,12 +6,12 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { sambaOrNull, uniqueName } from '../support/cli.js';
 import { freePort, startDaemon } from '../support/daemon.js';
-import { DirectoryAdmin } from '../support/seed.js';
-import { SmtpCapture, type SmtpCaptureOptions } from '../support/smtpCapture.js';
+import { directoryAndCaptures } from '../support/directoryAndMail.js';
+import type { SmtpCaptureOptions } from '../support/smtpCapture.js';
 import { Watch } from '../support/watch.js';
 
 const samba = sambaOrNull();
@@ -20,24 +20,8 @@ describe.skipIf(!samba)('delivery through the outbox (Samba AD DC + SMTP on loop
   if (!samba) return;
   const tlsDir = join(samba.dir, 'test-tls');
   const SMTP_PASSWORD = 'smtp-Deliv3ry-pw';
-  let admin: DirectoryAdmin;
-  const captures: SmtpCapture[] = [];
-
-  beforeAll(async () => {
-    admin = await DirectoryAdmin.connect(samba);
-  });
-  afterAll(async () => {
-    await admin.close();
-  });
-  afterEach(async () => {
-    for (const c of captures.splice(0)) await c.stop();
-  });
-
-  async function capture(options: SmtpCaptureOptions = {}): Promise<SmtpCapture> {
-    const c = await SmtpCapture.start(options);
-    captures.push(c);
-    return c;
-  }
+  const bed = directoryAndCaptures(samba, 'after each test');
+  const capture = (options: SmtpCaptureOptions = {}) => bed.capture(options);
 
   /**
    * An OU with a group owned by a mail-enabled user; each call of `change(n)` adds n
@@ -52,18 +36,18 @@ describe.skipIf(!samba)('delivery through the outbox (Samba AD DC + SMTP on loop
     let group = '';
     let ou = '';
     const watch = await Watch.start(
-      admin,
+      bed.admin,
       samba!,
       name,
       async (o) => {
         ou = o;
-        const owner = await admin.user(
+        const owner = await bed.admin.user(
           o,
           uniqueName('own').slice(0, 20),
           { mail: `owner-${name}@example.test` },
           { password: 'Str0ng!Passw0rd' },
         );
-        group = await admin.group(o, uniqueName('grp').slice(0, 20), {
+        group = await bed.admin.group(o, uniqueName('grp').slice(0, 20), {
           displayName: 'Team',
           managedBy: owner,
         });
@@ -82,10 +66,10 @@ describe.skipIf(!samba)('delivery through the outbox (Samba AD DC + SMTP on loop
       for (let i = 0; i < n; i++) {
         counter++;
         members.push(
-          await admin.contact(ou, `m${counter}-${name}`, { mail: `m${counter}-${name}@example.test` }),
+          await bed.admin.contact(ou, `m${counter}-${name}`, { mail: `m${counter}-${name}@example.test` }),
         );
       }
-      await admin.addMembers(group, members);
+      await bed.admin.addMembers(group, members);
     };
     return { watch, change };
   }
@@ -164,7 +148,6 @@ describe.skipIf(!samba)('delivery through the outbox (Samba AD DC + SMTP on loop
     const port = smtp.port;
     const { watch, change } = await scenario('outage', port, { extra: 'delivery: { retryDelay: "1s" }' });
     await smtp.stop();
-    captures.length = 0;
     for (let cycle = 0; cycle < 3; cycle++) {
       await change(2);
       const result = await watch.run('once');
@@ -213,7 +196,6 @@ describe.skipIf(!samba)('delivery through the outbox (Samba AD DC + SMTP on loop
     expect(beforeKill).toHaveLength(2);
     const port = hung.port;
     await hung.stop();
-    captures.length = 0;
 
     const smtp = await capture({ port });
     const result = await watch.run('once');

@@ -2,7 +2,7 @@
  * The common bed of an integration test file: a connection to the test DC as its
  * administrator and an SMTP capture, opened before the file's tests and closed after them.
  */
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 
 import type { SambaInfo } from './samba.js';
 import { DirectoryAdmin } from './seed.js';
@@ -25,4 +25,44 @@ export function directoryAndMail(samba: SambaInfo, smtpOptions: SmtpCaptureOptio
     await bed.smtp.stop();
   });
   return bed;
+}
+
+export interface DirectoryAndCaptures {
+  readonly admin: DirectoryAdmin;
+  /** Starts an SMTP capture, stopped by the bed (a test may stop it earlier). */
+  capture(options?: SmtpCaptureOptions): Promise<SmtpCapture>;
+}
+
+/**
+ * The administrator's connection for the file, and SMTP captures started by the tests that
+ * need their own (an outage, a port to reuse): stopped after each test, or after the file.
+ */
+export function directoryAndCaptures(
+  samba: SambaInfo,
+  stopCaptures: 'after each test' | 'after the file',
+): DirectoryAndCaptures {
+  let admin: DirectoryAdmin | undefined;
+  const captures: SmtpCapture[] = [];
+  const stopAll = async () => {
+    for (const c of captures.splice(0)) await c.stop();
+  };
+  beforeAll(async () => {
+    admin = await DirectoryAdmin.connect(samba);
+  });
+  afterAll(async () => {
+    await admin?.close();
+    await stopAll();
+  });
+  if (stopCaptures === 'after each test') afterEach(stopAll);
+  return {
+    get admin(): DirectoryAdmin {
+      if (!admin) throw new Error('the directory admin connects in beforeAll: use it in tests and hooks');
+      return admin;
+    },
+    async capture(options: SmtpCaptureOptions = {}) {
+      const c = await SmtpCapture.start(options);
+      captures.push(c);
+      return c;
+    },
+  };
 }

@@ -46,6 +46,7 @@ export class SmtpCapture {
   #port = 0;
 
   readonly #hanging: { value: boolean };
+  #stopped = false;
 
   private constructor(server: SMTPServer, messages: CapturedMail[], hanging: { value: boolean }) {
     this.#server = server;
@@ -157,7 +158,10 @@ export class SmtpCapture {
     return this.#port;
   }
 
+  /** Stops listening; a second call does nothing. */
   async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
     await new Promise<void>((resolve) => {
       this.#server.close(() => {
         resolve();
