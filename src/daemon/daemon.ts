@@ -334,6 +334,6 @@ export class Daemon {
   }
 }
 
-function eventTypes(store: StateStore, cycleId: number | null): Map<string, number> {
+function eventTypes(store: Pick<StateStore, 'events'>, cycleId: number | null): Map<string, number> {
   return cycleId === null ? new Map<string, number>() : store.events.typesOfCycle(cycleId);
 }

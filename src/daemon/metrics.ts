@@ -22,7 +22,7 @@ export class Metrics {
   readonly outbox: Gauge<'status'>;
   readonly schedules: Gauge<'state'>;
 
-  constructor(store: () => StateStore | undefined) {
+  constructor(store: () => Pick<StateStore, 'snapshot' | 'outbox' | 'schedules'> | undefined) {
     const registers = [this.registry];
     this.cycleSeconds = new Histogram({
       name: 'adnotify_cycle_duration_seconds',

@@ -133,7 +133,7 @@ export function backoffMs(attempts: number, baseMs: number): number {
 }
 
 export async function deliverDue(
-  store: StateStore,
+  store: Pick<StateStore, 'outbox'>,
   mailer: Mailer,
   clock: Clock,
   log: Logger,

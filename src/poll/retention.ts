@@ -11,7 +11,12 @@ import type { StateStore } from '../store/ports.js';
 const DAY_MS = 86_400_000;
 const LAST_PRUNE = 'lastPrune';
 
-export function pruneDaily(config: Config, store: StateStore, now: Date, log: Logger): void {
+export function pruneDaily(
+  config: Config,
+  store: Pick<StateStore, 'cycles' | 'prune'>,
+  now: Date,
+  log: Logger,
+): void {
   const last = Date.parse(store.cycles.getMeta(LAST_PRUNE) ?? '');
   if (!Number.isNaN(last) && now.getTime() - last < DAY_MS) return;
   const before = new Date(now.getTime() - config.state.retentionDays * DAY_MS).toISOString();
