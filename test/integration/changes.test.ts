@@ -9,11 +9,11 @@ import { join } from 'node:path';
 
 import Database from 'better-sqlite3';
 import { Client } from 'ldapts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { runCli, sambaOrNull, uniqueName, writeConfig } from '../support/cli.js';
 import { LdapProxy } from '../support/ldapProxy.js';
-import { DirectoryAdmin } from '../support/seed.js';
+import { directoryAdmin } from '../support/directoryAndMail.js';
 import { Watch } from '../support/watch.js';
 
 const samba = sambaOrNull();
@@ -21,32 +21,28 @@ const samba = sambaOrNull();
 describe.skipIf(!samba)('change detection: every change one correct event (Samba AD DC)', () => {
   if (!samba) return;
   const env = { TEST_BIND_PASSWORD: samba.password };
-  let admin: DirectoryAdmin;
-
-  beforeAll(async () => {
-    admin = await DirectoryAdmin.connect(samba);
-  });
-  afterAll(async () => {
-    await admin.close();
-  });
+  const bed = directoryAdmin(samba);
 
   const usnOf = async (dn: string) => {
-    const { searchEntries } = await admin.client.search(dn, { scope: 'base', attributes: ['uSNChanged'] });
+    const { searchEntries } = await bed.admin.client.search(dn, {
+      scope: 'base',
+      attributes: ['uSNChanged'],
+    });
     return BigInt(String(searchEntries[0]?.['uSNChanged']));
   };
 
-  const ref = async (dn: string, cls: string) => ({ guid: await admin.guidOf(dn), dn, class: cls });
+  const ref = async (dn: string, cls: string) => ({ guid: await bed.admin.guidOf(dn), dn, class: cls });
 
   it('reports a new user as object.created', async () => {
-    const watch = await Watch.start(admin, samba, 'create');
-    const dn = await admin.user(watch.ou, uniqueName('new').slice(0, 20));
+    const watch = await Watch.start(bed.admin, samba, 'create');
+    const dn = await bed.admin.user(watch.ou, uniqueName('new').slice(0, 20));
     const { stdout, events } = await watch.cycle();
     expect(events).toEqual([{ type: 'object.created', object: await ref(dn, 'user') }]);
     expect(stdout).toMatch(/^incremental: 1 events from 1 changed objects, cursor \d+ → \d+, [\d.]+ s$/m);
 
     // A user and a group holding it, created in one cycle: the member is known as a user.
-    const uma = await admin.user(watch.ou, uniqueName('uma').slice(0, 20));
-    const club = await admin.group(watch.ou, uniqueName('club').slice(0, 20), { member: uma });
+    const uma = await bed.admin.user(watch.ou, uniqueName('uma').slice(0, 20));
+    const club = await bed.admin.group(watch.ou, uniqueName('club').slice(0, 20), { member: uma });
     const next = await watch.cycle();
     const clubRef = await ref(club, 'group');
     expect(next.events).toEqual(
@@ -61,17 +57,17 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
 
   it('reports single- and multi-valued attribute changes with before and after values', async () => {
     let alice = '';
-    const watch = await Watch.start(admin, samba, 'modify', async (ou) => {
-      alice = await admin.user(ou, uniqueName('alice').slice(0, 20), {
+    const watch = await Watch.start(bed.admin, samba, 'modify', async (ou) => {
+      alice = await bed.admin.user(ou, uniqueName('alice').slice(0, 20), {
         telephoneNumber: '+1 555 0100',
         otherTelephone: ['+1 555 0101', '+1 555 0102'],
         title: 'Engineer',
       });
     });
-    await admin.modify(alice, 'replace', 'telephoneNumber', ['+1 555 0199']);
-    await admin.modify(alice, 'add', 'otherTelephone', ['+1 555 0103']);
-    await admin.modify(alice, 'delete', 'title', []);
-    await admin.modify(alice, 'add', 'department', ['Research']);
+    await bed.admin.modify(alice, 'replace', 'telephoneNumber', ['+1 555 0199']);
+    await bed.admin.modify(alice, 'add', 'otherTelephone', ['+1 555 0103']);
+    await bed.admin.modify(alice, 'delete', 'title', []);
+    await bed.admin.modify(alice, 'add', 'department', ['Research']);
     const { events } = await watch.cycle();
     expect(events).toHaveLength(1);
     expect(events[0]).toEqual({
@@ -93,17 +89,17 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
   it('reports redacted attributes without values and binary ones by hash', async () => {
     let bob = '';
     const watch = await Watch.start(
-      admin,
+      bed.admin,
       samba,
       'redact',
       async (ou) => {
-        bob = await admin.user(ou, uniqueName('bob').slice(0, 20), { info: 'old secret note' });
+        bob = await bed.admin.user(ou, uniqueName('bob').slice(0, 20), { info: 'old secret note' });
       },
       { directoryExtra: '  attributes:\n    redact: [info]' },
     );
-    await admin.modify(bob, 'replace', 'info', ['new secret note']);
+    await bed.admin.modify(bob, 'replace', 'info', ['new secret note']);
     const photo = Buffer.from([0xff, 0xd8, 0xff, 0x00, 0x01, 0x0a, 0x0d]);
-    await admin.modify(bob, 'replace', 'thumbnailPhoto', [photo]);
+    await bed.admin.modify(bob, 'replace', 'thumbnailPhoto', [photo]);
     const { events } = await watch.cycle();
     expect(events).toEqual([
       {
@@ -128,19 +124,19 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     let carol = '';
     let group = '';
     let other = '';
-    const watch = await Watch.start(admin, samba, 'move', async (ou) => {
-      other = await admin.ou('Other', ou);
-      carol = await admin.user(ou, uniqueName('carol').slice(0, 20));
-      group = await admin.group(ou, uniqueName('team').slice(0, 20));
-      await admin.addMembers(group, [carol]);
+    const watch = await Watch.start(bed.admin, samba, 'move', async (ou) => {
+      other = await bed.admin.ou('Other', ou);
+      carol = await bed.admin.user(ou, uniqueName('carol').slice(0, 20));
+      group = await bed.admin.group(ou, uniqueName('team').slice(0, 20));
+      await bed.admin.addMembers(group, [carol]);
     });
-    const guid = await admin.guidOf(carol);
-    const renamed = await admin.move(carol, `CN=Carol Renamed,${watch.ou}`);
+    const guid = await bed.admin.guidOf(carol);
+    const renamed = await bed.admin.move(carol, `CN=Carol Renamed,${watch.ou}`);
     let { events } = await watch.cycle();
     expect(events).toEqual([
       { type: 'object.moved', object: await ref(renamed, 'user'), from: carol, to: renamed },
     ]);
-    const moved = await admin.move(renamed, `CN=Carol Renamed,${other}`);
+    const moved = await bed.admin.move(renamed, `CN=Carol Renamed,${other}`);
     ({ events } = await watch.cycle());
     expect(events).toEqual([
       { type: 'object.moved', object: await ref(moved, 'user'), from: renamed, to: moved },
@@ -155,18 +151,18 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     let dave = '';
     let erin = '';
     let group = '';
-    const watch = await Watch.start(admin, samba, 'ourename', async (ou) => {
-      staff = await admin.ou('Staff', ou);
-      const nested = await admin.ou('Nested', staff);
-      dave = await admin.user(staff, uniqueName('dave').slice(0, 20));
-      erin = await admin.user(nested, uniqueName('erin').slice(0, 20));
-      group = await admin.group(staff, uniqueName('grp').slice(0, 20));
-      await admin.addMembers(group, [dave, erin]);
+    const watch = await Watch.start(bed.admin, samba, 'ourename', async (ou) => {
+      staff = await bed.admin.ou('Staff', ou);
+      const nested = await bed.admin.ou('Nested', staff);
+      dave = await bed.admin.user(staff, uniqueName('dave').slice(0, 20));
+      erin = await bed.admin.user(nested, uniqueName('erin').slice(0, 20));
+      group = await bed.admin.group(staff, uniqueName('grp').slice(0, 20));
+      await bed.admin.addMembers(group, [dave, erin]);
     });
-    const people = await admin.move(staff, `OU=People,${watch.ou}`);
+    const people = await bed.admin.move(staff, `OU=People,${watch.ou}`);
     const newErin = erin.replace(staff, people);
     // In the same cycle, one descendant changes for a reason of its own.
-    await admin.modify(newErin, 'replace', 'description', ['after the rename']);
+    await bed.admin.modify(newErin, 'replace', 'description', ['after the rename']);
     const { events } = await watch.cycle();
     expect(events).toEqual([
       {
@@ -188,15 +184,15 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     let group = '';
     let frank = '';
     let gina = '';
-    const watch = await Watch.start(admin, samba, 'members', async (ou) => {
-      group = await admin.group(ou, uniqueName('grp').slice(0, 20));
-      frank = await admin.user(ou, uniqueName('frank').slice(0, 20));
-      gina = await admin.user(ou, uniqueName('gina').slice(0, 20));
-      await admin.addMembers(group, [frank]);
+    const watch = await Watch.start(bed.admin, samba, 'members', async (ou) => {
+      group = await bed.admin.group(ou, uniqueName('grp').slice(0, 20));
+      frank = await bed.admin.user(ou, uniqueName('frank').slice(0, 20));
+      gina = await bed.admin.user(ou, uniqueName('gina').slice(0, 20));
+      await bed.admin.addMembers(group, [frank]);
     });
     const outside = `CN=Administrator,CN=Users,${samba.baseDN}`;
-    await admin.addMembers(group, [gina, outside]);
-    await admin.removeMembers(group, [frank]);
+    await bed.admin.addMembers(group, [gina, outside]);
+    await bed.admin.removeMembers(group, [frank]);
     const { events } = await watch.cycle();
     const groupRef = await ref(group, 'group');
     expect(events).toEqual(
@@ -205,7 +201,7 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
         {
           type: 'group.member.added',
           object: groupRef,
-          member: { guid: await admin.guidOf(outside), dn: outside, class: null },
+          member: { guid: await bed.admin.guidOf(outside), dn: outside, class: null },
         },
         { type: 'group.member.removed', object: groupRef, member: await ref(frank, 'user') },
       ]),
@@ -218,22 +214,22 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     let extra = '';
     let leaver = '';
     const watch = await Watch.start(
-      admin,
+      bed.admin,
       samba,
       'large',
       async (ou) => {
-        const people = await admin.ou('People', ou);
+        const people = await bed.admin.ou('People', ou);
         const members: string[] = [];
-        for (let i = 0; i < 1_550; i++) members.push(await admin.contact(people, `c${i}`));
-        extra = await admin.contact(people, 'extra');
+        for (let i = 0; i < 1_550; i++) members.push(await bed.admin.contact(people, `c${i}`));
+        extra = await bed.admin.contact(people, 'extra');
         leaver = members[777]!;
-        group = await admin.group(ou, uniqueName('big').slice(0, 20));
-        await admin.addMembers(group, members);
+        group = await bed.admin.group(ou, uniqueName('big').slice(0, 20));
+        await bed.admin.addMembers(group, members);
       },
       { env: { ADNOTIFY_MEMBER_RANGE_SIZE: '500' } },
     );
-    await admin.addMembers(group, [extra]);
-    await admin.removeMembers(group, [leaver]);
+    await bed.admin.addMembers(group, [extra]);
+    await bed.admin.removeMembers(group, [leaver]);
     const { events } = await watch.cycle();
     const groupRef = await ref(group, 'group');
     expect(events).toEqual([
@@ -247,15 +243,15 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     let hank = '';
     let g1 = '';
     let g2 = '';
-    const watch = await Watch.start(admin, samba, 'delete', async (ou) => {
-      hank = await admin.user(ou, uniqueName('hank').slice(0, 20), { mail: 'hank@example.test' });
-      g1 = await admin.group(ou, uniqueName('g1').slice(0, 20));
-      g2 = await admin.group(ou, uniqueName('g2').slice(0, 20));
-      await admin.addMembers(g1, [hank]);
-      await admin.addMembers(g2, [hank]);
+    const watch = await Watch.start(bed.admin, samba, 'delete', async (ou) => {
+      hank = await bed.admin.user(ou, uniqueName('hank').slice(0, 20), { mail: 'hank@example.test' });
+      g1 = await bed.admin.group(ou, uniqueName('g1').slice(0, 20));
+      g2 = await bed.admin.group(ou, uniqueName('g2').slice(0, 20));
+      await bed.admin.addMembers(g1, [hank]);
+      await bed.admin.addMembers(g2, [hank]);
     });
     const hankRef = await ref(hank, 'user');
-    await admin.delete(hank);
+    await bed.admin.delete(hank);
     const { events } = await watch.cycle();
     expect(events).toEqual(
       expect.arrayContaining([
@@ -273,15 +269,15 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     let ivy = '';
     const sam = uniqueName('ivy').slice(0, 20);
     const watch = await Watch.start(
-      admin,
+      bed.admin,
       samba,
       'ignore',
       async (ou) => {
-        ivy = await admin.user(ou, sam, { description: 'before' }, { password: 'Str0ng!Passw0rd' });
+        ivy = await bed.admin.user(ou, sam, { description: 'before' }, { password: 'Str0ng!Passw0rd' });
       },
       { directoryExtra: '  attributes:\n    ignore: [description]' },
     );
-    await admin.modify(ivy, 'replace', 'description', ['after']);
+    await bed.admin.modify(ivy, 'replace', 'description', ['after']);
     const before = await watch.cursor();
     let { stdout, events } = await watch.cycle();
     expect(events).toEqual([]);
@@ -303,11 +299,11 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     const proxy = await LdapProxy.start(samba);
     try {
       const watch = await Watch.start(
-        admin,
+        bed.admin,
         samba,
         'idle',
         async (ou) => {
-          await admin.user(ou, uniqueName('jo').slice(0, 20));
+          await bed.admin.user(ou, uniqueName('jo').slice(0, 20));
         },
         { urls: [proxy.url] },
       );
@@ -335,16 +331,17 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     try {
       const users: string[] = [];
       const watch = await Watch.start(
-        admin,
+        bed.admin,
         samba,
         'kill',
         async (ou) => {
-          for (let i = 0; i < 6; i++) users.push(await admin.user(ou, `${uniqueName('k').slice(0, 14)}${i}`));
+          for (let i = 0; i < 6; i++)
+            users.push(await bed.admin.user(ou, `${uniqueName('k').slice(0, 14)}${i}`));
         },
         { urls: [proxy.url], directoryExtra: '  pageSize: 2' },
       );
       for (const [i, dn] of users.entries())
-        await admin.modify(dn, 'replace', 'description', [`change ${i}`]);
+        await bed.admin.modify(dn, 'replace', 'description', [`change ${i}`]);
       const cursor = await watch.cursor();
 
       // rootDSE, invocationId, then the change search: hold it after its second page.
@@ -397,15 +394,15 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     let lee = '';
     let max = '';
     let group = '';
-    const watch = await Watch.start(admin, samba, 'resync', async (ou) => {
-      kim = await admin.user(ou, uniqueName('kim').slice(0, 20));
-      lee = await admin.user(ou, uniqueName('lee').slice(0, 20));
-      max = await admin.user(ou, uniqueName('max').slice(0, 20));
-      group = await admin.group(ou, uniqueName('grp').slice(0, 20));
-      await admin.addMembers(group, [kim, lee]);
+    const watch = await Watch.start(bed.admin, samba, 'resync', async (ou) => {
+      kim = await bed.admin.user(ou, uniqueName('kim').slice(0, 20));
+      lee = await bed.admin.user(ou, uniqueName('lee').slice(0, 20));
+      max = await bed.admin.user(ou, uniqueName('max').slice(0, 20));
+      group = await bed.admin.group(ou, uniqueName('grp').slice(0, 20));
+      await bed.admin.addMembers(group, [kim, lee]);
     });
     // Seen by a normal cycle: must not be reported again by the resync.
-    await admin.modify(kim, 'replace', 'title', ['Lead']);
+    await bed.admin.modify(kim, 'replace', 'title', ['Lead']);
     expect((await watch.cycle()).events).toHaveLength(1);
 
     // The state now looks as if it had been recorded under another invocationId.
@@ -414,10 +411,13 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     db.close();
     const leeRef = await ref(lee, 'user');
     const maxRef = await ref(max, 'user');
-    await admin.delete(lee);
-    await admin.modify(max, 'replace', 'title', ['New']);
-    const outside = await admin.move(max, `CN=${uniqueName('maxout').slice(0, 20)},CN=Users,${samba.baseDN}`);
-    const nina = await admin.user(watch.ou, uniqueName('nina').slice(0, 20));
+    await bed.admin.delete(lee);
+    await bed.admin.modify(max, 'replace', 'title', ['New']);
+    const outside = await bed.admin.move(
+      max,
+      `CN=${uniqueName('maxout').slice(0, 20)},CN=Users,${samba.baseDN}`,
+    );
+    const nina = await bed.admin.user(watch.ou, uniqueName('nina').slice(0, 20));
 
     const { stdout, events } = await watch.cycle();
     expect(stdout).toMatch(/^resync: /m);
@@ -434,18 +434,18 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     const status = await runCli(['--config', watch.config, 'status', '--json'], env);
     expect(status.stdout).not.toContain('00000000-0000-4000-8000-000000000000');
     expect((await watch.cycle()).events).toEqual([]);
-    await admin.delete(outside);
+    await bed.admin.delete(outside);
   });
 
   it('an OU moved into the base brings its objects into scope; moved out, they leave it', async () => {
-    const outside = await admin.ou(uniqueName('outside'));
-    const incoming = await admin.ou('Incoming', outside);
-    const pat = await admin.user(incoming, uniqueName('pat').slice(0, 20));
-    const crew = await admin.group(incoming, uniqueName('crew').slice(0, 20));
-    await admin.addMembers(crew, [pat]);
-    const watch = await Watch.start(admin, samba, 'scope');
+    const outside = await bed.admin.ou(uniqueName('outside'));
+    const incoming = await bed.admin.ou('Incoming', outside);
+    const pat = await bed.admin.user(incoming, uniqueName('pat').slice(0, 20));
+    const crew = await bed.admin.group(incoming, uniqueName('crew').slice(0, 20));
+    await bed.admin.addMembers(crew, [pat]);
+    const watch = await Watch.start(bed.admin, samba, 'scope');
 
-    const inside = await admin.move(incoming, `OU=Incoming,${watch.ou}`);
+    const inside = await bed.admin.move(incoming, `OU=Incoming,${watch.ou}`);
     const patIn = pat.replace(incoming, inside);
     const crewIn = crew.replace(incoming, inside);
     const patRef = await ref(patIn, 'user');
@@ -460,7 +460,7 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     expect(events).toHaveLength(2);
     expect(watch.query('SELECT member_dn FROM memberships')).toEqual([{ member_dn: patIn }]);
 
-    const back = await admin.move(inside, `OU=Back,${outside}`);
+    const back = await bed.admin.move(inside, `OU=Back,${outside}`);
     ({ events } = await watch.cycle());
     expect(events).toEqual(
       expect.arrayContaining([
@@ -489,15 +489,15 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     let inner = '';
     let outer = '';
     let quinn = '';
-    const watch = await Watch.start(admin, samba, 'grpdel', async (ou) => {
-      quinn = await admin.user(ou, uniqueName('quinn').slice(0, 20));
-      inner = await admin.group(ou, uniqueName('inner').slice(0, 20));
-      outer = await admin.group(ou, uniqueName('outer').slice(0, 20));
-      await admin.addMembers(inner, [quinn]);
-      await admin.addMembers(outer, [inner]);
+    const watch = await Watch.start(bed.admin, samba, 'grpdel', async (ou) => {
+      quinn = await bed.admin.user(ou, uniqueName('quinn').slice(0, 20));
+      inner = await bed.admin.group(ou, uniqueName('inner').slice(0, 20));
+      outer = await bed.admin.group(ou, uniqueName('outer').slice(0, 20));
+      await bed.admin.addMembers(inner, [quinn]);
+      await bed.admin.addMembers(outer, [inner]);
     });
     const innerRef = await ref(inner, 'group');
-    await admin.delete(inner);
+    await bed.admin.delete(inner);
     const { events } = await watch.cycle();
     expect(events).toEqual([
       { type: 'object.deleted', object: innerRef },
@@ -508,11 +508,11 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
 
   it('history shows hostile values escaped in text and exact in JSON', async () => {
     let rex = '';
-    const watch = await Watch.start(admin, samba, 'hostile', async (ou) => {
-      rex = await admin.user(ou, uniqueName('rex').slice(0, 20), { description: 'plain' });
+    const watch = await Watch.start(bed.admin, samba, 'hostile', async (ou) => {
+      rex = await bed.admin.user(ou, uniqueName('rex').slice(0, 20), { description: 'plain' });
     });
     const hostile = 'line1\r\nFAKE 2026-01-01  #1  object.deleted <b>x</b>';
-    await admin.modify(rex, 'replace', 'description', [hostile]);
+    await bed.admin.modify(rex, 'replace', 'description', [hostile]);
     await watch.cycle();
     const text = await runCli(['--config', watch.config, 'history'], env);
     expect(text.code).toBe(0);
@@ -526,10 +526,10 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
   });
 
   it('history --since takes a duration or a date and rejects anything else (exit 64)', async () => {
-    const watch = await Watch.start(admin, samba, 'since', async (ou) => {
-      await admin.user(ou, uniqueName('sam').slice(0, 20));
+    const watch = await Watch.start(bed.admin, samba, 'since', async (ou) => {
+      await bed.admin.user(ou, uniqueName('sam').slice(0, 20));
     });
-    await admin.user(watch.ou, uniqueName('sue').slice(0, 20));
+    await bed.admin.user(watch.ou, uniqueName('sue').slice(0, 20));
     await watch.cycle();
     const recent = await runCli(['--config', watch.config, 'history', '--since', '5m', '--json'], env);
     expect(JSON.parse(recent.stdout)).toHaveLength(1);
@@ -544,11 +544,11 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
   });
 
   it('takes a new baseline, silently, when directory.baseDN changes', async () => {
-    const watch = await Watch.start(admin, samba, 'rescope', async (ou) => {
-      await admin.user(ou, uniqueName('tom').slice(0, 20));
+    const watch = await Watch.start(bed.admin, samba, 'rescope', async (ou) => {
+      await bed.admin.user(ou, uniqueName('tom').slice(0, 20));
     });
-    const sub = await admin.ou('Sub', watch.ou);
-    await admin.user(sub, uniqueName('tim').slice(0, 20));
+    const sub = await bed.admin.ou('Sub', watch.ou);
+    await bed.admin.user(sub, uniqueName('tim').slice(0, 20));
     watch.config = writeConfig(watch.dir, samba, { baseDN: sub });
     const { stdout, stderr } = await watch.once();
     expect(stdout).toMatch(/^baseline: 1 objects/m);
@@ -558,15 +558,15 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
 
   it('another domain controller (a different dsServiceName) triggers a resync that reports only real differences', async () => {
     let pam = '';
-    const watch = await Watch.start(admin, samba, 'otherdc', async (ou) => {
-      pam = await admin.user(ou, uniqueName('pam').slice(0, 20));
+    const watch = await Watch.start(bed.admin, samba, 'otherdc', async (ou) => {
+      pam = await bed.admin.user(ou, uniqueName('pam').slice(0, 20));
     });
     const db = new Database(watch.db);
     db.prepare(
       "UPDATE directory_state SET ds_service_name = 'CN=NTDS Settings,CN=DC2,CN=Servers,CN=Site,CN=Sites,CN=Configuration,DC=example,DC=test'",
     ).run();
     db.close();
-    await admin.modify(pam, 'replace', 'title', ['Seen by the resync']);
+    await bed.admin.modify(pam, 'replace', 'title', ['Seen by the resync']);
     const { stdout, events } = await watch.cycle();
     expect(stdout).toMatch(/^resync: /m);
     expect(events).toEqual([
@@ -580,8 +580,8 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
   });
 
   it('re-baselines silently when the state file is deleted', async () => {
-    const watch = await Watch.start(admin, samba, 'fresh', async (ou) => {
-      await admin.user(ou, uniqueName('olga').slice(0, 20));
+    const watch = await Watch.start(bed.admin, samba, 'fresh', async (ou) => {
+      await bed.admin.user(ou, uniqueName('olga').slice(0, 20));
     });
     rmSync(join(watch.dir, 'state'), { recursive: true });
     const { stdout } = await watch.once();

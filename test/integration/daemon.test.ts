@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { sambaOrNull, uniqueName } from '../support/cli.js';
+import { directoryAndMail } from '../support/directoryAndMail.js';
 import { freePort, startDaemon, type Running } from '../support/daemon.js';
 import { LdapProxy } from '../support/ldapProxy.js';
 import { restartSamba, startSamba, type StartedSamba } from '../support/samba.js';
@@ -23,36 +24,27 @@ const polls = (r: Running) => r.lines().filter((l) => l['message'] === 'poll don
 
 describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)', () => {
   if (!samba) return;
-  let admin: DirectoryAdmin;
-  let smtp: SmtpCapture;
+  const bed = directoryAndMail(samba);
   const running: Running[] = [];
 
-  beforeAll(async () => {
-    admin = await DirectoryAdmin.connect(samba);
-    smtp = await SmtpCapture.start();
-  });
   afterEach(() => {
     for (const r of running.splice(0)) if (r.child.exitCode === null) r.child.kill('SIGKILL');
   });
-  afterAll(async () => {
-    await admin.close();
-    await smtp.stop();
-  });
 
-  const person = (ou: string, name: string) => admin.person(ou, name);
+  const person = (ou: string, name: string) => bed.admin.person(ou, name);
 
   it('picks up a change within one interval, keeps the old config on a bad SIGHUP, serves /healthz and /metrics', async () => {
     let ann = '';
     const port = await freePort();
     const watch = await Watch.start(
-      admin,
+      bed.admin,
       samba,
       'daemon',
       async (ou) => {
         ann = await person(ou, 'Ann');
       },
       {
-        smtpPort: smtp.port,
+        smtpPort: bed.smtp.port,
         extra: `notify: { objectModified: true }\npoll: { schedule: "1s" }\nhttp: { listen: "127.0.0.1:${port}" }`,
       },
     );
@@ -61,7 +53,7 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
     await daemon.waitFor((l) => l['message'] === 'adnotify started', 'start');
     await daemon.waitFor((l) => l['message'] === 'poll done', 'the first poll');
 
-    await admin.modify(ann, 'replace', 'title', ['Director']);
+    await bed.admin.modify(ann, 'replace', 'title', ['Director']);
     const changedAt = Date.now();
     const first = await daemon.waitFor(
       (l) => l['message'] === 'poll done' && l['events'] === 1,
@@ -69,7 +61,7 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
     );
     await daemon.waitFor((l) => l['message'] === 'message sent', 'the mail');
     expect(Date.now() - changedAt).toBeLessThan(5_000);
-    expect(smtp.messages.filter((m) => m.parsed.subject === 'Changes to user Ann')).toHaveLength(1);
+    expect(bed.smtp.messages.filter((m) => m.parsed.subject === 'Changes to user Ann')).toHaveLength(1);
     expect(polls(daemon).at(-1)).toMatchObject({ kind: 'incremental' });
 
     // A broken config on SIGHUP: logged, the old one kept, polling goes on.
@@ -81,7 +73,7 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
       'the reload refusal',
     );
     let from = daemon.mark();
-    await admin.modify(ann, 'replace', 'title', ['Managing Director']);
+    await bed.admin.modify(ann, 'replace', 'title', ['Managing Director']);
     const second = await daemon.waitFor(
       (l) => l['message'] === 'poll done' && l['events'] === 1 && Number(l['cycle']) > Number(first['cycle']),
       'a change after the bad reload',
@@ -97,7 +89,7 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
     daemon.child.kill('SIGHUP');
     await daemon.waitFor((l) => l['message'] === 'config reloaded', 'the reload');
     from = daemon.mark();
-    await admin.modify(ann, 'replace', 'title', ['CEO']);
+    await bed.admin.modify(ann, 'replace', 'title', ['CEO']);
     await daemon.waitFor(
       (l) =>
         l['message'] === 'poll done' &&
@@ -128,7 +120,7 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
     try {
       const users: string[] = [];
       const watch = await Watch.start(
-        admin,
+        bed.admin,
         samba,
         'sigterm',
         async (ou) => {
@@ -136,7 +128,7 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
         },
         {
           urls: [proxy.url],
-          smtpPort: smtp.port,
+          smtpPort: bed.smtp.port,
           directoryExtra: '  pageSize: 1',
           extra: 'poll: { schedule: "1s" }',
         },
@@ -144,7 +136,7 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
       const daemon = startDaemon(watch.config, watch.env);
       running.push(daemon);
       await daemon.waitFor((l) => l['message'] === 'poll done', 'the first poll');
-      for (const [i, dn] of users.entries()) await admin.modify(dn, 'replace', 'title', [`t${i}`]);
+      for (const [i, dn] of users.entries()) await bed.admin.modify(dn, 'replace', 'title', [`t${i}`]);
       proxy.reset();
       proxy.holdAfterSearches(4); // rootDSE, invocationId, two pages of the change search
       for (let i = 0; i < 200 && !proxy.holding; i++) await new Promise((r) => setTimeout(r, 50));
@@ -169,15 +161,15 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
     let kay = '';
     let club = '';
     const watch = await Watch.start(
-      admin,
+      bed.admin,
       samba,
       'daemonjobs',
       async (ou) => {
         kay = await person(ou, 'Kay');
-        club = await admin.group(ou, uniqueName('club').slice(0, 20), { displayName: 'Club' });
+        club = await bed.admin.group(ou, uniqueName('club').slice(0, 20), { displayName: 'Club' });
       },
       {
-        smtpPort: smtp.port,
+        smtpPort: bed.smtp.port,
         extra:
           'poll: { schedule: "1s" }\nlifecycle: { enabled: true, schedule: "*/2 * * * * *" }\n' +
           'passwordExpiry: { enabled: true, schedule: "*/2 * * * * *", portalUrl: "https://pw.example.test" }',
@@ -192,7 +184,7 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
       'the lifecycle job',
     );
     await daemon.waitFor((l) => l['message'] === 'password-expiry done', 'the password-expiry job');
-    const { searchEntries } = await admin.client.search(club, { scope: 'base', attributes: ['member'] });
+    const { searchEntries } = await bed.admin.client.search(club, { scope: 'base', attributes: ['member'] });
     expect(String(searchEntries[0]?.['member'])).toBe(kay);
     await daemon.waitFor(
       (l) => l['message'] === 'poll done' && l['objects'] === 1,
@@ -210,7 +202,7 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
       let lou = '';
       const port = await freePort();
       const watch = await Watch.start(
-        admin,
+        bed.admin,
         samba,
         'daemonfail',
         async (ou) => {
@@ -225,7 +217,7 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
       const daemon = startDaemon(watch.config, watch.env);
       running.push(daemon);
       await daemon.waitFor((l) => l['message'] === 'poll done', 'the first poll');
-      await admin.modify(lou, 'replace', 'title', ['Refused']);
+      await bed.admin.modify(lou, 'replace', 'title', ['Refused']);
       await daemon.waitFor((l) => l['message'] === 'message failed for good', 'the failure');
       await daemon.waitFor((l) => l['message'] === 'health alert', 'the alert');
       const health = await fetch(`http://127.0.0.1:${port}/healthz`);
@@ -270,8 +262,8 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
   });
 
   it('exits at once with 77 on bad LDAP credentials and 78 on a bad config', async () => {
-    const watch = await Watch.start(admin, samba, 'badstart', () => Promise.resolve(), {
-      smtpPort: smtp.port,
+    const watch = await Watch.start(bed.admin, samba, 'badstart', () => Promise.resolve(), {
+      smtpPort: bed.smtp.port,
     });
     watch.env = { ...watch.env, TEST_BIND_PASSWORD: 'not-the-Passw0rd' };
     const bad = startDaemon(watch.config, watch.env);

@@ -3,35 +3,29 @@
  * (msDS-UserPasswordExpiryTimeComputed, honouring fine-grained password policies, which put
  * users on different thresholds); only "now" is moved, with ADNOTIFY_FAKE_NOW.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 import { sambaOrNull, uniqueName } from '../support/cli.js';
-import { DirectoryAdmin, PSO_DAY } from '../support/seed.js';
-import { SmtpCapture } from '../support/smtpCapture.js';
+import { directoryAndMail } from '../support/directoryAndMail.js';
+import { PSO_DAY } from '../support/seed.js';
 import { Watch } from '../support/watch.js';
 
 const samba = sambaOrNull();
 
 describe.skipIf(!samba)('password-expiry reminders (Samba AD DC + SMTP)', () => {
   if (!samba) return;
-  let admin: DirectoryAdmin;
-  let smtp: SmtpCapture;
+  const bed = directoryAndMail(samba);
   const psos: string[] = [];
 
-  beforeAll(async () => {
-    admin = await DirectoryAdmin.connect(samba);
-    smtp = await SmtpCapture.start();
-  });
+  // After hooks run last-registered first: these objects go before the connection closes.
   afterAll(async () => {
-    for (const dn of psos) await admin.delete(dn).catch(() => undefined);
-    await admin.close();
-    await smtp.stop();
+    for (const dn of psos) await bed.admin.delete(dn).catch(() => undefined);
   });
 
   /** A fine-grained password policy with this maximum age, applied to these users. */
   async function policy(maxAgeDays: number, users: string[]): Promise<void> {
     psos.push(
-      await admin.passwordSettings(users, {
+      await bed.admin.passwordSettings(users, {
         'msDS-PasswordSettingsPrecedence': String(10 + psos.length),
         'msDS-MaximumPasswordAge': String(-Math.round(maxAgeDays * PSO_DAY)),
       }),
@@ -42,14 +36,14 @@ describe.skipIf(!samba)('password-expiry reminders (Samba AD DC + SMTP)', () => 
     const dn: Record<string, string> = {};
     const pw = { password: 'Str0ng!Passw0rd' };
     const user = (ou: string, name: string, attrs: Record<string, string> = {}, withPassword = true) =>
-      admin.user(
+      bed.admin.user(
         ou,
         `${name}${uniqueName('').slice(-6)}`.slice(0, 20),
         { displayName: name, mail: `${name.toLowerCase()}@example.test`, ...attrs },
         withPassword ? pw : {},
       );
     const watch = await Watch.start(
-      admin,
+      bed.admin,
       samba,
       'pwexp',
       async (ou) => {
@@ -59,16 +53,16 @@ describe.skipIf(!samba)('password-expiry reminders (Samba AD DC + SMTP)', () => 
         dn['dan'] = await user(ou, 'Dan'); // the domain's 42 days: nothing
         dn['eve'] = await user(ou, 'Eve', {}, false); // disabled (no password set)
         dn['fay'] = await user(ou, 'Fay');
-        await admin.modify(dn['fay'], 'replace', 'userAccountControl', ['66048']); // never expires
+        await bed.admin.modify(dn['fay'], 'replace', 'userAccountControl', ['66048']); // never expires
         dn['gil'] = await user(ou, 'Gil');
-        await admin.modify(dn['gil'], 'replace', 'pwdLastSet', ['0']); // must change at next logon
-        dn['hal'] = await admin.user(ou, uniqueName('hal').slice(0, 20), { displayName: 'Hal' }, pw); // no mail
+        await bed.admin.modify(dn['gil'], 'replace', 'pwdLastSet', ['0']); // must change at next logon
+        dn['hal'] = await bed.admin.user(ou, uniqueName('hal').slice(0, 20), { displayName: 'Hal' }, pw); // no mail
         await policy(5, [dn['ann'], dn['eve'], dn['fay'], dn['gil'], dn['hal']]);
         await policy(2.5, [dn['bob']]);
         await policy(20, [dn['cat']]);
       },
       {
-        smtpPort: smtp.port,
+        smtpPort: bed.smtp.port,
         extra: `passwordExpiry:
   enabled: true
   daysBefore: [14, 7, 3, 1]
@@ -86,16 +80,16 @@ describe.skipIf(!samba)('password-expiry reminders (Samba AD DC + SMTP)', () => 
     expect(lines[1]).toMatch(
       /^would remind bob@example\.test {2}Bob: expires \S+ \(in 2 days\), threshold 3 days \(also past 7, 14 days: recorded, not sent\)$/,
     );
-    expect(smtp.messages).toEqual([]);
+    expect(bed.smtp.messages).toEqual([]);
 
     const run = await watch.run('password-expiry');
     expect(run.code, run.stderr).toBe(0);
-    const subjects = () => smtp.messages.map((m) => `${m.to.join()}: ${m.parsed.subject ?? ''}`).sort();
+    const subjects = () => bed.smtp.messages.map((m) => `${m.to.join()}: ${m.parsed.subject ?? ''}`).sort();
     expect(subjects()).toEqual([
       'ann@example.test: Your password expires in 4 days',
       'bob@example.test: Your password expires in 2 days',
     ]);
-    const ann = smtp.messages.find((m) => m.to.includes('ann@example.test'))!;
+    const ann = bed.smtp.messages.find((m) => m.to.includes('ann@example.test'))!;
     expect(ann.parsed.text).toMatch(
       /Your password expires on \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC, in 4 days\./,
     );
@@ -109,7 +103,7 @@ describe.skipIf(!samba)('password-expiry reminders (Samba AD DC + SMTP)', () => 
     // A second run the same day sends nothing new.
     const again = await watch.run('password-expiry');
     expect(again.stdout).toMatch(/^password-expiry: no reminders due$/m);
-    expect(smtp.messages).toHaveLength(2);
+    expect(bed.smtp.messages).toHaveLength(2);
 
     // Two days later: Ann is within 3 days, Bob within 1.
     const later = { ADNOTIFY_FAKE_NOW: new Date(Date.now() + 2 * 86_400_000).toISOString() };
@@ -124,15 +118,19 @@ describe.skipIf(!samba)('password-expiry reminders (Samba AD DC + SMTP)', () => 
 
     // Ann changes her password: a new expiry date starts afresh (back to 7 days, now).
     delete watch.env['ADNOTIFY_FAKE_NOW'];
-    await admin.modify(dn['ann']!, 'replace', 'unicodePwd', [Buffer.from('"An0ther!Passw0rd"', 'utf16le')]);
+    await bed.admin.modify(dn['ann']!, 'replace', 'unicodePwd', [
+      Buffer.from('"An0ther!Passw0rd"', 'utf16le'),
+    ]);
     await watch.run('password-expiry');
-    expect(smtp.messages).toHaveLength(5);
-    expect(smtp.messages.at(-1)?.parsed.subject).toBe('Your password expires in 4 days');
-    expect(smtp.messages.at(-1)?.to).toEqual(['ann@example.test']);
+    expect(bed.smtp.messages).toHaveLength(5);
+    expect(bed.smtp.messages.at(-1)?.parsed.subject).toBe('Your password expires in 4 days');
+    expect(bed.smtp.messages.at(-1)?.to).toEqual(['ann@example.test']);
   });
 
   it('refuses to send while passwordExpiry.enabled is false, but --dry-run works', async () => {
-    const watch = await Watch.start(admin, samba, 'pwoff', () => Promise.resolve(), { smtpPort: smtp.port });
+    const watch = await Watch.start(bed.admin, samba, 'pwoff', () => Promise.resolve(), {
+      smtpPort: bed.smtp.port,
+    });
     const refused = await watch.run('password-expiry');
     expect(refused.code).toBe(64);
     expect(refused.stderr).toMatch(/passwordExpiry\.enabled is false/);

@@ -27,6 +27,23 @@ export function directoryAndMail(samba: SambaInfo, smtpOptions: SmtpCaptureOptio
   return bed;
 }
 
+/** The administrator's connection for the file, opened before its tests, closed after them. */
+export function directoryAdmin(samba: SambaInfo): { readonly admin: DirectoryAdmin } {
+  let admin: DirectoryAdmin | undefined;
+  beforeAll(async () => {
+    admin = await DirectoryAdmin.connect(samba);
+  });
+  afterAll(async () => {
+    await admin?.close();
+  });
+  return {
+    get admin(): DirectoryAdmin {
+      if (!admin) throw new Error('the directory admin connects in beforeAll: use it in tests and hooks');
+      return admin;
+    },
+  };
+}
+
 export interface DirectoryAndCaptures {
   readonly admin: DirectoryAdmin;
   /** Starts an SMTP capture, stopped by the bed (a test may stop it earlier). */
@@ -41,23 +58,16 @@ export function directoryAndCaptures(
   samba: SambaInfo,
   stopCaptures: 'after each test' | 'after the file',
 ): DirectoryAndCaptures {
-  let admin: DirectoryAdmin | undefined;
+  const connection = directoryAdmin(samba);
   const captures: SmtpCapture[] = [];
   const stopAll = async () => {
     for (const c of captures.splice(0)) await c.stop();
   };
-  beforeAll(async () => {
-    admin = await DirectoryAdmin.connect(samba);
-  });
-  afterAll(async () => {
-    await admin?.close();
-    await stopAll();
-  });
+  afterAll(stopAll);
   if (stopCaptures === 'after each test') afterEach(stopAll);
   return {
     get admin(): DirectoryAdmin {
-      if (!admin) throw new Error('the directory admin connects in beforeAll: use it in tests and hooks');
-      return admin;
+      return connection.admin;
     },
     async capture(options: SmtpCaptureOptions = {}) {
       const c = await SmtpCapture.start(options);
