@@ -147,16 +147,42 @@ const directory = z.strictObject({
   actor: z
     .strictObject({
       source: z
-        .enum(['none', 'attribute'])
+        .enum(['none', 'attribute', 'samba-audit', 'windows-events'])
         .default('none')
-        .describe('none (Active Directory records no modifier) | attribute. default: none'),
+        .describe(
+          'none | attribute (the modifier stored on the object) | samba-audit (Samba AD DC JSON audit log) | windows-events (Security events forwarded as JSON lines: Winlogbeat, OpenWEC). default: none',
+        ),
       attribute: attributeName
         .default('modifiersName')
         .describe(
           'The attribute naming who made a change, when source is "attribute". default: modifiersName',
         ),
+      paths: z
+        .array(z.string().min(1))
+        .default([])
+        .describe(
+          'The audit files to follow (samba-audit, windows-events): paths or globs such as "/var/log/samba/audit.log*"; rotated files are followed too. default: []',
+        ),
+      waitSeconds: z
+        .number()
+        .int()
+        .min(0)
+        .max(3600)
+        .default(30)
+        .describe(
+          "How long a notification may wait for its actor's audit record before it goes out saying the actor is unknown. default: 30",
+        ),
     })
     .prefault({})
+    .superRefine((actor, ctx) => {
+      if ((actor.source === 'samba-audit' || actor.source === 'windows-events') && actor.paths.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['paths'],
+          message: `directory.actor.source is ${actor.source}: list the audit files to read in directory.actor.paths, e.g. ["/var/log/samba/audit.log*"]`,
+        });
+      }
+    })
     .describe('Who made a change'),
 });
 
