@@ -6,16 +6,9 @@
  */
 import type { AuditRecord } from './audit.js';
 import { sameDn } from './dn.js';
-import type { DirectoryEvent } from './events.js';
+import type { Actor, DirectoryEvent } from './events.js';
 
-/** Who made a change, as notifications and `history --json` name them. */
-export interface Actor {
-  sid: string | null;
-  /** DOMAIN\account or the sAMAccountName. */
-  account: string | null;
-  name: string | null;
-  dn: string | null;
-}
+export type { Actor } from './events.js';
 
 export interface StoredAuditRecord extends AuditRecord {
   id: number;
@@ -23,16 +16,18 @@ export interface StoredAuditRecord extends AuditRecord {
 
 /** The actor of an event as recorded: an Actor, or (before this version) the actor's DN. */
 export function actorOfEvent(event: DirectoryEvent): Actor | null {
-  const actor: unknown = (event as { actor?: unknown }).actor;
+  const actor: unknown = event.actor;
   if (typeof actor === 'string') return { sid: null, account: null, name: null, dn: actor };
-  return typeof actor === 'object' && actor !== null ? (actor as Actor) : null;
+  return event.actor ?? null;
 }
 
 function sameObject(record: AuditRecord, event: DirectoryEvent, account: string | null): boolean {
   if (record.objectGuid !== null) return record.objectGuid === event.object.guid.toLowerCase();
   const dns = [event.object.dn, ...(event.type === 'object.moved' ? [event.from, event.to] : [])];
   if (record.dn !== null) return dns.some((dn) => sameDn(dn, record.dn ?? ''));
-  return record.account !== null && account !== null && record.account.toLowerCase() === account.toLowerCase();
+  return (
+    record.account !== null && account !== null && record.account.toLowerCase() === account.toLowerCase()
+  );
 }
 
 function sameMember(record: AuditRecord, member: { guid: string | null; dn: string }): boolean {

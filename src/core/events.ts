@@ -36,10 +36,24 @@ export type AttributeChange =
   | { attribute: string; redacted: true }
   | { attribute: string; binary: true; before: string[]; after: string[] };
 
+/** Who made a change, as notifications and `history --json` name them. */
+export interface Actor {
+  /** The actor's objectSid, from an audit record. */
+  sid: string | null;
+  /** DOMAIN\account, or the sAMAccountName. */
+  account: string | null;
+  /** The display name, or what stands for one ("adnotify" for its own changes). */
+  name: string | null;
+  dn: string | null;
+}
+
 interface EventBase {
   object: ObjectRef;
-  /** DN of who made the change, when directory.actor names an attribute that records it. */
-  actor?: string;
+  /**
+   * Who made the change: from directory.actor (an attribute, or the DCs' audit records); null
+   * when an audit source is set but no record of the change arrived in time.
+   */
+  actor?: Actor | null;
 }
 
 export type DirectoryEvent =
@@ -173,7 +187,8 @@ export function deriveEvents(change: ObjectChange, policy: DiffPolicy): Director
   const { before, after } = change;
   const object = objectRef(after.object);
   const actor = actorOf(after.object, policy.actorAttribute);
-  const base = actor === undefined ? { object } : { object, actor };
+  const base =
+    actor === undefined ? { object } : { object, actor: { sid: null, account: null, name: null, dn: actor } };
   const events: DirectoryEvent[] = [];
   const member = (m: StoredMember): MemberInfo => ({
     guid: m.guid,

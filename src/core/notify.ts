@@ -5,6 +5,7 @@
  * managers, members, whether a group is public) and the recipients' addresses are looked up
  * by the caller and passed in.
  */
+import { actorOfEvent } from './correlate.js';
 import type { DirectoryEvent, ObjectRef } from './events.js';
 
 /** Why someone is told; a recipient may hold several reasons for one object. */
@@ -114,8 +115,9 @@ export function intentsFor(
     for (const o of facts.owners) add(o, 'publicOwner');
   }
   for (const event of events) {
-    if (notify.loggedInUser && event.actor !== undefined && event.type !== 'object.created') {
-      add({ guid: null, dn: event.actor }, 'actor');
+    const actor = actorOfEvent(event);
+    if (notify.loggedInUser && actor?.dn != null && event.type !== 'object.created') {
+      add({ guid: null, dn: actor.dn }, 'actor');
     }
     if (event.type === 'group.member.added' && notify.newMemberOnAdd) add(event.member, 'added');
     if (event.type === 'group.member.removed' && notify.removedMemberOnRemoval) add(event.member, 'removed');

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 
 import Handlebars from 'handlebars';
 
+import { actorOfEvent } from '../core/correlate.js';
 import type { AttributeChange, DirectoryEvent, ObjectRef } from '../core/events.js';
 import type { Reason } from '../core/notify.js';
 import { escapeInvisible } from '../core/visible.js';
@@ -142,6 +143,22 @@ function changeRow(change: AttributeChange): { attribute: string; before: string
 
 const KIND: Record<string, string> = { user: 'user', group: 'group', contact: 'contact' };
 
+/**
+ * Who made the object's changes this cycle: "Olga Operator (ACME\\oop)", the DN when that is
+ * all that is known, several joined when several people changed it; null when unknown.
+ */
+function actorText(events: readonly DirectoryEvent[]): string | undefined {
+  const names: string[] = [];
+  for (const event of events) {
+    const a = actorOfEvent(event);
+    if (!a) continue;
+    const text =
+      a.name !== null ? (a.account !== null ? `${a.name} (${a.account})` : a.name) : (a.account ?? a.dn);
+    if (text !== null && !names.includes(text)) names.push(text);
+  }
+  return names.length === 0 ? undefined : names.join(', ');
+}
+
 /** The reasons shown: an owner of a public group is told as its owner once. */
 function shownReasons(reasons: readonly Reason[]): Reason[] {
   return reasons.filter((r) => !(r === 'publicOwner' && reasons.includes('owner')));
@@ -211,7 +228,7 @@ export function objectChangeView(
   };
   const added = members('group.member.added');
   const removed = members('group.member.removed');
-  const actor = input.events.find((e) => e.actor !== undefined)?.actor;
+  const actor = actorText(input.events);
   const count = (n: number) => (n > 0 ? n.toLocaleString('en-US') : null);
   return {
     object: objectView(input.object, input.displayName),

@@ -8,6 +8,8 @@
  * Over 300 lines on purpose: the whole state contract in one place, every method with its
  * meaning, so that a new implementation (PostgreSQL) is written against one file.
  */
+import type { AuditRecord } from '../core/audit.js';
+import type { StoredAuditRecord } from '../core/correlate.js';
 import type { DirectoryEvent } from '../core/events.js';
 import type { ScheduleKind, ScheduleState } from '../core/lifecycle.js';
 import type { SnapshotObject, StoredMember } from '../core/snapshot.js';
@@ -23,6 +25,7 @@ export interface StateStore {
   readonly outbox: OutboxStore;
   readonly schedules: ScheduleStore;
   readonly reminders: ReminderStore;
+  readonly audit: AuditStore;
   /**
    * Runs `work` in one write transaction: everything it writes, in any part, commits together
    * or not at all. Transactions do not nest; cycles and jobs never overlap.
@@ -299,6 +302,30 @@ export interface ReminderStore {
   recorded(userGuid: string, expiresAt: string): Set<number>;
   /** Records a threshold once; a second record of it changes nothing. */
   record(reminder: ReminderRecord): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit records (who made a change) and how far each audit file was read.
+
+/** A followed file: its identity (device:inode, which a rotation keeps), where it was, how far read. */
+export interface AuditPosition {
+  file: string;
+  path: string;
+  offset: number;
+}
+
+export interface AuditStore {
+  /** Where reading stopped, per file; empty before the first read. */
+  positions(): AuditPosition[];
+  /** Replaces the positions (files no longer found are dropped). */
+  setPositions(positions: readonly AuditPosition[]): void;
+  add(records: readonly AuditRecord[]): void;
+  /** Records not yet matched to an event, recorded at or after `since`, oldest first. */
+  unused(since: string): StoredAuditRecord[];
+  /** These records made an event: they are not matched again. */
+  markUsed(ids: readonly number[]): void;
+  /** Forgets records recorded before `before`. */
+  prune(before: string): number;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -299,7 +299,7 @@ const rows: Row[] = [
       {
         type: 'object.modified',
         object: aliceRef,
-        actor: 'CN=Admin2,DC=x',
+        actor: { sid: null, account: null, name: null, dn: 'CN=Admin2,DC=x' },
         changes: [{ attribute: 'title', before: ['A'], after: ['B'] }],
       },
     ],

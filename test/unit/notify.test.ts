@@ -56,7 +56,7 @@ const modified = (object = user, actor?: string): DirectoryEvent => ({
   type: 'object.modified',
   object,
   changes: [{ attribute: 'title', before: ['A'], after: ['B'] }],
-  ...(actor ? { actor } : {}),
+  ...(actor ? { actor: { sid: null, account: null, name: null, dn: actor } } : {}),
 });
 const added = (name: string): DirectoryEvent => ({
   type: 'group.member.added',

@@ -250,4 +250,37 @@ describe.each([
     expect(store.outbox.counts()).toEqual({ pending: 1, held: 0, sent: 0, failed: 0 });
     store.close();
   });
+
+  it('keeps audit records until matched or pruned, and where each audit file was read', () => {
+    const store = open();
+    const record = (at: string, attribute: string) => ({
+      at,
+      actorSid: 'S-1-5-21-1-2-3-1102',
+      actorAccount: null,
+      operation: 'modify' as const,
+      objectGuid: null,
+      dn: 'CN=A,DC=x',
+      account: null,
+      attribute,
+      member: null,
+    });
+    store.audit.add([
+      record('2026-12-02T08:00:00.000Z', 'title'),
+      record('2026-12-02T09:00:00.000Z', 'mail'),
+    ]);
+    const [first, second] = store.audit.unused('2026-12-02T00:00:00.000Z');
+    expect([first?.attribute, second?.attribute]).toEqual(['title', 'mail']);
+    store.audit.markUsed([first!.id]);
+    expect(store.audit.unused('2026-12-02T00:00:00.000Z').map((r) => r.attribute)).toEqual(['mail']);
+    expect(store.audit.unused('2026-12-02T09:30:00.000Z')).toEqual([]);
+    expect(store.audit.prune('2026-12-02T08:30:00.000Z')).toBe(1);
+
+    expect(store.audit.positions()).toEqual([]);
+    store.audit.setPositions([{ file: '2049:17', path: '/var/log/samba/audit.log', offset: 4096 }]);
+    store.audit.setPositions([{ file: '2049:18', path: '/var/log/samba/audit.log', offset: 10 }]);
+    expect(store.audit.positions()).toEqual([
+      { file: '2049:18', path: '/var/log/samba/audit.log', offset: 10 },
+    ]);
+    store.close();
+  });
 });

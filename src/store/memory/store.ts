@@ -5,6 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 
+import type { AuditRecord } from '../../core/audit.js';
+import type { StoredAuditRecord } from '../../core/correlate.js';
 import type { DirectoryEvent } from '../../core/events.js';
 import type { DirectoryIdentity } from '../../core/types.js';
 import {
@@ -17,6 +19,8 @@ import {
   type HistoryEvent,
   type LastRun,
   type PruneCounts,
+  type AuditPosition,
+  type AuditStore,
   type ReminderRecord,
   type ReminderStore,
   type StateStore,
@@ -31,8 +35,9 @@ interface Data extends SnapshotData, QueueData {
   lastRun: LastRun | undefined;
   meta: Map<string, string>;
   reminders: Map<string, 'sent' | 'passed'>;
+  audit: { positions: AuditPosition[]; records: Map<number, StoredAuditRecord & { used: boolean }> };
   /** The next row ID of each table (each counts from 1, as SQLite's do). */
-  ids: Record<'events' | 'cycles' | 'outbox' | 'schedules', number>;
+  ids: Record<'events' | 'cycles' | 'outbox' | 'schedules' | 'audit', number>;
 }
 
 export class MemoryStore implements StateStore {
@@ -44,9 +49,10 @@ export class MemoryStore implements StateStore {
     lastRun: undefined,
     meta: new Map([['redactionKey', randomBytes(32).toString('hex')]]),
     reminders: new Map(),
+    audit: { positions: [], records: new Map() },
     outbox: new Map(),
     schedules: new Map(),
-    ids: { events: 1, cycles: 1, outbox: 1, schedules: 1 },
+    ids: { events: 1, cycles: 1, outbox: 1, schedules: 1, audit: 1 },
   };
   #inTransaction = false;
   #closed = false;
@@ -62,6 +68,7 @@ export class MemoryStore implements StateStore {
     () => this.#data.ids.schedules++,
   );
   readonly reminders: ReminderStore = new MemoryReminders(() => this.#data);
+  readonly audit: AuditStore = new MemoryAudit(() => this.#data);
 
   async transaction<T>(work: () => Promise<T>): Promise<T> {
     if (this.#inTransaction) throw new Error('transactions do not nest');
@@ -246,5 +253,53 @@ class MemoryReminders implements ReminderStore {
   record(r: ReminderRecord): void {
     const key = `${r.userGuid}\u0000${r.expiresAt}\u0000${r.threshold}`;
     if (!this.#data().reminders.has(key)) this.#data().reminders.set(key, r.outcome);
+  }
+}
+
+class MemoryAudit implements AuditStore {
+  readonly #data: () => Data;
+
+  constructor(data: () => Data) {
+    this.#data = data;
+  }
+
+  positions(): AuditPosition[] {
+    return this.#data().audit.positions.map((p) => ({ ...p }));
+  }
+
+  setPositions(positions: readonly AuditPosition[]): void {
+    this.#data().audit.positions = positions.map((p) => ({ ...p }));
+  }
+
+  add(records: readonly AuditRecord[]): void {
+    for (const r of records) {
+      const id = this.#data().ids.audit++;
+      this.#data().audit.records.set(id, { ...structuredClone(r), id, used: false });
+    }
+  }
+
+  unused(since: string): StoredAuditRecord[] {
+    return [...this.#data().audit.records.values()]
+      .filter((r) => !r.used && r.at >= since)
+      .sort((a, b) => a.at.localeCompare(b.at) || a.id - b.id)
+      .map((r) => {
+        const copy: StoredAuditRecord & { used?: boolean } = structuredClone(r);
+        delete copy.used;
+        return copy;
+      });
+  }
+
+  markUsed(ids: readonly number[]): void {
+    for (const id of ids) {
+      const r = this.#data().audit.records.get(id);
+      if (r) r.used = true;
+    }
+  }
+
+  prune(before: string): number {
+    let n = 0;
+    for (const [id, r] of this.#data().audit.records)
+      if (r.at < before && this.#data().audit.records.delete(id)) n++;
+    return n;
   }
 }

@@ -198,6 +198,27 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX events_cycle_object ON events (cycle_id, object_guid, id);
     `,
   },
+  {
+    version: 8,
+    description: 'audit records (who made a change) and where reading the audit files stopped',
+    sql: `
+      -- Records read from the DCs' audit files, values already dropped, until matched to an
+      -- event (used = 1) or too old to match one.
+      CREATE TABLE audit_records (
+        id     INTEGER PRIMARY KEY,
+        at     TEXT NOT NULL,
+        record TEXT NOT NULL,
+        used   INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX audit_records_at ON audit_records (used, at);
+      -- Each followed file by device and inode (a rotated file keeps them): how far it was read.
+      CREATE TABLE audit_positions (
+        file    TEXT PRIMARY KEY,
+        path    TEXT NOT NULL,
+        offset  INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 /**

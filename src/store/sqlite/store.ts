@@ -5,6 +5,7 @@
  */
 import { TemporaryError } from '../../errors.js';
 import type { PruneCounts, StateStore } from '../ports.js';
+import { SqliteAudit } from './audit.js';
 import { SqliteCycleLog } from './cycles.js';
 import { openDatabase, Statements, type Db } from './database.js';
 import { SqliteEventLog } from './events.js';
@@ -22,6 +23,7 @@ export class SqliteStore implements StateStore {
   readonly outbox: SqliteOutbox;
   readonly schedules: SqliteSchedules;
   readonly reminders: SqliteReminders;
+  readonly audit: SqliteAudit;
 
   private constructor(db: Db) {
     this.#db = db;
@@ -32,6 +34,7 @@ export class SqliteStore implements StateStore {
     this.outbox = new SqliteOutbox(statements);
     this.schedules = new SqliteSchedules(statements);
     this.reminders = new SqliteReminders(statements);
+    this.audit = new SqliteAudit(statements);
   }
 
   /** Opens (creating with mode 0600 when missing), checks and migrates the state file. */
