@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 
 import { runCycle, type CycleSummary } from '../poll/cycle.js';
 import { passwordExpiryJob } from '../jobs/passwordExpiry.js';
+import { actorOfEvent } from '../core/correlate.js';
 import { namingContextOf } from '../core/dn.js';
 import { parseDuration } from '../core/duration.js';
 import { TOMBSTONES_HIDDEN } from '../directory/errors.js';
@@ -128,7 +129,8 @@ export function history(
   }
   const store = ctx.openStore(loaded);
   try {
-    const events = store.events.since(since.toISOString());
+    // Every event says who made it: an Actor, or null when nobody is known.
+    const events = store.events.since(since.toISOString()).map((e) => ({ ...e, actor: actorOfEvent(e) }));
     if (options.json === true) {
       ctx.out(JSON.stringify(events, null, 2));
       return;

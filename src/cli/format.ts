@@ -3,6 +3,7 @@
  * anything (CR/LF, escape sequences, megabytes): they are escaped and shortened here, so a
  * hostile value cannot forge output lines or flood the screen. `--json` prints them exactly.
  */
+import { actorOfEvent } from '../core/correlate.js';
 import type { AttributeChange } from '../core/events.js';
 import { escapeInvisible } from '../core/visible.js';
 import type { HistoryEvent } from '../store/ports.js';
@@ -34,9 +35,20 @@ function change(c: AttributeChange): string {
   return `${c.attribute}: ${values(c.before)} → ${values(c.after)}`;
 }
 
+/** Who made it, for the heading: " by Olga Operator (ACME\\oop)", " by (unknown)" or nothing. */
+function by(event: HistoryEvent): string {
+  const actor = actorOfEvent(event);
+  if (actor === null) return event.actor === null ? '  by (unknown)' : '';
+  const text =
+    actor.name !== null
+      ? `${actor.name}${actor.account !== null ? ` (${actor.account})` : ''}`
+      : (actor.account ?? actor.dn ?? actor.sid ?? '?');
+  return `  by ${safeText(text, 200)}`;
+}
+
 /** One event as one heading line and, for modifications, one indented line per attribute. */
 export function eventLines(event: HistoryEvent): string[] {
-  const head = `${event.at}  #${event.id}  ${event.type.padEnd(20)} ${event.object.class} ${safeText(event.object.dn, 300)}`;
+  const head = `${event.at}  #${event.id}  ${event.type.padEnd(20)} ${event.object.class} ${safeText(event.object.dn, 300)}${by(event)}`;
   switch (event.type) {
     case 'object.modified':
       return [head, ...event.changes.map((c) => `    ${change(c)}`)];

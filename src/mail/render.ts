@@ -245,6 +245,8 @@ export function objectChangeView(
     memberName: null,
     when: utcText(input.when),
     actor: actor === undefined ? null : showValue(actor),
+    /** An audit source is set, but no record named who made these changes in time. */
+    actorUnknown: actor === undefined && input.events.some((e) => e.actor === null),
     protectedGroup: input.protectedGroup === true,
   };
 }

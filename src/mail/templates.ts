@@ -65,6 +65,8 @@ Members removed:
 When: {{when}}
 {{#if actor}}
 By: {{actor}}
+{{else if actorUnknown}}
+By: unknown (no audit record named who made this change)
 {{/if}}`;
 
 const CHANGE_HTML = `{{#if deleted}}<p>The {{object.kind}} was <strong>deleted</strong>.</p>{{/if}}
@@ -79,7 +81,7 @@ const CHANGE_HTML = `{{#if deleted}}<p>The {{object.kind}} was <strong>deleted</
 {{/if}}
 {{#if added.length}}<p>Members added:</p><ul>{{#each added}}<li>{{name}} <small>({{dn}})</small></li>{{/each}}</ul>{{#if addedMore}}<p>and {{addedMore}} more</p>{{/if}}{{/if}}
 {{#if removed.length}}<p>Members removed:</p><ul>{{#each removed}}<li>{{name}} <small>({{dn}})</small></li>{{/each}}</ul>{{#if removedMore}}<p>and {{removedMore}} more</p>{{/if}}{{/if}}
-<p>When: {{when}}{{#if actor}}<br>By: {{actor}}{{/if}}</p>`;
+<p>When: {{when}}{{#if actor}}<br>By: {{actor}}{{else if actorUnknown}}<br>By: unknown (no audit record named who made this change){{/if}}</p>`;
 
 const FOOTER_TEXT = `
 --
@@ -192,13 +194,14 @@ Group: {{object.dn}}
 {{/if}}
 When: {{when}}
 {{#if actor}}By: {{actor}}
+{{else if actorUnknown}}By: unknown (no audit record named who made this change)
 {{/if}}${FOOTER_TEXT}
 `,
     html: `<div style="${STYLE}">
 <p>Hello{{#if recipientName}} {{recipientName}}{{/if}},</p>
 <p>{{#if addedTo}}You were <strong>added to</strong>{{else}}You were <strong>removed from</strong>{{/if}} the group <strong>{{object.name}}</strong> <small>({{object.dn}})</small>.</p>
 {{#if memberName}}<p>Member: {{memberName}}</p>{{/if}}
-<p>When: {{when}}{{#if actor}}<br>By: {{actor}}{{/if}}</p>
+<p>When: {{when}}{{#if actor}}<br>By: {{actor}}{{else if actorUnknown}}<br>By: unknown (no audit record named who made this change){{/if}}</p>
 ${FOOTER_HTML}
 </div>
 `,

@@ -8,6 +8,7 @@ import type { Deps } from '../deps.js';
 import { searchByGuids } from '../directory/lookup.js';
 import type { DirectoryState } from '../store/ports.js';
 import { toSnapshotObject } from '../store/snapshotValues.js';
+import { pullAudit } from '../actor/attribute.js';
 import {
   applier,
   closeCycle,
@@ -78,6 +79,8 @@ export async function baseline(
         }
       }
     }
+    // The audit files are taken from their end: changes before the baseline are not reported.
+    pullAudit(deps);
     const finished = await closeFullRead(deps, identity, started, null, scope);
     const id = store.cycles.begin('baseline', started.toISOString());
     const record = {
@@ -131,7 +134,7 @@ export async function incremental(
         for (const entry of page) await apply.entry(entry);
       }
     }
-    const queued = await finishAndNotify(deps, apply, cycleId, started, identity);
+    const queued = await finishAndNotify(deps, apply, cycleId, started, identity, new Date(state.updatedAt));
     // The change search read the schema's binary attributes (the cache was stale): keep them.
     if (refreshBinary && hcu > cursor) await saveBinaryAttributes(directory, store, started);
     const finished = clock.now();
@@ -200,7 +203,7 @@ export async function resync(
     for (const guid of store.snapshot.containerGuids()) {
       if (!seen.has(guid)) store.snapshot.deleteContainer(guid);
     }
-    const queued = await finishAndNotify(deps, apply, cycleId, started, identity);
+    const queued = await finishAndNotify(deps, apply, cycleId, started, identity, new Date(state.updatedAt));
     const finished = await closeFullRead(deps, identity, started, state.baselineAt, scope);
     const record = closeCycle(store, 'resync', started, finished, apply, cycleId());
     const seconds = record.durationMs / 1000;

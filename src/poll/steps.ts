@@ -7,6 +7,7 @@ import { AttributeSet, BUILTIN_IGNORED_ATTRIBUTES } from '../core/attributes.js'
 import type { DirectoryIdentity } from '../core/types.js';
 import type { Deps } from '../deps.js';
 import type { DirectorySource } from '../directory/port.js';
+import { attributeActors, pullAudit } from '../actor/attribute.js';
 import { queueNotifications } from '../notify/queue.js';
 import type { StateStore } from '../store/ports.js';
 import { redactedAttributes, type SnapshotPolicy } from '../store/snapshotValues.js';
@@ -95,16 +96,22 @@ export function closeCycle(
   return record;
 }
 
-/** Records the cycle's events and queues the notifications they call for. */
+/**
+ * Completes the cycle's events, names who made them (directory.actor: the audit records read
+ * since the last cycle, `since`), and queues the notifications they call for.
+ */
 export async function finishAndNotify(
   deps: Deps,
   apply: ChangeApplier,
   cycleId: () => number,
   when: Date,
   identity: DirectoryIdentity,
+  since: Date,
 ): Promise<{ messages: number; held: boolean }> {
   apply.finish();
+  pullAudit(deps);
   if (apply.events === 0) return { messages: 0, held: false };
+  await attributeActors(deps, cycleId(), since);
   return queueNotifications(deps, {
     cycleId: cycleId(),
     departed: apply.departed,

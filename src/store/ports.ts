@@ -113,6 +113,11 @@ export interface EventLog {
   objectsOfCycle(cycleId: number): { guid: string; events: number }[];
   /** The events one cycle recorded for these objects, oldest first. */
   ofCycle(cycleId: number, objectGuids: readonly string[]): DirectoryEvent[];
+  /** The same, with each event's id (to replace it) and time. */
+  recordedOfCycle(
+    cycleId: number,
+    objectGuids: readonly string[],
+  ): { id: number; at: string; event: DirectoryEvent }[];
   /** How many events of each type one cycle recorded. */
   typesOfCycle(cycleId: number): Map<string, number>;
   /** Events recorded at or after `since` (ISO time), oldest first. */

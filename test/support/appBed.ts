@@ -26,11 +26,14 @@ export interface AppBed {
   logged(): string;
 }
 
-/** `yaml` is appended to a minimal config (top-level sections only, e.g. "notify: {...}"). */
-export function appBed(yaml = ''): AppBed {
+/**
+ * `yaml` is appended to a minimal config (top-level sections only, e.g. "notify: {...}");
+ * `directory` to the directory section's flow mapping (e.g. 'actor: { source: samba-audit }').
+ */
+export function appBed(yaml = '', directory = ''): AppBed {
   const { config } = parseConfigText(
     `version: 1
-directory: { urls: ["ldaps://dc1.x.test"], bindDN: "CN=svc,${BASE}", bindPassword: "x", baseDN: "${BASE}" }
+directory: { urls: ["ldaps://dc1.x.test"], bindDN: "CN=svc,${BASE}", bindPassword: "x", baseDN: "${BASE}"${directory ? `, ${directory}` : ''} }
 smtp: { host: 127.0.0.1, from: "adnotify@x.test", to: [helpdesk@x.test] }
 ${yaml}
 `,

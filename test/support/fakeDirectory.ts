@@ -26,6 +26,8 @@ export const BASE = `OU=Staff,${DOMAIN}`;
 
 let guids = 0;
 const newGuid = () => `00000000-0000-4000-8000-${(++guids).toString(16).padStart(12, '0')}`;
+/** The domain SID of the fake directory; an object's SID is it plus its RID. */
+export const DOMAIN_SID = 'S-1-5-21-1000-2000-3000';
 
 export interface Modify {
   dn: string;
@@ -39,6 +41,9 @@ export class FakeDirectory implements DirectorySource {
   #usn = 1000n;
   invocationId = '11111111-1111-4111-8111-111111111111';
   dsServiceName = `CN=NTDS Settings,CN=DC1,CN=Servers,CN=Site,CN=Sites,CN=Configuration,${DOMAIN}`;
+  /** objectSid of each object (text), for look-ups by `<SID=...>`. */
+  readonly #sids = new Map<string, string>();
+  #rid = 1100;
   /** Every modify adnotify sent, in order. */
   readonly modifies: Modify[] = [];
   /** Set to make the next search fail (a DC going away mid-cycle). */
@@ -119,6 +124,13 @@ export class FakeDirectory implements DirectorySource {
     this.#touch(entry);
   }
 
+  /** The objectSid an object was given (every user and group has one). */
+  sidOf(entry: DirectoryEntry): string {
+    const sid = [...this.#sids].find(([, guid]) => guid === entry.guid)?.[0];
+    if (sid === undefined) throw new Error(`${entry.dn} has no SID`);
+    return sid;
+  }
+
   // -- the port ---------------------------------------------------------------------------
 
   async *search(request: SearchRequest): AsyncIterable<DirectoryEntry[]> {
@@ -128,6 +140,12 @@ export class FakeDirectory implements DirectorySource {
       const err = this.failNextSearch;
       this.failNextSearch = null;
       throw err;
+    }
+    const bySid = /^<SID=([^>]+)>$/.exec(request.base ?? '');
+    if (bySid) {
+      const entry = this.#entries.get(this.#sids.get(bySid[1] ?? '') ?? '');
+      if (entry && !entry.deleted) yield [copy(entry)];
+      return;
     }
     const base = request.base ?? BASE;
     const filter = typeof request.filter === 'string' ? FilterParser.parseString(request.filter) : undefined;
@@ -202,6 +220,8 @@ export class FakeDirectory implements DirectorySource {
       attributes: new Map(Object.entries(attributes).map(([k, v]) => [k, [valueOf(v)]])),
     };
     this.#entries.set(entry.guid, entry);
+    if (!objectClass.includes('organizationalUnit'))
+      this.#sids.set(`${DOMAIN_SID}-${++this.#rid}`, entry.guid);
     return entry;
   }
 

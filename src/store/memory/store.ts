@@ -152,6 +152,16 @@ class MemoryEventLog implements EventLog {
       .map((e) => structuredClone(e.event));
   }
 
+  recordedOfCycle(
+    cycleId: number,
+    objectGuids: readonly string[],
+  ): { id: number; at: string; event: DirectoryEvent }[] {
+    const wanted = new Set(objectGuids);
+    return [...this.#data().events]
+      .filter(([, e]) => e.cycle === cycleId && wanted.has(e.event.object.guid))
+      .map(([id, e]) => ({ id, at: e.at, event: structuredClone(e.event) }));
+  }
+
   typesOfCycle(cycleId: number): Map<string, number> {
     const out = new Map<string, number>();
     for (const { event } of this.#ofCycle(cycleId)) out.set(event.type, (out.get(event.type) ?? 0) + 1);

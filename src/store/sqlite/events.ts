@@ -46,6 +46,20 @@ export class SqliteEventLog implements EventLog {
     return rows.map((payload) => JSON.parse(payload) as DirectoryEvent);
   }
 
+  recordedOfCycle(
+    cycleId: number,
+    objectGuids: readonly string[],
+  ): { id: number; at: string; event: DirectoryEvent }[] {
+    if (objectGuids.length === 0) return [];
+    const rows = this.#sql
+      .get(
+        `SELECT id, at, payload FROM events WHERE cycle_id = ? AND object_guid IN (SELECT value FROM json_each(?))
+         ORDER BY id`,
+      )
+      .all(cycleId, JSON.stringify(objectGuids)) as { id: number; at: string; payload: string }[];
+    return rows.map((r) => ({ id: r.id, at: r.at, event: JSON.parse(r.payload) as DirectoryEvent }));
+  }
+
   typesOfCycle(cycleId: number): Map<string, number> {
     const rows = this.#sql
       .get('SELECT type, COUNT(*) AS n FROM events WHERE cycle_id = ? GROUP BY type')

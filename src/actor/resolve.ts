@@ -1,0 +1,68 @@
+/**
+ * Who a SID is: the DC itself (S-1-5-18), adnotify's own bind account (its lifecycle job), or
+ * a person or service account read from the directory by objectSid, with name, account and
+ * DN; each SID is read once per cycle.
+ */
+import { SYSTEM_SID } from '../core/audit.js';
+import type { Actor } from '../core/events.js';
+import { formatSid } from '../core/normalize.js';
+import { textOf, type DirectoryEntry } from '../core/types.js';
+import { isNoSuchObject } from '../directory/errors.js';
+import type { DirectorySource } from '../directory/port.js';
+import { rdnValue } from '../mail/render.js';
+
+export class ActorResolver {
+  readonly #directory: DirectorySource;
+  readonly #bindDN: string;
+  readonly #cache = new Map<string, Actor>();
+  #bindSid: string | null | undefined;
+
+  constructor(directory: DirectorySource, bindDN: string) {
+    this.#directory = directory;
+    this.#bindDN = bindDN;
+  }
+
+  /** `account` is DOMAIN\account when the record named it (Windows events). */
+  async resolve(sid: string, account: string | null): Promise<Actor> {
+    const cached = this.#cache.get(sid);
+    if (cached) return cached;
+    let actor: Actor;
+    if (sid === SYSTEM_SID) {
+      actor = { sid, account: 'NT AUTHORITY\\SYSTEM', name: 'the domain controller', dn: null };
+    } else if (sid === (await this.#ownSid())) {
+      actor = { sid, account, name: 'adnotify', dn: this.#bindDN };
+    } else {
+      const entry = await this.#read(`<SID=${sid}>`);
+      actor = entry
+        ? {
+            sid,
+            account: account ?? textOf(entry, 'sAMAccountName'),
+            name: textOf(entry, 'displayName') ?? rdnValue(entry.dn),
+            dn: entry.dn,
+          }
+        : { sid, account, name: null, dn: null };
+    }
+    this.#cache.set(sid, actor);
+    return actor;
+  }
+
+  /** The bind account's objectSid: changes it makes (the lifecycle job) are adnotify's. */
+  async #ownSid(): Promise<string | null> {
+    if (this.#bindSid !== undefined) return this.#bindSid;
+    const entry = await this.#read(this.#bindDN);
+    const value = entry?.attributes.get('objectSid')?.[0];
+    this.#bindSid = value instanceof Uint8Array ? formatSid(value) : null;
+    return this.#bindSid;
+  }
+
+  async #read(base: string): Promise<DirectoryEntry | undefined> {
+    try {
+      for await (const page of this.#directory.search({ base, scope: 'base', filter: '(objectClass=*)' })) {
+        if (page[0]) return page[0];
+      }
+    } catch (err: unknown) {
+      if (!isNoSuchObject(err)) throw err;
+    }
+    return undefined;
+  }
+}

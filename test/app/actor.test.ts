@@ -1,0 +1,123 @@
+/**
+ * Who made a change, from an audit file the test writes as Samba does, on in-memory ports: the
+ * actor named on the event and in the mail, told with loggedInUser, a change without a record
+ * going out after waitSeconds with the actor unknown, and a restart reading on.
+ */
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import { runCycle } from '../../src/poll/cycle.js';
+import type { DirectoryEntry } from '../../src/core/types.js';
+import { appBed } from '../support/appBed.js';
+import { tempDir } from '../support/cli.js';
+
+const line = (sid: string, dn: string, attributes: string[]) =>
+  `${JSON.stringify({
+    timestamp: '2026-12-01T08:00:30.000000+0000',
+    type: 'dsdbChange',
+    dsdbChange: {
+      statusCode: 0,
+      operation: 'Modify',
+      userSid: sid,
+      dn,
+      attributes: Object.fromEntries(
+        attributes.map((a) => [a, { actions: [{ action: 'replace', values: [{ value: 'secret-ish' }] }] }]),
+      ),
+    },
+  })}\n`;
+
+describe('the actor from a samba-audit file (in-memory ports)', () => {
+  function setup(waitSeconds = 1, notify = 'loggedInUser: true') {
+    const log = join(tempDir(), 'audit.log');
+    writeFileSync(log, line('S-1-5-21-9-9-9-9', 'CN=Before,DC=x,DC=test', ['title'])); // before adnotify: never read
+    const bed = appBed(
+      `notify: { ${notify} }`,
+      `actor: { source: samba-audit, paths: ["${log}"], waitSeconds: ${waitSeconds} }`,
+    );
+    const olga = bed.directory.user('Olga', { sAMAccountName: 'oop' });
+    const ann = bed.directory.user('Ann');
+    const change = (who: DirectoryEntry, target: DirectoryEntry, attrs: Record<string, string>) => {
+      bed.directory.set(target, attrs);
+      appendFileSync(log, line(bed.directory.sidOf(who), target.dn, Object.keys(attrs)));
+    };
+    return { bed, log, olga, ann, change };
+  }
+
+  it('names the actor on the event and in the mail, and tells the actor with loggedInUser', async () => {
+    const { bed, olga, ann, change } = setup();
+    await runCycle(bed.deps());
+
+    change(olga, ann, { title: 'Engineer' });
+    await runCycle(bed.deps());
+
+    const [event] = bed.store.events.since('');
+    expect(event?.actor).toEqual({
+      sid: bed.directory.sidOf(olga),
+      account: 'oop',
+      name: 'Olga',
+      dn: olga.dn,
+    });
+    expect(bed.mail()).toEqual([
+      'olga@x.test: Changes to user Ann',
+      'helpdesk@x.test: [adnotify] Changes to user Ann',
+    ]);
+    const [toOlga] = bed.store.outbox.list();
+    expect(toOlga?.text).toContain('You are told because you made this change.');
+    expect(toOlga?.text).toContain('By: Olga (oop)');
+    expect(JSON.stringify(bed.store.outbox.list())).not.toContain('secret-ish');
+  });
+
+  it('two people changing one object in one cycle: one event each, both named', async () => {
+    const { bed, olga, ann, change } = setup();
+    const ben = bed.directory.user('Ben', { sAMAccountName: 'ben' });
+    await runCycle(bed.deps());
+
+    change(olga, ann, { title: 'Engineer' });
+    change(ben, ann, { telephoneNumber: '+1 555' });
+    await runCycle(bed.deps());
+
+    expect(
+      bed.store.events
+        .since('')
+        .map((e) => `${e.type} ${e.actor?.name ?? '?'}`)
+        .sort(),
+    ).toEqual(['object.modified Ben', 'object.modified Olga']);
+    expect(bed.store.outbox.list().find((m) => m.envelope.to.includes('helpdesk@x.test'))?.text).toContain(
+      'By: Ben (ben), Olga (oop)',
+    );
+  });
+
+  it('a change whose record never arrives goes out after waitSeconds with the actor unknown', async () => {
+    const { bed, ann } = setup(1, 'loggedInUser: true, objectModified: true');
+    await runCycle(bed.deps());
+    bed.directory.set(ann, { title: 'Nobody said' });
+
+    const started = performance.now();
+    await runCycle(bed.deps());
+
+    expect(performance.now() - started).toBeGreaterThanOrEqual(900);
+    expect(bed.store.events.since('')[0]?.actor).toBeNull();
+    expect(bed.logged()).toContain('no audit record named who made these changes in time');
+    expect(bed.mail()).toEqual([
+      'ann@x.test: Changes to user Ann',
+      'helpdesk@x.test: [adnotify] Changes to user Ann',
+    ]);
+    expect(bed.store.outbox.list()[0]?.text).toContain(
+      'By: unknown (no audit record named who made this change)',
+    );
+  });
+
+  it('a record is used once: the next change of the same attribute is not given an old actor', async () => {
+    const { bed, olga, ann, change } = setup(0);
+    await runCycle(bed.deps());
+    change(olga, ann, { title: 'One' });
+    await runCycle(bed.deps());
+    bed.directory.set(ann, { title: 'Two' }); // no record for this one
+
+    await runCycle(bed.deps());
+
+    expect(bed.store.events.since('').map((e) => e.actor?.name ?? null)).toEqual(['Olga', null]);
+  });
+});
