@@ -67,13 +67,14 @@ export async function attributeActors(
   deps: Deps,
   cycleId: number,
   since: Date,
+  namingContext: string,
   sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
 ): Promise<AttributionSummary> {
   if (auditSource(deps) === null) return { named: 0, unknown: 0 };
   const { store, config, log } = deps;
   const from = new Date(since.getTime() - WINDOW_SLACK_MS).toISOString();
   store.audit.prune(new Date(since.getTime() - KEEP_UNMATCHED_MS).toISOString());
-  const resolver = new ActorResolver(deps.directory, config.directory.bindDN);
+  const resolver = new ActorResolver(deps.directory, config.directory.bindDN, namingContext);
   const guids = store.events.objectsOfCycle(cycleId).map((o) => o.guid);
   let pending = store.events
     .recordedOfCycle(cycleId, guids)

@@ -11,15 +11,23 @@ import { isNoSuchObject } from '../directory/errors.js';
 import type { DirectorySource } from '../directory/port.js';
 import { rdnValue } from '../mail/render.js';
 
+/** RFC 4515 escapes for a value inside a filter. */
+function escapeFilterValue(value: string): string {
+  return value.replace(/[\\*()\0]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 export class ActorResolver {
   readonly #directory: DirectorySource;
   readonly #bindDN: string;
+  readonly #base: string;
   readonly #cache = new Map<string, Actor>();
   #bindSid: string | null | undefined;
 
-  constructor(directory: DirectorySource, bindDN: string) {
+  /** `base`: the naming context, where people are looked for by objectSid. */
+  constructor(directory: DirectorySource, bindDN: string, base: string) {
     this.#directory = directory;
     this.#bindDN = bindDN;
+    this.#base = base;
   }
 
   /** `account` is DOMAIN\account when the record named it (Windows events). */
@@ -32,7 +40,7 @@ export class ActorResolver {
     } else if (sid === (await this.#ownSid())) {
       actor = { sid, account, name: 'adnotify', dn: this.#bindDN };
     } else {
-      const entry = await this.#read(`<SID=${sid}>`);
+      const entry = await this.#find(`(objectSid=${sid})`);
       actor = entry
         ? {
             sid,
@@ -46,18 +54,27 @@ export class ActorResolver {
     return actor;
   }
 
-  /** The bind account's objectSid: changes it makes (the lifecycle job) are adnotify's. */
+  /**
+   * The bind account's objectSid: changes it makes (the lifecycle job) are adnotify's.
+   * directory.bindDN may be a DN, a userPrincipalName or DOMAIN\\account.
+   */
   async #ownSid(): Promise<string | null> {
     if (this.#bindSid !== undefined) return this.#bindSid;
-    const entry = await this.#read(this.#bindDN);
+    const bind = this.#bindDN;
+    const escaped = escapeFilterValue(bind.includes('\\') ? bind.slice(bind.lastIndexOf('\\') + 1) : bind);
+    const filter = /^[A-Za-z][\w-]*=/.test(bind)
+      ? `(distinguishedName=${escaped})`
+      : `(|(userPrincipalName=${escaped})(sAMAccountName=${escaped}))`;
+    const entry = await this.#find(filter);
     const value = entry?.attributes.get('objectSid')?.[0];
     this.#bindSid = value instanceof Uint8Array ? formatSid(value) : null;
     return this.#bindSid;
   }
 
-  async #read(base: string): Promise<DirectoryEntry | undefined> {
+  /** The one object matching `filter` in the naming context (AD and Samba take objectSid as text). */
+  async #find(filter: string): Promise<DirectoryEntry | undefined> {
     try {
-      for await (const page of this.#directory.search({ base, scope: 'base', filter: '(objectClass=*)' })) {
+      for await (const page of this.#directory.search({ base: this.#base, filter })) {
         if (page[0]) return page[0];
       }
     } catch (err: unknown) {

@@ -4,6 +4,7 @@
  */
 import type { Config } from '../config/schema.js';
 import { AttributeSet, BUILTIN_IGNORED_ATTRIBUTES } from '../core/attributes.js';
+import { namingContextOf } from '../core/dn.js';
 import type { DirectoryIdentity } from '../core/types.js';
 import type { Deps } from '../deps.js';
 import type { DirectorySource } from '../directory/port.js';
@@ -111,7 +112,12 @@ export async function finishAndNotify(
   apply.finish();
   pullAudit(deps);
   if (apply.events === 0) return { messages: 0, held: false };
-  await attributeActors(deps, cycleId(), since);
+  await attributeActors(
+    deps,
+    cycleId(),
+    since,
+    namingContextOf(deps.config.directory.baseDN, identity.namingContexts),
+  );
   return queueNotifications(deps, {
     cycleId: cycleId(),
     departed: apply.departed,

@@ -28,6 +28,8 @@ let guids = 0;
 const newGuid = () => `00000000-0000-4000-8000-${(++guids).toString(16).padStart(12, '0')}`;
 /** The domain SID of the fake directory; an object's SID is it plus its RID. */
 export const DOMAIN_SID = 'S-1-5-21-1000-2000-3000';
+/** Each object's SID by GUID (filters match `(objectSid=S-1-5-...)` as AD does). */
+const sidByGuid = new Map<string, string>();
 
 export interface Modify {
   dn: string;
@@ -141,12 +143,6 @@ export class FakeDirectory implements DirectorySource {
       this.failNextSearch = null;
       throw err;
     }
-    const bySid = /^<SID=([^>]+)>$/.exec(request.base ?? '');
-    if (bySid) {
-      const entry = this.#entries.get(this.#sids.get(bySid[1] ?? '') ?? '');
-      if (entry && !entry.deleted) yield [copy(entry)];
-      return;
-    }
     const base = request.base ?? BASE;
     const filter = typeof request.filter === 'string' ? FilterParser.parseString(request.filter) : undefined;
     const guidFilter = typeof request.filter === 'string' ? undefined : request.filter;
@@ -220,8 +216,11 @@ export class FakeDirectory implements DirectorySource {
       attributes: new Map(Object.entries(attributes).map(([k, v]) => [k, [valueOf(v)]])),
     };
     this.#entries.set(entry.guid, entry);
-    if (!objectClass.includes('organizationalUnit'))
-      this.#sids.set(`${DOMAIN_SID}-${++this.#rid}`, entry.guid);
+    if (!objectClass.includes('organizationalUnit')) {
+      const sid = `${DOMAIN_SID}-${++this.#rid}`;
+      this.#sids.set(sid, entry.guid);
+      sidByGuid.set(entry.guid, sid);
+    }
     return entry;
   }
 
@@ -258,6 +257,10 @@ function valuesOf(entry: DirectoryEntry, attribute: string): string[] {
       return entry.deleted ? ['TRUE'] : [];
     case 'member':
       return (entry.members ?? []).map((m) => m.dn);
+    case 'objectsid':
+      return [sidByGuid.get(entry.guid) ?? ''].filter((v) => v !== '');
+    case 'distinguishedname':
+      return [entry.dn];
   }
   const values = [...entry.attributes].find(([k]) => k.toLowerCase() === attribute.toLowerCase())?.[1] ?? [];
   return values.map((v) => (typeof v === 'string' ? v : v instanceof Uint8Array ? '' : v.dn));

@@ -32,6 +32,11 @@ export interface SambaInfo {
   realm: string;
   dir: string;
   samLdb: string;
+  /**
+   * Where the DC writes its JSON audit records (dsdb_json_audit, dsdb_group_json_audit), with
+   * its other output: the file a directory.actor samba-audit source follows.
+   */
+  auditLog: string;
   pid: number;
 }
 
@@ -247,7 +252,8 @@ export async function startSamba(dir: string, ip = randomLoopback()): Promise<St
   const samLdb = join(dir, 'private', 'sam.ldb');
   extendSchema(samLdb);
   const conf = join(dir, 'etc', 'smb.conf');
-  const tlsLines = `\ttls enabled = yes\n\ttls keyfile = ${certs.key}\n\ttls certfile = ${certs.cert}\n\ttls cafile = ${certs.ca}\n`;
+  // The audit records say who made each change (TECH-NOTES, "audit records").
+  const tlsLines = `\ttls enabled = yes\n\ttls keyfile = ${certs.key}\n\ttls certfile = ${certs.cert}\n\ttls cafile = ${certs.ca}\n\tlog level = 1 dsdb_json_audit:5 dsdb_group_json_audit:5\n`;
   writeFileSync(conf, readFileSync(conf, 'utf8').replace('[global]\n', `[global]\n${tlsLines}`));
 
   const info: SambaInfo = {
@@ -261,6 +267,7 @@ export async function startSamba(dir: string, ip = randomLoopback()): Promise<St
     realm: REALM,
     dir,
     samLdb,
+    auditLog: join(dir, 'samba.out'),
     pid: 0,
   };
   return launch(info);

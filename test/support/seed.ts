@@ -21,14 +21,15 @@ export class DirectoryAdmin {
     this.baseDN = baseDN;
   }
 
-  static async connect(samba: SambaInfo): Promise<DirectoryAdmin> {
+  /** Binds as the DC's administrator, or as `as` (a delegated operator, say). */
+  static async connect(samba: SambaInfo, as?: { dn: string; password: string }): Promise<DirectoryAdmin> {
     const client = new Client({
       url: samba.url,
       timeout: 30_000,
       connectTimeout: 5_000,
       tlsOptions: { ca: readFileSync(samba.caFile) },
     });
-    await client.bind(samba.bindDN, samba.password);
+    await client.bind(as?.dn ?? samba.bindDN, as?.password ?? samba.password);
     return new DirectoryAdmin(client, samba.baseDN);
   }
 

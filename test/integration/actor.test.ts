@@ -1,0 +1,78 @@
+/**
+ * Who made a change, from the Samba AD DC's own audit records (the test DC runs with
+ * dsdb_json_audit on): two delegated operators (Account Operators, one with mail, one
+ * without) and the administrator change objects; every message and `history` name the right
+ * one, and loggedInUser mails the operator who has mail.
+ */
+import { describe, expect, it } from 'vitest';
+
+import { sambaOrNull, uniqueName } from '../support/cli.js';
+import { directoryAndMail } from '../support/directoryAndMail.js';
+import { DirectoryAdmin } from '../support/seed.js';
+import { Watch } from '../support/watch.js';
+
+const samba = sambaOrNull();
+const PASSWORD = 'Str0ng!Passw0rd';
+
+describe.skipIf(!samba)('the actor from the Samba audit log (Samba AD DC + SMTP)', () => {
+  if (!samba) return;
+  const bed = directoryAndMail(samba);
+
+  it('names the operator or administrator who made each change; tells the operator with mail', async () => {
+    const dn: Record<string, string> = {};
+    const watch = await Watch.start(
+      bed.admin,
+      samba,
+      'actor',
+      async (ou) => {
+        dn['olga'] = await bed.admin.person(ou, 'Olga');
+        dn['nomail'] = await bed.admin.person(ou, 'Nemo', {}, null);
+        await bed.admin.addMembers(`CN=Account Operators,CN=Builtin,${samba.baseDN}`, [
+          dn['olga'],
+          dn['nomail'],
+        ]);
+        dn['ann'] = await bed.admin.person(ou, 'Ann');
+        dn['bob'] = await bed.admin.person(ou, 'Bob');
+        dn['team'] = await bed.admin.group(ou, uniqueName('team').slice(0, 20), { displayName: 'Team' });
+      },
+      {
+        smtpPort: bed.smtp.port,
+        smtpExtra: '  to: [helpdesk@example.test]',
+        directoryExtra: `  actor:\n    source: samba-audit\n    paths: [${JSON.stringify(samba.auditLog)}]\n    waitSeconds: 10`,
+        extra: 'notify:\n  loggedInUser: true\n  objectModified: true\n',
+      },
+    );
+    bed.smtp.messages.length = 0;
+    const olga = await DirectoryAdmin.connect(samba, { dn: dn['olga']!, password: PASSWORD });
+    const nemo = await DirectoryAdmin.connect(samba, { dn: dn['nomail']!, password: PASSWORD });
+    try {
+      await olga.modify(dn['ann']!, 'replace', 'telephoneNumber', ['+1 555 0100']);
+      await nemo.addMembers(dn['team']!, [dn['bob']!]);
+      await bed.admin.modify(dn['bob']!, 'replace', 'title', ['Boss']);
+
+      const { events } = await watch.cycle();
+
+      const by = (type: string, object: string) =>
+        events.find((e) => e.type === type && e.object.dn === object)?.actor;
+      expect(by('object.modified', dn['ann']!)).toMatchObject({ name: 'Olga', dn: dn['olga'] });
+      expect(by('group.member.added', dn['team']!)).toMatchObject({ name: 'Nemo', dn: dn['nomail'] });
+      expect(by('object.modified', dn['bob']!)).toMatchObject({ account: 'Administrator' });
+
+      const inbox = bed.smtp.byRecipient();
+      expect(inbox).toContain('olga@example.test: Changes to user Ann');
+      expect(inbox.filter((m) => m.startsWith('nemo'))).toEqual([]);
+      const toOlga = bed.smtp.messages.find((m) => m.to.includes('olga@example.test'));
+      expect(toOlga?.parsed.text).toContain('You are told because you made this change.');
+      const copy = bed.smtp.messages.find(
+        (m) => m.to.includes('helpdesk@example.test') && m.parsed.subject?.includes('Ann'),
+      );
+      expect(copy?.parsed.text).toMatch(/By: Olga \(/);
+
+      const history = await watch.run('history', '--since', '1h');
+      expect(history.stdout).toMatch(/object\.modified.*Ann.*by Olga/);
+    } finally {
+      await olga.close();
+      await nemo.close();
+    }
+  });
+});
