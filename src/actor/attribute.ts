@@ -79,6 +79,11 @@ export async function attributeActors(
   let pending = store.events
     .recordedOfCycle(cycleId, guids)
     .filter((r) => !r.event.type.startsWith('lifecycle.'));
+  // Every DN an object had this cycle: a record names the DN of its time, before a rename.
+  const aliases = new Map<string, string[]>();
+  for (const { event } of pending) {
+    if (event.type === 'object.moved') aliases.set(event.object.guid, [event.from, event.to]);
+  }
   let named = 0;
   // A real wait (the records are written by the DCs as time passes), not the domain clock.
   const deadline = performance.now() + config.directory.actor.waitSeconds * 1000;
@@ -86,7 +91,8 @@ export async function attributeActors(
     const records = store.audit.unused(from);
     const still: typeof pending = [];
     for (const recorded of pending) {
-      if (await name(deps, resolver, cycleId, recorded, records)) named++;
+      const dns = aliases.get(recorded.event.object.guid) ?? [];
+      if (await name(deps, resolver, cycleId, recorded, records, dns)) named++;
       else still.push(recorded);
     }
     pending = still;
@@ -111,13 +117,14 @@ async function name(
   cycleId: number,
   recorded: { id: number; at: string; event: DirectoryEvent },
   records: readonly StoredAuditRecord[],
+  aliases: readonly string[],
 ): Promise<boolean> {
   const { store } = deps;
   const { id, at, event } = recorded;
   const object = store.snapshot.getObject(event.object.guid);
   const accountValue = object?.attributes['sAMAccountName']?.[0];
   const account = typeof accountValue === 'string' ? accountValue : null;
-  const found = recordsOf(event, account, records);
+  const found = recordsOf(event, account, records, aliases);
   if (found.size === 0) return false;
   const used = [...found.values()].flat();
   store.audit.markUsed(used.map((r) => r.id));

@@ -21,9 +21,14 @@ export function actorOfEvent(event: DirectoryEvent): Actor | null {
   return event.actor ?? null;
 }
 
-function sameObject(record: AuditRecord, event: DirectoryEvent, account: string | null): boolean {
+function sameObject(
+  record: AuditRecord,
+  event: DirectoryEvent,
+  account: string | null,
+  aliases: readonly string[],
+): boolean {
   if (record.objectGuid !== null) return record.objectGuid === event.object.guid.toLowerCase();
-  const dns = [event.object.dn, ...(event.type === 'object.moved' ? [event.from, event.to] : [])];
+  const dns = [event.object.dn, ...aliases, ...(event.type === 'object.moved' ? [event.from, event.to] : [])];
   if (record.dn !== null) return dns.some((dn) => sameDn(dn, record.dn ?? ''));
   return (
     record.account !== null && account !== null && record.account.toLowerCase() === account.toLowerCase()
@@ -39,12 +44,14 @@ function sameMember(record: AuditRecord, member: { guid: string | null; dn: stri
 
 /**
  * The records that made `event`. For `object.modified`, by attribute (lower case): a change
- * made through several operations, or by several people, keeps each one's records.
+ * made through several operations, or by several people, keeps each one's records. `aliases`
+ * are the object's other DNs this cycle (renamed or moved): a record names the DN of its time.
  */
 export function recordsOf(
   event: DirectoryEvent,
   account: string | null,
   records: readonly StoredAuditRecord[],
+  aliases: readonly string[] = [],
 ): Map<string, StoredAuditRecord[]> {
   const out = new Map<string, StoredAuditRecord[]>();
   const add = (key: string, r: StoredAuditRecord) => {
@@ -53,7 +60,7 @@ export function recordsOf(
     out.set(key, list);
   };
   for (const r of records) {
-    if (!sameObject(r, event, account)) continue;
+    if (!sameObject(r, event, account, aliases)) continue;
     switch (event.type) {
       case 'object.created':
         if (r.operation === 'add' || (event.enteredScope === true && r.operation === 'move')) add('', r);
