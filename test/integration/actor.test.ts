@@ -4,9 +4,14 @@
  * without) and the administrator change objects; every message and `history` name the right
  * one, and loggedInUser mails the operator who has mail.
  */
+import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { describe, expect, it } from 'vitest';
 
-import { sambaOrNull, uniqueName } from '../support/cli.js';
+import { parseSambaAudit } from '../../src/core/audit.js';
+
+import { sambaOrNull, tempDir, uniqueName } from '../support/cli.js';
 import { directoryAndMail } from '../support/directoryAndMail.js';
 import { DirectoryAdmin } from '../support/seed.js';
 import { Watch } from '../support/watch.js';
@@ -70,9 +75,75 @@ describe.skipIf(!samba)('the actor from the Samba audit log (Samba AD DC + SMTP)
 
       const history = await watch.run('history', '--since', '1h');
       expect(history.stdout).toMatch(/object\.modified.*Ann.*by Olga/);
+
+      // Another run (a new process, as from cron): it reads on from where the last one stopped.
+      await olga.modify(dn['bob']!, 'replace', 'description', ['seen by Olga']);
+      const next = await watch.cycle();
+      expect(next.events.map((e) => `${e.type} ${e.actor?.name ?? '?'}`)).toEqual(['object.modified Olga']);
     } finally {
       await olga.close();
       await nemo.close();
     }
+  });
+
+  it('the same changes described as forwarded Windows events (Winlogbeat lines) name the same people', async () => {
+    const dn: Record<string, string> = {};
+    const events = join(tempDir(), 'security.json');
+    writeFileSync(events, '');
+    const watch = await Watch.start(
+      bed.admin,
+      samba,
+      'winevt',
+      async (ou) => {
+        dn['olga'] = await bed.admin.person(ou, 'Olga');
+        await bed.admin.addMembers(`CN=Account Operators,CN=Builtin,${samba.baseDN}`, [dn['olga']]);
+        dn['ann'] = await bed.admin.person(ou, 'Ann');
+        dn['team'] = await bed.admin.group(ou, uniqueName('team').slice(0, 20), { displayName: 'Team' });
+      },
+      {
+        smtpPort: bed.smtp.port,
+        directoryExtra: `  actor:\n    source: windows-events\n    paths: [${JSON.stringify(events)}]\n    waitSeconds: 10`,
+      },
+    );
+    const olga = await DirectoryAdmin.connect(samba, { dn: dn['olga']!, password: PASSWORD });
+    const auditStart = statSync(samba.auditLog).size;
+    try {
+      await olga.modify(dn['ann']!, 'replace', 'telephoneNumber', ['+1 555 0199']);
+      await bed.admin.addMembers(dn['team']!, [dn['ann']!]);
+    } finally {
+      await olga.close();
+    }
+    // The DC's records of these changes, as a Windows DC would log them and Winlogbeat ship them.
+    const records = readFileSync(samba.auditLog)
+      .subarray(auditStart)
+      .toString('utf8')
+      .split('\n')
+      .flatMap(parseSambaAudit)
+      .filter((r) => r.dn === dn['ann'] || r.dn === dn['team']);
+    const lines = records.map((r) =>
+      JSON.stringify({
+        '@timestamp': r.at,
+        winlog: {
+          event_id: 5136,
+          computer_name: 'dc1.example.test',
+          event_data: {
+            SubjectUserSid: r.actorSid,
+            ObjectDN: r.dn,
+            AttributeLDAPDisplayName: r.attribute,
+            AttributeValue: r.member?.dn ?? 'changed',
+            OperationType: r.operation === 'member-remove' ? '%%14675' : '%%14674',
+          },
+        },
+      }),
+    );
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    appendFileSync(events, `${lines.join('\n')}\n`);
+
+    const { events: changes } = await watch.cycle();
+
+    const by = (type: string, object: string) =>
+      changes.find((e) => e.type === type && e.object.dn === object)?.actor;
+    expect(by('object.modified', dn['ann']!)).toMatchObject({ name: 'Olga', dn: dn['olga'] });
+    expect(by('group.member.added', dn['team']!)).toMatchObject({ account: 'Administrator' });
   });
 });
