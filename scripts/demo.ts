@@ -97,10 +97,19 @@ try {
     mail: 'phoenix@example.test',
   });
   await admin.addMembers(phoenix, [alice, bob, carl]);
+  // A helpdesk operator with delegated rights (Account Operators), outside the watched OU.
+  const olga = await admin.user(
+    `CN=Users,${samba.info.baseDN}`,
+    'olga',
+    { displayName: 'Olga Operator', mail: 'olga@example.test' },
+    password,
+  );
+  await admin.addMembers(`CN=Account Operators,CN=Builtin,${samba.info.baseDN}`, [olga]);
   say('Seeded OU=Demo Corp: Dana (CEO), Alice (reports to Dana), Bob (reports to Alice), Eve (disabled),');
   say(
     'contact Carl Contractor, and group "Project Phoenix" (owner Dana, co-owner Alice; members Alice, Bob, Carl).',
   );
+  say('Olga Operator (helpdesk, an Account Operator) works outside it. The DC keeps audit records.');
   say();
 
   const config = join(dir, 'adnotify.yaml');
@@ -113,9 +122,10 @@ directory:
   bindDN: "${samba.info.bindDN}"
   bindPassword: "\${env:DEMO_BIND_PASSWORD}"
   baseDN: "${corp}"
+  actor: { source: samba-audit, paths: ["${samba.info.auditLog}"], waitSeconds: 5 }
 state: { path: "${join(dir, 'state', 'adnotify.db')}" }
 smtp: { host: 127.0.0.1, port: ${smtp.port}, requireTls: false, from: "Directory Notifications <no-reply@example.test>", to: ["helpdesk@example.test"] }
-notify: { objectModified: true, ownerManager: true, newMemberOnAdd: true, removedMemberOnRemoval: true }
+notify: { objectModified: true, ownerManager: true, newMemberOnAdd: true, removedMemberOnRemoval: true, loggedInUser: true }
 logging: { format: text }
 `,
   );
@@ -124,13 +134,15 @@ logging: { format: text }
   await adnotify(['--config', config, 'once'], env);
   await adnotify(['--config', config, 'status'], env);
 
-  say('Now some everyday changes, as an administrator would make them:');
-  say('  Alice gets a new phone number; Bob is renamed to "Robert Jones"; Dana joins Project Phoenix;');
-  say('  Carl leaves it; Eve (disabled) is deleted.');
+  say('Now some everyday changes. Olga Operator gives Alice a new phone number and adds Dana to');
+  say('Project Phoenix; the administrator renames Bob to "Robert Jones", removes Carl from Project');
+  say('Phoenix and deletes Eve (disabled).');
   say();
-  await admin.modify(alice, 'replace', 'telephoneNumber', ['+1 555 0199']);
+  const operator = await DirectoryAdmin.connect(samba.info, { dn: olga, password: password.password });
+  await operator.modify(alice, 'replace', 'telephoneNumber', ['+1 555 0199']);
+  await operator.addMembers(phoenix, [dana]);
+  await operator.close();
   await admin.move(bob, bob.replace('CN=Bob Jones', 'CN=Robert Jones'));
-  await admin.addMembers(phoenix, [dana]);
   await admin.removeMembers(phoenix, [carl]);
   await admin.delete(eve);
   await admin.close();

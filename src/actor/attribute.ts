@@ -95,7 +95,13 @@ export async function attributeActors(
       if (await name(deps, resolver, cycleId, recorded, records, dns)) named++;
       else still.push(recorded);
     }
-    pending = still;
+    // Samba does not log renames and moves (seen on 4.17): no record of one is coming.
+    pending = [];
+    for (const r of still) {
+      if (auditSource(deps) === 'samba-audit' && r.event.type === 'object.moved') {
+        store.events.replace(r.id, { ...r.event, actor: null });
+      } else pending.push(r);
+    }
     if (pending.length === 0 || performance.now() >= deadline) break;
     await sleep(1000);
     pullAudit(deps);
