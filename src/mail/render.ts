@@ -127,18 +127,21 @@ export function showValues(values: readonly string[]): string {
   return more > 0 ? `${shown}; and ${more.toLocaleString('en-US')} more` : shown;
 }
 
-function changeRow(change: AttributeChange): { attribute: string; before: string; after: string } {
-  if ('redacted' in change)
-    return { attribute: change.attribute, before: '(not shown)', after: 'changed (not shown)' };
+function changeRow(
+  change: AttributeChange,
+  shownAs: (attribute: string) => string,
+): { attribute: string; before: string; after: string } {
+  const attribute = shownAs(change.attribute);
+  if ('redacted' in change) return { attribute, before: '(not shown)', after: 'changed (not shown)' };
   if ('binary' in change) {
     const describe = (n: number) => (n === 0 ? '(none)' : `binary value${n > 1 ? `s (${n})` : ''}`);
     return {
-      attribute: change.attribute,
+      attribute,
       before: describe(change.before.length),
       after: `${describe(change.after.length)}, changed`,
     };
   }
-  return { attribute: change.attribute, before: showValues(change.before), after: showValues(change.after) };
+  return { attribute, before: showValues(change.before), after: showValues(change.after) };
 }
 
 const KIND: Record<string, string> = { user: 'user', group: 'group', contact: 'contact' };
@@ -200,6 +203,8 @@ export interface ChangeViewInput {
   nameOf?: (guid: string | null, dn: string) => string;
   /** Administrators' copy about a protected group (adminCount=1, notify.protectedGroups). */
   protectedGroup?: boolean;
+  /** How the directory names attributes to people (display specifiers), by lower-case LDAP name. */
+  attributeNames?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -209,7 +214,10 @@ export interface ChangeViewInput {
  * names are looked up.
  */
 export function objectChangeView(
-  input: Pick<ChangeViewInput, 'object' | 'displayName' | 'events' | 'when' | 'nameOf' | 'protectedGroup'>,
+  input: Pick<
+    ChangeViewInput,
+    'object' | 'displayName' | 'events' | 'when' | 'nameOf' | 'protectedGroup' | 'attributeNames'
+  >,
 ) {
   const nameOf = input.nameOf ?? ((_guid: string | null, dn: string) => rdnValue(dn));
   const changes = input.events.flatMap((e) => (e.type === 'object.modified' ? e.changes : []));
@@ -236,7 +244,9 @@ export function objectChangeView(
     moved: moved
       ? { from: showValue(moved.from), to: showValue(moved.to), leftScope: moved.leftScope === true }
       : null,
-    changes: changes.slice(0, MAX_CHANGES).map(changeRow),
+    changes: changes
+      .slice(0, MAX_CHANGES)
+      .map((c) => changeRow(c, (a) => showValue(input.attributeNames?.get(a.toLowerCase()) ?? a))),
     changesMore: count(changes.length - MAX_CHANGES),
     added: added.shown,
     addedMore: count(added.more),

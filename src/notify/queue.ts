@@ -19,6 +19,7 @@ import {
   type ResolvedIntent,
 } from '../core/notify.js';
 import type { Deps } from '../deps.js';
+import { attributeDisplayNames } from '../directory/displayNames.js';
 import { changeView, objectChangeView, type ObjectChangeView } from '../mail/render.js';
 import { enqueue } from './enqueue.js';
 import { factsFor, findPublicGroups, type CycleObjects } from './facts.js';
@@ -110,6 +111,7 @@ async function queueChunk(
 ): Promise<{ messages: number; protectedGroups: string[] }> {
   const { config, store } = deps;
   const base = namingContextOf(config.directory.baseDN, cycle.namingContexts);
+  const attributeNames = await attributeDisplayNames(deps.directory, cycle.namingContexts, deps.log);
   const people = new People({
     directory: deps.directory,
     base,
@@ -155,6 +157,7 @@ async function queueChunk(
           when: cycle.when,
           nameOf: (guid, dn) => people.nameOf(guid, dn),
           protectedGroup: message.protectedGroup === true,
+          attributeNames,
         }),
       };
     }

@@ -47,6 +47,8 @@ describe('runCycle on in-memory ports', () => {
       'helpdesk@x.test: [adnotify] Changes to group Team',
     ]);
     expect(bed.store.snapshot.members(team.guid)).toEqual([{ guid: ann.guid, dn: ann.dn }]);
+    // Attributes are named as the directory's display specifiers name them to people.
+    expect(bed.store.outbox.list()[0]?.text).toContain('Job Title: (none) -> Engineer');
   });
 
   it('an incremental cycle with nothing in scope changed writes nothing and keeps its cursor', async () => {

@@ -78,10 +78,11 @@ describe.skipIf(!samba)('notifications: each option tells exactly its people (Sa
           'ben@example.test: Changes to group Club',
         ]);
         const ann = bed.smtp.messages.find((m) => m.to.includes('ann@example.test'))!;
-        expect(ann.parsed.text).toContain('title: Engineer -> Lead Engineer');
+        // Attributes by the names AD shows people (display specifiers): title is "Job Title".
+        expect(ann.parsed.text).toContain('Job Title: Engineer -> Lead Engineer');
         expect(ann.parsed.text).toContain('You are told because this is about you.');
         expect(ann.parsed.html).toMatch(
-          /<td[^>]*>title<\/td><td[^>]*>Engineer<\/td><td[^>]*>Lead Engineer<\/td>/,
+          /<td[^>]*>Job Title<\/td><td[^>]*>Engineer<\/td><td[^>]*>Lead Engineer<\/td>/,
         );
         expect(ann.parsed.headers.get('auto-submitted')).toBe('auto-generated');
       });
@@ -347,8 +348,8 @@ describe.skipIf(!samba)('notifications: each option tells exactly its people (Sa
       const copy = bed.smtp.messages.find((m) => m.to.includes('helpdesk@example.test'))!;
       expect(copy.parsed.cc).toBeDefined();
       expect(copy.parsed.text).toContain('Told: ');
-      expect(copy.parsed.text).toMatch(/description: \(none\) -> one/);
-      expect(copy.parsed.text).toMatch(/info: \(none\) -> two/);
+      expect(copy.parsed.text).toMatch(/Description: \(none\) -> one/);
+      expect(copy.parsed.text).toMatch(/Notes: \(none\) -> two/);
       const wes = bed.smtp.messages.find((m) => m.to.includes('wes@example.test'))!;
       expect(wes.parsed.text).toContain(
         'You are told because you are a member of this group and you own this group.',
@@ -437,7 +438,7 @@ describe.skipIf(!samba)('notifications: each option tells exactly its people (Sa
       expect(html).not.toContain('<script>');
       expect(html).not.toContain('<img');
       expect(html).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;');
-      expect(mail.parsed.text).toContain(`info: (none) -> ${'A'.repeat(200)}… (1,000 characters)`);
+      expect(mail.parsed.text).toContain(`Notes: (none) -> ${'A'.repeat(200)}… (1,000 characters)`);
       expect(mail.parsed.text).toContain('+1 555 0009; and 290 more');
       expect(mail.parsed.text).toContain('jpegPhoto: (none) -> binary value, changed');
       expect(mail.raw.length).toBeLessThan(30_000);

@@ -23,6 +23,7 @@ import type { DirectorySource, SearchRequest } from '../../src/directory/port.js
 
 export const DOMAIN = 'DC=x,DC=test';
 export const BASE = `OU=Staff,${DOMAIN}`;
+export const CONFIGURATION = `CN=Configuration,${DOMAIN}`;
 
 let guids = 0;
 const newGuid = () => `00000000-0000-4000-8000-${(++guids).toString(16).padStart(12, '0')}`;
@@ -54,6 +55,15 @@ export class FakeDirectory implements DirectorySource {
 
   constructor() {
     this.container('Staff');
+    // How AD names attributes to people (a few of the user display specifier's values).
+    const users = this.#create(
+      `CN=user-Display,CN=409,CN=DisplaySpecifiers,${CONFIGURATION}`,
+      ['top', 'displaySpecifier'],
+      {
+        cn: 'user-Display',
+      },
+    );
+    users.attributes.set('attributeDisplayNames', ['title,Job Title', 'telephoneNumber,Telephone Number']);
   }
 
   connect(): Promise<void> {
@@ -67,7 +77,7 @@ export class FakeDirectory implements DirectorySource {
       invocationId: this.invocationId,
       highestCommittedUSN: this.#usn,
       defaultNamingContext: DOMAIN,
-      namingContexts: [DOMAIN],
+      namingContexts: [DOMAIN, CONFIGURATION],
     });
   }
 
@@ -216,7 +226,7 @@ export class FakeDirectory implements DirectorySource {
       attributes: new Map(Object.entries(attributes).map(([k, v]) => [k, [valueOf(v)]])),
     };
     this.#entries.set(entry.guid, entry);
-    if (!objectClass.includes('organizationalUnit')) {
+    if (objectClass.includes('user') || objectClass.includes('group')) {
       const sid = `${DOMAIN_SID}-${++this.#rid}`;
       this.#sids.set(sid, entry.guid);
       sidByGuid.set(entry.guid, sid);
