@@ -8,10 +8,12 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
+import { ActorResolver } from '../../src/actor/resolve.js';
 import { runCycle } from '../../src/poll/cycle.js';
 import type { DirectoryEntry } from '../../src/core/types.js';
 import { appBed } from '../support/appBed.js';
 import { tempDir } from '../support/cli.js';
+import { DOMAIN } from '../support/fakeDirectory.js';
 
 const line = (sid: string, dn: string, attributes: string[]) =>
   `${JSON.stringify({
@@ -119,5 +121,19 @@ describe('the actor from a samba-audit file (in-memory ports)', () => {
     await runCycle(bed.deps());
 
     expect(bed.store.events.since('').map((e) => e.actor?.name ?? null)).toEqual(['Olga', null]);
+  });
+
+  it("names adnotify's own bind account 'adnotify', the DC itself as SYSTEM, and an unknown SID by its SID", async () => {
+    const { bed } = setup();
+    const svc = bed.directory.user('svc', { userPrincipalName: 'svc@x.test' });
+    const resolver = new ActorResolver(bed.directory, 'svc@x.test', DOMAIN);
+    expect(await resolver.resolve(bed.directory.sidOf(svc), null)).toMatchObject({ name: 'adnotify' });
+    expect(await resolver.resolve('S-1-5-18', null)).toMatchObject({ account: 'NT AUTHORITY\\SYSTEM' });
+    expect(await resolver.resolve('S-1-5-21-7-7-7-7', 'ACME\\gone')).toEqual({
+      sid: 'S-1-5-21-7-7-7-7',
+      account: 'ACME\\gone',
+      name: null,
+      dn: null,
+    });
   });
 });

@@ -230,6 +230,7 @@ export class FakeDirectory implements DirectorySource {
       const sid = `${DOMAIN_SID}-${++this.#rid}`;
       this.#sids.set(sid, entry.guid);
       sidByGuid.set(entry.guid, sid);
+      entry.attributes.set('objectSid', [sidBytes(sid)]);
     }
     return entry;
   }
@@ -237,6 +238,19 @@ export class FakeDirectory implements DirectorySource {
   #touch(entry: DirectoryEntry): void {
     entry.usnChanged = ++this.#usn;
   }
+}
+
+/** A SID's bytes (MS-DTYP 2.4.2.2), as a DC returns objectSid. */
+function sidBytes(sid: string): Uint8Array {
+  const [, revision, authority, ...subs] = sid.split('-').map(Number);
+  const bytes = new Uint8Array(8 + subs.length * 4);
+  const view = new DataView(bytes.buffer);
+  view.setUint8(0, revision ?? 1);
+  view.setUint8(1, subs.length);
+  view.setUint16(2, 0);
+  view.setUint32(4, authority ?? 0);
+  subs.forEach((sub, i) => view.setUint32(8 + i * 4, sub, true));
+  return bytes;
 }
 
 function memberRef(entry: DirectoryEntry): MemberRef {
