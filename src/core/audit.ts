@@ -12,6 +12,8 @@
  *   "Audit User Account Management" / "Audit Security Group Management" (4720..4757).
  */
 
+import { parseExtendedDn } from './normalize.js';
+
 export type AuditOperation = 'add' | 'modify' | 'delete' | 'move' | 'member-add' | 'member-remove';
 
 export interface AuditRecord {
@@ -63,17 +65,8 @@ function isoTime(text: unknown): string | null {
 
 /** "<GUID=...>;<SID=...>;CN=..." (an extended DN, as member values are logged) or a plain DN. */
 function extendedDn(text: string): { dn: string; guid: string | null; sid: string | null } {
-  let rest = text;
-  let guid: string | null = null;
-  let sid: string | null = null;
-  for (;;) {
-    const m = /^<(GUID|SID)=([^>]*)>;?/i.exec(rest);
-    if (!m) break;
-    if (m[1]?.toUpperCase() === 'GUID') guid = (m[2] ?? '').toLowerCase();
-    else sid = m[2] ?? null;
-    rest = rest.slice(m[0].length);
-  }
-  return { dn: rest, guid, sid };
+  const { dn, guid, sid } = parseExtendedDn(text);
+  return { dn, guid, sid };
 }
 
 const guidOf = (v: unknown): string | null => {
