@@ -249,7 +249,9 @@ function sidBytes(sid: string): Uint8Array {
   view.setUint8(1, subs.length);
   view.setUint16(2, 0);
   view.setUint32(4, authority ?? 0);
-  subs.forEach((sub, i) => { view.setUint32(8 + i * 4, sub, true); });
+  subs.forEach((sub, i) => {
+    view.setUint32(8 + i * 4, sub, true);
+  });
   return bytes;
 }
 
