@@ -16,6 +16,7 @@
  */
 import { parseSambaAudit, parseWindowsEvent } from '../core/audit.js';
 import { actorSids, recordsOf, type StoredAuditRecord } from '../core/correlate.js';
+import { normalizeDn } from '../core/dn.js';
 import type { Actor, DirectoryEvent } from '../core/events.js';
 import type { Deps } from '../deps.js';
 import { ActorResolver } from './resolve.js';
@@ -76,25 +77,23 @@ export async function attributeActors(
   store.audit.prune(new Date(since.getTime() - KEEP_UNMATCHED_MS).toISOString());
   const resolver = new ActorResolver(deps.directory, config.directory.bindDN, namingContext);
   const guids = store.events.objectsOfCycle(cycleId).map((o) => o.guid);
-  let pending = store.events
-    .recordedOfCycle(cycleId, guids)
-    .filter((r) => !r.event.type.startsWith('lifecycle.'));
-  // Every DN an object had this cycle: a record names the DN of its time, before a rename.
-  const aliases = new Map<string, string[]>();
-  for (const { event } of pending) {
-    if (event.type === 'object.moved') aliases.set(event.object.guid, [event.from, event.to]);
-  }
   let named = 0;
   // A real wait (the records are written by the DCs as time passes), not the domain clock.
   const deadline = performance.now() + config.directory.actor.waitSeconds * 1000;
+  // First pass a chunk of objects at a time (a mass change never holds all its events);
+  // what is left unnamed waits for its records.
+  let pending: Recorded[] = [];
+  let index = indexRecords(store.audit.unused(from));
+  for (let i = 0; i < guids.length; i += CHUNK_OBJECTS) {
+    const chunk = store.events
+      .recordedOfCycle(cycleId, guids.slice(i, i + CHUNK_OBJECTS))
+      .filter((r) => !r.event.type.startsWith('lifecycle.'));
+    const result = await nameAll(deps, resolver, cycleId, chunk, index);
+    named += result.named;
+    pending.push(...result.still);
+  }
   for (;;) {
-    const records = store.audit.unused(from);
-    const still: typeof pending = [];
-    for (const recorded of pending) {
-      const dns = aliases.get(recorded.event.object.guid) ?? [];
-      if (await name(deps, resolver, cycleId, recorded, records, dns)) named++;
-      else still.push(recorded);
-    }
+    const still = pending;
     // Samba does not log renames and moves (seen on 4.17): no record of one is coming.
     pending = [];
     for (const r of still) {
@@ -105,6 +104,10 @@ export async function attributeActors(
     if (pending.length === 0 || performance.now() >= deadline) break;
     await sleep(1000);
     pullAudit(deps);
+    index = indexRecords(store.audit.unused(from));
+    const result = await nameAll(deps, resolver, cycleId, pending, index);
+    named += result.named;
+    pending = result.still;
   }
   for (const { id, event } of pending) store.events.replace(id, { ...event, actor: null });
   if (pending.length > 0) {
@@ -116,24 +119,88 @@ export async function attributeActors(
   return { named, unknown: pending.length };
 }
 
-/** Names one event's actor when its records are there; false when none is. */
+type Recorded = { id: number; at: string; event: DirectoryEvent };
+
+/** Objects whose events are read back and named together. */
+const CHUNK_OBJECTS = 1_000;
+
+/** Records by what they name: GUID, DN (normalised) and account name, for one look-up an event. */
+type RecordIndex = Map<string, StoredAuditRecord[]>;
+
+function indexRecords(records: readonly StoredAuditRecord[]): RecordIndex {
+  const index: RecordIndex = new Map();
+  const add = (key: string, r: StoredAuditRecord) => {
+    const list = index.get(key);
+    if (list) list.push(r);
+    else index.set(key, [r]);
+  };
+  for (const r of records) {
+    if (r.objectGuid !== null) add(`g:${r.objectGuid}`, r);
+    else if (r.dn !== null) add(`d:${normalizeDn(r.dn)}`, r);
+    else if (r.account !== null) add(`a:${r.account.toLowerCase()}`, r);
+  }
+  return index;
+}
+
+/** Names what it can; returns how many, and the events still without a record. */
+async function nameAll(
+  deps: Deps,
+  resolver: ActorResolver,
+  cycleId: number,
+  events: readonly Recorded[],
+  index: RecordIndex,
+): Promise<{ named: number; still: Recorded[] }> {
+  // Every DN an object had this cycle: a record names the DN of its time, before a rename.
+  const aliases = new Map<string, string[]>();
+  for (const { event } of events) {
+    if (event.type === 'object.moved') aliases.set(event.object.guid, [event.from, event.to]);
+  }
+  let named = 0;
+  const still: Recorded[] = [];
+  const used = new Set<number>();
+  for (const recorded of events) {
+    const { event } = recorded;
+    const dns = aliases.get(event.object.guid) ?? [];
+    const account = accountOf(deps, event.object.guid);
+    const candidates = [
+      ...(index.get(`g:${event.object.guid.toLowerCase()}`) ?? []),
+      ...[event.object.dn, ...dns].flatMap((dn) => index.get(`d:${normalizeDn(dn)}`) ?? []),
+      ...(account === null ? [] : (index.get(`a:${account.toLowerCase()}`) ?? [])),
+    ];
+    const fresh = [...new Set(candidates)].filter((r) => !used.has(r.id));
+    const ids = await name(deps, resolver, cycleId, recorded, fresh, dns, account);
+    if (ids === null) still.push(recorded);
+    else {
+      named++;
+      for (const id of ids) used.add(id);
+    }
+  }
+  return { named, still };
+}
+
+/** The object's sAMAccountName (Windows 47xx events name objects so). */
+function accountOf(deps: Pick<Deps, 'store'>, guid: string): string | null {
+  const value = deps.store.snapshot.getObject(guid)?.attributes['sAMAccountName']?.[0];
+  return typeof value === 'string' ? value : null;
+}
+
+/** Names one event's actor when its records are there: returns the records used, or null. */
 async function name(
   deps: Deps,
   resolver: ActorResolver,
   cycleId: number,
-  recorded: { id: number; at: string; event: DirectoryEvent },
+  recorded: Recorded,
   records: readonly StoredAuditRecord[],
   aliases: readonly string[],
-): Promise<boolean> {
+  account: string | null,
+): Promise<number[] | null> {
   const { store } = deps;
   const { id, at, event } = recorded;
-  const object = store.snapshot.getObject(event.object.guid);
-  const accountValue = object?.attributes['sAMAccountName']?.[0];
-  const account = typeof accountValue === 'string' ? accountValue : null;
   const found = recordsOf(event, account, records, aliases);
-  if (found.size === 0) return false;
+  if (found.size === 0) return null;
   const used = [...found.values()].flat();
-  store.audit.markUsed(used.map((r) => r.id));
+  const ids = used.map((r) => r.id);
+  store.audit.markUsed(ids);
   const actorOf = async (list: readonly StoredAuditRecord[]): Promise<Actor | null> => {
     const sid = actorSids(list).at(-1);
     const record = list.find((r) => r.actorSid === sid);
@@ -141,7 +208,7 @@ async function name(
   };
   if (event.type !== 'object.modified') {
     store.events.replace(id, { ...event, actor: await actorOf(used) });
-    return true;
+    return ids;
   }
   // A modification by several people: one event each, with the changes each one made.
   const byActor = new Map<string, typeof event.changes>();
@@ -157,5 +224,5 @@ async function name(
     else store.events.add(cycleId, at, split);
     first = false;
   }
-  return true;
+  return ids;
 }
