@@ -62,7 +62,7 @@ export async function checkConfig(
   }
 
   const smtp = loaded.config.smtp;
-  const transport = smtpTransport(smtp);
+  const transport = smtpTransport(smtp, { microsoft365: loaded.config.microsoft365 });
   try {
     await transport.verify();
     ctx.out(

@@ -128,7 +128,9 @@ export class Context {
   }
 
   mailer(loaded: LoadedConfig): Mailer {
-    return loaded.config.delivery.dryRun ? emlMailer(this.emlDir(loaded)) : smtpMailer(loaded.config.smtp);
+    return loaded.config.delivery.dryRun
+      ? emlMailer(this.emlDir(loaded))
+      : smtpMailer(loaded.config.smtp, loaded.config.microsoft365);
   }
 
   directory(loaded: LoadedConfig, log: Logger): LdapDirectory {

@@ -210,7 +210,7 @@ export async function testEmail(ctx: Context, global: GlobalOptions, options: { 
     when: ctx.clock.now().toISOString(),
     server: `${smtp.host}:${smtp.port}`,
   });
-  const transport = smtpTransport(smtp);
+  const transport = smtpTransport(smtp, { microsoft365: loaded.config.microsoft365 });
   try {
     const info = (await transport.sendMail({
       from: smtp.from,

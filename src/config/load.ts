@@ -79,9 +79,11 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
     );
   }
   const config = result.data;
-  const secrets = [config.directory.bindPassword, config.smtp.auth?.pass].filter(
-    (s): s is string => typeof s === 'string' && s.length > 0,
-  );
+  const secrets = [
+    config.directory.bindPassword,
+    config.smtp.auth?.pass,
+    config.microsoft365?.clientSecret,
+  ].filter((s): s is string => typeof s === 'string' && s.length > 0);
   return { file, config, secrets, warnings: warningsFor(config, locate) };
 }
 

@@ -195,11 +195,28 @@ const smtp = z
     tls: tls.describe('TLS settings for the SMTP connection'),
     auth: z
       .strictObject({
-        user: z.string().min(1),
+        type: z
+          .enum(['password', 'oauth2'])
+          .default('password')
+          .describe(
+            'password (user and pass) | oauth2 (XOAUTH2 with an app-only token from microsoft365:). default: password',
+          ),
+        user: z.string().min(1).describe('The account (password) or the mailbox to send as (oauth2)'),
         pass: z
           .string()
           .min(1)
-          .describe('Write "${env:NAME}" or "${file:/path}" to keep it out of this file'),
+          .optional()
+          .describe('With type password. Write "${env:NAME}" or "${file:/path}" to keep it out of this file'),
+      })
+      .superRefine((auth, ctx) => {
+        if (auth.type === 'password' && auth.pass === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['pass'],
+            message:
+              'smtp.auth.pass is required with smtp.auth.type password (or set type: oauth2 with microsoft365:)',
+          });
+        }
       })
       .optional()
       .describe('Omit for an unauthenticated relay'),
@@ -387,6 +404,63 @@ const logging = z
   })
   .prefault({});
 
+/** The app registration both Microsoft 365 transports use (README, "Sending through Microsoft 365"). */
+const microsoft365 = z
+  .strictObject({
+    tenantId: z.string().min(1).describe('The directory (tenant) ID of the app registration'),
+    clientId: z.string().min(1).describe('The application (client) ID'),
+    clientSecret: z
+      .string()
+      .min(1)
+      .nullable()
+      .default(null)
+      .describe(
+        'A client secret; write "${env:NAME}" or "${file:/path}". Or null, with certificateFile and privateKeyFile. default: null',
+      ),
+    certificateFile: z
+      .string()
+      .min(1)
+      .nullable()
+      .default(null)
+      .describe('PEM certificate uploaded to the app registration, instead of a secret. default: null'),
+    privateKeyFile: z
+      .string()
+      .min(1)
+      .nullable()
+      .default(null)
+      .describe('PEM private key of certificateFile. default: null'),
+    authorityHost: z
+      .url({ protocol: /^https$/ })
+      .default('https://login.microsoftonline.com')
+      .describe(
+        'Microsoft identity platform host; national clouds: https://login.microsoftonline.us, https://login.chinacloudapi.cn. default: https://login.microsoftonline.com',
+      ),
+    graphBaseUrl: z
+      .url({ protocol: /^https$/ })
+      .default('https://graph.microsoft.com')
+      .describe('Microsoft Graph endpoint. default: https://graph.microsoft.com'),
+    sender: emailAddress
+      .nullable()
+      .default(null)
+      .describe("The mailbox Graph sends as; null: smtp.from's address. default: null"),
+  })
+  .superRefine((m, ctx) => {
+    const certificate = m.certificateFile !== null || m.privateKeyFile !== null;
+    if (m.clientSecret === null && !(m.certificateFile !== null && m.privateKeyFile !== null)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: certificate
+          ? [m.certificateFile === null ? 'certificateFile' : 'privateKeyFile']
+          : ['clientSecret'],
+        message: certificate
+          ? 'microsoft365: give both certificateFile and privateKeyFile'
+          : 'microsoft365: give clientSecret, or certificateFile and privateKeyFile',
+      });
+    }
+  })
+  .optional()
+  .describe('The Microsoft 365 app identity (Entra ID app registration) for smtp.auth.type oauth2');
+
 const http = z
   .strictObject({
     listen: z
@@ -460,9 +534,18 @@ export const configSchema = z
     logging,
     http,
     alerts,
+    microsoft365,
   })
   .superRefine((config, ctx) => {
     const { smtp } = config;
+    if (smtp.auth?.type === 'oauth2' && config.microsoft365 === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['smtp', 'auth', 'type'],
+        message:
+          'smtp.auth.type oauth2 takes its token from microsoft365: add the block with tenantId, clientId and clientSecret (README, "Sending through Microsoft 365")',
+      });
+    }
     const clearText = !smtp.secure && !smtp.requireTls;
     if (smtp.auth !== undefined && (clearText || !smtp.tls.rejectUnauthorized) && !smtp.allowInsecureAuth) {
       ctx.addIssue({
@@ -494,3 +577,4 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 export type DirectoryConfig = Config['directory'];
 export type SmtpConfig = Config['smtp'];
+export type Microsoft365Config = NonNullable<Config['microsoft365']>;

@@ -27,7 +27,7 @@ export async function preflight(config: Config, directory: DirectorySource, log:
     await directory.close();
   }
   if (config.delivery.dryRun) return;
-  const transport = smtpTransport(config.smtp);
+  const transport = smtpTransport(config.smtp, { microsoft365: config.microsoft365 });
   try {
     await transport.verify();
   } catch (err: unknown) {

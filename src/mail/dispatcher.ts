@@ -10,7 +10,7 @@ import { join } from 'node:path';
 
 import { createTransport } from 'nodemailer';
 
-import type { SmtpConfig } from '../config/schema.js';
+import type { Microsoft365Config, SmtpConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
@@ -43,8 +43,8 @@ function mailOptions(message: OutboxMessage) {
   };
 }
 
-export function smtpMailer(config: SmtpConfig): Mailer {
-  const transport = smtpTransport(config, { pool: true });
+export function smtpMailer(config: SmtpConfig, microsoft365?: Microsoft365Config): Mailer {
+  const transport = smtpTransport(config, { pool: true, microsoft365 });
   return {
     target: `${config.host}:${config.port}`,
     async send(message) {

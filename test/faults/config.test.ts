@@ -21,6 +21,7 @@ import { record } from './summary.js';
 
 const samba = sambaOrNull();
 const SMTP_PASSWORD = 'Smtp-Secret-4f9c2e';
+const M365_SECRET = 'M365-Client-Secret-7d1a0b';
 const BIND_PASSWORD = 'Bind-Secret-7d1a9b!';
 const WRONG_PASSWORD = 'Wrong-Secret-03be55!';
 
@@ -54,7 +55,11 @@ describe.skipIf(!samba)('fault: bad configuration and credentials', () => {
   if (!samba) return;
   let admin: DirectoryAdmin;
   const dir = tempDir('adnotify-config-');
-  const env = { LDAP_PW: BIND_PASSWORD, ADNOTIFY_SMTP_PASSWORD: SMTP_PASSWORD };
+  const env = {
+    LDAP_PW: BIND_PASSWORD,
+    ADNOTIFY_SMTP_PASSWORD: SMTP_PASSWORD,
+    ADNOTIFY_M365_SECRET: M365_SECRET,
+  };
   const cleanup: string[] = [];
 
   beforeAll(async () => {
@@ -63,7 +68,7 @@ describe.skipIf(!samba)('fault: bad configuration and credentials', () => {
   afterAll(async () => {
     for (const dn of cleanup.reverse()) await admin.delete(dn).catch(() => undefined);
     await admin.close();
-    expectNoSecrets([samba.password, SMTP_PASSWORD, BIND_PASSWORD, WRONG_PASSWORD]);
+    expectNoSecrets([samba.password, SMTP_PASSWORD, BIND_PASSWORD, WRONG_PASSWORD, M365_SECRET]);
   });
 
   /** The shipped example, made valid on this machine: secrets from the environment. */

@@ -23,6 +23,8 @@ export interface SmtpCaptureOptions {
   secure?: boolean;
   /** Require AUTH with exactly these credentials. */
   auth?: { user: string; pass: string };
+  /** Require AUTH XOAUTH2 (as Exchange Online does): the mailbox and a token `valid` accepts. */
+  xoauth2?: { user: string; valid: (token: string) => boolean };
   /** Listen on this port (to come back where a stopped capture was). default: any free port */
   port?: number;
   /** Refuse these recipients for good (550), as a server does for an unknown mailbox. */
@@ -75,8 +77,12 @@ export class SmtpCapture {
     let logins = 0;
     const serverOptions: SMTPServerOptions = {
       secure: options.secure === true,
-      disabledCommands: [...(options.tls ? [] : ['STARTTLS']), ...(options.auth ? [] : ['AUTH'])],
-      authOptional: options.auth === undefined,
+      disabledCommands: [
+        ...(options.tls ? [] : ['STARTTLS']),
+        ...(options.auth || options.xoauth2 ? [] : ['AUTH']),
+      ],
+      authOptional: options.auth === undefined && options.xoauth2 === undefined,
+      ...(options.xoauth2 ? { authMethods: ['XOAUTH2'] } : {}),
       allowInsecureAuth: false,
       logger: false,
       // stop() does not wait long for clients still connected (a hung session, a killed process).
@@ -86,6 +92,16 @@ export class SmtpCapture {
         const refuse = options.refuseAfterLogins;
         if (refuse && logins++ >= refuse.logins) {
           callback(Object.assign(new Error(refuse.reply(auth.password ?? '')), { responseCode: 535 }));
+          return;
+        }
+        if (options.xoauth2) {
+          const ok =
+            auth.method === 'XOAUTH2' &&
+            auth.username === options.xoauth2.user &&
+            options.xoauth2.valid(auth.accessToken ?? '');
+          // Exchange Online answers a bad token with 535 5.7.3 Authentication unsuccessful.
+          if (ok) callback(null, { user: auth.username });
+          else callback(Object.assign(new Error('5.7.3 Authentication unsuccessful'), { responseCode: 535 }));
           return;
         }
         if (options.auth && auth.username === options.auth.user && auth.password === options.auth.pass) {

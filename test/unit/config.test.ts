@@ -63,10 +63,13 @@ describe('config file', () => {
       join(dir, 'pw'),
     );
     writeFileSync(join(dir, 'pw'), 'from-file\n');
-    const loaded = parseConfigText(text, EXAMPLE, { ADNOTIFY_SMTP_PASSWORD: 'from-env' });
+    const loaded = parseConfigText(text, EXAMPLE, {
+      ADNOTIFY_SMTP_PASSWORD: 'from-env',
+      ADNOTIFY_M365_SECRET: 'client-secret',
+    });
     expect(loaded.config.directory.bindPassword).toBe('from-file');
     expect(loaded.config.smtp.auth?.pass).toBe('from-env');
-    expect(loaded.secrets).toEqual(['from-file', 'from-env']);
+    expect(loaded.secrets).toEqual(['from-file', 'from-env', 'client-secret']);
   });
 
   it.skipIf(!existsSync(SPEC))('the shipped example holds at least every key of the contract', () => {

@@ -1,0 +1,148 @@
+/**
+ * The Microsoft identity platform on loopback HTTPS, as much of it as the client-credentials
+ * flow uses: the tenant's OpenID configuration and its v2.0 token endpoint, issuing
+ * JWT-shaped tokens with an expiry to one app registration (client ID and secret). Its
+ * certificate comes from a test CA that a client trusts through NODE_EXTRA_CA_CERTS, as an
+ * administrator's machine trusts a TLS-inspecting proxy.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import { join } from 'node:path';
+
+import { tempDir } from './cli.js';
+import { listenOnLoopback } from './net.js';
+import { issueCertificate, makeCa } from './samba.js';
+
+export interface IssuedToken {
+  token: string;
+  scope: string;
+  expiresAt: number;
+}
+
+const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+export class MicrosoftIdentity {
+  readonly tenantId = '11111111-2222-4333-8444-555555555555';
+  readonly clientId = '66666666-7777-4888-9999-000000000000';
+  readonly clientSecret = `test-secret-${randomBytes(8).toString('hex')}`;
+  /** The CA file to put in NODE_EXTRA_CA_CERTS. */
+  readonly caFile: string;
+  readonly issued: IssuedToken[] = [];
+  /** Seconds each token lives. */
+  lifetime = 3600;
+  /** Requests refused for a wrong secret. */
+  refused = 0;
+  readonly #server: Server;
+  #port = 0;
+
+  private constructor(server: Server, caFile: string) {
+    this.#server = server;
+    this.caFile = caFile;
+  }
+
+  static async start(): Promise<MicrosoftIdentity> {
+    const dir = tempDir('adnotify-entra-');
+    makeCa(dir, 'ca', 'adnotify test identity CA');
+    const { cert, key } = issueCertificate(dir, 'login', 'IP:127.0.0.1,DNS:localhost');
+    const server = createServer({ cert: readFileSync(cert), key: readFileSync(key) });
+    const identity = new MicrosoftIdentity(server, join(dir, 'ca.pem'));
+    server.on('request', (req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        const reply = identity.#answer(req.method ?? 'GET', req.url ?? '/', body);
+        res.writeHead(reply.status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(reply.json));
+      });
+    });
+    identity.#port = await listenOnLoopback(server);
+    return identity;
+  }
+
+  /** microsoft365.authorityHost for this server. */
+  get authorityHost(): string {
+    return `https://127.0.0.1:${this.#port}`;
+  }
+
+  /** Whether `token` was issued here and has not expired. */
+  valid(token: string): boolean {
+    return this.issued.some((t) => t.token === token && t.expiresAt > Date.now());
+  }
+
+  #answer(method: string, url: string, body: string): { status: number; json: object } {
+    const base = `${this.authorityHost}/${this.tenantId}`;
+    const path = new URL(url, this.authorityHost).pathname;
+    if (method === 'GET' && path === `/${this.tenantId}/v2.0/.well-known/openid-configuration`) {
+      return {
+        status: 200,
+        json: {
+          token_endpoint: `${base}/oauth2/v2.0/token`,
+          authorization_endpoint: `${base}/oauth2/v2.0/authorize`,
+          end_session_endpoint: `${base}/oauth2/v2.0/logout`,
+          jwks_uri: `${base}/discovery/v2.0/keys`,
+          issuer: `${base}/v2.0`,
+          response_types_supported: ['code', 'id_token', 'code id_token', 'id_token token'],
+          token_endpoint_auth_methods_supported: [
+            'client_secret_post',
+            'private_key_jwt',
+            'client_secret_basic',
+          ],
+        },
+      };
+    }
+    if (method === 'POST' && path === `/${this.tenantId}/oauth2/v2.0/token`) {
+      const form = new URLSearchParams(body);
+      if (form.get('grant_type') !== 'client_credentials' || form.get('client_id') !== this.clientId) {
+        return {
+          status: 400,
+          json: { error: 'unauthorized_client', error_description: 'AADSTS700016: Application not found.' },
+        };
+      }
+      if (form.get('client_secret') !== this.clientSecret) {
+        this.refused++;
+        return {
+          status: 401,
+          json: {
+            error: 'invalid_client',
+            error_description: 'AADSTS7000215: Invalid client secret provided.',
+          },
+        };
+      }
+      const scope = form.get('scope') ?? '';
+      const now = Math.floor(Date.now() / 1000);
+      const token = [
+        b64({ typ: 'JWT', alg: 'RS256' }),
+        b64({
+          aud: scope.split(' ')[0],
+          iss: `${base}/v2.0`,
+          tid: this.tenantId,
+          appid: this.clientId,
+          iat: now,
+          exp: now + this.lifetime,
+        }),
+        randomBytes(32).toString('base64url'),
+      ].join('.');
+      this.issued.push({ token, scope, expiresAt: (now + this.lifetime) * 1000 });
+      return {
+        status: 200,
+        json: {
+          token_type: 'Bearer',
+          expires_in: this.lifetime,
+          ext_expires_in: this.lifetime,
+          access_token: token,
+        },
+      };
+    }
+    return { status: 404, json: { error: 'not_found' } };
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => {
+        resolve();
+      });
+      this.#server.closeAllConnections();
+    });
+  }
+}
