@@ -10,7 +10,15 @@ import { actorOfEvent } from '../core/correlate.js';
 import { namingContextOf } from '../core/dn.js';
 import { parseDuration } from '../core/duration.js';
 import { TOMBSTONES_HIDDEN } from '../directory/errors.js';
-import { ConfigError, UsageError, errorMessage, formatProblem, type ConfigProblem } from '../errors.js';
+import {
+  ConfigError,
+  SmtpAuthError,
+  UsageError,
+  errorMessage,
+  formatProblem,
+  type ConfigProblem,
+} from '../errors.js';
+import { graphSender, graphToken } from '../mail/graph.js';
 import { classifySmtpError, smtpTransport } from '../mail/transport.js';
 import type { Context, GlobalOptions } from './context.js';
 import { eventLines, safeText } from './format.js';
@@ -61,8 +69,19 @@ export async function checkConfig(
     await directory.close();
   }
 
-  const smtp = loaded.config.smtp;
-  const transport = smtpTransport(smtp, { microsoft365: loaded.config.microsoft365 });
+  const { smtp, microsoft365, delivery } = loaded.config;
+  if (delivery.transport === 'graph' && microsoft365) {
+    try {
+      await graphToken(microsoft365);
+    } catch (err: unknown) {
+      throw new SmtpAuthError(`graph: ${errorMessage(err)}`, { cause: err });
+    }
+    ctx.out(
+      `graph: token from ${microsoft365.authorityHost} for app ${microsoft365.clientId}; mail goes out as ${graphSender(microsoft365, smtp.from)} ("adnotify test-email" tries the Mail.Send permission)`,
+    );
+    return;
+  }
+  const transport = smtpTransport(smtp, { microsoft365 });
   try {
     await transport.verify();
     ctx.out(

@@ -12,6 +12,7 @@ import { buildDeps, type Deps } from '../deps.js';
 import type { DirectorySource } from '../directory/port.js';
 import { LdapDirectory } from '../directory/ldap.js';
 import { emlMailer, smtpMailer, type Mailer } from '../mail/dispatcher.js';
+import { graphMailer } from '../mail/graph.js';
 import { Renderer } from '../mail/render.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { Redactor } from '../log/redact.js';
@@ -127,10 +128,12 @@ export class Context {
     return join(dirname(this.statePath(loaded)), 'outbox-eml');
   }
 
+  /** .eml files (delivery.dryRun), Microsoft Graph (delivery.transport graph), or SMTP. */
   mailer(loaded: LoadedConfig): Mailer {
-    return loaded.config.delivery.dryRun
-      ? emlMailer(this.emlDir(loaded))
-      : smtpMailer(loaded.config.smtp, loaded.config.microsoft365);
+    const { delivery, smtp, microsoft365 } = loaded.config;
+    if (delivery.dryRun) return emlMailer(this.emlDir(loaded));
+    if (delivery.transport === 'graph' && microsoft365) return graphMailer(microsoft365, smtp.from);
+    return smtpMailer(smtp, microsoft365);
   }
 
   directory(loaded: LoadedConfig, log: Logger): LdapDirectory {

@@ -2,11 +2,14 @@
  * The mail commands of spec/cli.md: delivering the outbox (after `once`, `outbox retry`,
  * `outbox release`), inspecting it, and `test-email`.
  */
+import { createTransport } from 'nodemailer';
+
 import type { LoadedConfig } from '../config/load.js';
 import { parseDuration } from '../core/duration.js';
-import { TemporaryError, UsageError } from '../errors.js';
+import { SmtpAuthError, SmtpError, TemporaryError, UsageError, errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { deliverDue } from '../mail/dispatcher.js';
+import { graphSend, graphSender } from '../mail/graph.js';
 import { classifySmtpError, smtpTransport } from '../mail/transport.js';
 import type { OutboxStatus } from '../store/ports.js';
 import type { StateStore } from '../store/ports.js';
@@ -210,7 +213,33 @@ export async function testEmail(ctx: Context, global: GlobalOptions, options: { 
     when: ctx.clock.now().toISOString(),
     server: `${smtp.host}:${smtp.port}`,
   });
-  const transport = smtpTransport(smtp, { microsoft365: loaded.config.microsoft365 });
+  const { microsoft365, delivery } = loaded.config;
+  if (delivery.transport === 'graph' && microsoft365) {
+    const sender = graphSender(microsoft365, smtp.from);
+    const compose = createTransport({ streamTransport: true, buffer: true });
+    try {
+      const info = await compose.sendMail({
+        from: smtp.from,
+        to: options.to,
+        ...rendered,
+        headers: { 'Auto-Submitted': 'auto-generated' },
+      });
+      const result = await graphSend(microsoft365, sender, info.message as Buffer).catch((err: unknown) => {
+        // A refused token or mailbox is a credentials problem (77); anything else, unavailable (69).
+        const refused = (err as { cause?: { code?: unknown } }).cause?.code === 'EAUTH';
+        throw refused
+          ? new SmtpAuthError(errorMessage(err), { cause: err })
+          : new SmtpError(errorMessage(err), { cause: err });
+      });
+      ctx.out(
+        `test message sent to ${options.to} through Microsoft Graph as ${sender}; request-id ${result.requestId ?? '(none)'}`,
+      );
+    } finally {
+      compose.close();
+    }
+    return;
+  }
+  const transport = smtpTransport(smtp, { microsoft365 });
   try {
     const info = (await transport.sendMail({
       from: smtp.from,

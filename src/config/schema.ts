@@ -353,6 +353,12 @@ const lifecycle = z
 
 const delivery = z
   .strictObject({
+    transport: z
+      .enum(['smtp', 'graph'])
+      .default('smtp')
+      .describe(
+        'smtp (smtp:, with a password or OAuth2) | graph (Microsoft Graph sendMail as microsoft365:). default: smtp',
+      ),
     dryRun: z
       .boolean()
       .default(false)
@@ -538,6 +544,14 @@ export const configSchema = z
   })
   .superRefine((config, ctx) => {
     const { smtp } = config;
+    if (config.delivery.transport === 'graph' && config.microsoft365 === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['delivery', 'transport'],
+        message:
+          'delivery.transport graph sends as the app in microsoft365: add the block with tenantId, clientId and clientSecret (README, "Sending through Microsoft 365")',
+      });
+    }
     if (smtp.auth?.type === 'oauth2' && config.microsoft365 === undefined) {
       ctx.addIssue({
         code: 'custom',

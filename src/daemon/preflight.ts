@@ -9,6 +9,7 @@ import { TOMBSTONES_HIDDEN } from '../directory/errors.js';
 import type { DirectorySource } from '../directory/port.js';
 import { ConfigError, DirectoryAuthError, errorMessage, SmtpAuthError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { graphToken } from '../mail/graph.js';
 import { classifySmtpError, smtpTransport } from '../mail/transport.js';
 
 export async function preflight(config: Config, directory: DirectorySource, log: Logger): Promise<void> {
@@ -27,6 +28,15 @@ export async function preflight(config: Config, directory: DirectorySource, log:
     await directory.close();
   }
   if (config.delivery.dryRun) return;
+  if (config.delivery.transport === 'graph' && config.microsoft365) {
+    try {
+      await graphToken(config.microsoft365);
+    } catch (err: unknown) {
+      // A refused secret cannot fix itself: stop now, as for a refused SMTP login.
+      throw new SmtpAuthError(`graph: ${errorMessage(err)}`, { cause: err });
+    }
+    return;
+  }
   const transport = smtpTransport(config.smtp, { microsoft365: config.microsoft365 });
   try {
     await transport.verify();

@@ -29,7 +29,8 @@ export interface Mailer {
 /** Headers every notification carries: it is automatic mail, not to be auto-answered. */
 const AUTOMATIC = { 'Auto-Submitted': 'auto-generated', 'X-Auto-Response-Suppress': 'All' };
 
-function mailOptions(message: OutboxMessage) {
+/** What nodemailer is given for a message: the same headers whichever way it is sent. */
+export function mailOptions(message: OutboxMessage) {
   return {
     from: message.envelope.from,
     to: message.envelope.to,
@@ -98,9 +99,12 @@ export class DeliveryError extends Error {
   readonly permanent: boolean;
   /** The server could not be reached or refused the session: other messages would fail too. */
   readonly serverDown: boolean;
+  /** The server said when to try again (Retry-After), instead of the usual back-off. */
+  retryAfterMs: number | undefined;
 
   constructor(message: string, cause: unknown) {
     super(message, { cause });
+    this.retryAfterMs = undefined;
     const code = (cause as { responseCode?: unknown }).responseCode;
     this.permanent = typeof code === 'number' && code >= 500 && code < 600 && code !== 530 && code !== 535;
     const errorCode = (cause as { code?: unknown }).code;
@@ -166,7 +170,8 @@ export async function deliverDue(
           report.failed++;
           log.error('message failed for good', { id: message.id, attempts, error: failure.message });
         } else {
-          const next = new Date(clock.now().getTime() + backoffMs(attempts, options.retryBaseMs));
+          const wait = failure.retryAfterMs ?? backoffMs(attempts, options.retryBaseMs);
+          const next = new Date(clock.now().getTime() + wait);
           store.outbox.markRetry(message.id, attempts, next.toISOString(), failure.message);
           report.retrying++;
           log.warn('message not sent; will retry', {

@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { tempDir } from '../support/cli.js';
-import { MicrosoftIdentity } from '../support/microsoftIdentity.js';
+import { changeView, Renderer } from '../../src/mail/render.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
+import { MicrosoftGraph, MicrosoftIdentity } from '../support/microsoftIdentity.js';
 import { SmtpCapture } from '../support/smtpCapture.js';
 
 const MAILBOX = 'adnotify@contoso.test';
@@ -91,5 +93,146 @@ microsoft365:
       /Microsoft 365 token request .* failed .*AADSTS7000215.*Check microsoft365\.tenantId, clientId and clientSecret/s,
     );
     expect(result.out).not.toContain('wrong-secret-value');
+  });
+});
+
+describe('delivery.transport graph: sendMail with the message as MIME (loopback identity + Graph)', () => {
+  let identity: MicrosoftIdentity;
+  let graph: MicrosoftGraph;
+
+  beforeAll(async () => {
+    identity = await MicrosoftIdentity.start();
+    graph = await MicrosoftGraph.start(identity);
+  });
+  afterAll(async () => {
+    await graph.stop();
+    await identity.stop();
+  });
+
+  /** A config for Graph, and a rendered change notification held in its outbox. */
+  function setup(): { file: string; env: NodeJS.ProcessEnv; state: string } {
+    const dir = tempDir();
+    const file = join(dir, 'adnotify.yaml');
+    const state = join(dir, 'state.db');
+    writeFileSync(
+      file,
+      `version: 1
+directory: { urls: ["ldaps://127.0.0.1:1"], bindDN: "CN=svc,DC=x", bindPassword: "unused", baseDN: "DC=x" }
+state: { path: "${state}" }
+smtp: { host: smtp.invalid, from: "Directory Notifications <${MAILBOX}>" }
+delivery: { transport: graph }
+microsoft365:
+  tenantId: "${identity.tenantId}"
+  clientId: "${identity.clientId}"
+  clientSecret: "\${env:TEST_CLIENT_SECRET}"
+  authorityHost: "${identity.authorityHost}"
+  graphBaseUrl: "${graph.baseUrl}"
+`,
+    );
+    const store = SqliteStore.open(state);
+    const when = new Date();
+    const rendered = Renderer.load(null).render(
+      'change',
+      changeView({
+        object: { guid: 'g', dn: 'CN=Ann,OU=Staff,DC=contoso,DC=test', class: 'user' },
+        displayName: 'Ann',
+        events: [
+          {
+            type: 'object.modified',
+            object: { guid: 'g', dn: 'CN=Ann,OU=Staff,DC=contoso,DC=test', class: 'user' },
+            changes: [{ attribute: 'title', before: [], after: ['Engineer'] }],
+          },
+        ],
+        reasons: ['self'],
+        when,
+        recipientName: 'Ann',
+      }),
+    );
+    store.outbox.add({
+      cycleId: null,
+      createdAt: when.toISOString(),
+      status: 'held',
+      kind: 'change',
+      objectGuid: 'g',
+      messageId: '<m1@contoso.test>',
+      envelope: { from: `Directory Notifications <${MAILBOX}>`, to: ['ann@contoso.test'], cc: [] },
+      ...rendered,
+    });
+    store.close();
+    return {
+      file,
+      env: { NODE_EXTRA_CA_CERTS: identity.caFile, TEST_CLIENT_SECRET: identity.clientSecret },
+      state,
+    };
+  }
+
+  it('a notification goes out as MIME through sendMail, text, HTML and headers as SMTP would send them', async () => {
+    const { file, env } = setup();
+    const result = await adnotify(['--config', file, 'outbox', 'release'], env);
+
+    expect(result.code, result.out).toBe(0);
+    const [sent] = graph.messages.splice(0);
+    expect(sent?.sender).toBe(MAILBOX);
+    expect(sent?.parsed.subject).toBe('Changes to user Ann');
+    expect(sent?.parsed.text).toContain('title: (none) -> Engineer');
+    expect(sent?.parsed.html).toContain('<td');
+    expect(sent?.parsed.headers.get('auto-submitted')).toBe('auto-generated');
+    expect(sent?.parsed.messageId).toBe('<m1@contoso.test>');
+    expect(identity.issued.at(-1)?.scope).toBe(`${graph.baseUrl}/.default`);
+    for (const t of identity.issued) expect(result.out).not.toContain(t.token);
+  });
+
+  it('429 with Retry-After: retried after the time Graph asked for, then sent', async () => {
+    const { file, env, state } = setup();
+    graph.next.push({ status: 429, code: 'ApplicationThrottled', retryAfter: 120 });
+    const first = await adnotify(['--config', file, 'outbox', 'release'], env);
+    expect(first.out).toMatch(/0 sent/);
+    const store = SqliteStore.open(state);
+    const [row] = store.outbox.list();
+    store.close();
+    expect(row?.lastError).toContain('429 ApplicationThrottled');
+    const waited = Date.parse(row?.nextAttemptAt ?? '') - Date.parse(row?.createdAt ?? '');
+    expect(waited).toBeGreaterThanOrEqual(115_000);
+
+    const later = new Date(Date.now() + 130_000).toISOString();
+    const second = await adnotify(['--config', file, 'outbox', 'retry', '--all'], {
+      ...env,
+      ADNOTIFY_FAKE_NOW: later,
+    });
+    expect(second.code, second.out).toBe(0);
+    expect(graph.messages.splice(0)).toHaveLength(1);
+  });
+
+  it('403 (the app may not send as the mailbox): every message waits, exit 75 saying what to grant', async () => {
+    const { file, env, state } = setup();
+    graph.next.push({ status: 403, code: 'ErrorAccessDenied' });
+    const result = await adnotify(['--config', file, 'outbox', 'release'], env);
+
+    expect(result.code, result.out).toBe(75);
+    expect(result.out).toMatch(/403 ErrorAccessDenied.*Mail\.Send application permission/s);
+    const store = SqliteStore.open(state);
+    expect(store.outbox.counts()).toMatchObject({ pending: 1, failed: 0 });
+    expect(store.outbox.list()[0]?.attempts).toBe(0);
+    store.close();
+  });
+
+  it('400 ErrorInvalidRecipients fails that message only, for good', async () => {
+    const { file, env, state } = setup();
+    graph.next.push({ status: 400, code: 'ErrorInvalidRecipients' });
+    const result = await adnotify(['--config', file, 'outbox', 'release'], env);
+
+    expect(result.code, result.out).toBe(0);
+    const store = SqliteStore.open(state);
+    expect(store.outbox.list()[0]).toMatchObject({ status: 'failed', attempts: 1 });
+    expect(store.outbox.list()[0]?.lastError).toContain('400 ErrorInvalidRecipients');
+    store.close();
+  });
+
+  it('test-email through Graph prints the request-id', async () => {
+    const { file, env } = setup();
+    const result = await adnotify(['--config', file, 'test-email', '--to', 'ops@contoso.test'], env);
+    expect(result.code, result.out).toBe(0);
+    expect(result.out).toMatch(/through Microsoft Graph as adnotify@contoso\.test; request-id [0-9a-f-]{36}/);
+    expect(graph.messages.splice(0).map((m) => m.parsed.to)).toHaveLength(1);
   });
 });

@@ -5,10 +5,12 @@
  * certificate comes from a test CA that a client trusts through NODE_EXTRA_CA_CERTS, as an
  * administrator's machine trusts a TLS-inspecting proxy.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
+
+import { simpleParser, type ParsedMail } from 'mailparser';
 
 import { tempDir } from './cli.js';
 import { listenOnLoopback } from './net.js';
@@ -35,18 +37,22 @@ export class MicrosoftIdentity {
   refused = 0;
   readonly #server: Server;
   #port = 0;
+  /** The loopback certificate (from the test CA), for other Microsoft endpoints (Graph). */
+  readonly tls: { cert: Buffer; key: Buffer };
 
-  private constructor(server: Server, caFile: string) {
+  private constructor(server: Server, caFile: string, tls: { cert: Buffer; key: Buffer }) {
     this.#server = server;
     this.caFile = caFile;
+    this.tls = tls;
   }
 
   static async start(): Promise<MicrosoftIdentity> {
     const dir = tempDir('adnotify-entra-');
     makeCa(dir, 'ca', 'adnotify test identity CA');
     const { cert, key } = issueCertificate(dir, 'login', 'IP:127.0.0.1,DNS:localhost');
-    const server = createServer({ cert: readFileSync(cert), key: readFileSync(key) });
-    const identity = new MicrosoftIdentity(server, join(dir, 'ca.pem'));
+    const tls = { cert: readFileSync(cert), key: readFileSync(key) };
+    const server = createServer(tls);
+    const identity = new MicrosoftIdentity(server, join(dir, 'ca.pem'), tls);
     server.on('request', (req, res) => {
       let body = '';
       req.on('data', (chunk: Buffer) => (body += chunk.toString()));
@@ -135,6 +141,98 @@ export class MicrosoftIdentity {
       };
     }
     return { status: 404, json: { error: 'not_found' } };
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => {
+        resolve();
+      });
+      this.#server.closeAllConnections();
+    });
+  }
+}
+
+export interface GraphMessage {
+  sender: string;
+  parsed: ParsedMail;
+  raw: string;
+}
+
+/**
+ * Microsoft Graph's sendMail on loopback HTTPS: checks the bearer token (issued by `identity`
+ * for the Graph scope), takes the MIME body, and answers 202 with a request-id, or what the
+ * test queued (429 with Retry-After, 401, 403, 400 ErrorInvalidRecipients).
+ */
+export class MicrosoftGraph {
+  readonly messages: GraphMessage[] = [];
+  /** Answers to give before the 202s, in order. */
+  readonly next: { status: number; code?: string; retryAfter?: number }[] = [];
+  readonly #server: Server;
+  #port = 0;
+  requests = 0;
+
+  private constructor(server: Server) {
+    this.#server = server;
+  }
+
+  static async start(identity: MicrosoftIdentity): Promise<MicrosoftGraph> {
+    const server = createServer(identity.tls);
+    const graph = new MicrosoftGraph(server);
+    server.on('request', (req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        graph.requests++;
+        const send = (status: number, json?: object, headers: Record<string, string> = {}) => {
+          res.writeHead(status, {
+            'request-id': randomUUID(),
+            ...headers,
+            ...(json ? { 'content-type': 'application/json' } : {}),
+          });
+          res.end(json ? JSON.stringify(json) : undefined);
+        };
+        const match = /^\/v1\.0\/users\/([^/]+)\/sendMail$/.exec(req.url ?? '');
+        const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
+        const scoped = identity.issued.some(
+          (t) => t.token === token && t.scope === `${graph.baseUrl}/.default`,
+        );
+        if (req.method !== 'POST' || !match) {
+          send(404, { error: { code: 'ResourceNotFound' } });
+          return;
+        }
+        if (!identity.valid(token) || !scoped) {
+          send(401, { error: { code: 'InvalidAuthenticationToken' } });
+          return;
+        }
+        const queued = graph.next.shift();
+        if (queued) {
+          send(
+            queued.status,
+            { error: { code: queued.code ?? 'Error', message: 'queued by the test' } },
+            queued.retryAfter ? { 'retry-after': String(queued.retryAfter) } : {},
+          );
+          return;
+        }
+        const raw = Buffer.from(body, 'base64').toString('utf8');
+        simpleParser(raw).then(
+          (parsed) => {
+            graph.messages.push({ sender: decodeURIComponent(match[1] ?? ''), parsed, raw });
+            send(202);
+          },
+          () => {
+            send(400, { error: { code: 'ErrorMimeContentInvalid' } });
+          },
+        );
+      });
+    });
+    graph.#port = await listenOnLoopback(server);
+    return graph;
+  }
+
+  /** microsoft365.graphBaseUrl for this server. */
+  get baseUrl(): string {
+    return `https://127.0.0.1:${this.#port}`;
   }
 
   async stop(): Promise<void> {
