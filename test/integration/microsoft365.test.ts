@@ -5,12 +5,13 @@
  * process, trusting the test CA through NODE_EXTRA_CA_CERTS. No internet.
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { tempDir } from '../support/cli.js';
+import { startDaemon } from '../support/daemon.js';
 import { changeView, Renderer } from '../../src/mail/render.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { MicrosoftGraph, MicrosoftIdentity } from '../support/microsoftIdentity.js';
@@ -80,6 +81,54 @@ microsoft365:
     expect(identity.issued.map((t) => t.scope)).toEqual(['https://outlook.office365.com/.default']);
     expect(result.out).not.toContain(identity.clientSecret);
     for (const t of identity.issued) expect(result.out).not.toContain(t.token);
+  });
+
+  it('a running daemon renews its token across an SMTP outage longer than the token lives', async () => {
+    const { file, env } = config(identity.clientSecret);
+    const dir = join(file, '..');
+    writeFileSync(
+      file,
+      `${readFileSync(file, 'utf8')}poll: { schedule: "1s" }\nlogging: { level: debug, format: json }\n`,
+    );
+    const state = join(dir, 'state.db');
+    const queue = (n: number) => {
+      const store = SqliteStore.open(state);
+      store.outbox.add({
+        cycleId: null,
+        createdAt: new Date().toISOString(),
+        status: 'pending',
+        kind: 'test',
+        objectGuid: null,
+        messageId: `<renew-${n}@contoso.test>`,
+        envelope: { from: MAILBOX, to: [`renew${n}@contoso.test`], cc: [] },
+        subject: `renew ${n}`,
+        text: 'x',
+        html: '<p>x</p>',
+      });
+      store.close();
+    };
+    identity.lifetime = 3;
+    const issuedBefore = identity.issued.length;
+    queue(1);
+    const daemon = startDaemon(file, env);
+    try {
+      await daemon.waitFor((l) => l['message'] === 'message sent', 'the first message');
+      const after = daemon.mark();
+      const port = smtp.port;
+      await smtp.stop(); // the outage
+      queue(2);
+      await new Promise((r) => setTimeout(r, 5_000)); // longer than the token lives
+      smtp = await SmtpCapture.start({ port, xoauth2: { user: MAILBOX, valid: (t) => identity.valid(t) } });
+      await daemon.waitFor((l) => l['message'] === 'message sent', 'the second message', 60_000, after);
+      expect(smtp.messages.map((m) => m.to)).toEqual([['renew2@contoso.test']]);
+      expect(identity.issued.length - issuedBefore).toBeGreaterThanOrEqual(2);
+      expect(daemon.output()).not.toContain(identity.clientSecret);
+      for (const t of identity.issued) expect(daemon.output()).not.toContain(t.token);
+    } finally {
+      identity.lifetime = 3600;
+      daemon.child.kill('SIGKILL');
+      await daemon.exited;
+    }
   });
 
   it('a wrong client secret: exit 77 saying which step failed and what to check, the secret not printed', async () => {
