@@ -325,6 +325,7 @@ export class Daemon {
       bindRefused: this.#bindRefused,
       mailDownSince: this.#mailDownSince,
       mailDownReason: this.#mailDownReason,
+      mailService: this.#config.delivery.transport === 'graph' ? 'Microsoft Graph' : 'the SMTP server',
       counts: store && {
         ...store.outbox.counts(),
         stuckSchedules: store.schedules.counts().failed,

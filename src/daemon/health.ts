@@ -18,6 +18,8 @@ export interface HealthFacts {
   /** Since when delivery rounds find the SMTP server unreachable, and why. */
   mailDownSince: Date | null;
   mailDownReason: string | null;
+  /** Where mail goes, for people: "the SMTP server" or "Microsoft Graph". */
+  mailService: string;
   /** Counts from the state; null while the daemon stops (the store may be closed). */
   counts: { pending: number; failed: number; stuckSchedules: number } | null;
   redact: (text: string) => string;
@@ -42,7 +44,7 @@ export function healthOf(f: HealthFacts): Health {
   // lasted three poll intervals.
   if (f.mailDownSince && f.now.getTime() - f.mailDownSince.getTime() >= 3 * f.intervalMs) {
     reasons.push(
-      `the SMTP server has not taken mail since ${f.mailDownSince.toISOString()}: ${f.mailDownReason ?? 'unknown error'} (${f.counts?.pending ?? 0} messages wait in the outbox)`,
+      `${f.mailService} has not taken mail since ${f.mailDownSince.toISOString()}: ${f.mailDownReason ?? 'unknown error'} (${f.counts?.pending ?? 0} messages wait in the outbox)`,
     );
   }
   const failed = f.counts?.failed ?? 0;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { tempDir } from '../support/cli.js';
-import { startDaemon } from '../support/daemon.js';
+import { freePort, startDaemon } from '../support/daemon.js';
 import { changeView, Renderer } from '../../src/mail/render.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { MicrosoftGraph, MicrosoftIdentity } from '../support/microsoftIdentity.js';
@@ -263,6 +263,40 @@ microsoft365:
     expect(store.outbox.counts()).toMatchObject({ pending: 1, failed: 0 });
     expect(store.outbox.list()[0]?.attempts).toBe(0);
     store.close();
+  });
+
+  it('403 under a running daemon: every message waits and /healthz says Graph refuses, and why', async () => {
+    const { file, env, state } = setup();
+    const port = await freePort();
+    writeFileSync(
+      file,
+      `${readFileSync(file, 'utf8')}poll: { schedule: "1s" }\nhttp: { listen: "127.0.0.1:${port}" }\n`,
+    );
+    const store = SqliteStore.open(state);
+    store.outbox.release(new Date().toISOString()); // the held notification, due now
+    store.close();
+    for (let i = 0; i < 50; i++) graph.next.push({ status: 403, code: 'ErrorAccessDenied' });
+    const daemon = startDaemon(file, env);
+    try {
+      await daemon.waitFor((l) => l['message'] === 'mail waits in the outbox', 'a refused delivery');
+      let health: { healthy: boolean; reasons: string[] } | undefined;
+      for (let i = 0; i < 40 && (health?.healthy ?? true); i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        const response = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
+        if (response) health = (await response.json()) as { healthy: boolean; reasons: string[] };
+      }
+      expect(health?.healthy).toBe(false);
+      expect(health?.reasons).toContainEqual(
+        expect.stringMatching(
+          /^Microsoft Graph has not taken mail since \S+: .*403 ErrorAccessDenied.*Mail\.Send.*\(1 messages wait in the outbox\)$/,
+        ),
+      );
+      expect(graph.messages).toEqual([]);
+    } finally {
+      graph.next.length = 0;
+      daemon.child.kill('SIGKILL');
+      await daemon.exited;
+    }
   });
 
   it('400 ErrorInvalidRecipients fails that message only, for good', async () => {
