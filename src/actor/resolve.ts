@@ -4,17 +4,13 @@
  * DN; each SID is read once per cycle.
  */
 import { SYSTEM_SID } from '../core/audit.js';
+import { escapeFilterValue } from '../core/dn.js';
 import type { Actor } from '../core/events.js';
 import { formatSid } from '../core/normalize.js';
 import { textOf, type DirectoryEntry } from '../core/types.js';
 import { isNoSuchObject } from '../directory/errors.js';
 import type { DirectorySource } from '../directory/port.js';
 import { rdnValue } from '../mail/render.js';
-
-/** RFC 4515 escapes for a value inside a filter. */
-function escapeFilterValue(value: string): string {
-  return value.replace(/[\\*()\0]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
 
 export class ActorResolver {
   readonly #directory: DirectorySource;

@@ -63,12 +63,6 @@ function isoTime(text: unknown): string | null {
   return Number.isNaN(ms) ? null : new Date(ms).toISOString();
 }
 
-/** "<GUID=...>;<SID=...>;CN=..." (an extended DN, as member values are logged) or a plain DN. */
-function extendedDn(text: string): { dn: string; guid: string | null; sid: string | null } {
-  const { dn, guid, sid } = parseExtendedDn(text);
-  return { dn, guid, sid };
-}
-
 const guidOf = (v: unknown): string | null => {
   const text = str(v);
   return text === null ? null : text.replace(/[{}]/g, '').toLowerCase();
@@ -117,7 +111,8 @@ function sambaChange(at: string, c: Json): AuditRecord[] {
       const operation = action['action'] === 'delete' ? 'member-remove' : 'member-add';
       for (const value of values) {
         const text = str(value['value']);
-        if (text !== null) out.push({ ...base, operation, attribute: 'member', member: extendedDn(text) });
+        if (text !== null)
+          out.push({ ...base, operation, attribute: 'member', member: parseExtendedDn(text) });
       }
     }
   }
@@ -141,7 +136,7 @@ function sambaGroupChange(at: string, g: Json): AuditRecord[] {
       dn: group,
       account: null,
       attribute: 'member',
-      member: extendedDn(user),
+      member: parseExtendedDn(user),
     },
   ];
 }
@@ -202,7 +197,7 @@ export function parseWindowsEvent(line: string): AuditRecord[] {
           ...base,
           operation: deleted ? 'member-remove' : 'member-add',
           attribute,
-          member: value === null ? null : extendedDn(value),
+          member: value === null ? null : parseExtendedDn(value),
         },
       ];
     }

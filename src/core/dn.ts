@@ -158,3 +158,8 @@ export function changeFilter(scopeFilter: string, since: bigint, upTo: bigint): 
 export function fullReadFilter(scopeFilter: string): string {
   return `(|${scopeFilter}(objectClass=organizationalUnit)(objectClass=container))`;
 }
+
+/** A value as it may stand inside an LDAP filter (RFC 4515 escapes for \\ * ( ) and NUL). */
+export function escapeFilterValue(value: string): string {
+  return value.replace(/[\\*()\0]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}

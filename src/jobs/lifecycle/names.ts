@@ -3,6 +3,7 @@
  * sAMAccountName, userPrincipalName or mail; and which attribute each kind of schedule changes.
  */
 import type { Config } from '../../config/schema.js';
+import { escapeFilterValue } from '../../core/dn.js';
 import type { DirectoryEntry } from '../../core/types.js';
 import { isNoSuchObject } from '../../directory/errors.js';
 import type { DirectorySource } from '../../directory/port.js';
@@ -34,7 +35,7 @@ export async function resolveName(
   name: string,
 ): Promise<DirectoryEntry> {
   const isDn = /^[A-Za-z][\w-]*=.+/.test(name) && name.includes(',');
-  const escaped = name.replace(/[\\*()\0]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  const escaped = escapeFilterValue(name);
   const request = isDn
     ? { base: name, scope: 'base' as const, filter: '(objectClass=*)' }
     : { base, filter: `(|(sAMAccountName=${escaped})(userPrincipalName=${escaped})(mail=${escaped}))` };

@@ -216,11 +216,6 @@ class MemoryCycleLog implements CycleLog {
     Object.assign(row, { finishedAt, durationMs, outcome, objects, groups, memberships, events, error });
   }
 
-  /** A cycle row as recorded (memory only: tests read what a run wrote). */
-  get(id: number): CycleRecord | undefined {
-    return this.#data().cycles.get(id);
-  }
-
   setLastRun(run: LastRun): void {
     const { kind, startedAt, finishedAt, durationMs, outcome, events, error } = run;
     this.#data().lastRun = { kind, startedAt, finishedAt, durationMs, outcome, events, error };
