@@ -10,16 +10,8 @@ import { actorOfEvent } from '../core/correlate.js';
 import { namingContextOf } from '../core/dn.js';
 import { parseDuration } from '../core/duration.js';
 import { TOMBSTONES_HIDDEN } from '../directory/errors.js';
-import {
-  ConfigError,
-  SmtpAuthError,
-  UsageError,
-  errorMessage,
-  formatProblem,
-  type ConfigProblem,
-} from '../errors.js';
-import { graphSender, graphToken } from '../mail/graph.js';
-import { classifySmtpError, smtpTransport } from '../mail/transport.js';
+import { ConfigError, UsageError, errorMessage, formatProblem, type ConfigProblem } from '../errors.js';
+import { commandError, transportName } from '../mail/transports.js';
 import type { Context, GlobalOptions } from './context.js';
 import { eventLines, safeText } from './format.js';
 import { deliver } from './mail.js';
@@ -33,10 +25,12 @@ export async function checkConfig(
   for (const warning of loaded.warnings) ctx.err(`warning: ${formatProblem(warning)}`);
   // What a start would read besides the file: the CA bundles and the templates.
   const problems: ConfigProblem[] = [];
-  const { directory: dir, smtp: mail } = loaded.config;
+  const { directory: dir, smtp: mail, microsoft365: m365 } = loaded.config;
   for (const [path, file] of [
     ['directory.tls.caFile', dir.tls.caFile],
     ['smtp.tls.caFile', mail.tls.caFile],
+    ['microsoft365.certificateFile', m365?.certificateFile ?? null],
+    ['microsoft365.privateKeyFile', m365?.privateKeyFile ?? null],
   ] as const) {
     if (file === null) continue;
     try {
@@ -69,26 +63,13 @@ export async function checkConfig(
     await directory.close();
   }
 
-  const { smtp, microsoft365, delivery } = loaded.config;
-  if (delivery.transport === 'graph' && microsoft365) {
-    try {
-      await graphToken(microsoft365);
-    } catch (err: unknown) {
-      throw new SmtpAuthError(`graph: ${errorMessage(err)}`, { cause: err });
-    }
-    ctx.out(
-      `graph: token from ${microsoft365.authorityHost} for app ${microsoft365.clientId}; mail goes out as ${graphSender(microsoft365, smtp.from)} ("adnotify test-email" tries the Mail.Send permission)`,
-    );
-    return;
-  }
-  const transport = smtpTransport(smtp, { microsoft365 });
+  // The transport that would carry mail, a dry run's included: what test-email would use.
+  const transport = ctx.transport(loaded, { real: true });
+  const name = transportName(loaded.config, { real: true });
   try {
-    await transport.verify();
-    ctx.out(
-      `smtp: ${smtp.host}:${smtp.port} accepted the connection${smtp.auth ? ' and the credentials' : ''}`,
-    );
+    ctx.out(`${name}: ${await transport.check()}`);
   } catch (err: unknown) {
-    throw classifySmtpError(err, smtp);
+    throw commandError(err);
   } finally {
     transport.close();
   }

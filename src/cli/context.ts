@@ -11,8 +11,8 @@ import type { Clock } from '../core/clock.js';
 import { buildDeps, type Deps } from '../deps.js';
 import type { DirectorySource } from '../directory/port.js';
 import { LdapDirectory } from '../directory/ldap.js';
-import { emlMailer, smtpMailer, type Mailer } from '../mail/dispatcher.js';
-import { graphMailer } from '../mail/graph.js';
+import type { Transport } from '../mail/port.js';
+import { transportFor } from '../mail/transports.js';
 import { Renderer } from '../mail/render.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { Redactor } from '../log/redact.js';
@@ -128,12 +128,12 @@ export class Context {
     return join(dirname(this.statePath(loaded)), 'outbox-eml');
   }
 
-  /** .eml files (delivery.dryRun), Microsoft Graph (delivery.transport graph), or SMTP. */
-  mailer(loaded: LoadedConfig): Mailer {
-    const { delivery, smtp, microsoft365 } = loaded.config;
-    if (delivery.dryRun) return emlMailer(this.emlDir(loaded));
-    if (delivery.transport === 'graph' && microsoft365) return graphMailer(microsoft365, smtp.from);
-    return smtpMailer(smtp, microsoft365);
+  /**
+   * .eml files (delivery.dryRun), Microsoft Graph (delivery.transport graph), or SMTP; with
+   * `real`, the configured transport even in a dry run (test-email, check-config --connect).
+   */
+  transport(loaded: LoadedConfig, options: { real?: boolean } = {}): Transport {
+    return transportFor(loaded.config, this.emlDir(loaded), options);
   }
 
   directory(loaded: LoadedConfig, log: Logger): LdapDirectory {

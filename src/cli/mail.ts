@@ -2,15 +2,13 @@
  * The mail commands of spec/cli.md: delivering the outbox (after `once`, `outbox retry`,
  * `outbox release`), inspecting it, and `test-email`.
  */
-import { createTransport } from 'nodemailer';
-
 import type { LoadedConfig } from '../config/load.js';
 import { parseDuration } from '../core/duration.js';
-import { SmtpAuthError, SmtpError, TemporaryError, UsageError, errorMessage } from '../errors.js';
+import { TemporaryError, UsageError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { deliverDue } from '../mail/dispatcher.js';
-import { graphSend, graphSender } from '../mail/graph.js';
-import { classifySmtpError, smtpTransport } from '../mail/transport.js';
+import { newMessageId } from '../mail/messageId.js';
+import { commandError } from '../mail/transports.js';
 import type { OutboxStatus } from '../store/ports.js';
 import type { StateStore } from '../store/ports.js';
 
@@ -27,17 +25,17 @@ export async function deliver(
   store: StateStore,
   log: Logger,
 ): Promise<void> {
-  const mailer = ctx.mailer(loaded);
+  const transport = ctx.transport(loaded);
   try {
-    const report = await deliverDue(store, mailer, ctx.clock, log.child({ component: 'mail' }), {
+    const report = await deliverDue(store, transport, ctx.clock, log.child({ component: 'mail' }), {
       maxAttempts: loaded.config.delivery.maxAttempts,
       retryBaseMs: parseDuration(loaded.config.delivery.retryDelay) ?? 60_000,
     });
     const counts = store.outbox.counts();
     if (report.sent + report.retrying + report.failed > 0 || counts.pending + counts.held > 0) {
       const where = loaded.config.delivery.dryRun
-        ? `written as .eml files to ${mailer.target}`
-        : `via ${mailer.target}`;
+        ? `written as .eml files to ${transport.target}`
+        : `via ${transport.target}`;
       ctx.out(
         `mail: ${report.sent} sent ${where}; ${counts.pending} waiting, ${counts.held} held, ${report.failed} failed now`,
       );
@@ -45,13 +43,17 @@ export async function deliver(
     if (counts.held > 0) {
       ctx.out(`mail: ${counts.held} messages held by the flood guard; "adnotify outbox release" sends them`);
     }
-    if (report.serverDown !== null) {
+    if (report.stopped !== null) {
+      const what =
+        report.stopped.refusal === 'credentials'
+          ? `${transport.service} refused adnotify's credentials`
+          : `${transport.service} did not take messages`;
       throw new TemporaryError(
-        `mail: the SMTP server did not take messages (${report.serverDown}); ${counts.pending} wait in the outbox and are retried by the next run`,
+        `mail: ${what} (${report.stopped.reason}); ${counts.pending} wait in the outbox and are retried by the next run`,
       );
     }
   } finally {
-    mailer.close();
+    transport.close();
   }
 }
 
@@ -208,50 +210,22 @@ export async function testEmail(ctx: Context, global: GlobalOptions, options: { 
     throw new UsageError(`--to ${JSON.stringify(options.to)}: expected an email address`);
   }
   const loaded = ctx.config(global.config);
-  const smtp = loaded.config.smtp;
+  const transport = ctx.transport(loaded, { real: true });
   const rendered = ctx.renderer(loaded).render('test', {
     when: ctx.clock.now().toISOString(),
-    server: `${smtp.host}:${smtp.port}`,
+    server: transport.target,
   });
-  const { microsoft365, delivery } = loaded.config;
-  if (delivery.transport === 'graph' && microsoft365) {
-    const sender = graphSender(microsoft365, smtp.from);
-    const compose = createTransport({ streamTransport: true, buffer: true });
-    try {
-      const info = await compose.sendMail({
-        from: smtp.from,
-        to: options.to,
-        ...rendered,
-        headers: { 'Auto-Submitted': 'auto-generated' },
-      });
-      const result = await graphSend(microsoft365, sender, info.message as Buffer).catch((err: unknown) => {
-        // A refused token or mailbox is a credentials problem (77); anything else, unavailable (69).
-        const refused = (err as { cause?: { code?: unknown } }).cause?.code === 'EAUTH';
-        throw refused
-          ? new SmtpAuthError(errorMessage(err), { cause: err })
-          : new SmtpError(errorMessage(err), { cause: err });
-      });
-      ctx.out(
-        `test message sent to ${options.to} through Microsoft Graph as ${sender}; request-id ${result.requestId ?? '(none)'}`,
-      );
-    } finally {
-      compose.close();
-    }
-    return;
-  }
-  const transport = smtpTransport(smtp, { microsoft365 });
+  const from = loaded.config.smtp.from;
   try {
-    const info = (await transport.sendMail({
-      from: smtp.from,
-      to: options.to,
+    const receipt = await transport.send({
+      envelope: { from, to: [options.to], cc: [] },
       ...rendered,
-      headers: { 'Auto-Submitted': 'auto-generated' },
-    })) as { response?: string };
-    ctx.out(
-      `test message sent to ${options.to} via ${smtp.host}:${smtp.port}; the server said: ${info.response ?? 'OK'}`,
-    );
+      messageId: newMessageId(from),
+      createdAt: ctx.clock.now().toISOString(),
+    });
+    ctx.out(`test message sent to ${options.to} via ${transport.target}; ${receipt.answer}`);
   } catch (err: unknown) {
-    throw classifySmtpError(err, smtp);
+    throw commandError(err);
   } finally {
     transport.close();
   }

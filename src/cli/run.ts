@@ -22,7 +22,7 @@ export async function run(ctx: Context, global: GlobalOptions): Promise<void> {
         store: samePath && current ? current.store : ctx.openStore(loaded),
         directory: ctx.directory(loaded, log),
         renderer: ctx.renderer(loaded),
-        mailer: ctx.mailer(loaded),
+        transport: ctx.transport(loaded),
       };
       current = parts;
       return parts;

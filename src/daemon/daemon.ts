@@ -23,7 +23,8 @@ import {
   errorMessage,
 } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { deliverDue, type Mailer } from '../mail/dispatcher.js';
+import { deliverDue } from '../mail/dispatcher.js';
+import type { Transport } from '../mail/port.js';
 import type { Renderer } from '../mail/render.js';
 import type { StateStore } from '../store/ports.js';
 import { runCycle } from '../poll/cycle.js';
@@ -43,7 +44,7 @@ export interface DaemonParts {
   store: StateStore;
   directory: DirectorySource;
   renderer: Renderer;
-  mailer: Mailer;
+  transport: Transport;
 }
 
 export interface DaemonFactory {
@@ -81,6 +82,11 @@ export class Daemon {
    * (each try would count towards the account's lockout) until its config is reloaded.
    */
   #bindRefused: string | null = null;
+  /**
+   * Why the mail service refused adnotify's credentials (a password, a token, the right to
+   * send as the mailbox), if it did: no more is sent until the config is reloaded.
+   */
+  #mailRefused: string | null = null;
   readonly #startedAt: Date;
   readonly #metrics: Metrics;
   #server: Server | undefined;
@@ -107,7 +113,7 @@ export class Daemon {
    * once when it is wrong; then schedules the work and takes the first poll.
    */
   async start(): Promise<void> {
-    await preflight(this.#config, this.#parts.directory, this.#log);
+    await preflight(this.#config, this.#parts.directory, this.#parts.transport, this.#log);
     if (this.#config.http.listen !== null) {
       this.#server = await serveHttp(this.#config.http.listen, this.#metrics, () => this.health());
       this.#log.info('serving /healthz and /metrics', { listen: this.#config.http.listen });
@@ -227,17 +233,31 @@ export class Daemon {
   }
 
   async #deliver(): Promise<{ sent: number; failed: number }> {
-    const { store, mailer, log } = this.#parts;
-    const report = await deliverDue(store, mailer, this.#factory.clock, log.child({ component: 'mail' }), {
+    const { store, transport, log } = this.#parts;
+    if (this.#mailRefused !== null) {
+      log.debug('delivery skipped: the mail service refused the credentials; waiting for a config reload');
+      return { sent: 0, failed: 0 };
+    }
+    const report = await deliverDue(store, transport, this.#factory.clock, log.child({ component: 'mail' }), {
       maxAttempts: this.#config.delivery.maxAttempts,
       retryBaseMs: parseDuration(this.#config.delivery.retryDelay) ?? 60_000,
     });
     this.#metrics.sent.inc(report.sent);
     this.#metrics.sendFailures.inc(report.retrying + report.failed);
-    if (report.serverDown !== null) {
-      log.warn('mail waits in the outbox', { reason: report.serverDown });
+    if (report.stopped?.refusal === 'credentials') {
+      this.#mailRefused = report.stopped.reason;
+      this.#metrics.mailRefused.set(1);
+      log.error('the mail service refused the credentials; sending no more until the config is reloaded', {
+        err: report.stopped.reason,
+        fix: 'correct the config (smtp.auth or microsoft365:, or the app permission), then reload it (SIGHUP) or restart adnotify',
+      });
+    }
+    if (report.stopped !== null) {
+      if (report.stopped.refusal !== 'credentials') {
+        log.warn('mail waits in the outbox', { reason: report.stopped.reason });
+      }
       this.#mailDownSince ??= this.#factory.clock.now();
-      this.#mailDownReason = report.serverDown;
+      this.#mailDownReason = report.stopped.reason;
     } else {
       this.#mailDownSince = null;
       this.#mailDownReason = null;
@@ -270,14 +290,16 @@ export class Daemon {
     const next = this.#factory.build(loaded);
     this.#scheduler.stop();
     await old.directory.close();
-    old.mailer.close();
+    old.transport.close();
     if (next.store !== old.store) old.store.close();
     this.#parts = next;
     this.#scheduler.start(this.#config);
     this.#log.info('config reloaded', { file: loaded.file });
-    if (this.#bindRefused !== null) {
-      // The administrator says the password is fixed: try it now, once.
+    if (this.#bindRefused !== null || this.#mailRefused !== null) {
+      // The administrator says the credentials are fixed: try them now, once.
       this.#bindRefused = null;
+      this.#mailRefused = null;
+      this.#metrics.mailRefused.set(0);
       this.#enqueue('poll');
     } else {
       if (!this.#stopping) this.#scheduler.armNextPoll();
@@ -304,7 +326,7 @@ export class Daemon {
       });
       this.#server.closeAllConnections();
     });
-    this.#parts.mailer.close();
+    this.#parts.transport.close();
     await this.#parts.directory.close();
     if (finished) this.#parts.store.close();
     this.#log.info('stopped', { signal });
@@ -323,9 +345,10 @@ export class Daemon {
       lastSuccess: this.#lastSuccess,
       lastError: this.#lastError,
       bindRefused: this.#bindRefused,
+      mailRefused: this.#mailRefused,
       mailDownSince: this.#mailDownSince,
       mailDownReason: this.#mailDownReason,
-      mailService: this.#config.delivery.transport === 'graph' ? 'Microsoft Graph' : 'the SMTP server',
+      mailService: this.#parts.transport.service,
       counts: store && {
         ...store.outbox.counts(),
         stuckSchedules: store.schedules.counts().failed,

@@ -1,7 +1,7 @@
 /**
  * Whether `adnotify run` is healthy (/healthz), and why not: no successful poll for three
- * intervals, a refused bind password, an SMTP server that has not taken mail for three
- * intervals, failed messages, lifecycle schedules that keep failing. Every reason is put
+ * intervals, a refused bind password, mail credentials refused, a mail service that has not
+ * taken mail for three intervals, failed messages, lifecycle schedules that keep failing. Every reason is put
  * through the same redaction as the logs: an error can quote what it was given.
  */
 import type { Health } from './metrics.js';
@@ -15,6 +15,8 @@ export interface HealthFacts {
   lastError: string | null;
   /** Why the directory refused the bind password, while binds are stopped. */
   bindRefused: string | null;
+  /** Why the mail service refused adnotify's credentials, while sending is stopped. */
+  mailRefused: string | null;
   /** Since when delivery rounds find the SMTP server unreachable, and why. */
   mailDownSince: Date | null;
   mailDownReason: string | null;
@@ -39,12 +41,17 @@ export function healthOf(f: HealthFacts): Health {
       `${f.bindRefused} adnotify binds no more until its config is reloaded (SIGHUP) or it is restarted, so as not to lock the account out`,
     );
   }
-  // An SMTP outage or a refused login leaves messages pending, attempts untouched, for as
-  // long as it lasts (nothing fails, so nothing else here would show it): say so once it has
-  // lasted three poll intervals.
-  if (f.mailDownSince && f.now.getTime() - f.mailDownSince.getTime() >= 3 * f.intervalMs) {
+  if (f.mailRefused !== null) {
     reasons.push(
-      `${f.mailService} has not taken mail since ${f.mailDownSince.toISOString()}: ${f.mailDownReason ?? 'unknown error'} (${f.counts?.pending ?? 0} messages wait in the outbox)`,
+      `${f.mailService} refused adnotify's credentials: ${f.mailRefused} adnotify sends no more mail until its config is reloaded (SIGHUP) or it is restarted (${f.counts?.pending ?? 0} messages wait in the outbox)`,
+    );
+  }
+  // An outage leaves messages pending, attempts untouched, for as long as it lasts (nothing
+  // fails, so nothing else here would show it): say so once it has lasted three intervals.
+  const down = f.mailDownSince && f.mailRefused === null ? f.mailDownSince : null;
+  if (down && f.now.getTime() - down.getTime() >= 3 * f.intervalMs) {
+    reasons.push(
+      `${f.mailService} has not taken mail since ${down.toISOString()}: ${f.mailDownReason ?? 'unknown error'} (${f.counts?.pending ?? 0} messages wait in the outbox)`,
     );
   }
   const failed = f.counts?.failed ?? 0;

@@ -18,6 +18,7 @@ export class Metrics {
   readonly sent: Counter;
   readonly lastSuccess: Gauge;
   readonly smtpDown: Gauge;
+  readonly mailRefused: Gauge;
   readonly snapshotObjects: Gauge;
   readonly outbox: Gauge<'status'>;
   readonly schedules: Gauge<'state'>;
@@ -55,7 +56,12 @@ export class Metrics {
     });
     this.smtpDown = new Gauge({
       name: 'adnotify_smtp_down',
-      help: '1 while the last delivery round could not reach the SMTP server or log in to it, else 0',
+      help: '1 while the last delivery round could not reach the mail service (SMTP or Microsoft Graph) or was refused by it, else 0',
+      registers,
+    });
+    this.mailRefused = new Gauge({
+      name: 'adnotify_mail_refused',
+      help: '1 while sending is stopped because the mail service refused the credentials (until the config is reloaded), else 0',
       registers,
     });
     this.snapshotObjects = new Gauge({

@@ -1,6 +1,6 @@
 /**
  * What `adnotify run` checks before it schedules anything: what cannot fix itself (a refused
- * bind, a refused SMTP login, a bad config) stops it at once with its exit code; a server
+ * bind, refused mail credentials, a bad config) stops it at once with its exit code; a server
  * that is merely down is logged, and the polls and deliveries retry on schedule.
  */
 import type { Config } from '../config/schema.js';
@@ -9,10 +9,15 @@ import { TOMBSTONES_HIDDEN } from '../directory/errors.js';
 import type { DirectorySource } from '../directory/port.js';
 import { ConfigError, DirectoryAuthError, errorMessage, SmtpAuthError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { graphToken } from '../mail/graph.js';
-import { classifySmtpError, smtpTransport } from '../mail/transport.js';
+import type { Transport } from '../mail/port.js';
+import { commandError } from '../mail/transports.js';
 
-export async function preflight(config: Config, directory: DirectorySource, log: Logger): Promise<void> {
+export async function preflight(
+  config: Config,
+  directory: DirectorySource,
+  transport: Transport,
+  log: Logger,
+): Promise<void> {
   try {
     await directory.connect();
     const identity = await directory.identity();
@@ -28,23 +33,12 @@ export async function preflight(config: Config, directory: DirectorySource, log:
     await directory.close();
   }
   if (config.delivery.dryRun) return;
-  if (config.delivery.transport === 'graph' && config.microsoft365) {
-    try {
-      await graphToken(config.microsoft365);
-    } catch (err: unknown) {
-      // A refused secret cannot fix itself: stop now, as for a refused SMTP login.
-      throw new SmtpAuthError(`graph: ${errorMessage(err)}`, { cause: err });
-    }
-    return;
-  }
-  const transport = smtpTransport(config.smtp, { microsoft365: config.microsoft365 });
   try {
-    await transport.verify();
+    await transport.check();
   } catch (err: unknown) {
-    const classified = classifySmtpError(err, config.smtp);
-    if (classified instanceof SmtpAuthError) throw classified;
-    log.warn('SMTP server not reachable at start; mail waits in the outbox', { err: classified.message });
-  } finally {
-    transport.close();
+    // Refused credentials cannot fix themselves: stop now, as for a refused bind.
+    const failure = commandError(err);
+    if (failure instanceof SmtpAuthError) throw failure;
+    log.warn('mail service not reachable at start; mail waits in the outbox', { err: errorMessage(err) });
   }
 }

@@ -17,11 +17,63 @@ import { AdnotifyError, ConfigError, errorMessage } from '../errors.js';
 /** The scope of SMTP AUTH (XOAUTH2) with an app-only token. */
 export const SMTP_SCOPE = 'https://outlook.office365.com/.default';
 
-/** The token could not be had: wrong tenant, client or secret, or the endpoint unreachable. */
-export class TokenError extends AdnotifyError {}
+/**
+ * The token could not be had. `refused`: the identity platform answered no (a wrong tenant,
+ * client, secret or certificate, a consent missing), which only a fixed config can mend; else
+ * it could not be reached or failed (network, 5xx), which may pass.
+ */
+export class TokenError extends AdnotifyError {
+  readonly refused: boolean;
 
-const apps = new Map<string, ConfidentialClientApplication>();
+  constructor(message: string, refused: boolean) {
+    super(message);
+    this.refused = refused;
+  }
+}
 
+/**
+ * Whether msal-node's error is the identity platform refusing the request (an OAuth error in
+ * a 4xx answer), as opposed to not answering or failing (network, 5xx).
+ */
+function refusedByServer(err: unknown): boolean {
+  const { name, status, errorCode } = err as { name?: unknown; status?: unknown; errorCode?: unknown };
+  if (name !== 'ServerError') return false;
+  if (typeof status === 'number') return status >= 400 && status < 500 && status !== 429;
+  return typeof errorCode === 'string' && /^(invalid_|unauthorized_client|unsupported_)/.test(errorCode);
+}
+
+/** Tokens for one app identity, from one msal-node client whose cache serves every request. */
+export interface TokenSource {
+  /**
+   * An access token for `scope` and when it expires: from the cache while it is fresh, else a
+   * new one; with `renew`, a new one whatever the cache says (the server refused the last).
+   * Throws TokenError (or ConfigError for an unreadable certificate).
+   */
+  token(scope: string, renew?: boolean): Promise<{ token: string; expiresAt: number | undefined }>;
+}
+
+/**
+ * A token source for `config`. Each transport makes its own, so a reloaded config (a new
+ * secret) is never served by the client, or the cache, of the old one.
+ */
+export function tokenSource(config: Microsoft365Config): TokenSource {
+  let app: ConfidentialClientApplication | undefined;
+  return {
+    async token(scope, renew = false) {
+      try {
+        app ??= clientFor(config);
+        const result = await app.acquireTokenByClientCredential({ scopes: [scope], skipCache: renew });
+        if (!result?.accessToken) throw new Error('the token endpoint returned no access token');
+        return { token: result.accessToken, expiresAt: result.expiresOn?.getTime() };
+      } catch (err: unknown) {
+        if (err instanceof ConfigError) throw err;
+        throw tokenError(config, err);
+      }
+    },
+  };
+}
+
+/** The app's proof: its client secret, or its certificate and private key (a signed assertion). */
 function credential(
   config: Microsoft365Config,
 ): Pick<Configuration['auth'], 'clientSecret' | 'clientCertificate'> {
@@ -41,55 +93,44 @@ function credential(
   return { clientCertificate: { thumbprintSha256, privateKey, x5c: certificate } };
 }
 
-/** One msal-node client per app identity, so its token cache serves every connection. */
-function appFor(config: Microsoft365Config): ConfidentialClientApplication {
-  const key = `${config.authorityHost}|${config.tenantId}|${config.clientId}`;
-  let app = apps.get(key);
-  if (!app) {
-    const host = new URL(config.authorityHost).host;
-    app = new ConfidentialClientApplication({
-      auth: {
-        clientId: config.clientId,
-        authority: `${config.authorityHost.replace(/\/+$/, '')}/${config.tenantId}`,
-        knownAuthorities: [host],
-        ...credential(config),
+function clientFor(config: Microsoft365Config): ConfidentialClientApplication {
+  const host = new URL(config.authorityHost).host;
+  return new ConfidentialClientApplication({
+    auth: {
+      clientId: config.clientId,
+      authority: `${config.authorityHost.replace(/\/+$/, '')}/${config.tenantId}`,
+      knownAuthorities: [host],
+      ...credential(config),
+    },
+    system: {
+      loggerOptions: {
+        logLevel: LogLevel.Error,
+        piiLoggingEnabled: false,
+        loggerCallback: () => undefined,
       },
-      system: {
-        loggerOptions: {
-          logLevel: LogLevel.Error,
-          piiLoggingEnabled: false,
-          loggerCallback: () => undefined,
-        },
-      },
-    });
-    apps.set(key, app);
-  }
-  return app;
+    },
+  });
+}
+
+function tokenError(config: Microsoft365Config, err: unknown): TokenError {
+  const code = (err as { errorCode?: unknown }).errorCode;
+  const refused = refusedByServer(err);
+  const said = platformSaid(typeof code === 'string' ? code : null, errorMessage(err));
+  const what = `Microsoft 365 token request to ${config.authorityHost} for tenant ${config.tenantId}`;
+  return new TokenError(
+    refused
+      ? `${what} was refused (${said}). Check microsoft365.tenantId, clientId and clientSecret (or the certificate), and that the app registration has the permission (README, "Sending through Microsoft 365").`
+      : `${what} failed (${said}). Check that ${config.authorityHost} can be reached from here (a proxy's CA goes in NODE_EXTRA_CA_CERTS); adnotify tries again.`,
+    refused,
+  );
 }
 
 /**
- * An access token for `scope` and when it expires: from the cache while it is fresh, else a
- * new one; with `renew`, a new one whatever the cache says (the server refused the last).
+ * What the identity platform said, short: msal-node's message repeats the code and wraps the
+ * AADSTS description in timestamps, trace and correlation ids over several lines.
  */
-export async function accessToken(
-  config: Microsoft365Config,
-  scope: string,
-  renew = false,
-): Promise<{ token: string; expiresAt: number | undefined }> {
-  try {
-    const result = await appFor(config).acquireTokenByClientCredential({ scopes: [scope], skipCache: renew });
-    if (!result?.accessToken) throw new Error('the token endpoint returned no access token');
-    return { token: result.accessToken, expiresAt: result.expiresOn?.getTime() };
-  } catch (err: unknown) {
-    if (err instanceof ConfigError) throw err;
-    const code = (err as { errorCode?: unknown }).errorCode;
-    throw new TokenError(
-      `Microsoft 365 token request to ${config.authorityHost} for tenant ${config.tenantId} failed (${typeof code === 'string' ? `${code}: ` : ''}${firstLine(errorMessage(err))}). Check microsoft365.tenantId, clientId and clientSecret (or the certificate), and that the app registration has the permission (README, "Sending through Microsoft 365").`,
-    );
-  }
-}
-
-/** msal errors carry trace and correlation ids over several lines: the first says what failed. */
-function firstLine(text: string): string {
-  return text.split('\n')[0]?.trim() ?? text;
+function platformSaid(code: string | null, message: string): string {
+  const description = /Description: (.*?)(?: - Correlation ID| Trace ID|$)/m.exec(message)?.[1]?.trim();
+  const text = description ?? message.split('\n')[0]?.trim() ?? message;
+  return code === null || text.startsWith(code) ? text : `${code}: ${text}`;
 }

@@ -15,6 +15,7 @@ import { freePort, startDaemon } from '../support/daemon.js';
 import { changeView, Renderer } from '../../src/mail/render.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { MicrosoftGraph, MicrosoftIdentity } from '../support/microsoftIdentity.js';
+import { makeCa } from '../support/samba.js';
 import { SmtpCapture } from '../support/smtpCapture.js';
 
 const MAILBOX = 'adnotify@contoso.test';
@@ -47,7 +48,7 @@ describe('smtp.auth.type oauth2: XOAUTH2 with a Microsoft 365 app-only token (lo
     await identity.stop();
   });
 
-  function config(secret: string): { file: string; env: NodeJS.ProcessEnv } {
+  function config(secret: string, user = MAILBOX): { file: string; env: NodeJS.ProcessEnv } {
     const dir = tempDir();
     const file = join(dir, 'adnotify.yaml');
     writeFileSync(
@@ -61,7 +62,7 @@ smtp:
   requireTls: false
   allowInsecureAuth: true
   from: "Directory Notifications <${MAILBOX}>"
-  auth: { type: oauth2, user: "${MAILBOX}" }
+  auth: { type: oauth2, user: "${user}" }
 microsoft365:
   tenantId: "${identity.tenantId}"
   clientId: "${identity.clientId}"
@@ -139,9 +140,22 @@ microsoft365:
     expect(result.code, result.out).toBe(77);
     expect(identity.refused).toBeGreaterThan(refused);
     expect(result.out).toMatch(
-      /Microsoft 365 token request .* failed .*AADSTS7000215.*Check microsoft365\.tenantId, clientId and clientSecret/s,
+      /Microsoft 365 token request .* was refused \(invalid_client: AADSTS7000215: Invalid client secret provided\.\)\. Check microsoft365\.tenantId, clientId and clientSecret/s,
     );
     expect(result.out).not.toContain('wrong-secret-value');
+  });
+
+  it('a token the server refuses for the mailbox: exit 77 naming SMTP.SendAsApp, no token printed', async () => {
+    // Exchange Online refuses a valid token for a mailbox the app's service principal may not
+    // use (535 5.7.3): here the server takes XOAUTH2 for MAILBOX only.
+    const { file, env } = config(identity.clientSecret, 'someone-else@contoso.test');
+    const result = await adnotify(['--config', file, 'test-email', '--to', 'ops@contoso.test'], env);
+
+    expect(result.code, result.out).toBe(77);
+    expect(result.out).toMatch(
+      /refused the Microsoft 365 token for someone-else@contoso\.test \(.*5\.7\.3 Authentication unsuccessful.*\)\. The app needs the SMTP\.SendAsApp permission/,
+    );
+    for (const t of identity.issued) expect(result.out).not.toContain(t.token);
   });
 });
 
@@ -159,7 +173,12 @@ describe('delivery.transport graph: sendMail with the message as MIME (loopback 
   });
 
   /** A config for Graph, and a rendered change notification held in its outbox. */
-  function setup(): { file: string; env: NodeJS.ProcessEnv; state: string } {
+  /** `credential`: the lines proving the app (default its client secret, from the env). */
+  function setup(credential = 'clientSecret: "${env:TEST_CLIENT_SECRET}"'): {
+    file: string;
+    env: NodeJS.ProcessEnv;
+    state: string;
+  } {
     const dir = tempDir();
     const file = join(dir, 'adnotify.yaml');
     const state = join(dir, 'state.db');
@@ -173,7 +192,7 @@ delivery: { transport: graph }
 microsoft365:
   tenantId: "${identity.tenantId}"
   clientId: "${identity.clientId}"
-  clientSecret: "\${env:TEST_CLIENT_SECRET}"
+  ${credential}
   authorityHost: "${identity.authorityHost}"
   graphBaseUrl: "${graph.baseUrl}"
 `,
@@ -265,7 +284,21 @@ microsoft365:
     store.close();
   });
 
-  it('403 under a running daemon: every message waits and /healthz says Graph refuses, and why', async () => {
+  it('401 (Graph does not take the token): every message waits, exit 75 saying what to check', async () => {
+    const { file, env, state } = setup();
+    graph.next.push({ status: 401, code: 'InvalidAuthenticationToken' });
+    const result = await adnotify(['--config', file, 'outbox', 'release'], env);
+
+    expect(result.code, result.out).toBe(75);
+    expect(result.out).toMatch(
+      /Microsoft Graph refused adnotify's credentials \(Microsoft Graph answered 401 InvalidAuthenticationToken .*did not accept the app's token.*microsoft365\.graphBaseUrl/,
+    );
+    const store = SqliteStore.open(state);
+    expect(store.outbox.list()[0]).toMatchObject({ status: 'pending', attempts: 0 });
+    store.close();
+  });
+
+  it('403 under a running daemon: sending stops until the config is reloaded; /healthz says why', async () => {
     const { file, env, state } = setup();
     const port = await freePort();
     writeFileSync(
@@ -275,27 +308,77 @@ microsoft365:
     const store = SqliteStore.open(state);
     store.outbox.release(new Date().toISOString()); // the held notification, due now
     store.close();
-    for (let i = 0; i < 50; i++) graph.next.push({ status: 403, code: 'ErrorAccessDenied' });
+    graph.next.push({ status: 403, code: 'ErrorAccessDenied' });
+    const requests = graph.requests;
     const daemon = startDaemon(file, env);
     try {
-      await daemon.waitFor((l) => l['message'] === 'mail waits in the outbox', 'a refused delivery');
-      let health: { healthy: boolean; reasons: string[] } | undefined;
-      for (let i = 0; i < 40 && (health?.healthy ?? true); i++) {
-        await new Promise((r) => setTimeout(r, 250));
-        const response = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
-        if (response) health = (await response.json()) as { healthy: boolean; reasons: string[] };
-      }
-      expect(health?.healthy).toBe(false);
-      expect(health?.reasons).toContainEqual(
+      await daemon.waitFor(
+        (l) =>
+          l['message'] ===
+          'the mail service refused the credentials; sending no more until the config is reloaded',
+        'the refusal',
+      );
+      const health = async () =>
+        (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as {
+          healthy: boolean;
+          reasons: string[];
+        };
+      const refused = await health();
+      expect(refused.healthy).toBe(false);
+      expect(refused.reasons).toContainEqual(
         expect.stringMatching(
-          /^Microsoft Graph has not taken mail since \S+: .*403 ErrorAccessDenied.*Mail\.Send.*\(1 messages wait in the outbox\)$/,
+          /^Microsoft Graph refused adnotify's credentials: .*403 ErrorAccessDenied.*Mail\.Send.* adnotify sends no more mail until its config is reloaded \(SIGHUP\) or it is restarted \(1 messages wait in the outbox\)$/,
         ),
       );
-      expect(graph.messages).toEqual([]);
+      // Polls go on (three at least, one a second); Graph is asked nothing more.
+      const polls = daemon.mark();
+      await daemon.waitFor((l) => l['message'] === 'poll failed; retrying', 'a later poll', 20_000, polls);
+      await new Promise((r) => setTimeout(r, 3_000));
+      expect(graph.requests - requests).toBe(1);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(metrics).toMatch(/^adnotify_mail_refused 1$/m);
+
+      // The permission is granted; the administrator reloads: the message goes out at once.
+      const reloaded = daemon.mark();
+      daemon.child.kill('SIGHUP');
+      await daemon.waitFor((l) => l['message'] === 'message sent', 'the held message', 20_000, reloaded);
+      expect(graph.messages.splice(0).map((m) => m.parsed.subject)).toEqual(['Changes to user Ann']);
+      expect((await health()).reasons.filter((r) => r.includes('refused'))).toEqual([]);
     } finally {
       graph.next.length = 0;
       daemon.child.kill('SIGKILL');
       await daemon.exited;
+    }
+  });
+
+  it('a client certificate instead of a secret: the signed assertion gets the token, and mail goes out', async () => {
+    const dir = tempDir('adnotify-appcert-');
+    const app = makeCa(dir, 'app', 'adnotify app');
+    identity.certificate = readFileSync(app.ca, 'utf8');
+    try {
+      const { file, env } = setup(`certificateFile: "${app.ca}"\n  privateKeyFile: "${app.key}"`);
+      const checked = await adnotify(['--config', file, 'check-config'], env);
+      expect(checked.code, checked.out).toBe(0);
+      const granted = identity.credentials.length;
+      const result = await adnotify(['--config', file, 'test-email', '--to', 'ops@contoso.test'], env);
+      expect(result.code, result.out).toBe(0);
+      expect(identity.credentials.slice(granted)).toEqual(['certificate']);
+      expect(graph.messages.splice(0)).toHaveLength(1);
+
+      // Another key, not registered to the app: refused, exit 77, naming the certificate.
+      const other = makeCa(tempDir('adnotify-othercert-'), 'other', 'not the app');
+      const wrong = setup(`certificateFile: "${other.ca}"\n  privateKeyFile: "${other.key}"`);
+      const refused = await adnotify(
+        ['--config', wrong.file, 'test-email', '--to', 'ops@contoso.test'],
+        wrong.env,
+      );
+      expect(refused.code, refused.out).toBe(77);
+      expect(refused.out).toMatch(
+        /was refused \(invalid_client: AADSTS700027: .*certificate.*\)\. Check microsoft365\./,
+      );
+      expect(refused.out).not.toContain('PRIVATE KEY');
+    } finally {
+      identity.certificate = null;
     }
   });
 
@@ -315,7 +398,7 @@ microsoft365:
     const { file, env } = setup();
     const result = await adnotify(['--config', file, 'test-email', '--to', 'ops@contoso.test'], env);
     expect(result.code, result.out).toBe(0);
-    expect(result.out).toMatch(/through Microsoft Graph as adnotify@contoso\.test; request-id [0-9a-f-]{36}/);
+    expect(result.out).toMatch(/via Microsoft Graph as adnotify@contoso\.test; request-id [0-9a-f-]{36}/);
     expect(graph.messages.splice(0).map((m) => m.parsed.to)).toHaveLength(1);
   });
 });

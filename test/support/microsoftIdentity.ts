@@ -1,11 +1,13 @@
 /**
  * The Microsoft identity platform on loopback HTTPS, as much of it as the client-credentials
  * flow uses: the tenant's OpenID configuration and its v2.0 token endpoint, issuing
- * JWT-shaped tokens with an expiry to one app registration (client ID and secret). Its
+ * JWT-shaped tokens with an expiry to one app registration, which proves itself with its
+ * client secret or with a client assertion signed by the key of its registered certificate
+ * (PS256, x5t#S256, as msal-node sends it; the signature is verified). Its
  * certificate comes from a test CA that a client trusts through NODE_EXTRA_CA_CERTS, as an
  * administrator's machine trusts a TLS-inspecting proxy.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { constants, randomBytes, randomUUID, verify, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
@@ -33,8 +35,12 @@ export class MicrosoftIdentity {
   readonly issued: IssuedToken[] = [];
   /** Seconds each token lives. */
   lifetime = 3600;
-  /** Requests refused for a wrong secret. */
+  /** Requests refused for a wrong secret or certificate. */
   refused = 0;
+  /** The certificate registered to the app (PEM), for client assertions; none by default. */
+  certificate: string | null = null;
+  /** How each granted request proved itself. */
+  readonly credentials: ('secret' | 'certificate')[] = [];
   readonly #server: Server;
   #port = 0;
   /** The loopback certificate (from the test CA), for other Microsoft endpoints (Graph). */
@@ -105,16 +111,13 @@ export class MicrosoftIdentity {
           json: { error: 'unauthorized_client', error_description: 'AADSTS700016: Application not found.' },
         };
       }
-      if (form.get('client_secret') !== this.clientSecret) {
+      const assertion = form.get('client_assertion');
+      const proof = assertion === null ? this.#secretProof(form) : this.#assertionProof(assertion);
+      if (typeof proof === 'string') {
         this.refused++;
-        return {
-          status: 401,
-          json: {
-            error: 'invalid_client',
-            error_description: 'AADSTS7000215: Invalid client secret provided.',
-          },
-        };
+        return { status: 401, json: { error: 'invalid_client', error_description: proof } };
       }
+      this.credentials.push(proof.kind);
       const scope = form.get('scope') ?? '';
       const now = Math.floor(Date.now() / 1000);
       const token = [
@@ -141,6 +144,47 @@ export class MicrosoftIdentity {
       };
     }
     return { status: 404, json: { error: 'not_found' } };
+  }
+
+  /** The client secret's proof, or why it is refused (AADSTS text). */
+  #secretProof(form: URLSearchParams): { kind: 'secret' } | string {
+    return form.get('client_secret') === this.clientSecret
+      ? { kind: 'secret' }
+      : 'AADSTS7000215: Invalid client secret provided.';
+  }
+
+  /**
+   * A client assertion's proof: a JWT for this token endpoint, from this app, unexpired,
+   * naming the registered certificate by its SHA-256 thumbprint and signed (PS256) by its key.
+   */
+  #assertionProof(assertion: string): { kind: 'certificate' } | string {
+    const [head = '', body = '', signature = ''] = assertion.split('.');
+    const decode = (part: string) =>
+      JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as Record<string, unknown>;
+    const header = decode(head);
+    const claims = decode(body);
+    if (this.certificate === null) return 'AADSTS700027: No certificate is registered to the application.';
+    const registered = new X509Certificate(this.certificate);
+    const thumbprint = Buffer.from(registered.fingerprint256.replace(/:/g, ''), 'hex').toString('base64url');
+    if (header['alg'] !== 'PS256' || header['x5t#S256'] !== thumbprint) {
+      return 'AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application.';
+    }
+    const signed = verify(
+      'sha256',
+      Buffer.from(`${head}.${body}`),
+      { key: registered.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
+      Buffer.from(signature, 'base64url'),
+    );
+    if (!signed) return 'AADSTS700027: Client assertion failed signature validation.';
+    const now = Date.now() / 1000;
+    const audience = `${this.authorityHost}/${this.tenantId}/oauth2/v2.0/token`;
+    if (claims['aud'] !== audience || claims['iss'] !== this.clientId || claims['sub'] !== this.clientId) {
+      return 'AADSTS700027: Client assertion contains an invalid audience, issuer or subject.';
+    }
+    if (typeof claims['exp'] !== 'number' || claims['exp'] < now) {
+      return 'AADSTS700024: Client assertion is not within its valid time range.';
+    }
+    return { kind: 'certificate' };
   }
 
   async stop(): Promise<void> {

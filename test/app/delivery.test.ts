@@ -1,0 +1,135 @@
+/**
+ * The outbox's rules for each way a transport can refuse a message (mail/port.ts), on the
+ * memory store and a transport that answers as the test scripts it. The real transports
+ * (SMTP, Graph, .eml) are proven against real servers in test/integration.
+ */
+import { PassThrough } from 'node:stream';
+
+import { describe, expect, it } from 'vitest';
+
+import { createLogger } from '../../src/log/logger.js';
+import { deliverDue } from '../../src/mail/dispatcher.js';
+import { DeliveryError, type Letter, type Refusal, type Transport } from '../../src/mail/port.js';
+import { MemoryStore } from '../../src/store/memory/store.js';
+
+const T0 = new Date('2026-12-02T10:00:00.000Z');
+
+/** A transport that refuses the letters to addresses named in `script`, as scripted. */
+function scripted(script: Record<string, { refusal: Refusal; retryAfterMs?: number }>) {
+  const sent: string[] = [];
+  const tried: string[] = [];
+  const transport: Transport = {
+    target: 'scripted',
+    service: 'the scripted service',
+    send(letter: Letter) {
+      const to = letter.envelope.to[0] ?? '';
+      tried.push(to);
+      const refusal = script[to];
+      if (refusal) {
+        return Promise.reject(new DeliveryError(`refused ${to}`, refusal.refusal, refusal));
+      }
+      sent.push(to);
+      return Promise.resolve({ answer: 'ok' });
+    },
+    check: () => Promise.resolve('ok'),
+    close: () => undefined,
+  };
+  return { transport, sent, tried };
+}
+
+function outboxWith(...recipients: string[]): MemoryStore {
+  const store = new MemoryStore();
+  for (const to of recipients) {
+    store.outbox.add({
+      cycleId: null,
+      createdAt: T0.toISOString(),
+      status: 'pending',
+      kind: 'change',
+      objectGuid: null,
+      messageId: `<${to}>`,
+      envelope: { from: 'adnotify@x.test', to: [to], cc: [] },
+      subject: 's',
+      text: 't',
+      html: 'h',
+    });
+  }
+  return store;
+}
+
+const log = createLogger({
+  level: 'error',
+  format: 'json',
+  file: null,
+  secrets: [],
+  stream: new PassThrough(),
+});
+const options = { maxAttempts: 3, retryBaseMs: 60_000 };
+const deliver = (store: MemoryStore, transport: Transport, at = T0) =>
+  deliverDue(store, transport, { now: () => at }, log, options);
+const row = (store: MemoryStore, to: string) => store.outbox.list().find((m) => m.envelope.to[0] === to);
+
+describe('deliverDue: what each refusal does to the outbox', () => {
+  it('a message refused for itself fails at once; the others go out', async () => {
+    const store = outboxWith('a@x.test', 'bad@x.test', 'c@x.test');
+    const { transport, sent } = scripted({ 'bad@x.test': { refusal: 'message' } });
+    const report = await deliver(store, transport);
+    expect(report).toMatchObject({ sent: 2, failed: 1, stopped: null });
+    expect(sent).toEqual(['a@x.test', 'c@x.test']);
+    expect(row(store, 'bad@x.test')).toMatchObject({ status: 'failed', attempts: 1 });
+  });
+
+  it('a message that may go later is retried after the back-off, attempts counted, up to maxAttempts', async () => {
+    const store = outboxWith('slow@x.test', 'b@x.test');
+    const { transport } = scripted({ 'slow@x.test': { refusal: 'retry' } });
+    expect(await deliver(store, transport)).toMatchObject({ sent: 1, retrying: 1, stopped: null });
+    expect(row(store, 'slow@x.test')).toMatchObject({
+      status: 'pending',
+      attempts: 1,
+      nextAttemptAt: '2026-12-02T10:01:00.000Z',
+    });
+    await deliver(store, transport, new Date('2026-12-02T10:01:00.000Z'));
+    expect(row(store, 'slow@x.test')).toMatchObject({
+      attempts: 2,
+      nextAttemptAt: '2026-12-02T10:03:00.000Z',
+    });
+    await deliver(store, transport, new Date('2026-12-02T10:03:00.000Z'));
+    expect(row(store, 'slow@x.test')).toMatchObject({ status: 'failed', attempts: 3 });
+  });
+
+  for (const refusal of ['unreachable', 'credentials'] as const) {
+    it(`${refusal}: the round stops, every message waits with its attempts untouched`, async () => {
+      const store = outboxWith('a@x.test', 'b@x.test', 'c@x.test');
+      const { transport, tried } = scripted({ 'a@x.test': { refusal } });
+      const report = await deliver(store, transport);
+      expect(report.stopped).toEqual({ reason: 'refused a@x.test', refusal });
+      expect(tried).toEqual(['a@x.test']);
+      expect(store.outbox.list().map((m) => [m.status, m.attempts])).toEqual([
+        ['pending', 0],
+        ['pending', 0],
+        ['pending', 0],
+      ]);
+      expect(row(store, 'a@x.test')?.lastError).toBe('refused a@x.test');
+    });
+  }
+
+  it('throttled: the round stops and the message waits the time asked, its attempts untouched', async () => {
+    const store = outboxWith('a@x.test', 'b@x.test');
+    const { transport, tried } = scripted({ 'a@x.test': { refusal: 'throttled', retryAfterMs: 120_000 } });
+    const report = await deliver(store, transport);
+    expect(report.stopped?.refusal).toBe('throttled');
+    expect(tried).toEqual(['a@x.test']);
+    expect(row(store, 'a@x.test')).toMatchObject({
+      status: 'pending',
+      attempts: 0,
+      nextAttemptAt: '2026-12-02T10:02:00.000Z',
+    });
+    expect(row(store, 'b@x.test')).toMatchObject({ status: 'pending', attempts: 0 });
+  });
+
+  it('a retry the service timed (Retry-After on a 5xx) waits that long instead of the back-off', async () => {
+    const store = outboxWith('a@x.test');
+    const { transport } = scripted({ 'a@x.test': { refusal: 'retry', retryAfterMs: 5_000 } });
+    await deliver(store, transport);
+    expect(row(store, 'a@x.test')).toMatchObject({ attempts: 1, nextAttemptAt: '2026-12-02T10:00:05.000Z' });
+  });
+});
