@@ -4,14 +4,13 @@
  * that, like Exchange Online, takes only XOAUTH2 with a valid token. adnotify runs as its own
  * process, trusting the test CA through NODE_EXTRA_CA_CERTS. No internet.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { tempDir } from '../support/cli.js';
-import { freePort, startDaemon } from '../support/daemon.js';
+import { adnotifyProcess as adnotify, freePort, startDaemon } from '../support/daemon.js';
 import { changeView, Renderer } from '../../src/mail/render.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { MicrosoftGraph, MicrosoftIdentity } from '../support/microsoftIdentity.js';
@@ -19,21 +18,6 @@ import { makeCa } from '../support/samba.js';
 import { SmtpCapture } from '../support/smtpCapture.js';
 
 const MAILBOX = 'adnotify@contoso.test';
-
-/** `adnotify ...` as a process of its own (NODE_EXTRA_CA_CERTS is read at start); killed after 60 s. */
-async function adnotify(args: string[], env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin.ts', ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  clearTimeout(timer);
-  return { code, out };
-}
 
 describe('smtp.auth.type oauth2: XOAUTH2 with a Microsoft 365 app-only token (loopback identity + SMTP)', () => {
   let identity: MicrosoftIdentity;

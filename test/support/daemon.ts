@@ -90,3 +90,24 @@ export async function freePort(): Promise<number> {
   });
   return port;
 }
+
+/**
+ * `adnotify <args>` as a process of its own, for what must be set at a process's start
+ * (NODE_EXTRA_CA_CERTS, which the in-process runCli cannot give); killed after 60 s.
+ */
+export async function adnotifyProcess(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; out: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin.ts', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  clearTimeout(timer);
+  return { code, out };
+}

@@ -1,0 +1,139 @@
+/**
+ * A real change in the directory, told through each Microsoft 365 transport: Samba AD DC,
+ * `adnotify once` as its own process (trusting the test CA through NODE_EXTRA_CA_CERTS), the
+ * loopback Microsoft identity platform, and either an SMTP server that takes only XOAUTH2
+ * with a valid token or the loopback Graph sendMail endpoint.
+ */
+import { describe, expect, it } from 'vitest';
+
+import { sambaOrNull, uniqueName } from '../support/cli.js';
+import { adnotifyProcess } from '../support/daemon.js';
+import { directoryAdmin } from '../support/directoryAndMail.js';
+import { MicrosoftGraph, MicrosoftIdentity } from '../support/microsoftIdentity.js';
+import { SmtpCapture } from '../support/smtpCapture.js';
+import { Watch } from '../support/watch.js';
+
+const samba = sambaOrNull();
+const MAILBOX = 'adnotify@example.test';
+
+describe.skipIf(!samba)(
+  'a directory change told through Microsoft 365 (Samba AD DC + loopback Microsoft)',
+  () => {
+    if (!samba) return;
+    const bed = directoryAdmin(samba);
+
+    /**
+     * A watched OU with a group owned by a mail-enabled user, its baseline taken; `join()`
+     * adds a mail-enabled contact to the group, which tells the contact and the owner.
+     */
+    async function scenario(
+      name: string,
+      identity: MicrosoftIdentity,
+      transport: { smtpPort?: number; smtpExtra?: string; extra: string },
+    ) {
+      let group = '';
+      let ou = '';
+      const watch = await Watch.start(
+        bed.admin,
+        samba!,
+        name,
+        async (o) => {
+          ou = o;
+          // An enabled account (it has a password): a disabled one is not mailed.
+          const owner = await bed.admin.user(
+            o,
+            uniqueName('own').slice(0, 20),
+            { mail: `owner-${name}@example.test` },
+            { password: 'Str0ng!Passw0rd' },
+          );
+          group = await bed.admin.group(o, uniqueName('grp').slice(0, 20), {
+            displayName: 'Release Team',
+            managedBy: owner,
+          });
+        },
+        {
+          ...(transport.smtpPort ? { smtpPort: transport.smtpPort } : {}),
+          ...(transport.smtpExtra ? { smtpExtra: transport.smtpExtra } : {}),
+          extra: `notify: { newMemberOnAdd: true, ownerManager: true }\n${transport.extra}`,
+          env: { NODE_EXTRA_CA_CERTS: identity.caFile, TEST_CLIENT_SECRET: identity.clientSecret },
+        },
+      );
+      const join = async () => {
+        const contact = await bed.admin.contact(ou, `new-${name}`, { mail: `new-${name}@example.test` });
+        await bed.admin.addMembers(group, [contact]);
+      };
+      return { watch, join };
+    }
+
+    const microsoft365 = (identity: MicrosoftIdentity, graph?: MicrosoftGraph) => `microsoft365:
+  tenantId: "${identity.tenantId}"
+  clientId: "${identity.clientId}"
+  clientSecret: "\${env:TEST_CLIENT_SECRET}"
+  authorityHost: "${identity.authorityHost}"
+${graph ? `  graphBaseUrl: "${graph.baseUrl}"\n` : ''}`;
+
+    it('smtp.auth.type oauth2: the notifications go out over XOAUTH2 with the app token', async () => {
+      const identity = await MicrosoftIdentity.start();
+      const smtp = await SmtpCapture.start({ xoauth2: { user: MAILBOX, valid: (t) => identity.valid(t) } });
+      try {
+        const { watch, join } = await scenario('xoauth2', identity, {
+          smtpPort: smtp.port,
+          smtpExtra: `  allowInsecureAuth: true\n  auth: { type: oauth2, user: "${MAILBOX}" }`,
+          extra: microsoft365(identity),
+        });
+        await join();
+        const result = await adnotifyProcess(['--config', watch.config, 'once'], watch.env);
+
+        expect(result.code, result.out).toBe(0);
+        expect(result.out).toMatch(/mail: 2 sent via 127\.0\.0\.1:\d+/);
+        expect(smtp.messages.map((m) => m.to).sort()).toEqual([
+          ['new-xoauth2@example.test'],
+          ['owner-xoauth2@example.test'],
+        ]);
+        expect(smtp.messages.map((m) => m.parsed.subject)).toContainEqual(
+          expect.stringMatching(/^You were added to /),
+        );
+        expect(identity.issued.map((t) => t.scope)).toEqual(['https://outlook.office365.com/.default']);
+        expect(result.out).not.toContain(identity.clientSecret);
+        for (const t of identity.issued) expect(result.out).not.toContain(t.token);
+      } finally {
+        await smtp.stop();
+        await identity.stop();
+      }
+    });
+
+    it('delivery.transport graph: the notifications go out through sendMail as MIME', async () => {
+      const identity = await MicrosoftIdentity.start();
+      const graph = await MicrosoftGraph.start(identity);
+      try {
+        const { watch, join } = await scenario('graph', identity, {
+          extra: `delivery: { transport: graph }\n${microsoft365(identity, graph)}`,
+        });
+        await join();
+        const result = await adnotifyProcess(['--config', watch.config, 'once'], watch.env);
+
+        expect(result.code, result.out).toBe(0);
+        expect(result.out).toMatch(/mail: 2 sent via Microsoft Graph as adnotify@example\.test/);
+        const sent = graph.messages.splice(0);
+        expect(sent.map((m) => m.sender)).toEqual([MAILBOX, MAILBOX]);
+        expect(
+          sent.map((m) => (m.parsed.to && 'text' in m.parsed.to ? m.parsed.to.text : '')).sort(),
+        ).toEqual(['new-graph@example.test', 'owner-graph@example.test']);
+        const added = sent.find((m) => m.parsed.subject?.startsWith('You were added to'));
+        expect(added?.parsed.text).toContain('Release Team');
+        expect(added?.parsed.headers.get('auto-submitted')).toBe('auto-generated');
+        const outbox = await watch.run('outbox', 'list', '--json');
+        const ids = (JSON.parse(outbox.stdout) as { messageId: string; status: string }[]).map((m) => [
+          m.messageId,
+          m.status,
+        ]);
+        expect(ids.map(([, status]) => status)).toEqual(['sent', 'sent']);
+        expect(sent.map((m) => m.parsed.messageId).sort()).toEqual(ids.map(([id]) => id).sort());
+        for (const t of identity.issued) expect(result.out).not.toContain(t.token);
+      } finally {
+        await graph.stop();
+        await identity.stop();
+      }
+    });
+  },
+);
