@@ -1,7 +1,7 @@
 // One measurement in a fresh process, so that its peak RSS is its own. Uses the built dist/.
 // Prints one JSON line on stdout. Usage:
 //   node bench/child.mjs cycle <config>           one poll cycle (baseline on an empty state)
-//   node bench/child.mjs deliver <config>         send every due message of the outbox
+//   node bench/child.mjs deliver <config>         send every due message of the outbox (SMTP or Graph)
 //   node bench/child.mjs nodemailer <port> <n>    plain pooled nodemailer, n messages
 import { Writable } from 'node:stream';
 
@@ -54,12 +54,15 @@ if (task === 'cycle' || task === 'deliver') {
       `${JSON.stringify({ ms, ops, rssMb: rssMb(), peak, events: summary.events, messages: summary.messages, objects: summary.objects })}\n`,
     );
   } else {
-    const { deliverDue, smtpMailer } = await import('../dist/mail/dispatcher.js');
-    const mailer = smtpMailer(loaded.config.smtp);
+    const { deliverDue } = await import('../dist/mail/dispatcher.js');
+    const { transportFor } = await import('../dist/mail/transports.js');
+    // The configured transport: SMTP, or Microsoft Graph (delivery.transport graph).
+    const transport = transportFor(loaded.config, '/nonexistent');
     const started = performance.now();
-    const report = await deliverDue(store, mailer, clock, log, { maxAttempts: 3, retryBaseMs: 60_000 });
+    const report = await deliverDue(store, transport, clock, log, { maxAttempts: 3, retryBaseMs: 60_000 });
     const ms = performance.now() - started;
-    mailer.close();
+    transport.close();
+    if (report.sent === 0) throw new Error(`nothing sent: ${JSON.stringify(report)}`);
     store.close();
     process.stdout.write(
       `${JSON.stringify({ ms, sent: report.sent, perSecond: report.sent / (ms / 1000), rssMb: rssMb() })}\n`,

@@ -1,6 +1,8 @@
 /**
- * npm run bench [-- --users N] [--runs K]: adnotify against the limits of the directory and
- * the mail path (issue "Benchmark"). Seeds (once, cached in bench/.cache/) a Samba AD DC with
+ * npm run bench [-- --users N] [--runs K] [--only delivery]: adnotify against the limits of
+ * the directory and the mail path (issue "Benchmark"); delivery is measured through SMTP and
+ * through Microsoft Graph (loopback HTTPS identity platform and sendMail, as the tests use).
+ * `--only delivery` measures delivery alone, without seeding a directory. Seeds (once, cached in bench/.cache/) a Samba AD DC with
  * N users (default 20,000) with mail and managers, N/10 groups of 20, one group of up to
  * 10,000 members and 500 contacts, plus a scope of N/4 users for scaling; then measures each
  * figure K times (default 3), reports the median, compares with ldapsearch and plain
@@ -16,6 +18,7 @@ import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 
 import { SqliteStore } from '../src/store/sqlite/store.js';
+import { MicrosoftGraph, MicrosoftIdentity } from '../test/support/microsoftIdentity.js';
 import { sambaInstalled } from '../test/support/samba.js';
 import { DirectoryAdmin } from '../test/support/seed.js';
 import { seededDirectory, type SeededOu } from './seed.js';
@@ -29,17 +32,20 @@ const opt = (name: string, fallback: number) => {
 };
 const USERS = opt('users', 20_000);
 const RUNS = opt('runs', 3);
+const ONLY_DELIVERY = args.includes('--only') && args[args.indexOf('--only') + 1] === 'delivery';
+if (args.includes('--only') && !ONLY_DELIVERY) throw new Error('--only expects "delivery"');
+const MESSAGES = 2_000;
 const SMALL = Math.max(100, Math.round(USERS / 4));
 const DEFAULT_FILTER =
   '(|(&(objectClass=user)(!(objectClass=computer)))(objectClass=group)(objectClass=contact))';
 const say = (line = '') => process.stdout.write(`${line}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
-if (!sambaInstalled()) {
+if (!ONLY_DELIVERY && !sambaInstalled()) {
   say('The benchmark needs Samba AD DC: apt-get install -y samba samba-ad-dc ldb-tools ldap-utils');
   process.exit(1);
 }
-if (spawnSync('sh', ['-c', 'command -v ldapsearch']).status !== 0) {
+if (!ONLY_DELIVERY && spawnSync('sh', ['-c', 'command -v ldapsearch']).status !== 0) {
   say('The benchmark compares with ldapsearch: apt-get install -y ldap-utils');
   process.exit(1);
 }
@@ -64,13 +70,20 @@ const plan = {
     contacts: 0,
   },
 };
-const { samba, scopes } = await seededDirectory(join('bench', '.cache'), plan);
+const seeded = ONLY_DELIVERY ? null : await seededDirectory(join('bench', '.cache'), plan);
 const work = mkdtempSync(join(tmpdir(), 'adnotify-bench-'));
-const info = samba.info;
+// Delivery alone never binds: its configs name a directory that is not there.
+const info = seeded?.samba.info ?? {
+  url: 'ldaps://127.0.0.1:1',
+  caFile: '/dev/null',
+  bindDN: 'CN=bench,DC=example,DC=test',
+  password: 'unused',
+  baseDN: 'DC=example,DC=test',
+};
 const env = { ...process.env, BENCH_BIND_PASSWORD: info.password, LDAPTLS_CACERT: info.caFile };
 
-/** A config watching `ou`, with its own state file; SMTP at `smtpPort`. */
-function config(ou: string, name: string, smtpPort = 25): string {
+/** A config watching `ou`, with its own state file; SMTP at `smtpPort`; `extra` appended. */
+function config(ou: string, name: string, smtpPort = 25, extra = ''): string {
   const file = join(work, `${name}.yaml`);
   writeFileSync(
     file,
@@ -83,7 +96,7 @@ directory:
   baseDN: "${ou}"
 state: { path: "${join(work, `${name}.db`)}" }
 smtp: { host: 127.0.0.1, port: ${smtpPort}, requireTls: false, from: "adnotify <adnotify@example.test>" }
-`,
+${extra}`,
   );
   return file;
 }
@@ -103,9 +116,9 @@ const NODE_FLAGS = (readFileSync('dist/bin.js', 'utf8').split('\n', 1)[0] ?? '')
   .filter((word) => word.startsWith('--'));
 
 /** Runs one measurement in a fresh process (async: the SMTP sink lives in this one). */
-async function child(...task: string[]): Promise<ChildResult> {
+async function child(task: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<ChildResult> {
   const proc = spawn(process.execPath, [...NODE_FLAGS, 'bench/child.mjs', ...task], {
-    env,
+    env: { ...env, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -161,10 +174,10 @@ async function measureScope(scope: SeededOu, admin: DirectoryAdmin, full: boolea
   for (let r = 0; r < RUNS; r++) {
     cfg = config(scope.ou, `s${p.users}-${r}`);
     searches.push(ldapsearch(scope.ou, fullFilter));
-    baselines.push(await child('cycle', cfg));
+    baselines.push(await child(['cycle', cfg]));
   }
   const idle: ChildResult[] = [];
-  for (let r = 0; r < RUNS; r++) idle.push(await child('cycle', cfg));
+  for (let r = 0; r < RUNS; r++) idle.push(await child(['cycle', cfg]));
 
   const incremental: ChildResult[] = [];
   const changedSearch: number[] = [];
@@ -186,7 +199,7 @@ async function measureScope(scope: SeededOu, admin: DirectoryAdmin, full: boolea
     const after = await admin.hcu();
     const filter = `(&(uSNChanged>=${before + 1n})(uSNChanged<=${after})(|${DEFAULT_FILTER}(isDeleted=TRUE)(objectClass=organizationalUnit)(objectClass=container)))`;
     changedSearch.push(ldapsearch(info.baseDN, filter, true));
-    incremental.push(await child('cycle', cfg));
+    incremental.push(await child(['cycle', cfg]));
   }
 
   const figures: ScopeFigures = {
@@ -205,7 +218,7 @@ async function measureScope(scope: SeededOu, admin: DirectoryAdmin, full: boolea
     for (let r = 0; r < RUNS; r++) {
       const outsider = scope.users[p.bigGroup + ((Date.now() + r) % Math.max(1, p.users - p.bigGroup))]!;
       await admin.addMembers(scope.bigGroup, [outsider]).catch(() => undefined);
-      big.push(await child('cycle', cfg));
+      big.push(await child(['cycle', cfg]));
     }
     figures.bigGroupMs = median(big.map((b) => b.ms));
     figures.bigGroupRssMb = Math.max(...big.map((b) => b.rssMb));
@@ -221,7 +234,7 @@ async function measureScope(scope: SeededOu, admin: DirectoryAdmin, full: boolea
       if (jobs.length >= 32) await Promise.all(jobs.splice(0));
     }
     await Promise.all(jobs);
-    const mass = await child('cycle', cfg);
+    const mass = await child(['cycle', cfg]);
     figures.massChangeObjects = p.users;
     figures.massChangeMs = mass.ms;
     figures.massChangeRssMb = mass.rssMb;
@@ -230,8 +243,34 @@ async function measureScope(scope: SeededOu, admin: DirectoryAdmin, full: boolea
   return figures;
 }
 
-/** 2,000 messages through adnotify's outbox and through plain pooled nodemailer, to a sink. */
-async function measureDelivery(): Promise<{ adnotify: number; nodemailer: number }> {
+const TEXT = 'Hello,\n\nUser 1 changed.\n\n  title: Staff -> Lead\n'.repeat(4);
+
+/** MESSAGES notifications due in the outbox of state `<work>/<name>.db`. */
+async function fillOutbox(name: string): Promise<void> {
+  const store = SqliteStore.open(join(work, `${name}.db`));
+  const at = new Date().toISOString();
+  await store.transaction(() => {
+    for (let i = 0; i < MESSAGES; i++) {
+      store.outbox.add({
+        cycleId: null,
+        createdAt: at,
+        status: 'pending',
+        kind: 'change',
+        objectGuid: null,
+        messageId: `<${name}-${i}@example.test>`,
+        envelope: { from: 'adnotify <adnotify@example.test>', to: [`u${i}@example.test`], cc: [] },
+        subject: `Changes to user User ${i}`,
+        text: TEXT,
+        html: `<p>${TEXT}</p>`,
+      });
+    }
+    return Promise.resolve();
+  });
+  store.close();
+}
+
+/** MESSAGES messages through adnotify's outbox and through plain pooled nodemailer, to a sink. */
+async function measureDelivery(): Promise<{ adnotify: number; nodemailer: number; rssMb: number }> {
   const sink = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
@@ -249,48 +288,89 @@ async function measureDelivery(): Promise<{ adnotify: number; nodemailer: number
   const port = (sink.server.address() as { port: number }).port;
   const ours: number[] = [];
   const plain: number[] = [];
-  const text = 'Hello,\n\nUser 1 changed.\n\n  title: Staff -> Lead\n'.repeat(4);
+  let rssMb = 0;
   for (let r = 0; r < RUNS; r++) {
     const cfg = config('DC=example,DC=test', `deliver-${r}`, port);
-    const store = SqliteStore.open(join(work, `deliver-${r}.db`));
-    const at = new Date().toISOString();
-    await store.transaction(() => {
-      for (let i = 0; i < 2_000; i++) {
-        store.outbox.add({
-          cycleId: null,
-          createdAt: at,
-          status: 'pending',
-          kind: 'change',
-          objectGuid: null,
-          messageId: `<bench-${r}-${i}@example.test>`,
-          envelope: { from: 'adnotify <adnotify@example.test>', to: [`u${i}@example.test`], cc: [] },
-          subject: `Changes to user User ${i}`,
-          text,
-          html: `<p>${text}</p>`,
-        });
-      }
-      return Promise.resolve();
-    });
-    store.close();
-    ours.push((await child('deliver', cfg)).perSecond ?? 0);
-    plain.push((await child('nodemailer', String(port), '2000')).perSecond ?? 0);
+    await fillOutbox(`deliver-${r}`);
+    const result = await child(['deliver', cfg]);
+    ours.push(result.perSecond ?? 0);
+    rssMb = Math.max(rssMb, result.rssMb);
+    plain.push((await child(['nodemailer', String(port), String(MESSAGES)])).perSecond ?? 0);
   }
   await new Promise<void>((resolve) => {
     sink.close(() => {
       resolve();
     });
   });
-  return { adnotify: median(ours), nodemailer: median(plain) };
+  return { adnotify: median(ours), nodemailer: median(plain), rssMb };
 }
 
+/**
+ * MESSAGES messages through adnotify's outbox with delivery.transport graph: a token from the
+ * loopback identity platform, then one HTTPS sendMail (MIME, base64) each, to the loopback
+ * Graph endpoint the tests use (it checks the token and parses each message).
+ */
+async function measureGraphDelivery(): Promise<{ perSecond: number; rssMb: number }> {
+  const identity = await MicrosoftIdentity.start();
+  const graph = await MicrosoftGraph.start(identity);
+  const rates: number[] = [];
+  let rssMb = 0;
+  try {
+    for (let r = 0; r < RUNS; r++) {
+      const cfg = config(
+        'DC=example,DC=test',
+        `graph-${r}`,
+        25,
+        `delivery: { transport: graph }
+microsoft365:
+  tenantId: "${identity.tenantId}"
+  clientId: "${identity.clientId}"
+  clientSecret: "\${env:BENCH_CLIENT_SECRET}"
+  authorityHost: "${identity.authorityHost}"
+  graphBaseUrl: "${graph.baseUrl}"
+`,
+      );
+      await fillOutbox(`graph-${r}`);
+      const result = await child(['deliver', cfg], {
+        NODE_EXTRA_CA_CERTS: identity.caFile,
+        BENCH_CLIENT_SECRET: identity.clientSecret,
+      });
+      if (graph.messages.splice(0).length !== MESSAGES) throw new Error('Graph did not get every message');
+      rates.push(result.perSecond ?? 0);
+      rssMb = Math.max(rssMb, result.rssMb);
+    }
+  } finally {
+    await graph.stop();
+    await identity.stop();
+  }
+  return { perSecond: median(rates), rssMb };
+}
+
+if (ONLY_DELIVERY) {
+  try {
+    say(`Measuring delivery (${MESSAGES} messages, median of ${RUNS})...`);
+    const delivery = await measureDelivery();
+    const graph = await measureGraphDelivery();
+    say(
+      `SMTP:  adnotify ${delivery.adnotify.toFixed(0)} messages/s, plain nodemailer ${delivery.nodemailer.toFixed(0)}, peak RSS ${delivery.rssMb.toFixed(0)} MB`,
+    );
+    say(`Graph: adnotify ${graph.perSecond.toFixed(0)} messages/s, peak RSS ${graph.rssMb.toFixed(0)} MB`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
+const { samba, scopes } = seeded!;
+
 try {
-  const admin = await DirectoryAdmin.connect(info);
+  const admin = await DirectoryAdmin.connect(samba.info);
   const [main, small] = scopes as [SeededOu, SeededOu];
   const big = await measureScope(main, admin, true);
   const scaled = await measureScope(small, admin, false);
   await admin.close();
-  say('Measuring delivery (2,000 messages)...');
+  say(`Measuring delivery (${MESSAGES} messages)...`);
   const delivery = await measureDelivery();
+  const graph = await measureGraphDelivery();
 
   const ratio = (a: number, b: number) => a / b;
   const targets = [
@@ -383,6 +463,7 @@ try {
       '',
       `${delivery.adnotify.toFixed(0)} / ${delivery.nodemailer.toFixed(0)}`,
     ],
+    ['delivery through Microsoft Graph, messages/s', '', graph.perSecond.toFixed(0)],
   ];
   const w = [0, 1, 2].map((c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
   for (const r of rows) say(`${r[0]!.padEnd(w[0]!)}  ${r[1]!.padStart(w[1]!)}  ${r[2]!.padStart(w[2]!)}`);
@@ -395,6 +476,7 @@ try {
     runs: RUNS,
     scopes: [scaled, big],
     delivery,
+    graphDelivery: graph,
     targets: targets.map(([name, figure, target, met]) => ({ name, figure, target, met })),
   };
   writeFileSync(join('bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
