@@ -378,6 +378,32 @@ microsoft365:
     store.close();
   });
 
+  it('no such mailbox (Graph 404 ErrorInvalidUser): test-email exits 77 naming the sender to fix', async () => {
+    const { file, env } = setup();
+    graph.next.push({ status: 404, code: 'ErrorInvalidUser' });
+    const result = await adnotify(['--config', file, 'test-email', '--to', 'ops@contoso.test'], env);
+    expect(result.code, result.out).toBe(77);
+    expect(result.out).toMatch(
+      /Microsoft Graph answered 404 ErrorInvalidUser .*there is no mailbox adnotify@contoso\.test\. Set microsoft365\.sender/,
+    );
+  });
+
+  it('the token endpoint unreachable: mail waits, attempts untouched, exit 75; nothing says the secret is wrong', async () => {
+    const { file, env, state } = setup();
+    const closed = `https://127.0.0.1:${await freePort()}`;
+    writeFileSync(file, readFileSync(file, 'utf8').replace(identity.authorityHost, closed));
+    const result = await adnotify(['--config', file, 'outbox', 'release'], env);
+
+    expect(result.code, result.out).toBe(75);
+    expect(result.out).toMatch(
+      /Microsoft Graph did not take messages \(Microsoft 365 token request to https:\/\/127\.0\.0\.1:\d+ .* failed .*can be reached/,
+    );
+    expect(result.out).not.toMatch(/refused/);
+    const after = SqliteStore.open(state);
+    expect(after.outbox.list()[0]).toMatchObject({ status: 'pending', attempts: 0 });
+    after.close();
+  });
+
   it('test-email through Graph prints the request-id', async () => {
     const { file, env } = setup();
     const result = await adnotify(['--config', file, 'test-email', '--to', 'ops@contoso.test'], env);

@@ -81,6 +81,14 @@ ${graph ? `  graphBaseUrl: "${graph.baseUrl}"\n` : ''}`;
           smtpExtra: `  allowInsecureAuth: true\n  auth: { type: oauth2, user: "${MAILBOX}" }`,
           extra: microsoft365(identity),
         });
+        const checked = await adnotifyProcess(
+          ['--config', watch.config, 'check-config', '--connect'],
+          watch.env,
+        );
+        expect(checked.code, checked.out).toBe(0);
+        expect(checked.out).toMatch(
+          /^smtp: 127\.0\.0\.1:\d+ accepted the connection and the XOAUTH2 login of adnotify@example\.test with a Microsoft 365 token$/m,
+        );
         await join();
         const result = await adnotifyProcess(['--config', watch.config, 'once'], watch.env);
 
@@ -93,7 +101,9 @@ ${graph ? `  graphBaseUrl: "${graph.baseUrl}"\n` : ''}`;
         expect(smtp.messages.map((m) => m.parsed.subject)).toContainEqual(
           expect.stringMatching(/^You were added to /),
         );
-        expect(identity.issued.map((t) => t.scope)).toEqual(['https://outlook.office365.com/.default']);
+        expect(new Set(identity.issued.map((t) => t.scope))).toEqual(
+          new Set(['https://outlook.office365.com/.default']),
+        );
         expect(result.out).not.toContain(identity.clientSecret);
         for (const t of identity.issued) expect(result.out).not.toContain(t.token);
       } finally {
@@ -109,6 +119,14 @@ ${graph ? `  graphBaseUrl: "${graph.baseUrl}"\n` : ''}`;
         const { watch, join } = await scenario('graph', identity, {
           extra: `delivery: { transport: graph }\n${microsoft365(identity, graph)}`,
         });
+        const checked = await adnotifyProcess(
+          ['--config', watch.config, 'check-config', '--connect'],
+          watch.env,
+        );
+        expect(checked.code, checked.out).toBe(0);
+        expect(checked.out).toMatch(
+          /^graph: token from https:\/\/127\.0\.0\.1:\d+ for app [0-9a-f-]{36}; mail goes out as adnotify@example\.test /m,
+        );
         await join();
         const result = await adnotifyProcess(['--config', watch.config, 'once'], watch.env);
 
