@@ -6,14 +6,14 @@
  * afresh (trying directory.urls in order) on the next attempt.
  *
  * Over 300 lines on purpose: polls, jobs, delivery, reload and stop share the one queue and
- * the parts it swaps on reload; the scheduling, preflight, health and alerts are beside it.
+ * the parts it swaps on reload; the scheduling, preflight, health, alerts and the delivery
+ * rounds (delivery.ts) are beside it.
  */
 import type { Server } from 'node:http';
 
 import type { LoadedConfig } from '../config/load.js';
 import { buildDeps } from '../deps.js';
 import type { Clock } from '../core/clock.js';
-import { parseDuration } from '../core/duration.js';
 import type { DirectorySource } from '../directory/port.js';
 import {
   AdnotifyError,
@@ -23,7 +23,7 @@ import {
   errorMessage,
 } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { deliverDue } from '../mail/dispatcher.js';
+import { DeliveryRounds } from './delivery.js';
 import type { Transport } from '../mail/port.js';
 import type { Renderer } from '../mail/render.js';
 import type { StateStore } from '../store/ports.js';
@@ -74,19 +74,12 @@ export class Daemon {
   });
   #lastSuccess: Date | null = null;
   #lastError: string | null = null;
-  /** Since when delivery rounds find the SMTP server unreachable (or refusing our login). */
-  #mailDownSince: Date | null = null;
-  #mailDownReason: string | null = null;
   /**
    * Why the directory refused the bind password, if it did: the daemon then binds no more
    * (each try would count towards the account's lockout) until its config is reloaded.
    */
   #bindRefused: string | null = null;
-  /**
-   * Why the mail service refused adnotify's credentials (a password, a token, the right to
-   * send as the mailbox), if it did: no more is sent until the config is reloaded.
-   */
-  #mailRefused: string | null = null;
+  readonly #mail: DeliveryRounds;
   readonly #startedAt: Date;
   readonly #metrics: Metrics;
   #server: Server | undefined;
@@ -96,6 +89,7 @@ export class Daemon {
     this.#parts = parts;
     this.#startedAt = factory.clock.now();
     this.#metrics = new Metrics(() => (this.#stopping ? undefined : this.#parts.store));
+    this.#mail = new DeliveryRounds(this.#metrics, factory.clock);
     const last = parts.store.cycles.lastRun();
     if (last?.outcome === 'ok') this.#lastSuccess = new Date(last.finishedAt);
   }
@@ -233,37 +227,7 @@ export class Daemon {
   }
 
   async #deliver(): Promise<{ sent: number; failed: number }> {
-    const { store, transport, log } = this.#parts;
-    if (this.#mailRefused !== null) {
-      log.debug('delivery skipped: the mail service refused the credentials; waiting for a config reload');
-      return { sent: 0, failed: 0 };
-    }
-    const report = await deliverDue(store, transport, this.#factory.clock, log.child({ component: 'mail' }), {
-      maxAttempts: this.#config.delivery.maxAttempts,
-      retryBaseMs: parseDuration(this.#config.delivery.retryDelay) ?? 60_000,
-    });
-    this.#metrics.sent.inc(report.sent);
-    this.#metrics.sendFailures.inc(report.retrying + report.failed);
-    if (report.stopped?.refusal === 'credentials') {
-      this.#mailRefused = report.stopped.reason;
-      this.#metrics.mailRefused.set(1);
-      log.error('the mail service refused the credentials; sending no more until the config is reloaded', {
-        err: report.stopped.reason,
-        fix: 'correct the config (smtp.auth or microsoft365:, or the app permission), then reload it (SIGHUP) or restart adnotify',
-      });
-    }
-    if (report.stopped !== null) {
-      if (report.stopped.refusal !== 'credentials') {
-        log.warn('mail waits in the outbox', { reason: report.stopped.reason });
-      }
-      this.#mailDownSince ??= this.#factory.clock.now();
-      this.#mailDownReason = report.stopped.reason;
-    } else {
-      this.#mailDownSince = null;
-      this.#mailDownReason = null;
-    }
-    this.#metrics.smtpDown.set(this.#mailDownSince === null ? 0 : 1);
-    return { sent: report.sent, failed: report.failed };
+    return this.#mail.run({ ...this.#parts, config: this.#config });
   }
 
   /** SIGHUP: re-read the config; apply it when valid, else keep the old one and say why. */
@@ -295,11 +259,10 @@ export class Daemon {
     this.#parts = next;
     this.#scheduler.start(this.#config);
     this.#log.info('config reloaded', { file: loaded.file });
-    if (this.#bindRefused !== null || this.#mailRefused !== null) {
+    const mailRefused = this.#mail.reloaded();
+    if (this.#bindRefused !== null || mailRefused) {
       // The administrator says the credentials are fixed: try them now, once.
       this.#bindRefused = null;
-      this.#mailRefused = null;
-      this.#metrics.mailRefused.set(0);
       this.#enqueue('poll');
     } else {
       if (!this.#stopping) this.#scheduler.armNextPoll();
@@ -345,9 +308,9 @@ export class Daemon {
       lastSuccess: this.#lastSuccess,
       lastError: this.#lastError,
       bindRefused: this.#bindRefused,
-      mailRefused: this.#mailRefused,
-      mailDownSince: this.#mailDownSince,
-      mailDownReason: this.#mailDownReason,
+      mailRefused: this.#mail.refused,
+      mailDownSince: this.#mail.downSince,
+      mailDownReason: this.#mail.downReason,
       mailService: this.#parts.transport.service,
       counts: store && {
         ...store.outbox.counts(),

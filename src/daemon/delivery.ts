@@ -1,0 +1,72 @@
+/**
+ * The daemon's delivery rounds and what they leave behind: since when the mail service has
+ * not taken mail (for /healthz and adnotify_smtp_down), and whether it refused adnotify's
+ * credentials, after which no round runs until the config is reloaded (each try would only
+ * be refused again, and a password's tries count towards a lockout).
+ */
+import type { Config } from '../config/schema.js';
+import type { Clock } from '../core/clock.js';
+import { parseDuration } from '../core/duration.js';
+import type { Logger } from '../log/logger.js';
+import { deliverDue } from '../mail/dispatcher.js';
+import type { Transport } from '../mail/port.js';
+import type { StateStore } from '../store/ports.js';
+import type { Metrics } from './metrics.js';
+
+export class DeliveryRounds {
+  /** Since when rounds find the mail service unreachable or refusing, and why. */
+  downSince: Date | null = null;
+  downReason: string | null = null;
+  /** Why the mail service refused adnotify's credentials, while sending is stopped. */
+  refused: string | null = null;
+  readonly #metrics: Metrics;
+  readonly #clock: Clock;
+
+  constructor(metrics: Metrics, clock: Clock) {
+    this.#metrics = metrics;
+    this.#clock = clock;
+  }
+
+  /** Sends what is due, unless the credentials were refused; records how it went. */
+  async run(parts: {
+    store: StateStore;
+    transport: Transport;
+    log: Logger;
+    config: Config;
+  }): Promise<{ sent: number; failed: number }> {
+    const { store, transport, log, config } = parts;
+    if (this.refused !== null) {
+      log.debug('delivery skipped: the mail service refused the credentials; waiting for a config reload');
+      return { sent: 0, failed: 0 };
+    }
+    const report = await deliverDue(store, transport, this.#clock, log.child({ component: 'mail' }), {
+      maxAttempts: config.delivery.maxAttempts,
+      retryBaseMs: parseDuration(config.delivery.retryDelay) ?? 60_000,
+    });
+    this.#metrics.sent.inc(report.sent);
+    this.#metrics.sendFailures.inc(report.retrying + report.failed);
+    const stopped = report.stopped;
+    if (stopped?.refusal === 'credentials') {
+      this.refused = stopped.reason;
+      this.#metrics.mailRefused.set(1);
+      log.error('the mail service refused the credentials; sending no more until the config is reloaded', {
+        err: stopped.reason,
+        fix: 'correct the config (smtp.auth or microsoft365:, or the app permission), then reload it (SIGHUP) or restart adnotify',
+      });
+    } else if (stopped !== null) {
+      log.warn('mail waits in the outbox', { reason: stopped.reason });
+    }
+    this.downSince = stopped === null ? null : (this.downSince ?? this.#clock.now());
+    this.downReason = stopped?.reason ?? null;
+    this.#metrics.smtpDown.set(stopped === null ? 0 : 1);
+    return { sent: report.sent, failed: report.failed };
+  }
+
+  /** The config was reloaded: the credentials may be fixed. Whether they had been refused. */
+  reloaded(): boolean {
+    const was = this.refused !== null;
+    this.refused = null;
+    this.#metrics.mailRefused.set(0);
+    return was;
+  }
+}
