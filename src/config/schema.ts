@@ -9,7 +9,7 @@
 import { validate as isValidCron } from 'node-cron';
 import { z } from 'zod';
 
-import { mailAddress } from '../core/address.js';
+import { mailAddress, mailboxAddress } from '../core/address.js';
 import { parseDuration } from '../core/duration.js';
 import { FilterParser } from 'ldapts';
 
@@ -63,13 +63,9 @@ const emailAddress = z.string().refine((value) => mailAddress(value) !== null, {
 });
 
 /** An address with an optional display name: "Directory Notifications <no-reply@example.com>". */
-const mailbox = z.string().refine(
-  (value) => {
-    const named = /^[^<>\r\n]*<([^<>]+)>$/.exec(value.trim());
-    return mailAddress(named?.[1] ?? value.trim()) !== null;
-  },
-  { message: 'expected an email address, with or without a name: "Name <user@example.com>"' },
-);
+const mailbox = z.string().refine((value) => mailboxAddress(value) !== null, {
+  message: 'expected an email address, with or without a name: "Name <user@example.com>"',
+});
 
 const tls = z
   .strictObject({

@@ -20,3 +20,12 @@ export function mailAddress(value: string | null): string | null {
   if (labels.length < 2 || !labels.every((l) => LABEL.test(l))) return null;
   return value;
 }
+
+/**
+ * The address of a mailbox as the config writes it, "Name <user@example.com>" or
+ * "user@example.com"; null unless it holds exactly one valid address.
+ */
+export function mailboxAddress(value: string): string | null {
+  const named = /^[^<>\r\n]*<([^<>]+)>$/.exec(value.trim());
+  return mailAddress(named?.[1] ?? value.trim());
+}

@@ -12,7 +12,7 @@
  * fixed.
  */
 import type { Microsoft365Config } from '../config/schema.js';
-import { mailAddress } from '../core/address.js';
+import { mailboxAddress } from '../core/address.js';
 import { errorMessage } from '../errors.js';
 import { TokenError, tokenSource, type TokenSource } from './microsoft365.js';
 import { mimeComposer } from './mime.js';
@@ -20,7 +20,7 @@ import { DeliveryError, type Receipt, type Transport } from './port.js';
 
 /** The mailbox Graph sends as: microsoft365.sender, else smtp.from's address. */
 export function graphSender(config: Microsoft365Config, from: string): string {
-  return config.sender ?? mailAddress(from.replace(/^.*<([^>]+)>\s*$/, '$1')) ?? from;
+  return config.sender ?? mailboxAddress(from) ?? from;
 }
 
 export function graphTransport(config: Microsoft365Config, from: string): Transport {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { mailAddress } from '../../src/core/address.js';
+import { mailAddress, mailboxAddress } from '../../src/core/address.js';
 
 describe('mailAddress', () => {
   it.each([
@@ -35,5 +35,24 @@ describe('mailAddress', () => {
 
   it('refuses no value', () => {
     expect(mailAddress(null)).toBeNull();
+  });
+});
+
+describe('mailboxAddress', () => {
+  it.each([
+    ['Directory Notifications <no-reply@example.com>', 'no-reply@example.com'],
+    ['  adnotify <adnotify@contoso.test>  ', 'adnotify@contoso.test'],
+    ['plain@example.com', 'plain@example.com'],
+  ])('takes the address of %j', (value, address) => {
+    expect(mailboxAddress(value)).toBe(address);
+  });
+
+  it.each([
+    'Name <a@example.com, b@example.com>',
+    'Two <a@example.com> <b@example.com>',
+    'no address',
+    'Name <>',
+  ])('refuses %j', (value) => {
+    expect(mailboxAddress(value)).toBeNull();
   });
 });
