@@ -8,11 +8,12 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { sambaOrNull, uniqueName } from '../support/cli.js';
+import { sambaOrNull } from '../support/cli.js';
 import { freePort, startDaemon } from '../support/daemon.js';
 import { directoryAndCaptures } from '../support/directoryAndMail.js';
 import type { SmtpCaptureOptions } from '../support/smtpCapture.js';
-import { Watch } from '../support/watch.js';
+import { ownedGroup } from '../support/ownedGroup.js';
+import type { Watch } from '../support/watch.js';
 
 const samba = sambaOrNull();
 
@@ -23,56 +24,19 @@ describe.skipIf(!samba)('delivery through the outbox (Samba AD DC + SMTP on loop
   const bed = directoryAndCaptures(samba, 'after each test');
   const capture = (options: SmtpCaptureOptions = {}) => bed.capture(options);
 
-  /**
-   * An OU with a group owned by a mail-enabled user; each call of `change(n)` adds n
-   * mail-enabled members, which (newMemberOnAdd) makes n + 1 messages: one per new member
-   * and one for the owner.
-   */
-  async function scenario(
+  /** ownedGroup's scenario, sending to the SMTP server at `smtpPort`. */
+  const scenario = (
     name: string,
     smtpPort: number,
     more: { extra?: string; smtpExtra?: string; env?: NodeJS.ProcessEnv; smtpRequireTls?: boolean } = {},
-  ) {
-    let group = '';
-    let ou = '';
-    const watch = await Watch.start(
-      bed.admin,
-      samba!,
-      name,
-      async (o) => {
-        ou = o;
-        const owner = await bed.admin.user(
-          o,
-          uniqueName('own').slice(0, 20),
-          { mail: `owner-${name}@example.test` },
-          { password: 'Str0ng!Passw0rd' },
-        );
-        group = await bed.admin.group(o, uniqueName('grp').slice(0, 20), {
-          displayName: 'Team',
-          managedBy: owner,
-        });
-      },
-      {
-        smtpPort,
-        extra: `notify: { newMemberOnAdd: true, ownerManager: true }\n${more.extra ?? ''}`,
-        ...(more.smtpExtra ? { smtpExtra: more.smtpExtra } : {}),
-        ...(more.env ? { env: more.env } : {}),
-        ...(more.smtpRequireTls ? { smtpRequireTls: true } : {}),
-      },
-    );
-    let counter = 0;
-    const change = async (n: number) => {
-      const members: string[] = [];
-      for (let i = 0; i < n; i++) {
-        counter++;
-        members.push(
-          await bed.admin.contact(ou, `m${counter}-${name}`, { mail: `m${counter}-${name}@example.test` }),
-        );
-      }
-      await bed.admin.addMembers(group, members);
-    };
-    return { watch, change };
-  }
+  ) =>
+    ownedGroup(bed.admin, samba, name, {
+      smtpPort,
+      ...(more.extra ? { extra: more.extra } : {}),
+      ...(more.smtpExtra ? { smtpExtra: more.smtpExtra } : {}),
+      ...(more.env ? { env: more.env } : {}),
+      ...(more.smtpRequireTls ? { smtpRequireTls: true } : {}),
+    });
 
   const outbox = async (watch: Watch) => {
     const result = await watch.run('outbox', 'list', '--json');
