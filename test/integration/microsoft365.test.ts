@@ -335,6 +335,37 @@ microsoft365:
     }
   });
 
+  it('a running daemon renews its Graph token across an outage longer than the token lives', async () => {
+    const { file, env, state } = setup();
+    writeFileSync(file, `${readFileSync(file, 'utf8')}poll: { schedule: "1s" }\n`);
+    identity.lifetime = 3;
+    graph.down = true; // the outage, from the start: the first send finds Graph unreachable
+    const store = SqliteStore.open(state);
+    store.outbox.release(new Date().toISOString());
+    store.close();
+    const issued = identity.issued.length;
+    const daemon = startDaemon(file, env);
+    try {
+      await daemon.waitFor((l) => l['message'] === 'mail waits in the outbox', 'Graph unreachable');
+      await new Promise((r) => setTimeout(r, 5_000)); // longer than the token lives
+      const after = daemon.mark();
+      graph.down = false;
+      await daemon.waitFor((l) => l['message'] === 'message sent', 'the message', 30_000, after);
+      // Graph takes only unexpired tokens: the message went out with a token issued after the
+      // outage began, never with the expired one.
+      expect(graph.messages.splice(0)).toHaveLength(1);
+      expect(identity.issued.length - issued).toBeGreaterThanOrEqual(2);
+      expect(daemon.output()).not.toMatch(/refused the credentials/);
+      expect(daemon.output()).not.toContain(identity.clientSecret);
+      for (const t of identity.issued) expect(daemon.output()).not.toContain(t.token);
+    } finally {
+      graph.down = false;
+      identity.lifetime = 3600;
+      daemon.child.kill('SIGKILL');
+      await daemon.exited;
+    }
+  });
+
   it('a client certificate instead of a secret: the signed assertion gets the token, and mail goes out', async () => {
     const dir = tempDir('adnotify-appcert-');
     const app = makeCa(dir, 'app', 'adnotify app');

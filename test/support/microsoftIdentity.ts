@@ -215,6 +215,8 @@ export class MicrosoftGraph {
   readonly #server: Server;
   #port = 0;
   requests = 0;
+  /** While true, every request's connection is dropped unanswered: Graph cannot be reached. */
+  down = false;
 
   private constructor(server: Server) {
     this.#server = server;
@@ -227,6 +229,10 @@ export class MicrosoftGraph {
       let body = '';
       req.on('data', (chunk: Buffer) => (body += chunk.toString()));
       req.on('end', () => {
+        if (graph.down) {
+          req.socket.destroy();
+          return;
+        }
         graph.requests++;
         const send = (status: number, json?: object, headers: Record<string, string> = {}) => {
           res.writeHead(status, {
