@@ -1,8 +1,9 @@
 /**
  * Whether `adnotify run` is healthy (/healthz), and why not: no successful poll for three
  * intervals, a refused bind password, mail credentials refused, a mail service that has not
- * taken mail for three intervals, failed messages, lifecycle schedules that keep failing. Every reason is put
- * through the same redaction as the logs: an error can quote what it was given.
+ * taken mail for three intervals, failed messages, lifecycle schedules that keep failing.
+ * Every reason is put through the same redaction as the logs: an error can quote what it
+ * was given.
  */
 import type { Health } from './metrics.js';
 
@@ -17,7 +18,7 @@ export interface HealthFacts {
   bindRefused: string | null;
   /** Why the mail service refused adnotify's credentials, while sending is stopped. */
   mailRefused: string | null;
-  /** Since when delivery rounds find the SMTP server unreachable, and why. */
+  /** Since when delivery rounds find the mail service unreachable or refusing, and why. */
   mailDownSince: Date | null;
   mailDownReason: string | null;
   /** Where mail goes, for people: "the SMTP server" or "Microsoft Graph". */

@@ -47,12 +47,7 @@ smtp:
   allowInsecureAuth: true
   from: "Directory Notifications <${MAILBOX}>"
   auth: { type: oauth2, user: "${user}" }
-microsoft365:
-  tenantId: "${identity.tenantId}"
-  clientId: "${identity.clientId}"
-  clientSecret: "\${env:TEST_CLIENT_SECRET}"
-  authorityHost: "${identity.authorityHost}"
-`,
+${identity.configBlock()}`,
     );
     return { file, env: { NODE_EXTRA_CA_CERTS: identity.caFile, TEST_CLIENT_SECRET: secret } };
   }
@@ -158,7 +153,7 @@ describe('delivery.transport graph: sendMail with the message as MIME (loopback 
 
   /** A config for Graph, and a rendered change notification held in its outbox. */
   /** `credential`: the lines proving the app (default its client secret, from the env). */
-  function setup(credential = 'clientSecret: "${env:TEST_CLIENT_SECRET}"'): {
+  function setup(credential?: string): {
     file: string;
     env: NodeJS.ProcessEnv;
     state: string;
@@ -173,13 +168,7 @@ directory: { urls: ["ldaps://127.0.0.1:1"], bindDN: "CN=svc,DC=x", bindPassword:
 state: { path: "${state}" }
 smtp: { host: smtp.invalid, from: "Directory Notifications <${MAILBOX}>" }
 delivery: { transport: graph }
-microsoft365:
-  tenantId: "${identity.tenantId}"
-  clientId: "${identity.clientId}"
-  ${credential}
-  authorityHost: "${identity.authorityHost}"
-  graphBaseUrl: "${graph.baseUrl}"
-`,
+${identity.configBlock({ credential, graph })}`,
     );
     const store = SqliteStore.open(state);
     const when = new Date();

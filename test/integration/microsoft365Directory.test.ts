@@ -33,13 +33,6 @@ describe.skipIf(!samba)(
         env: { NODE_EXTRA_CA_CERTS: identity.caFile, TEST_CLIENT_SECRET: identity.clientSecret },
       });
 
-    const microsoft365 = (identity: MicrosoftIdentity, graph?: MicrosoftGraph) => `microsoft365:
-  tenantId: "${identity.tenantId}"
-  clientId: "${identity.clientId}"
-  clientSecret: "\${env:TEST_CLIENT_SECRET}"
-  authorityHost: "${identity.authorityHost}"
-${graph ? `  graphBaseUrl: "${graph.baseUrl}"\n` : ''}`;
-
     it('smtp.auth.type oauth2: the notifications go out over XOAUTH2 with the app token', async () => {
       const identity = await MicrosoftIdentity.start();
       const smtp = await SmtpCapture.start({ xoauth2: { user: MAILBOX, valid: (t) => identity.valid(t) } });
@@ -47,7 +40,7 @@ ${graph ? `  graphBaseUrl: "${graph.baseUrl}"\n` : ''}`;
         const { watch, change } = await scenario('xoauth2', identity, {
           smtpPort: smtp.port,
           smtpExtra: `  allowInsecureAuth: true\n  auth: { type: oauth2, user: "${MAILBOX}" }`,
-          extra: microsoft365(identity),
+          extra: identity.configBlock(),
         });
         const checked = await adnotifyProcess(
           ['--config', watch.config, 'check-config', '--connect'],
@@ -85,7 +78,7 @@ ${graph ? `  graphBaseUrl: "${graph.baseUrl}"\n` : ''}`;
       const graph = await MicrosoftGraph.start(identity);
       try {
         const { watch, change } = await scenario('graph', identity, {
-          extra: `delivery: { transport: graph }\n${microsoft365(identity, graph)}`,
+          extra: `delivery: { transport: graph }\n${identity.configBlock({ graph })}`,
         });
         const checked = await adnotifyProcess(
           ['--config', watch.config, 'check-config', '--connect'],

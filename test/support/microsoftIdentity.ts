@@ -77,6 +77,19 @@ export class MicrosoftIdentity {
     return `https://127.0.0.1:${this.#port}`;
   }
 
+  /**
+   * The config's `microsoft365:` block for this app, its secret from $TEST_CLIENT_SECRET
+   * unless `credential` gives other lines (a certificate); `graph` sets graphBaseUrl.
+   */
+  configBlock(options: { credential?: string | undefined; graph?: MicrosoftGraph } = {}): string {
+    return `microsoft365:
+  tenantId: "${this.tenantId}"
+  clientId: "${this.clientId}"
+  ${options.credential ?? 'clientSecret: "${env:TEST_CLIENT_SECRET}"'}
+  authorityHost: "${this.authorityHost}"
+${options.graph ? `  graphBaseUrl: "${options.graph.baseUrl}"\n` : ''}`;
+  }
+
   /** Whether `token` was issued here and has not expired. */
   valid(token: string): boolean {
     return this.issued.some((t) => t.token === token && t.expiresAt > Date.now());
