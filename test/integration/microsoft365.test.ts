@@ -4,7 +4,7 @@
  * that, like Exchange Online, takes only XOAUTH2 with a valid token. adnotify runs as its own
  * process, trusting the test CA through NODE_EXTRA_CA_CERTS. No internet.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -347,6 +347,18 @@ ${identity.configBlock({ credential, graph })}`,
       expect(daemon.output()).not.toMatch(/refused the credentials/);
       expect(daemon.output()).not.toContain(identity.clientSecret);
       for (const t of identity.issued) expect(daemon.output()).not.toContain(t.token);
+      // Nor in the state, nor in what status prints from it.
+      const status = await adnotify(['--config', file, 'status', '--json'], env);
+      expect(status.code, status.out).toBe(0);
+      const stored = ['', '-wal']
+        .filter((suffix) => existsSync(`${state}${suffix}`))
+        .map((suffix) => readFileSync(`${state}${suffix}`).toString('latin1'))
+        .join('');
+      for (const t of identity.issued) {
+        expect(stored).not.toContain(t.token);
+        expect(status.out).not.toContain(t.token);
+      }
+      expect(stored).not.toContain(identity.clientSecret);
     } finally {
       graph.down = false;
       identity.lifetime = 3600;
