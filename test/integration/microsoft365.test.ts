@@ -19,6 +19,24 @@ import { SmtpCapture } from '../support/smtpCapture.js';
 
 const MAILBOX = 'adnotify@contoso.test';
 
+/**
+ * A config in a new directory whose directory is never reached (these tests only mail),
+ * with `mail` (its smtp:, delivery: and microsoft365: sections) after the common part.
+ */
+function offlineConfig(mail: string): { file: string; state: string } {
+  const dir = tempDir();
+  const file = join(dir, 'adnotify.yaml');
+  const state = join(dir, 'state.db');
+  writeFileSync(
+    file,
+    `version: 1
+directory: { urls: ["ldaps://127.0.0.1:1"], bindDN: "CN=svc,DC=x", bindPassword: "unused", baseDN: "DC=x" }
+state: { path: "${state}" }
+${mail}`,
+  );
+  return { file, state };
+}
+
 describe('smtp.auth.type oauth2: XOAUTH2 with a Microsoft 365 app-only token (loopback identity + SMTP)', () => {
   let identity: MicrosoftIdentity;
   let smtp: SmtpCapture;
@@ -33,14 +51,8 @@ describe('smtp.auth.type oauth2: XOAUTH2 with a Microsoft 365 app-only token (lo
   });
 
   function config(secret: string, user = MAILBOX): { file: string; env: NodeJS.ProcessEnv } {
-    const dir = tempDir();
-    const file = join(dir, 'adnotify.yaml');
-    writeFileSync(
-      file,
-      `version: 1
-directory: { urls: ["ldaps://127.0.0.1:1"], bindDN: "CN=svc,DC=x", bindPassword: "unused", baseDN: "DC=x" }
-state: { path: "${join(dir, 'state.db')}" }
-smtp:
+    const { file } = offlineConfig(
+      `smtp:
   host: 127.0.0.1
   port: ${smtp.port}
   requireTls: false
@@ -151,22 +163,17 @@ describe('delivery.transport graph: sendMail with the message as MIME (loopback 
     await identity.stop();
   });
 
-  /** A config for Graph, and a rendered change notification held in its outbox. */
-  /** `credential`: the lines proving the app (default its client secret, from the env). */
+  /**
+   * A config for Graph, and a rendered change notification held in its outbox. `credential`:
+   * the lines proving the app (default its client secret, from the env).
+   */
   function setup(credential?: string): {
     file: string;
     env: NodeJS.ProcessEnv;
     state: string;
   } {
-    const dir = tempDir();
-    const file = join(dir, 'adnotify.yaml');
-    const state = join(dir, 'state.db');
-    writeFileSync(
-      file,
-      `version: 1
-directory: { urls: ["ldaps://127.0.0.1:1"], bindDN: "CN=svc,DC=x", bindPassword: "unused", baseDN: "DC=x" }
-state: { path: "${state}" }
-smtp: { host: smtp.invalid, from: "Directory Notifications <${MAILBOX}>" }
+    const { file, state } = offlineConfig(
+      `smtp: { host: smtp.invalid, from: "Directory Notifications <${MAILBOX}>" }
 delivery: { transport: graph }
 ${identity.configBlock({ credential, graph })}`,
     );
