@@ -11,7 +11,7 @@ import { namingContextOf } from '../core/dn.js';
 import { parseDuration } from '../core/duration.js';
 import { TOMBSTONES_HIDDEN } from '../directory/errors.js';
 import { ConfigError, UsageError, errorMessage, formatProblem, type ConfigProblem } from '../errors.js';
-import { commandError, transportName } from '../mail/transports.js';
+import { commandError } from '../mail/transports.js';
 import type { Context, GlobalOptions } from './context.js';
 import { eventLines, safeText } from './format.js';
 import { deliver } from './mail.js';
@@ -65,9 +65,8 @@ export async function checkConfig(
 
   // The transport that would carry mail, a dry run's included: what test-email would use.
   const transport = ctx.transport(loaded, { real: true });
-  const name = transportName(loaded.config, { real: true });
   try {
-    ctx.out(`${name}: ${await transport.check()}`);
+    ctx.out(`${transport.name}: ${await transport.check()}`);
   } catch (err: unknown) {
     throw commandError(err);
   } finally {

@@ -12,6 +12,7 @@ export function emlTransport(dir: string): Transport {
   const mime = mimeComposer();
   let written = 0;
   return {
+    name: 'eml',
     target: dir,
     service: 'the dry run',
     async send(letter) {

@@ -28,6 +28,7 @@ export function graphTransport(config: Microsoft365Config, from: string): Transp
   const tokens = tokenSource(config);
   const sender = graphSender(config, from);
   return {
+    name: 'graph',
     target: `Microsoft Graph as ${sender}`,
     service: 'Microsoft Graph',
     async send(letter) {

@@ -21,6 +21,8 @@ export interface Receipt {
 }
 
 export interface Transport {
+  /** Its name in a command's output: "smtp", "graph", "eml". */
+  readonly name: string;
   /** Where messages end up, for humans: "smtp.example.com:587", "Microsoft Graph as a@b.c". */
   readonly target: string;
   /** Who takes the mail, in a sentence: "the SMTP server", "Microsoft Graph". */

@@ -17,6 +17,7 @@ export function smtpTransport(config: SmtpConfig, microsoft365?: Microsoft365Con
   const transport = nodemailerSmtp(config, { pool: true, microsoft365 });
   const oauth2 = config.auth?.type === 'oauth2';
   return {
+    name: 'smtp',
     target: `${config.host}:${config.port}`,
     service: 'the SMTP server',
     async send(letter) {

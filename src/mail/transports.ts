@@ -23,12 +23,6 @@ export function transportFor(
   return smtpTransport(smtp, microsoft365);
 }
 
-/** The transport's name in a command's output: "smtp", "graph" or "eml". */
-export function transportName(config: Pick<Config, 'delivery'>, options: { real?: boolean } = {}): string {
-  if (config.delivery.dryRun && options.real !== true) return 'eml';
-  return config.delivery.transport;
-}
-
 /**
  * A failed send or check as the error a command exits with: the transport's own when it has
  * one (SMTP: a refused certificate is 77 too), else 77 for refused credentials, 69 otherwise.

@@ -19,6 +19,7 @@ function scripted(script: Record<string, { refusal: Refusal; retryAfterMs?: numb
   const sent: string[] = [];
   const tried: string[] = [];
   const transport: Transport = {
+    name: 'scripted',
     target: 'scripted',
     service: 'the scripted service',
     send(letter: Letter) {
