@@ -231,9 +231,13 @@ ${FOOTER_HTML}
   },
   'flood-alert': {
     subject: '[adnotify] {{count}} notifications held: release or discard them',
-    text: `A poll cycle at {{when}} produced {{count}} notifications, more than
-delivery.maxMessagesPerCycle ({{limit}}). None of them has been sent.
-
+    text: `A poll cycle at {{when}} produced {{total}} notifications, more than
+delivery.maxMessagesPerCycle ({{limit}}). {{count}} of them are held and none of those has been sent.
+{{#if protectedGroups.length}}
+Protected groups changed in this cycle (their administrators' copies were not held
+and have already gone out; "outbox discard --held" does not touch them):
+{{#each protectedGroups}}  - {{this}}
+{{/each}}{{/if}}
 This protects against a bulk change mailing a whole company by accident.
 To send them:    adnotify outbox release   (one cycle's: --cycle N)
 To drop them:    adnotify outbox discard --held
@@ -241,8 +245,10 @@ To review them:  adnotify outbox list --status held
 ${FOOTER_TEXT}
 `,
     html: `<div style="${STYLE}">
-<p>A poll cycle at {{when}} produced <strong>{{count}}</strong> notifications, more than
-<code>delivery.maxMessagesPerCycle</code> ({{limit}}). None of them has been sent.</p>
+<p>A poll cycle at {{when}} produced <strong>{{total}}</strong> notifications, more than
+<code>delivery.maxMessagesPerCycle</code> ({{limit}}). {{count}} of them are held and none of those has been sent.</p>
+{{#if protectedGroups.length}}<p><strong>Protected groups changed in this cycle</strong> (their administrators' copies were not held and have already gone out; <code>outbox discard --held</code> does not touch them):</p>
+<ul>{{#each protectedGroups}}<li>{{this}}</li>{{/each}}</ul>{{/if}}
 <p>This protects against a bulk change mailing a whole company by accident.</p>
 <p>To send them: <code>adnotify outbox release</code> (one cycle's: <code>--cycle N</code>)<br>
 To drop them: <code>adnotify outbox discard --held</code><br>

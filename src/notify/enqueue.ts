@@ -16,6 +16,8 @@ export interface Outgoing {
   objectGuid: string | null;
   to: readonly string[];
   cc?: readonly string[];
+  /** About a protected group: never held by the flood guard. */
+  protectedGroup?: boolean;
 }
 
 /** Queues `rendered` as pending; returns the message's outbox ID. */
@@ -36,5 +38,6 @@ export function enqueue(
     subject: rendered.subject,
     text: rendered.text,
     html: rendered.html,
+    ...(message.protectedGroup === true ? { protectedGroup: true } : {}),
   });
 }

@@ -20,7 +20,7 @@ import {
 } from '../core/notify.js';
 import type { Deps } from '../deps.js';
 import { attributeDisplayNames } from '../directory/displayNames.js';
-import { changeView, objectChangeView, type ObjectChangeView } from '../mail/render.js';
+import { changeView, objectChangeView, showValue, type ObjectChangeView } from '../mail/render.js';
 import { enqueue } from './enqueue.js';
 import { factsFor, findPublicGroups, type CycleObjects } from './facts.js';
 import { People } from './people.js';
@@ -72,17 +72,26 @@ export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome):
 
   const held = total > config.delivery.maxMessagesPerCycle;
   if (held) {
-    store.outbox.holdCycle(cycle.cycleId);
+    // Copies about protected groups are never held: a privileged change is told at once.
+    const count = store.outbox.holdCycle(cycle.cycleId);
     const admins = [...config.smtp.to, ...config.smtp.cc];
     log.error(
-      'flood guard: this cycle would send more messages than delivery.maxMessagesPerCycle; all are held',
-      { messages: total, limit: config.delivery.maxMessagesPerCycle, alerted: admins },
+      'flood guard: this cycle would send more messages than delivery.maxMessagesPerCycle; all but the protected-group copies are held',
+      {
+        messages: total,
+        held: count,
+        limit: config.delivery.maxMessagesPerCycle,
+        alerted: admins,
+        protectedGroups,
+      },
     );
     if (admins.length > 0) {
       const rendered = deps.renderer.render('flood-alert', {
-        count: total.toLocaleString('en-US'),
+        total: total.toLocaleString('en-US'),
+        count: count.toLocaleString('en-US'),
         limit: config.delivery.maxMessagesPerCycle.toLocaleString('en-US'),
         when: createdAt,
+        protectedGroups: protectedGroups.map(showValue),
       });
       enqueue(
         store.outbox,
@@ -184,6 +193,7 @@ async function queueChunk(
         objectGuid: message.object.guid,
         to: addresses(message.to),
         cc: addresses(message.cc),
+        ...(message.protectedGroup === true ? { protectedGroup: true } : {}),
       },
       rendered,
     );

@@ -201,11 +201,17 @@ export interface NewMessage {
   subject: string;
   text: string;
   html: string;
+  /**
+   * An administrators' copy about a protected group (notify.protectedGroups): the flood guard
+   * never holds it, so a privileged change is told even in a cycle whose other mail is held.
+   */
+  protectedGroup?: boolean;
 }
 
-export interface OutboxMessage extends Omit<NewMessage, 'status'> {
+export interface OutboxMessage extends Omit<NewMessage, 'status' | 'protectedGroup'> {
   id: number;
   status: OutboxStatus;
+  protectedGroup: boolean;
   attempts: number;
   nextAttemptAt: string | null;
   lastError: string | null;
@@ -230,7 +236,10 @@ export interface OutboxStore {
   markFailed(id: number, attempts: number, error: string): void;
   /** Failed messages (one, or all) go back to pending with a fresh count of attempts. */
   retry(id: number | 'all', now: string): number;
-  /** The flood guard: a cycle's pending messages are held until released or discarded. */
+  /**
+   * The flood guard: a cycle's pending messages are held until released or discarded, except
+   * the copies about protected groups ({@link NewMessage.protectedGroup}), which always go out.
+   */
   holdCycle(cycleId: number): number;
   /** Messages held by the flood guard (all, or one cycle's) become pending. */
   release(now: string, cycleId?: number): number;

@@ -81,4 +81,29 @@ describe('queueNotifications on in-memory ports', () => {
       '[adnotify] 5 notifications held: release or discard them',
     ]);
   });
+
+  it('the flood guard never holds the administrators’ copy about a protected group, and its alert names the group', async () => {
+    const bed = appBed('delivery: { maxMessagesPerCycle: 3 }');
+    const team = bed.directory.group('Team');
+    const admins = bed.directory.group('Domain Admins', [], { adminCount: '1' });
+    const people = ['Ann', 'Ben', 'Cara', 'Dan'].map((n) => bed.directory.user(n));
+    const intruder = bed.directory.user('Ivan', { mail: '' });
+    await runCycle(bed.deps());
+
+    for (const p of people) bed.directory.addMember(team, p);
+    bed.directory.addMember(admins, intruder);
+    const summary = await runCycle(bed.deps());
+
+    expect(summary).toMatchObject({ held: true });
+    expect(bed.store.outbox.list('pending').map((m) => m.subject)).toEqual([
+      '[adnotify] Protected group: Changes to group Domain Admins',
+      '[adnotify] 5 notifications held: release or discard them',
+    ]);
+    expect(bed.store.outbox.counts().held).toBe(5);
+    expect(bed.store.outbox.list('held').some((m) => m.subject.includes('Domain Admins'))).toBe(false);
+    const alert = bed.store.outbox.list('pending').at(-1);
+    expect(alert?.text).toContain('Protected groups changed in this cycle');
+    expect(alert?.text).toContain(admins.dn);
+    expect(alert?.text).toMatch(/already sent|were not held/);
+  });
 });

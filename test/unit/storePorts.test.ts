@@ -192,6 +192,19 @@ describe.each([
     store.close();
   });
 
+  it("the flood guard holds a cycle's messages but never its copies about protected groups", () => {
+    const store = open();
+    const cycle = store.cycles.begin('incremental', 'now');
+    const ordinary = store.outbox.add(message({ cycleId: cycle }));
+    const privileged = store.outbox.add(message({ cycleId: cycle, protectedGroup: true }));
+    expect(store.outbox.holdCycle(cycle)).toBe(1);
+    expect(store.outbox.get(ordinary)).toMatchObject({ status: 'held', protectedGroup: false });
+    expect(store.outbox.get(privileged)).toMatchObject({ status: 'pending', protectedGroup: true });
+    expect(store.outbox.discard('held')).toBe(1);
+    expect(store.outbox.list().map((m) => m.id)).toEqual([privileged]);
+    store.close();
+  });
+
   it('keeps schedules: pending until done, failures with where to go on from, counts by state', () => {
     const store = open();
     const a = store.schedules.add(schedule);

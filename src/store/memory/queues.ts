@@ -40,6 +40,7 @@ export class MemoryOutbox extends MemoryTable implements OutboxStore {
     const id = this.nextId();
     this.data().outbox.set(id, {
       ...structuredClone(message),
+      protectedGroup: message.protectedGroup === true,
       id,
       attempts: 0,
       nextAttemptAt: message.createdAt,
@@ -110,7 +111,9 @@ export class MemoryOutbox extends MemoryTable implements OutboxStore {
   }
 
   holdCycle(cycleId: number): number {
-    return this.#where((m) => m.cycleId === cycleId && m.status === 'pending', { status: 'held' });
+    return this.#where((m) => m.cycleId === cycleId && m.status === 'pending' && !m.protectedGroup, {
+      status: 'held',
+    });
   }
 
   release(now: string, cycleId?: number): number {

@@ -219,6 +219,13 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 9,
+    description: 'outbox: copies about protected groups, which the flood guard never holds',
+    sql: `
+      ALTER TABLE outbox ADD COLUMN protected_group INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 /**

@@ -30,6 +30,7 @@ interface Row {
   next_attempt_at: string | null;
   last_error: string | null;
   sent_at: string | null;
+  protected_group: number;
 }
 
 function fromRow(r: Row): OutboxMessage {
@@ -49,6 +50,7 @@ function fromRow(r: Row): OutboxMessage {
     nextAttemptAt: r.next_attempt_at,
     lastError: r.last_error,
     sentAt: r.sent_at,
+    protectedGroup: r.protected_group === 1,
   };
 }
 
@@ -76,10 +78,14 @@ export class SqliteOutbox implements OutboxStore {
   add(message: NewMessage): number {
     const result = this.#prepare(
       `INSERT INTO outbox (cycle_id, created_at, status, kind, object_guid, message_id, envelope, subject,
-                             text_body, html_body, attempts, next_attempt_at)
+                             text_body, html_body, attempts, next_attempt_at, protected_group)
          VALUES (@cycleId, @createdAt, @status, @kind, @objectGuid, @messageId, @envelope, @subject,
-                 @text, @html, 0, @createdAt)`,
-    ).run({ ...message, envelope: JSON.stringify(message.envelope) });
+                 @text, @html, 0, @createdAt, @protectedGroup)`,
+    ).run({
+      ...message,
+      envelope: JSON.stringify(message.envelope),
+      protectedGroup: message.protectedGroup === true ? 1 : 0,
+    });
     return Number(result.lastInsertRowid);
   }
 
@@ -143,11 +149,11 @@ export class SqliteOutbox implements OutboxStore {
     return (id === 'all' ? statement.run(now) : statement.run(now, id)).changes;
   }
 
-  /** The flood guard: a cycle's pending messages are held until released or discarded. */
+  /** The flood guard: a cycle's pending messages are held, except those about protected groups. */
   holdCycle(cycleId: number): number {
-    return this.#prepare("UPDATE outbox SET status = 'held' WHERE cycle_id = ? AND status = 'pending'").run(
-      cycleId,
-    ).changes;
+    return this.#prepare(
+      "UPDATE outbox SET status = 'held' WHERE cycle_id = ? AND status = 'pending' AND protected_group = 0",
+    ).run(cycleId).changes;
   }
 
   /** Messages held by the flood guard (all, or one cycle's) become pending. */
