@@ -4,9 +4,10 @@
  */
 import { attributeFor, lifecycleJob, resolveName } from '../jobs/lifecycle/job.js';
 import type { LoadedConfig } from '../config/load.js';
-import { namingContextOf, sameDn } from '../core/dn.js';
+import { namingContextOf } from '../core/dn.js';
 import { parseDuration } from '../core/duration.js';
-import { textOf, type DirectoryEntry } from '../core/types.js';
+import { isProtectedEntry } from '../core/protected.js';
+import type { DirectoryEntry } from '../core/types.js';
 import { UsageError } from '../errors.js';
 import type { ScheduleKind } from '../store/ports.js';
 
@@ -29,11 +30,6 @@ export function parseWhen(text: string, now: Date, flag: string): Date {
 
 const isClass = (entry: DirectoryEntry, cls: string) =>
   entry.objectClass.some((c) => c.toLowerCase() === cls);
-
-/** adminCount=1 (AD's protected groups and their members' accounts), or listed in the config. */
-function isProtected(entry: DirectoryEntry, extra: readonly string[]): boolean {
-  return textOf(entry, 'adminCount') === '1' || extra.some((dn) => sameDn(dn, entry.dn));
-}
 
 export interface TempAddOptions {
   group?: string;
@@ -96,7 +92,7 @@ export async function tempAdd(
         `${subject.dn} is not a member of ${target.dn}: a temporary removal would add it when it ends. Use "temp add member" to grant a temporary membership.`,
       );
     }
-    if (isProtected(target, loaded.config.notify.protectedGroupsExtra)) {
+    if (isProtectedEntry(target, loaded.config.notify.protectedGroupsExtra)) {
       if (options.allowProtected !== true) {
         throw new UsageError(
           `${target.dn} is protected (adminCount=1, or listed in notify.protectedGroupsExtra): a temporary change to it grants or withdraws administrative rights. Add --allow-protected if that is what you mean.`,

@@ -93,7 +93,7 @@ const WHO = '{{#if you}}You{{else}}{{subject}}{{/if}}';
 const ARE = '{{#if you}}are{{else}}is{{/if}}';
 const HAVE = '{{#if you}}have{{else}}has{{/if}}';
 const LIFECYCLE_SUBJECT =
-  '{{#if admin}}[adnotify] {{/if}}' +
+  '{{#if admin}}[adnotify] {{#if protectedGroup}}Protected group: {{/if}}{{/if}}' +
   `{{#if (eq event "lifecycle.joined")}}${WHO} joined {{target}}` +
   `{{else if (eq event "lifecycle.left")}}${WHO} left {{target}}` +
   `{{else if (eq event "lifecycle.leaving-soon")}}${WHO} will leave {{target}} on {{until}}` +
@@ -119,8 +119,11 @@ const LIFECYCLE_SENTENCE =
 const LIFECYCLE_DETAILS = [
   '{{#if (eq kind "manager")}}User{{else}}Group{{/if}}: {{targetDn}}',
   '{{#if (eq kind "owner")}}Additional owner{{else if (eq kind "manager")}}Additional manager{{else}}Member{{/if}}: {{subjectDn}}',
-  'Schedule #{{schedule}}: from {{from}} until {{to}}',
+  'Schedule #{{schedule}}: from {{from}} until {{to}}{{#if createdBy}}, scheduled by {{createdBy}}{{/if}}',
 ];
+/** The administrators' copy of a step on a protected group or account. */
+const LIFECYCLE_PROTECTED =
+  'This is a protected object (adminCount=1 or notify.protectedGroupsExtra): this scheduled change grants or withdraws administrative rights. Check that it was intended.';
 
 /** Health alerts: what went wrong (or right again), and what to do. */
 const HEALTH_SUBJECT =
@@ -281,7 +284,10 @@ ${FOOTER_HTML}
     subject: LIFECYCLE_SUBJECT,
     text: `Hello{{#if recipientName}} {{recipientName}}{{/if}},
 
-${LIFECYCLE_SENTENCE}
+${LIFECYCLE_SENTENCE}{{#if protectedGroup}}
+
+${LIFECYCLE_PROTECTED}
+{{/if}}
 ${LIFECYCLE_DETAILS.join('\n')}
 When: {{when}}
 ${FOOTER_TEXT}
@@ -289,6 +295,7 @@ ${FOOTER_TEXT}
     html: `<div style="${STYLE}">
 <p>Hello{{#if recipientName}} {{recipientName}}{{/if}},</p>
 <p>${LIFECYCLE_SENTENCE}</p>
+{{#if protectedGroup}}<p><strong>${LIFECYCLE_PROTECTED}</strong></p>{{/if}}
 <ul>${LIFECYCLE_DETAILS.map((line) => `<li>${line}</li>`).join('')}</ul>
 <p>When: {{when}}</p>
 ${FOOTER_HTML}

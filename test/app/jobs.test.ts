@@ -62,6 +62,31 @@ describe('lifecycleJob on in-memory ports', () => {
     expect(bed.store.schedules.get(id)?.state).toBe('done');
   });
 
+  it('every step on a protected group sends the administrators a copy never held, naming the schedule, who made it and its end', async () => {
+    const bed = appBed('lifecycle: { enabled: true }\ndelivery: { maxMessagesPerCycle: 1 }');
+    const admins = bed.directory.group('Domain Admins', [], { adminCount: '1' });
+    const ivan = bed.directory.user('Ivan', { mail: '' });
+    await runCycle(bed.deps());
+    temporaryMember(bed, admins, ivan);
+
+    await lifecycleJob(bed.deps(), { dryRun: false });
+    bed.now = new Date('2026-12-10T08:01:00Z');
+    await lifecycleJob(bed.deps(), { dryRun: false });
+
+    expect(bed.mail()).toEqual([
+      'helpdesk@x.test: [adnotify] Protected group: Ivan joined Domain Admins',
+      'helpdesk@x.test: [adnotify] Protected group: Ivan left Domain Admins',
+    ]);
+    const [joined] = bed.store.outbox.list();
+    expect(joined).toMatchObject({ protectedGroup: true, status: 'pending' });
+    expect(joined?.text).toContain(
+      'Schedule #1: from 2026-12-01 08:00 UTC until 2026-12-10 08:00 UTC, scheduled by admin',
+    );
+    expect(joined?.text).toContain('This is a protected object (adminCount=1');
+    // The poll after the job stays silent: the job told of its own change.
+    expect((await runCycle(bed.deps())).events).toBe(0);
+  });
+
   it('a step whose group is gone fails for good and says why; the run goes on', async () => {
     const bed = appBed('lifecycle: { enabled: true }');
     const ann = bed.directory.user('Ann');

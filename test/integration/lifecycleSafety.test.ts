@@ -263,6 +263,39 @@ describe.skipIf(!samba)('lifecycle safety (Samba AD DC + SMTP)', () => {
     ]);
   });
 
+  it('a temporary grant of a mail-less account to a protected group tells the administrators at its start and end', async () => {
+    const dn: Record<string, string> = {};
+    const { watch, at, smtp } = await bed.setup(
+      'tmpadm',
+      async (ou) => {
+        dn['ivan'] = await bed.admin.person(ou, 'Ivan', {}, null);
+        dn['ops'] = await bed.admin.group(ou, uniqueName('ops').slice(0, 20), {
+          displayName: 'Ops Admins',
+          adminCount: '1',
+        });
+      },
+      membership,
+      '  to: [helpdesk@example.test]',
+    );
+    watch.env = { ...watch.env, SUDO_USER: 'olga-operator' };
+    await bed.tempAdd(watch, 'member', dn['ops']!, dn['ivan']!, '1d', '--allow-protected');
+
+    await bed.ok(watch, 'temp', 'apply');
+    at(DAY + 60_000);
+    await bed.ok(watch, 'temp', 'apply');
+
+    expect(smtp.inbox()).toEqual([
+      'helpdesk@example.test: [adnotify] Protected group: Ivan joined Ops Admins',
+      'helpdesk@example.test: [adnotify] Protected group: Ivan left Ops Admins',
+    ]);
+    const text = smtp.messages[0]?.parsed.text ?? '';
+    expect(text).toContain('scheduled by olga-operator');
+    expect(text).toMatch(/Schedule #\d+: from .* UTC until .* UTC/);
+    expect(await bed.valuesOf(dn['ops']!, 'member')).toEqual([]);
+    // The job told of its own changes: the poll after it stays silent.
+    expect(await bed.pollEvents(watch)).toEqual([]);
+  });
+
   it('temp add refuses a protected group without --allow-protected; each schedule records who created it', async () => {
     const dn: Record<string, string> = {};
     const { watch } = await bed.setup(

@@ -9,6 +9,7 @@ import { utcText } from '../../core/time.js';
 import { textOf, type DirectoryEntry, type DnValue } from '../../core/types.js';
 import type { Deps } from '../../deps.js';
 import type { Recipient } from '../../core/notify.js';
+import { isProtectedEntry } from '../../core/protected.js';
 import { rdnValue, showValue, type RenderedMessage } from '../../mail/render.js';
 import { enqueue } from '../../notify/enqueue.js';
 import { People } from '../../notify/people.js';
@@ -92,12 +93,19 @@ export async function record(
     from: utcText(s.startAt, 'minutes'),
     to: utcText(s.endAt, 'minutes'),
     when: utcText(at, 'minutes'),
+    createdBy: s.createdBy === null ? '' : showValue(s.createdBy),
   };
-  const queue = (kind: string, to: readonly string[], cc: readonly string[], rendered: RenderedMessage) =>
+  const queue = (
+    kind: string,
+    to: readonly string[],
+    cc: readonly string[],
+    rendered: RenderedMessage,
+    protectedGroup = false,
+  ) =>
     enqueue(
       store.outbox,
       config.smtp.from,
-      { cycleId, createdAt: at, kind, objectGuid: target.guid, to, cc },
+      { cycleId, createdAt: at, kind, objectGuid: target.guid, to, cc, protectedGroup },
       rendered,
     );
   const seen = new Set<string>();
@@ -113,15 +121,19 @@ export async function record(
       deps.renderer.render('lifecycle', { ...view, you: r.toSubject, recipientName }),
     );
   }
-  // The administrators hear of a member not put back even when the group has no owner.
-  const always = event === 'lifecycle.not-rejoined';
+  // The administrators hear of a member not put back even when the group has no owner, and of
+  // every step on a protected group (or account), like a change made by hand: never held.
+  const protectedTarget =
+    config.notify.protectedGroups && isProtectedEntry(target, config.notify.protectedGroupsExtra);
+  const always = event === 'lifecycle.not-rejoined' || protectedTarget;
   if ((seen.size > 0 || always) && config.smtp.to.length + config.smtp.cc.length > 0) {
     const rendered = deps.renderer.render('lifecycle', {
       ...view,
       you: false,
       admin: true,
+      protectedGroup: protectedTarget,
       recipientName: null,
     });
-    queue('admin-copy', config.smtp.to, config.smtp.cc, rendered);
+    queue('admin-copy', config.smtp.to, config.smtp.cc, rendered, protectedTarget);
   }
 }
