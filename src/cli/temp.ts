@@ -8,7 +8,7 @@ import { namingContextOf } from '../core/dn.js';
 import { parseDuration } from '../core/duration.js';
 import { isProtectedEntry } from '../core/protected.js';
 import type { DirectoryEntry } from '../core/types.js';
-import { UsageError } from '../errors.js';
+import { TemporaryError, UsageError } from '../errors.js';
 import type { ScheduleKind } from '../store/ports.js';
 
 import type { Context, GlobalOptions } from './context.js';
@@ -179,7 +179,11 @@ export function tempCancel(ctx: Context, global: GlobalOptions, idText: string):
     if (!s) throw new UsageError(`temp cancel: no schedule #${id}`);
     if (s.state === 'done' || s.state === 'cancelled' || (s.state === 'failed' && s.resumeFrom === null))
       throw new UsageError(`temp cancel: schedule #${id} is already ${s.state}`);
-    store.schedules.setState(id, 'cancelled', ctx.clock.now().toISOString());
+    if (!store.schedules.setState(id, s.state, 'cancelled', ctx.clock.now().toISOString())) {
+      throw new TemporaryError(
+        `temp cancel: schedule #${id} changed while it was being cancelled (the lifecycle job applied a step); run "adnotify temp list" and try again`,
+      );
+    }
     const started = s.state === 'active' || (s.state === 'failed' && s.resumeFrom === 'active');
     ctx.out(
       `schedule #${id} cancelled${started ? '; the directory is left as it is now (the change made at its start stays)' : ''}`,

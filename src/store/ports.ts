@@ -288,15 +288,26 @@ export interface ScheduleStore {
   list(all?: boolean): Schedule[];
   /** Schedules by state; failed ones split by whether they are retried. */
   counts(): ScheduleCounts;
+  /**
+   * Every state change is a compare-and-set: it takes effect only while the schedule is still
+   * in `from`, the state the caller read (with the transaction it read it in), and says whether
+   * it did. A schedule cancelled by `temp cancel` meanwhile stays cancelled.
+   */
   /** The step applied: the schedule moves to `state`, and any failure is cleared. */
-  setState(id: number, state: ScheduleState, at: string, note?: string | null): void;
+  setState(id: number, from: ScheduleState, state: ScheduleState, at: string, note?: string | null): boolean;
   /** The warning was sent; a failed warning goes back to where it was. */
-  setWarned(id: number, at: string): void;
+  setWarned(id: number, from: ScheduleState, at: string): boolean;
   /**
    * A step could not be applied: state `failed` with the reason. `resumeFrom` is where the
    * next run goes on from, or null when nothing is left to apply.
    */
-  setFailed(id: number, error: string, resumeFrom: 'scheduled' | 'active' | null, at: string): void;
+  setFailed(
+    id: number,
+    from: ScheduleState,
+    error: string,
+    resumeFrom: 'scheduled' | 'active' | null,
+    at: string,
+  ): boolean;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -87,6 +87,30 @@ describe('lifecycleJob on in-memory ports', () => {
     expect((await runCycle(bed.deps())).events).toBe(0);
   });
 
+  it('a schedule cancelled while the job runs is not applied and stays cancelled', async () => {
+    const bed = appBed('lifecycle: { enabled: true }');
+    const ann = bed.directory.user('Ann');
+    const ben = bed.directory.user('Ben');
+    const team = bed.directory.group('Team');
+    const club = bed.directory.group('Club');
+    await runCycle(bed.deps());
+    temporaryMember(bed, team, ann);
+    const later = temporaryMember(bed, club, ben);
+    // `temp cancel` in another process, while the job applies the first schedule.
+    const modify = bed.directory.modify.bind(bed.directory);
+    bed.directory.modify = async (...args) => {
+      await modify(...args);
+      bed.store.schedules.setState(later, 'scheduled', 'cancelled', bed.now.toISOString());
+    };
+
+    const steps = await lifecycleJob(bed.deps(), { dryRun: false });
+
+    expect(steps.map((s) => `#${s.schedule.id} ${s.step}`)).toEqual(['#1 start']);
+    expect(bed.store.schedules.get(later)?.state).toBe('cancelled');
+    expect(bed.directory.modifies.map((m) => m.dn)).toEqual([team.dn]);
+    expect(bed.mail().filter((m) => m.includes('Club'))).toEqual([]);
+  });
+
   it('a step whose group is gone fails for good and says why; the run goes on', async () => {
     const bed = appBed('lifecycle: { enabled: true }');
     const ann = bed.directory.user('Ann');

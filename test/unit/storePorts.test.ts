@@ -210,18 +210,29 @@ describe.each([
     const a = store.schedules.add(schedule);
     const b = store.schedules.add(schedule);
     const c = store.schedules.add(schedule);
-    store.schedules.setState(a, 'active', 't1');
-    store.schedules.setFailed(b, 'no write access', 'scheduled', 't1');
-    store.schedules.setFailed(c, 'the group is gone', null, 't1');
+    expect(store.schedules.setState(a, 'scheduled', 'active', 't1')).toBe(true);
+    store.schedules.setFailed(b, 'scheduled', 'no write access', 'scheduled', 't1');
+    store.schedules.setFailed(c, 'scheduled', 'the group is gone', null, 't1');
     expect(store.schedules.pending().map((s) => s.id)).toEqual([a, b]);
     expect(store.schedules.get(b)).toMatchObject({ state: 'failed', resumeFrom: 'scheduled', failures: 1 });
-    store.schedules.setWarned(b, 't2');
+    store.schedules.setWarned(b, 'failed', 't2');
     expect(store.schedules.get(b)).toMatchObject({ state: 'scheduled', warnedAt: 't2', failures: 0 });
     expect(store.schedules.counts()).toMatchObject({ scheduled: 1, active: 1, 'failed-final': 1 });
     expect(store.schedules.list().length).toBe(3);
-    store.schedules.setState(a, 'done', 't3');
+    store.schedules.setState(a, 'active', 'done', 't3');
     expect(store.schedules.list().length).toBe(2);
     expect(store.schedules.list(true).length).toBe(3);
+    store.close();
+  });
+
+  it("changes a schedule's state only from the state the caller read: a cancelled schedule stays cancelled", () => {
+    const store = open();
+    const id = store.schedules.add(schedule);
+    expect(store.schedules.setState(id, 'scheduled', 'cancelled', 't1')).toBe(true);
+    expect(store.schedules.setState(id, 'scheduled', 'active', 't2')).toBe(false);
+    expect(store.schedules.setWarned(id, 'scheduled', 't2')).toBe(false);
+    expect(store.schedules.setFailed(id, 'scheduled', 'no write access', 'scheduled', 't2')).toBe(false);
+    expect(store.schedules.get(id)).toMatchObject({ state: 'cancelled', updatedAt: 't1', failures: 0 });
     store.close();
   });
 

@@ -38,6 +38,20 @@ export interface AppliedStep {
 /** The group or the member is gone: nothing is left to apply, and retrying cannot help. */
 export class GoneError extends LookupError {}
 
+/** The schedule changed between the read a step was planned on and its commit. */
+class ScheduleChangedError extends Error {}
+
+/** True when `current` is still the schedule `read` was: same state, not updated since. */
+function unchanged(current: Schedule | undefined, read: Schedule): boolean {
+  return current !== undefined && current.state === read.state && current.updatedAt === read.updatedAt;
+}
+
+/** Moves a schedule on from the state it was read in, or rolls the step back. */
+function moved(changed: boolean, id: number): void {
+  if (!changed)
+    throw new ScheduleChangedError(`schedule #${id} changed while its step was applied; rolled back`);
+}
+
 /** True when `subject` is among the values of `attribute` of `target` (by GUID, else DN). */
 function holds(target: DirectoryEntry, attribute: string, subject: DirectoryEntry): boolean {
   const values =
@@ -89,13 +103,36 @@ export async function lifecycleJob(deps: Deps, options: { dryRun: boolean }): Pr
       try {
         cycleId ??= store.cycles.begin('lifecycle', now.toISOString());
         const run = cycleId;
-        const applied = await store.transaction(() => applyStep(deps, base, schedule, from, step, run, now));
+        const read = schedule;
+        const applied = await store.transaction(async () => {
+          // The list was read when the run began: `temp cancel` may have changed the schedule
+          // since. Read it again inside the step's transaction and apply only what was read.
+          if (!unchanged(store.schedules.get(read.id), read)) return null;
+          return applyStep(deps, base, read, from, step, run, now);
+        });
+        if (applied === null) {
+          log.info('lifecycle schedule changed since the run began; left as it is', { schedule: read.id });
+          break;
+        }
         done.push({ schedule, step, event: applied.event, ...(applied.note ? { note: applied.note } : {}) });
         schedule = store.schedules.get(schedule.id) ?? schedule;
       } catch (err: unknown) {
         const message = errorMessage(err);
         const final = err instanceof GoneError;
-        store.schedules.setFailed(schedule.id, message, final ? null : from, now.toISOString());
+        if (
+          !store.schedules.setFailed(
+            schedule.id,
+            schedule.state,
+            message,
+            final ? null : from,
+            now.toISOString(),
+          )
+        ) {
+          log.info('lifecycle schedule changed since the run began; left as it is', {
+            schedule: schedule.id,
+          });
+          break;
+        }
         log.error(
           final
             ? 'lifecycle step failed; nothing is left to apply'
@@ -161,7 +198,7 @@ async function applyStep(
     if (from === 'scheduled') {
       // The removal never took effect as far as the state knows: nobody to tell of a rejoin.
       const note = `the start was never applied before the end; not put back: ${reason}`;
-      store.schedules.setState(s.id, 'done', at, note);
+      moved(store.schedules.setState(s.id, s.state, 'done', at, note), s.id);
       return { event: 'lifecycle.not-rejoined', note };
     }
     log.warn('temporary removal ended; the member is not put back', {
@@ -182,7 +219,7 @@ async function applyStep(
       now,
       reason,
     );
-    store.schedules.setState(s.id, 'done', at, `not put back: ${reason}`);
+    moved(store.schedules.setState(s.id, s.state, 'done', at, `not put back: ${reason}`), s.id);
     return { event: 'lifecycle.not-rejoined', note: `not put back: ${reason}` };
   }
   if (!subject || subject.deleted) {
@@ -208,11 +245,15 @@ async function applyStep(
     // no temporary grant outlives its schedule; nobody is told of a start that never was.
     const note = 'the start was never applied before the end; the end was applied and nobody was told';
     log.warn('lifecycle schedule ended before its start was applied', { schedule: s.id });
-    store.schedules.setState(s.id, 'done', at, note);
+    moved(store.schedules.setState(s.id, s.state, 'done', at, note), s.id);
     return { event, note };
   }
   await record(deps, base, s, step, event, target, subject, cycleId, now);
-  if (step === 'warn') store.schedules.setWarned(s.id, at);
-  else store.schedules.setState(s.id, stateAfter(step, from), at);
+  moved(
+    step === 'warn'
+      ? store.schedules.setWarned(s.id, s.state, at)
+      : store.schedules.setState(s.id, s.state, stateAfter(step, from), at),
+    s.id,
+  );
   return { event };
 }

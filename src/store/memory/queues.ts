@@ -179,17 +179,32 @@ export class MemorySchedules extends MemoryTable implements ScheduleStore {
     return out;
   }
 
-  #update(id: number, change: (s: Schedule) => Partial<Schedule>): void {
+  /** Compare-and-set: changes the schedule only while it is still in `from`. */
+  #update(id: number, from: ScheduleState, change: (s: Schedule) => Partial<Schedule>): boolean {
     const s = this.data().schedules.get(id);
-    if (s) Object.assign(s, change(s));
+    if (s?.state !== from) return false;
+    Object.assign(s, change(s));
+    return true;
   }
 
-  setState(id: number, state: ScheduleState, at: string, note: string | null = null): void {
-    this.#update(id, () => ({ state, resumeFrom: null, failures: 0, lastError: note, updatedAt: at }));
+  setState(
+    id: number,
+    from: ScheduleState,
+    state: ScheduleState,
+    at: string,
+    note: string | null = null,
+  ): boolean {
+    return this.#update(id, from, () => ({
+      state,
+      resumeFrom: null,
+      failures: 0,
+      lastError: note,
+      updatedAt: at,
+    }));
   }
 
-  setWarned(id: number, at: string): void {
-    this.#update(id, (s) => ({
+  setWarned(id: number, from: ScheduleState, at: string): boolean {
+    return this.#update(id, from, (s) => ({
       warnedAt: at,
       state: s.resumeFrom ?? s.state,
       resumeFrom: null,
@@ -199,8 +214,14 @@ export class MemorySchedules extends MemoryTable implements ScheduleStore {
     }));
   }
 
-  setFailed(id: number, error: string, resumeFrom: 'scheduled' | 'active' | null, at: string): void {
-    this.#update(id, (s) => ({
+  setFailed(
+    id: number,
+    from: ScheduleState,
+    error: string,
+    resumeFrom: 'scheduled' | 'active' | null,
+    at: string,
+  ): boolean {
+    return this.#update(id, from, (s) => ({
       state: 'failed',
       resumeFrom,
       failures: s.failures + 1,

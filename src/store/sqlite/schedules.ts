@@ -108,36 +108,54 @@ export class SqliteSchedules implements ScheduleStore {
   }
 
   /** The step applied: the schedule moves to `state`, and any failure is cleared. */
-  setState(id: number, state: ScheduleState, at: string, note: string | null = null): void {
-    this.#sql
-      .get(
-        `UPDATE schedules SET state = ?, resume_from = NULL, failures = 0, last_error = ?, updated_at = ?
-         WHERE id = ?`,
-      )
-      .run(state, note, at, id);
+  setState(
+    id: number,
+    from: ScheduleState,
+    state: ScheduleState,
+    at: string,
+    note: string | null = null,
+  ): boolean {
+    return (
+      this.#sql
+        .get(
+          `UPDATE schedules SET state = ?, resume_from = NULL, failures = 0, last_error = ?, updated_at = ?
+           WHERE id = ? AND state = ?`,
+        )
+        .run(state, note, at, id, from).changes === 1
+    );
   }
 
-  setWarned(id: number, at: string): void {
-    this.#sql
-      .get(
-        `UPDATE schedules SET warned_at = ?, state = COALESCE(resume_from, state), resume_from = NULL,
-           failures = 0, last_error = NULL, updated_at = ?
-         WHERE id = ?`,
-      )
-      .run(at, at, id);
+  setWarned(id: number, from: ScheduleState, at: string): boolean {
+    return (
+      this.#sql
+        .get(
+          `UPDATE schedules SET warned_at = ?, state = COALESCE(resume_from, state), resume_from = NULL,
+             failures = 0, last_error = NULL, updated_at = ?
+           WHERE id = ? AND state = ?`,
+        )
+        .run(at, at, id, from).changes === 1
+    );
   }
 
   /**
    * A step could not be applied: state `failed` with the reason. `resumeFrom` is where the
    * next run goes on from (the failure may clear), or null when nothing is left to apply.
    */
-  setFailed(id: number, error: string, resumeFrom: 'scheduled' | 'active' | null, at: string): void {
-    this.#sql
-      .get(
-        `UPDATE schedules SET state = 'failed', resume_from = ?, failures = failures + 1, last_error = ?,
-           updated_at = ?
-         WHERE id = ?`,
-      )
-      .run(resumeFrom, error, at, id);
+  setFailed(
+    id: number,
+    from: ScheduleState,
+    error: string,
+    resumeFrom: 'scheduled' | 'active' | null,
+    at: string,
+  ): boolean {
+    return (
+      this.#sql
+        .get(
+          `UPDATE schedules SET state = 'failed', resume_from = ?, failures = failures + 1, last_error = ?,
+             updated_at = ?
+           WHERE id = ? AND state = ?`,
+        )
+        .run(resumeFrom, error, at, id, from).changes === 1
+    );
   }
 }
