@@ -275,6 +275,12 @@ export interface Schedule extends NewSchedule {
   warnedAt: string | null;
   lastError: string | null;
   updatedAt: string;
+  /**
+   * Whether the start step changed the directory: false when its change was already in place
+   * (a member to remove was already out of the group), null before the start is applied. The
+   * end of a removal puts back only a member its start removed.
+   */
+  startChanged: boolean | null;
 }
 
 export type ScheduleCounts = Record<ScheduleState | 'failed-final', number>;
@@ -297,6 +303,8 @@ export interface ScheduleStore {
   setState(id: number, from: ScheduleState, state: ScheduleState, at: string, note?: string | null): boolean;
   /** The warning was sent; a failed warning goes back to where it was. */
   setWarned(id: number, from: ScheduleState, at: string): boolean;
+  /** Records whether the start step changed the directory ({@link Schedule.startChanged}). */
+  recordStart(id: number, changed: boolean): void;
   /**
    * A step could not be applied: state `failed` with the reason. `resumeFrom` is where the
    * next run goes on from, or null when nothing is left to apply.

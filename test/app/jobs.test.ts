@@ -111,6 +111,39 @@ describe('lifecycleJob on in-memory ports', () => {
     expect(bed.mail().filter((m) => m.includes('Club'))).toEqual([]);
   });
 
+  it('a temporary removal whose member was already gone at its start does not put the member back at its end', async () => {
+    const bed = appBed('lifecycle: { enabled: true }');
+    const owner = bed.directory.user('Olga');
+    const ann = bed.directory.user('Ann');
+    const team = bed.directory.group('Team', [ann], { managedBy: owner });
+    await runCycle(bed.deps());
+    const id = bed.store.schedules.add({
+      kind: 'removal',
+      targetGuid: team.guid,
+      targetDn: team.dn,
+      subjectGuid: ann.guid,
+      subjectDn: ann.dn,
+      startAt: '2026-12-01T08:00:00.000Z',
+      endAt: '2026-12-10T08:00:00.000Z',
+      createdAt: '2026-12-01T07:00:00.000Z',
+      createdBy: 'admin',
+    });
+    // An administrator removes Ann for good before the temporary removal starts.
+    bed.directory.removeMember(team, ann);
+    await runCycle(bed.deps());
+
+    await lifecycleJob(bed.deps(), { dryRun: false });
+    expect(bed.store.schedules.get(id)?.startChanged).toBe(false);
+    bed.now = new Date('2026-12-10T08:01:00Z');
+    const ended = await lifecycleJob(bed.deps(), { dryRun: false });
+
+    expect(ended.map((s) => `${s.step} ${s.event}`)).toEqual(['end lifecycle.not-rejoined']);
+    expect(bed.directory.modifies).toEqual([]);
+    expect(team.members).toEqual([]);
+    expect(bed.store.schedules.get(id)).toMatchObject({ state: 'done' });
+    expect(bed.store.schedules.get(id)?.lastError).toContain('not in the group when the removal started');
+  });
+
   it('a step whose group is gone fails for good and says why; the run goes on', async () => {
     const bed = appBed('lifecycle: { enabled: true }');
     const ann = bed.directory.user('Ann');

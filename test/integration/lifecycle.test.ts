@@ -149,6 +149,27 @@ describe.skipIf(!samba)('lifecycle: temporary memberships, owners and managers (
     expect(await pollEvents(watch)).toEqual([]);
   });
 
+  it('a temporary removal of a member an administrator already removed does not put the member back', async () => {
+    const dn: Record<string, string> = {};
+    const { watch, at } = await setup(
+      'tmpgone',
+      async (ou) => {
+        dn['wim'] = await person(ou, 'Wim');
+        dn['club'] = await admin.group(ou, uniqueName('club').slice(0, 20), { displayName: 'Club' });
+        await admin.addMembers(dn['club'], [dn['wim']]);
+      },
+      '  membership: { notifyOnJoin: true, notifyOnLeave: true, daysBeforeLeave: 0 }',
+    );
+    await tempAdd(watch, 'removal', dn['club']!, dn['wim']!, '2d', '--from', '1h');
+    await admin.removeMembers(dn['club']!, [dn['wim']!]);
+    at(2 * 3_600_000);
+    await ok(watch, 'temp', 'apply');
+    at(2.1 * DAY);
+    const ended = await ok(watch, 'temp', 'apply');
+    expect(ended.stdout).toContain('not in the group when the removal started');
+    expect(await valuesOf(dn['club']!, 'member')).toEqual([]);
+  });
+
   it('a temporary additional owner: the owner and the primary owner are told; a group owner tells its members', async () => {
     const dn: Record<string, string> = {};
     const { watch, at, inbox } = await setup(

@@ -164,6 +164,16 @@ export async function lifecycleJob(deps: Deps, options: { dryRun: boolean }): Pr
   return done;
 }
 
+/** Why the end of a temporary removal does not put the member back, or null when it does. */
+function whyNotPutBack(s: Schedule, subject: DirectoryEntry | undefined): string | null {
+  if (s.startChanged === false) {
+    return 'the member was not in the group when the removal started (someone else had removed it)';
+  }
+  if (!subject || subject.deleted) return 'the account has been deleted';
+  if (isDisabled(textOf(subject, 'userAccountControl'))) return 'the account is disabled';
+  return null;
+}
+
 /**
  * Applies one step inside the caller's transaction. The directory is read first, so a step
  * whose change is already there (applied before a crash, or by hand) is completed without
@@ -188,13 +198,10 @@ async function applyStep(
     throw new GoneError(`schedule #${s.id}: ${s.targetDn} no longer exists; nothing is left to apply`);
   }
   // The end of a temporary removal puts the member back, unless the account was disabled or
-  // deleted meanwhile: rejoining it would undo what its administrator did. The owners decide.
-  if (
-    s.kind === 'removal' &&
-    step === 'end' &&
-    (!subject || subject.deleted || isDisabled(textOf(subject, 'userAccountControl')))
-  ) {
-    const reason = !subject || subject.deleted ? 'the account has been deleted' : 'the account is disabled';
+  // deleted meanwhile, or was already out of the group when the removal started: rejoining it
+  // would undo what its administrator did. The owners decide.
+  const reason = s.kind === 'removal' && step === 'end' ? whyNotPutBack(s, subject) : null;
+  if (reason !== null) {
     if (from === 'scheduled') {
       // The removal never took effect as far as the state knows: nobody to tell of a rejoin.
       const note = `the start was never applied before the end; not put back: ${reason}`;
@@ -229,6 +236,7 @@ async function applyStep(
     const attribute = attributeFor(s.kind, config);
     const inPlace = holds(target, attribute, subject) === (operation === 'add');
     if (!inPlace) await deps.directory.modify(target.dn, operation, attribute, [subject.dn]);
+    if (step === 'start') store.schedules.recordStart(s.id, !inPlace);
     applyOwnChange(store.snapshot, target.guid, attribute, operation, { guid: subject.guid, dn: subject.dn });
     log.info(inPlace ? 'lifecycle change already in place' : 'lifecycle change applied', {
       schedule: s.id,

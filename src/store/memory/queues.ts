@@ -148,6 +148,7 @@ export class MemorySchedules extends MemoryTable implements ScheduleStore {
       warnedAt: null,
       lastError: null,
       updatedAt: s.createdAt,
+      startChanged: null,
     });
     return id;
   }
@@ -212,6 +213,11 @@ export class MemorySchedules extends MemoryTable implements ScheduleStore {
       lastError: null,
       updatedAt: at,
     }));
+  }
+
+  recordStart(id: number, changed: boolean): void {
+    const s = this.data().schedules.get(id);
+    if (s) s.startChanged = changed;
   }
 
   setFailed(

@@ -226,6 +226,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE outbox ADD COLUMN protected_group INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 10,
+    description:
+      'schedules: whether the start changed the directory (a removal puts back only what it removed)',
+    sql: `
+      ALTER TABLE schedules ADD COLUMN start_changed INTEGER;
+    `,
+  },
 ];
 
 /**

@@ -32,6 +32,7 @@ interface Row {
   created_at: string;
   created_by: string | null;
   updated_at: string;
+  start_changed: number | null;
 }
 
 const fromRow = (r: Row): Schedule => ({
@@ -51,6 +52,7 @@ const fromRow = (r: Row): Schedule => ({
   createdAt: r.created_at,
   createdBy: r.created_by,
   updatedAt: r.updated_at,
+  startChanged: r.start_changed === null ? null : r.start_changed === 1,
 });
 
 export class SqliteSchedules implements ScheduleStore {
@@ -135,6 +137,10 @@ export class SqliteSchedules implements ScheduleStore {
         )
         .run(at, at, id, from).changes === 1
     );
+  }
+
+  recordStart(id: number, changed: boolean): void {
+    this.#sql.get('UPDATE schedules SET start_changed = ? WHERE id = ?').run(changed ? 1 : 0, id);
   }
 
   /**
