@@ -177,8 +177,10 @@ export function tempCancel(ctx: Context, global: GlobalOptions, idText: string):
   try {
     const s = store.schedules.get(id);
     if (!s) throw new UsageError(`temp cancel: no schedule #${id}`);
-    if (s.state === 'done' || s.state === 'cancelled' || (s.state === 'failed' && s.resumeFrom === null))
+    if (s.state === 'done' || s.state === 'cancelled')
       throw new UsageError(`temp cancel: schedule #${id} is already ${s.state}`);
+    // A schedule failed for good is cancelled to say an administrator has dealt with it.
+    const acknowledged = s.state === 'failed' && s.resumeFrom === null;
     if (!store.schedules.setState(id, s.state, 'cancelled', ctx.clock.now().toISOString())) {
       throw new TemporaryError(
         `temp cancel: schedule #${id} changed while it was being cancelled (the lifecycle job applied a step); run "adnotify temp list" and try again`,
@@ -186,7 +188,9 @@ export function tempCancel(ctx: Context, global: GlobalOptions, idText: string):
     }
     const started = s.state === 'active' || (s.state === 'failed' && s.resumeFrom === 'active');
     ctx.out(
-      `schedule #${id} cancelled${started ? '; the directory is left as it is now (the change made at its start stays)' : ''}`,
+      acknowledged
+        ? `schedule #${id} (failed for good) cancelled: marked as dealt with; the directory is left as it is now`
+        : `schedule #${id} cancelled${started ? '; the directory is left as it is now (the change made at its start stays)' : ''}`,
     );
   } finally {
     store.close();

@@ -14,6 +14,8 @@ import type { StateStore } from '../store/ports.js';
 interface AlertState {
   stale: boolean;
   failed: boolean;
+  /** Lifecycle schedules failed for good were alerted (absent in states written before). */
+  schedules?: boolean;
 }
 
 export interface HealthInput {
@@ -30,10 +32,17 @@ type AlertView =
   | { alert: 'stale'; noSuccessFor: string; since: string; lastError: string | null }
   | { alert: 'recovered'; lastSuccess: string }
   | { alert: 'failed'; failed: number }
-  | { alert: 'failed-cleared' };
+  | { alert: 'failed-cleared' }
+  | { alert: 'schedules-failed'; schedules: number }
+  | { alert: 'schedules-cleared' };
 
 export function checkHealth(
-  deps: { config: Config; store: Pick<StateStore, 'cycles' | 'outbox'>; renderer: Renderer; log: Logger },
+  deps: {
+    config: Config;
+    store: Pick<StateStore, 'cycles' | 'outbox' | 'schedules'>;
+    renderer: Renderer;
+    log: Logger;
+  },
   input: HealthInput,
 ): void {
   const { config, store, log } = deps;
@@ -71,6 +80,16 @@ export function checkHealth(
       alerts.push({ alert: 'failed-cleared' });
       next.failed = false;
     }
+  }
+  // A lifecycle step that failed for good (the group deleted, a bad schedule) may have left a
+  // temporary change in the directory: a person has to look, whatever the alerts: options.
+  const given = store.schedules.counts()['failed-final'];
+  if (given > 0 && state.schedules !== true) {
+    alerts.push({ alert: 'schedules-failed', schedules: given });
+    next.schedules = true;
+  } else if (given === 0 && state.schedules === true) {
+    alerts.push({ alert: 'schedules-cleared' });
+    next.schedules = false;
   }
   if (alerts.length === 0) return;
   for (const view of alerts) {

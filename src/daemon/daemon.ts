@@ -301,6 +301,7 @@ export class Daemon {
 
   health(): Health {
     const store = this.#stopping ? null : this.#parts.store;
+    const schedules = store === null ? null : store.schedules.counts();
     return healthOf({
       now: this.#factory.clock.now(),
       intervalMs: this.#scheduler.intervalMs(this.#config),
@@ -312,10 +313,12 @@ export class Daemon {
       mailDownSince: this.#mail.downSince,
       mailDownReason: this.#mail.downReason,
       mailService: this.#parts.transport.service,
-      counts: store && {
-        ...store.outbox.counts(),
-        stuckSchedules: store.schedules.counts().failed,
-      },
+      counts: store &&
+        schedules && {
+          ...store.outbox.counts(),
+          stuckSchedules: schedules.failed,
+          failedSchedules: schedules['failed-final'],
+        },
       redact: (text: string) => this.#redact(text),
     });
   }

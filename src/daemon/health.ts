@@ -24,7 +24,7 @@ export interface HealthFacts {
   /** Where mail goes, for people: "the SMTP server" or "Microsoft Graph". */
   mailService: string;
   /** Counts from the state; null while the daemon stops (the store may be closed). */
-  counts: { pending: number; failed: number; stuckSchedules: number } | null;
+  counts: { pending: number; failed: number; stuckSchedules: number; failedSchedules: number } | null;
   redact: (text: string) => string;
 }
 
@@ -60,6 +60,13 @@ export function healthOf(f: HealthFacts): Health {
   // A lifecycle step that keeps failing may be an end that cannot take a grant away.
   const stuck = f.counts?.stuckSchedules ?? 0;
   if (stuck > 0) reasons.push(`${stuck} lifecycle schedules failed and are retried (adnotify temp list)`);
+  // One that failed for good needs a person: its change may be left in the directory.
+  const given = f.counts?.failedSchedules ?? 0;
+  if (given > 0) {
+    reasons.push(
+      `${given} lifecycle schedules failed for good: their change may be left in the directory (adnotify temp list; "adnotify temp cancel ID" once handled)`,
+    );
+  }
   return {
     healthy: reasons.length === 0,
     reasons: reasons.map(f.redact),

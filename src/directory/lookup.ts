@@ -25,14 +25,15 @@ export async function* searchByGuids(
   }
 }
 
-/** The objects found for these GUIDs, by GUID. */
+/** The objects found for these GUIDs, by GUID (tombstones too with `showDeleted`). */
 export async function readByGuids(
   directory: DirectorySource,
   base: string,
   guids: readonly string[],
+  options: { showDeleted?: boolean } = {},
 ): Promise<Map<string, DirectoryEntry>> {
   const out = new Map<string, DirectoryEntry>();
-  for await (const { entries } of searchByGuids(directory, base, guids)) {
+  for await (const { entries } of searchByGuids(directory, base, guids, options)) {
     for (const entry of entries) out.set(entry.guid, entry);
   }
   return out;

@@ -130,7 +130,9 @@ const HEALTH_SUBJECT =
   '[adnotify] {{#if (eq alert "stale")}}no successful poll for {{noSuccessFor}}' +
   '{{else if (eq alert "recovered")}}polls succeed again' +
   '{{else if (eq alert "failed")}}{{failed}} message{{#unless (eq failed 1)}}s{{/unless}} could not be delivered' +
-  '{{else if (eq alert "failed-cleared")}}no failed messages left{{/if}}';
+  '{{else if (eq alert "failed-cleared")}}no failed messages left' +
+  '{{else if (eq alert "schedules-failed")}}{{schedules}} lifecycle schedule{{#unless (eq schedules 1)}}s{{/unless}} failed for good' +
+  '{{else if (eq alert "schedules-cleared")}}no lifecycle schedule is left failed{{/if}}';
 const HEALTH_TEXT = `{{#if (eq alert "stale")}}
 adnotify has not completed a poll of the directory since {{since}}.
 Last error: {{#if lastError}}{{lastError}}{{else}}none recorded{{/if}}
@@ -145,6 +147,14 @@ See them with: adnotify outbox list --status failed
 Send them again with: adnotify outbox retry --all
 {{else if (eq alert "failed-cleared")}}
 Every failed notification has been sent or cleared.
+{{else if (eq alert "schedules-failed")}}
+{{schedules}} lifecycle schedule{{#unless (eq schedules 1)}}s{{/unless}} failed for good: a step could not be
+applied and will not be retried, so a temporary change may be left in the directory.
+See them with: adnotify temp list
+Once you have checked the group (and undone the change by hand if needed):
+adnotify temp cancel ID
+{{else if (eq alert "schedules-cleared")}}
+No lifecycle schedule is left failed.
 {{/if}}`;
 
 /**

@@ -1,6 +1,8 @@
 /** The lifecycle and password-expiry jobs on in-memory ports. */
 import { describe, expect, it } from 'vitest';
 
+import { checkHealth } from '../../src/daemon/alerts.js';
+import { healthOf } from '../../src/daemon/health.js';
 import { lifecycleJob } from '../../src/jobs/lifecycle/job.js';
 import { passwordExpiryJob } from '../../src/jobs/passwordExpiry.js';
 import { runCycle } from '../../src/poll/cycle.js';
@@ -144,6 +146,50 @@ describe('lifecycleJob on in-memory ports', () => {
     expect(bed.store.schedules.get(id)?.lastError).toContain('not in the group when the removal started');
   });
 
+  it('a temporary member the bind account can no longer read is still removed at the end, by GUID', async () => {
+    const bed = appBed('lifecycle: { enabled: true }');
+    const ann = bed.directory.user('Ann');
+    const team = bed.directory.group('Team');
+    await runCycle(bed.deps());
+    const id = temporaryMember(bed, team, ann);
+    await lifecycleJob(bed.deps(), { dryRun: false });
+    bed.directory.unreadable.add(ann.guid); // a deny-read ACE on the member
+
+    bed.now = new Date('2026-12-10T08:01:00Z');
+    const ended = await lifecycleJob(bed.deps(), { dryRun: false });
+
+    expect(ended.map((s) => `${s.step} ${s.event} ${s.error ?? ''}`)).toEqual(['end lifecycle.left ']);
+    expect(team.members).toEqual([]);
+    expect(bed.directory.modifies.at(-1)).toEqual({
+      dn: team.dn,
+      operation: 'delete',
+      attribute: 'member',
+      values: [`<GUID=${ann.guid}>`],
+    });
+    expect(bed.store.schedules.get(id)?.state).toBe('done');
+  });
+
+  it('a group the bind account can no longer read is retried, not given up: only a tombstone means gone', async () => {
+    const bed = appBed('lifecycle: { enabled: true }');
+    const ann = bed.directory.user('Ann');
+    const team = bed.directory.group('Team');
+    await runCycle(bed.deps());
+    const id = temporaryMember(bed, team, ann);
+    await lifecycleJob(bed.deps(), { dryRun: false });
+    bed.directory.unreadable.add(team.guid);
+
+    bed.now = new Date('2026-12-10T08:01:00Z');
+    const ended = await lifecycleJob(bed.deps(), { dryRun: false });
+
+    expect(ended).toMatchObject([{ step: 'end', final: false }]);
+    expect(bed.store.schedules.get(id)).toMatchObject({ state: 'failed', resumeFrom: 'active' });
+    expect(bed.store.schedules.get(id)?.lastError).toContain('cannot be read');
+    bed.directory.unreadable.delete(team.guid);
+    await lifecycleJob(bed.deps(), { dryRun: false });
+    expect(team.members).toEqual([]);
+    expect(bed.store.schedules.get(id)?.state).toBe('done');
+  });
+
   it('a step whose group is gone fails for good and says why; the run goes on', async () => {
     const bed = appBed('lifecycle: { enabled: true }');
     const ann = bed.directory.user('Ann');
@@ -157,6 +203,47 @@ describe('lifecycleJob on in-memory ports', () => {
     expect(bed.store.schedules.get(id)).toMatchObject({ state: 'failed', resumeFrom: null });
     expect(bed.store.schedules.get(id)?.lastError).toContain('no longer exists');
     expect(bed.directory.modifies).toEqual([]);
+  });
+
+  it('a schedule failed for good raises one health alert and makes /healthz unhealthy until cancelled', async () => {
+    const bed = appBed('lifecycle: { enabled: true }');
+    const ann = bed.directory.user('Ann');
+    const team = bed.directory.group('Team');
+    const id = temporaryMember(bed, team, ann);
+    bed.directory.delete(team);
+    await lifecycleJob(bed.deps(), { dryRun: false });
+    const health = () =>
+      healthOf({
+        now: bed.now,
+        intervalMs: 60_000,
+        startedAt: bed.now,
+        lastSuccess: bed.now,
+        lastError: null,
+        bindRefused: null,
+        mailRefused: null,
+        mailDownSince: null,
+        mailDownReason: null,
+        mailService: 'the SMTP server',
+        counts: {
+          ...bed.store.outbox.counts(),
+          stuckSchedules: bed.store.schedules.counts().failed,
+          failedSchedules: bed.store.schedules.counts()['failed-final'],
+        },
+        redact: (text) => text,
+      });
+    const input = { now: bed.now, lastSuccess: bed.now, startedAt: bed.now, lastError: null };
+
+    checkHealth(bed.deps(), input);
+    checkHealth(bed.deps(), input);
+
+    expect(bed.mail()).toEqual(['helpdesk@x.test: [adnotify] 1 lifecycle schedule failed for good']);
+    expect(health()).toMatchObject({ healthy: false });
+    expect(health().reasons.join()).toContain('1 lifecycle schedules failed for good');
+
+    bed.store.schedules.setState(id, 'failed', 'cancelled', bed.now.toISOString()); // temp cancel
+    checkHealth(bed.deps(), input);
+    expect(health()).toMatchObject({ healthy: true });
+    expect(bed.mail().at(-1)).toBe('helpdesk@x.test: [adnotify] no lifecycle schedule is left failed');
   });
 });
 

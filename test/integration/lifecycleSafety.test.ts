@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Metrics } from '../../src/daemon/metrics.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { sambaOrNull, uniqueName } from '../support/cli.js';
+import { denyRead } from '../support/samba.js';
 import { startDaemon } from '../support/daemon.js';
 import { LdapProxy } from '../support/ldapProxy.js';
 import { DAY, LifecycleBed } from '../support/lifecycleBed.js';
@@ -294,6 +295,29 @@ describe.skipIf(!samba)('lifecycle safety (Samba AD DC + SMTP)', () => {
     expect(await bed.valuesOf(dn['ops']!, 'member')).toEqual([]);
     // The job told of its own changes: the poll after it stays silent.
     expect(await bed.pollEvents(watch)).toEqual([]);
+  });
+
+  it('a temporary member the bind account can no longer read is still removed at the end, by GUID', async () => {
+    const dn: Record<string, string> = {};
+    const { watch, at } = await bed.setup(
+      'tmphide',
+      async (ou) => {
+        dn['ann'] = await bed.person(ou, 'Ann');
+        dn['club'] = await bed.admin.group(ou, uniqueName('club').slice(0, 20), { displayName: 'Club' });
+      },
+      membership,
+    );
+    const id = (await bed.tempAdd(watch, 'member', dn['club']!, dn['ann']!, '1d')).stdout.trim();
+    await bed.ok(watch, 'temp', 'apply');
+    expect(await bed.valuesOf(dn['club']!, 'member')).toEqual([dn['ann']]);
+    denyRead(samba, dn['ann']!); // the member no longer matches any search of the bind account
+
+    at(DAY + 60_000);
+    const ended = await bed.ok(watch, 'temp', 'apply');
+
+    expect(ended.stdout, ended.stdout).not.toContain('FAILED');
+    expect(await bed.valuesOf(dn['club']!, 'member')).toEqual([]);
+    expect((await list(watch)).find((s) => s.id === Number(id))).toMatchObject({ state: 'done' });
   });
 
   it('temp add refuses a protected group without --allow-protected; each schedule records who created it', async () => {

@@ -49,6 +49,8 @@ export class FakeDirectory implements DirectorySource {
   #rid = 1100;
   /** Every modify adnotify sent, in order. */
   readonly modifies: Modify[] = [];
+  /** Objects the bind account may not read (a deny-read ACE): no search returns them. */
+  readonly unreadable = new Set<string>();
   /** Set to make the next search fail (a DC going away mid-cycle). */
   failNextSearch: Error | null = null;
   searches = 0;
@@ -159,6 +161,7 @@ export class FakeDirectory implements DirectorySource {
     const and = guidFilter?.and === undefined ? undefined : FilterParser.parseString(guidFilter.and);
     const found = [...this.#entries.values()].filter(
       (e) =>
+        !this.unreadable.has(e.guid) &&
         (request.showDeleted === true || !e.deleted) &&
         (request.scope === 'base' ? sameDn(e.dn, base) : isWithin(e.dn, base)) &&
         (filter === undefined || matches(filter, e)) &&
@@ -178,7 +181,12 @@ export class FakeDirectory implements DirectorySource {
     this.modifies.push({ dn, operation, attribute, values });
     const target = [...this.#entries.values()].find((e) => sameDn(e.dn, dn));
     if (!target) return Promise.reject(new Error(`no such object: ${dn}`));
-    const subjects = values.map((v) => [...this.#entries.values()].find((e) => sameDn(e.dn, v)));
+    // A value is a DN, or an extended DN "<GUID=...>" as AD accepts in a modify.
+    const subjects = values.map((v) =>
+      [...this.#entries.values()].find((e) =>
+        v.startsWith('<GUID=') ? v === `<GUID=${e.guid}>` : sameDn(e.dn, v),
+      ),
+    );
     for (const subject of subjects) {
       if (!subject) return Promise.reject(new Error('no such object'));
       if (attribute.toLowerCase() === 'member') {

@@ -225,6 +225,19 @@ export function backdatePassword(info: SambaInfo, dn: string, daysAgo: number): 
   });
 }
 
+/**
+ * Denies the domain's Administrator (the tests' bind account) reading any property of `dn`,
+ * with an explicit deny ACE written through the local sam.ldb (samba-tool dsacl): the object
+ * then matches no search filter, as when a bind account loses read access in real life.
+ */
+export function denyRead(info: SambaInfo, dn: string): void {
+  const sid = /objectSid: (\S+)/.exec(
+    run('ldbsearch', ['-H', info.samLdb, '(sAMAccountName=Administrator)', 'objectSid']),
+  )?.[1];
+  if (sid === undefined) throw new Error('the Administrator has no objectSid in sam.ldb');
+  run('samba-tool', ['dsacl', 'set', '-H', info.samLdb, `--objectdn=${dn}`, `--sddl=(D;;RP;;;${sid})`]);
+}
+
 export interface StartedSamba {
   info: SambaInfo;
   stop(): Promise<void>;

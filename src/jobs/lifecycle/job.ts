@@ -53,7 +53,7 @@ function moved(changed: boolean, id: number): void {
 }
 
 /** True when `subject` is among the values of `attribute` of `target` (by GUID, else DN). */
-function holds(target: DirectoryEntry, attribute: string, subject: DirectoryEntry): boolean {
+function holds(target: DirectoryEntry, attribute: string, subject: { guid: string; dn: string }): boolean {
   const values =
     attribute.toLowerCase() === 'member'
       ? (target.members ?? [])
@@ -64,6 +64,35 @@ function holds(target: DirectoryEntry, attribute: string, subject: DirectoryEntr
       !(v instanceof Uint8Array) &&
       (v.guid !== null ? v.guid === subject.guid : v.dn.toLowerCase() === subject.dn.toLowerCase()),
   );
+}
+
+/**
+ * An object of a schedule as the directory shows it: found, deleted (its tombstone was seen),
+ * or unreadable (no entry and no tombstone: a deny-read ACE, or a lost grant of the bind
+ * account). Only a tombstone means gone: an object the bind account cannot see is not taken
+ * as deleted, or a temporary grant would outlive its schedule.
+ */
+type Seen = { entry: DirectoryEntry } | { deleted: true } | { unreadable: true };
+
+async function readScheduleObjects(
+  deps: Deps,
+  base: string,
+  s: Schedule,
+): Promise<{ target: Seen; subject: Seen }> {
+  const guids = [s.targetGuid, s.subjectGuid];
+  const found = await readByGuids(deps.directory, base, guids);
+  const missing = guids.filter((g) => !found.has(g));
+  const tombstones =
+    missing.length === 0
+      ? new Map<string, DirectoryEntry>()
+      : await readByGuids(deps.directory, base, missing, { showDeleted: true });
+  const seen = (guid: string): Seen => {
+    const entry = found.get(guid);
+    if (entry && !entry.deleted) return { entry };
+    if (entry?.deleted || tombstones.get(guid)?.deleted) return { deleted: true };
+    return { unreadable: true };
+  };
+  return { target: seen(s.targetGuid), subject: seen(s.subjectGuid) };
 }
 
 /**
@@ -165,12 +194,14 @@ export async function lifecycleJob(deps: Deps, options: { dryRun: boolean }): Pr
 }
 
 /** Why the end of a temporary removal does not put the member back, or null when it does. */
-function whyNotPutBack(s: Schedule, subject: DirectoryEntry | undefined): string | null {
+function whyNotPutBack(s: Schedule, subject: Seen): string | null {
   if (s.startChanged === false) {
     return 'the member was not in the group when the removal started (someone else had removed it)';
   }
-  if (!subject || subject.deleted) return 'the account has been deleted';
-  if (isDisabled(textOf(subject, 'userAccountControl'))) return 'the account is disabled';
+  if ('deleted' in subject) return 'the account has been deleted';
+  if ('entry' in subject && isDisabled(textOf(subject.entry, 'userAccountControl'))) {
+    return 'the account is disabled';
+  }
   return null;
 }
 
@@ -191,16 +222,23 @@ async function applyStep(
   const { config, store, log } = deps;
   const at = now.toISOString();
   const { operation, event } = effectOf(s.kind, step);
-  const entries = await readByGuids(deps.directory, base, [s.targetGuid, s.subjectGuid]);
-  const target = entries.get(s.targetGuid);
-  const subject = entries.get(s.subjectGuid);
-  if (!target || target.deleted) {
-    throw new GoneError(`schedule #${s.id}: ${s.targetDn} no longer exists; nothing is left to apply`);
+  const seen = await readScheduleObjects(deps, base, s);
+  if ('deleted' in seen.target) {
+    throw new GoneError(
+      `schedule #${s.id}: ${s.targetDn} no longer exists (deleted); nothing is left to apply`,
+    );
   }
+  if ('unreadable' in seen.target) {
+    throw new LookupError(
+      `schedule #${s.id}: ${s.targetDn} cannot be read by the bind account (no entry and no tombstone: check its read access); retried next run`,
+    );
+  }
+  const target = seen.target.entry;
+  const subject = 'entry' in seen.subject ? seen.subject.entry : undefined;
   // The end of a temporary removal puts the member back, unless the account was disabled or
   // deleted meanwhile, or was already out of the group when the removal started: rejoining it
   // would undo what its administrator did. The owners decide.
-  const reason = s.kind === 'removal' && step === 'end' ? whyNotPutBack(s, subject) : null;
+  const reason = s.kind === 'removal' && step === 'end' ? whyNotPutBack(s, seen.subject) : null;
   if (reason !== null) {
     if (from === 'scheduled') {
       // The removal never took effect as far as the state knows: nobody to tell of a rejoin.
@@ -229,23 +267,38 @@ async function applyStep(
     moved(store.schedules.setState(s.id, s.state, 'done', at, `not put back: ${reason}`), s.id);
     return { event: 'lifecycle.not-rejoined', note: `not put back: ${reason}` };
   }
-  if (!subject || subject.deleted) {
-    throw new GoneError(`schedule #${s.id}: ${s.subjectDn} no longer exists; nothing is left to apply`);
-  }
   if (operation !== null) {
+    // Taking a grant away needs only the subject's GUID, which the group's values carry: a
+    // member deleted or unreadable is removed by <GUID=...>. Adding needs the object itself.
+    if (operation === 'add' && 'deleted' in seen.subject) {
+      throw new GoneError(
+        `schedule #${s.id}: ${s.subjectDn} no longer exists (deleted); nothing is left to apply`,
+      );
+    }
+    if (operation === 'add' && 'unreadable' in seen.subject) {
+      throw new LookupError(
+        `schedule #${s.id}: ${s.subjectDn} cannot be read by the bind account (no entry and no tombstone: check its read access); retried next run`,
+      );
+    }
+    const ref = { guid: s.subjectGuid, dn: subject?.dn ?? s.subjectDn };
     const attribute = attributeFor(s.kind, config);
-    const inPlace = holds(target, attribute, subject) === (operation === 'add');
-    if (!inPlace) await deps.directory.modify(target.dn, operation, attribute, [subject.dn]);
+    const inPlace = holds(target, attribute, ref) === (operation === 'add');
+    const value = subject ? subject.dn : `<GUID=${s.subjectGuid}>`;
+    if (!inPlace) await deps.directory.modify(target.dn, operation, attribute, [value]);
     if (step === 'start') store.schedules.recordStart(s.id, !inPlace);
-    applyOwnChange(store.snapshot, target.guid, attribute, operation, { guid: subject.guid, dn: subject.dn });
+    applyOwnChange(store.snapshot, target.guid, attribute, operation, ref);
     log.info(inPlace ? 'lifecycle change already in place' : 'lifecycle change applied', {
       schedule: s.id,
       step,
       operation,
       attribute,
       target: target.dn,
-      subject: subject.dn,
+      subject: value,
     });
+  } else if ('deleted' in seen.subject) {
+    throw new GoneError(
+      `schedule #${s.id}: ${s.subjectDn} no longer exists (deleted); nothing is left to apply`,
+    );
   }
   if (step === 'end' && from === 'scheduled') {
     // The end came before a start was ever recorded (it kept failing, or the process died
@@ -256,7 +309,7 @@ async function applyStep(
     moved(store.schedules.setState(s.id, s.state, 'done', at, note), s.id);
     return { event, note };
   }
-  await record(deps, base, s, step, event, target, subject, cycleId, now);
+  await record(deps, base, s, step, event, target, subject ?? null, cycleId, now);
   moved(
     step === 'warn'
       ? store.schedules.setWarned(s.id, s.state, at)
