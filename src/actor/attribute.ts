@@ -14,7 +14,7 @@
  * Records that match no event (changes out of scope, noise such as lastLogonTimestamp) are
  * forgotten after an hour.
  */
-import { parseSambaAudit, parseWindowsEvent } from '../core/audit.js';
+import { isSid, parseSambaAudit, parseWindowsEvent } from '../core/audit.js';
 import { actorSids, recordsOf, type StoredAuditRecord } from '../core/correlate.js';
 import { normalizeDn } from '../core/dn.js';
 import type { Actor, DirectoryEvent } from '../core/events.js';
@@ -43,7 +43,16 @@ export function pullAudit(deps: Pick<Deps, 'config' | 'store' | 'log' | 'clock'>
   let total = 0;
   for (let round = 0; round < 100; round++) {
     const read = readNewLines(config.directory.actor.paths, store.audit.positions(), started);
-    const records = read.lines.flatMap(parse);
+    const records = read.lines.flatMap(parse).filter((r) => {
+      if (isSid(r.actorSid)) return true;
+      // One hostile or damaged line must not fail the cycle, or every retry would read it again.
+      deps.log.warn('audit record skipped: its actor SID is malformed', {
+        sid: r.actorSid.slice(0, 80),
+        at: r.at,
+        dn: r.dn,
+      });
+      return false;
+    });
     store.audit.add(records);
     store.audit.setPositions(read.positions);
     total += records.length;

@@ -3,7 +3,7 @@
  * a person or service account read from the directory by objectSid, with name, account and
  * DN; each SID is read once per cycle.
  */
-import { SYSTEM_SID } from '../core/audit.js';
+import { isSid, SYSTEM_SID } from '../core/audit.js';
 import { escapeFilterValue } from '../core/dn.js';
 import type { Actor } from '../core/events.js';
 import { formatSid } from '../core/normalize.js';
@@ -31,12 +31,15 @@ export class ActorResolver {
     const cached = this.#cache.get(sid);
     if (cached) return cached;
     let actor: Actor;
-    if (sid === SYSTEM_SID) {
+    if (!isSid(sid)) {
+      // Records are checked when read; this keeps any other caller's SID out of the filter.
+      actor = { sid, account, name: null, dn: null };
+    } else if (sid === SYSTEM_SID) {
       actor = { sid, account: 'NT AUTHORITY\\SYSTEM', name: 'the domain controller', dn: null };
     } else if (sid === (await this.#ownSid())) {
       actor = { sid, account, name: 'adnotify', dn: this.#bindDN };
     } else {
-      const entry = await this.#find(`(objectSid=${sid})`);
+      const entry = await this.#find(`(objectSid=${escapeFilterValue(sid)})`);
       actor = entry
         ? {
             sid,

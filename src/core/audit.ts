@@ -38,6 +38,14 @@ export interface AuditRecord {
 /** The SID of the DC itself (NT AUTHORITY\SYSTEM). */
 export const SYSTEM_SID = 'S-1-5-18';
 
+/**
+ * A SID in its text form (MS-DTYP 2.4.2.1): "S-1-", the authority, up to 15 sub-authorities.
+ * A record's SID goes into an LDAP filter: anything else ("*", "S-1-5-21-1(") is refused.
+ */
+export function isSid(text: string): boolean {
+  return /^S-1-\d{1,15}(-\d{1,10}){0,15}$/.test(text);
+}
+
 type Json = Record<string, unknown>;
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -62,6 +70,11 @@ function isoTime(text: unknown): string | null {
   const ms = Date.parse(fixed);
   return Number.isNaN(ms) ? null : new Date(ms).toISOString();
 }
+
+const sidOrNull = (v: unknown): string | null => {
+  const text = str(v);
+  return text !== null && isSid(text) ? text : null;
+};
 
 const guidOf = (v: unknown): string | null => {
   const text = str(v);
@@ -215,7 +228,7 @@ export function parseWindowsEvent(line: string): AuditRecord[] {
         operation: MEMBER_ADDED.has(id) ? 'member-add' : 'member-remove',
         account: target,
         attribute: 'member',
-        member: { dn: memberDn, guid: null, sid: str(data['MemberSid']) },
+        member: { dn: memberDn, guid: null, sid: sidOrNull(data['MemberSid']) },
       },
     ];
   }

@@ -123,6 +123,22 @@ describe('the actor from a samba-audit file (in-memory ports)', () => {
     expect(bed.store.events.since('').map((e) => e.actor?.name ?? null)).toEqual(['Olga', null]);
   });
 
+  it('a record with a malformed SID is skipped with a warning and never fails or stalls the cycle', async () => {
+    const { bed, log, ann } = setup(0);
+    await runCycle(bed.deps());
+    bed.directory.set(ann, { title: 'Hostile' });
+    appendFileSync(log, line('S-1-5-21-1(', ann.dn, ['title']));
+    appendFileSync(log, line('*', ann.dn, ['title']));
+
+    // Each cycle commits (a throw here would fail the test): the bad lines are not read again.
+    expect((await runCycle(bed.deps())).events).toBe(1);
+    bed.directory.set(ann, { title: 'Next' });
+    expect((await runCycle(bed.deps())).events).toBe(1);
+
+    expect(bed.store.events.since('').map((e) => e.actor ?? null)).toEqual([null, null]);
+    expect(bed.logged()).toContain('audit record skipped: its actor SID is malformed');
+  });
+
   it("names adnotify's own bind account 'adnotify', the DC itself as SYSTEM, and an unknown SID by its SID", async () => {
     const { bed } = setup();
     const svc = bed.directory.user('svc', { userPrincipalName: 'svc@x.test' });

@@ -6,10 +6,12 @@
  * HTML is escaped, nothing crashes, and the rest of the cycle is delivered.
  */
 import { randomBytes } from 'node:crypto';
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { sambaOrNull } from '../support/cli.js';
+import { sambaOrNull, tempDir } from '../support/cli.js';
 import { Bed, directoryAndSmtp } from './harness.js';
 import { counts, record, tally } from './summary.js';
 
@@ -133,5 +135,70 @@ describe.skipIf(!samba)('fault: hostile values', () => {
     });
     expect(result.lost).toEqual([]);
     expect(result.duplicated).toBe(0);
+  });
+
+  it('an audit record whose actor SID is malformed is skipped with a warning: no failed cycle, no stall, no wrong actor', async () => {
+    const { admin, smtp } = shared;
+    const audit = join(tempDir('adnotify-audit-'), 'audit.log');
+    writeFileSync(audit, '');
+    let target = '';
+    const bed = await Bed.create(
+      admin,
+      samba,
+      'hostsid',
+      async (ou) => {
+        target = await admin.user(
+          ou,
+          'hostile-sid',
+          { displayName: 'Sid', mail: 'sid@example.test' },
+          { password: PASSWORD },
+        );
+      },
+      {
+        smtpPort: smtp.port,
+        extra: 'notify: { objectModified: true }',
+        directoryExtra: `  actor: { source: samba-audit, paths: ["${audit}"], waitSeconds: 1 }`,
+      },
+    );
+    const hostile = (sid: string) =>
+      `${JSON.stringify({
+        timestamp: new Date().toISOString().replace('Z', '+0000'),
+        type: 'dsdbChange',
+        dsdbChange: {
+          statusCode: 0,
+          operation: 'Modify',
+          userSid: sid,
+          dn: target,
+          attributes: { title: {} },
+        },
+      })}\n`;
+
+    await admin.modify(target, 'replace', 'title', ['hostile-sid-1']);
+    appendFileSync(audit, hostile('S-1-5-21-1('));
+    appendFileSync(audit, hostile('*'));
+    const first = await bed.run('once');
+    await admin.modify(target, 'replace', 'title', ['hostile-sid-2']);
+    const second = await bed.run('once');
+
+    expect([first.code, second.code], `${first.stderr}\n${second.stderr}`).toEqual([0, 0]);
+    expect(first.stderr).toContain('audit record skipped: its actor SID is malformed');
+    expect(second.stderr).not.toContain('audit record skipped'); // read once, never again
+    const history = JSON.parse((await bed.run('history', '--since', '1h', '--json')).stdout) as {
+      actor: unknown;
+    }[];
+    expect(history.map((e) => e.actor)).toEqual([null, null]);
+    const told = smtp.messages
+      .filter((m) => m.to.includes('sid@example.test'))
+      .map((m) => m.parsed.text ?? '');
+    expect(told.map((t) => t.match(/hostile-sid-\d/g)?.at(-1))).toEqual(['hostile-sid-1', 'hostile-sid-2']);
+    record({
+      scenario: 'malformed audit SID',
+      faults: 'userSid "S-1-5-21-1(" and "*" in the audit file',
+      changes: 2,
+      expected: 2,
+      delivered: told.length,
+      lost: 2 - told.length,
+      duplicated: Math.max(0, told.length - 2),
+    });
   });
 });

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { parseSambaAudit, parseWindowsEvent, type AuditRecord } from '../../src/core/audit.js';
+import { isSid, parseSambaAudit, parseWindowsEvent, type AuditRecord } from '../../src/core/audit.js';
 import { actorSids, recordsOf, type StoredAuditRecord } from '../../src/core/correlate.js';
 import type { DirectoryEvent } from '../../src/core/events.js';
 
@@ -272,5 +272,19 @@ describe('recordsOf: which records made an event', () => {
       member: { dn: TARGET, guid: null, sid: null },
     });
     expect(recordsOf(added, null, [right, wrong, removed]).get('')).toEqual([right]);
+  });
+});
+
+describe('isSid', () => {
+  it.each([
+    ['S-1-5-18', true],
+    ['S-1-5-21-3034285413-741123119-163748751-1104', true],
+    ['S-1-5-21-1(', false],
+    ['*', false],
+    ['S-1-5-21-1)(objectClass=*', false],
+    ['s-1-5-18', false],
+    ['', false],
+  ])('%s is a SID: %s', (text, expected) => {
+    expect(isSid(text)).toBe(expected);
   });
 });
