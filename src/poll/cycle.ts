@@ -61,19 +61,6 @@ export async function runCycle(deps: Deps): Promise<CycleSummary> {
         { was: recordedScope, now: scope },
       );
       kind = 'baseline';
-    } else if (state && identity.highestCommittedUSN < state.usnCursor) {
-      // Same DC and invocationId, yet its USNs went back: a DC reverted to a VM snapshot
-      // without a new invocationId (USN rollback). Waiting for the cursor would skip every
-      // change made until the DC's USNs pass it again.
-      log.warn(
-        'highestCommittedUSN is below the cursor on the same DC and invocationId (USN rollback?): reading everything and diffing it against the snapshot',
-        {
-          dc: identity.dsServiceName,
-          cursor: state.usnCursor.toString(),
-          hcu: identity.highestCommittedUSN.toString(),
-        },
-      );
-      kind = 'resync';
     } else if (
       state &&
       (state.dsServiceName !== identity.dsServiceName || state.invocationId !== identity.invocationId)
@@ -83,6 +70,20 @@ export async function runCycle(deps: Deps): Promise<CycleSummary> {
         {
           was: { dc: state.dsServiceName, invocationId: state.invocationId },
           now: { dc: identity.dsServiceName, invocationId: identity.invocationId },
+        },
+      );
+      kind = 'resync';
+    } else if (state && identity.highestCommittedUSN < state.usnCursor) {
+      // Tested after a DC change (another DC's USNs are unrelated to the cursor).
+      // Same DC and invocationId, yet its USNs went back: a DC reverted to a VM snapshot
+      // without a new invocationId (USN rollback). Waiting for the cursor would skip every
+      // change made until the DC's USNs pass it again.
+      log.warn(
+        'highestCommittedUSN is below the cursor on the same DC and invocationId (USN rollback?): reading everything and diffing it against the snapshot',
+        {
+          dc: identity.dsServiceName,
+          cursor: state.usnCursor.toString(),
+          hcu: identity.highestCommittedUSN.toString(),
         },
       );
       kind = 'resync';

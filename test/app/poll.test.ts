@@ -82,6 +82,20 @@ describe('runCycle on in-memory ports', () => {
     expect(bed.store.cycles.directoryState()?.invocationId).toBe(bed.directory.invocationId);
   });
 
+  it('a move to another DC whose USNs are below the cursor is named as a DC change, not a USN rollback', async () => {
+    const bed = appBed();
+    const ann = bed.directory.user('Ann');
+    await runCycle(bed.deps());
+    bed.directory.becomeOtherDc('DC2', 10n);
+    bed.directory.set(ann, { title: 'Moved on' });
+
+    const summary = await runCycle(bed.deps());
+
+    expect(summary.kind).toBe('resync');
+    expect(bed.logged()).toContain('domain controller or its invocationId changed');
+    expect(bed.logged()).not.toContain('USN rollback');
+  });
+
   it('a cycle that fails part-way commits nothing: the next one reports the same change', async () => {
     const bed = appBed('notify: { objectModified: true }');
     const ann = bed.directory.user('Ann');

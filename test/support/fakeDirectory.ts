@@ -138,6 +138,16 @@ export class FakeDirectory implements DirectorySource {
     this.#touch(entry);
   }
 
+  /**
+   * Answers as another DC of the same domain would: its own name, invocationId and USNs
+   * (`highestCommittedUSN`), the same objects.
+   */
+  becomeOtherDc(name: string, highestCommittedUSN: bigint): void {
+    this.dsServiceName = this.dsServiceName.replace(/CN=DC\d+/, `CN=${name}`);
+    this.invocationId = '33333333-3333-4333-8333-333333333333';
+    this.#usn = highestCommittedUSN;
+  }
+
   /** The objectSid an object was given (every user and group has one). */
   sidOf(entry: DirectoryEntry): string {
     const sid = [...this.#sids].find(([, guid]) => guid === entry.guid)?.[0];
