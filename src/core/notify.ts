@@ -83,8 +83,8 @@ export function byObject(events: readonly DirectoryEvent[]): Map<string, Directo
 
 /**
  * Everyone to tell about one object's events of a cycle, each once with all their reasons.
- * Creation alone notifies nobody (the seed options are about changes); a deleted object is
- * never mailed itself, but its owners or manager are told.
+ * Creation alone notifies only its creator (loggedInUser: the seed's other options are about
+ * changes); a deleted object is never mailed itself, but its owners or manager are told.
  */
 export function intentsFor(
   events: readonly DirectoryEvent[],
@@ -116,7 +116,7 @@ export function intentsFor(
   }
   for (const event of events) {
     const actor = actorOfEvent(event);
-    if (notify.loggedInUser && actor?.dn != null && event.type !== 'object.created') {
+    if (notify.loggedInUser && actor?.dn != null) {
       add({ guid: null, dn: actor.dn }, 'actor');
     }
     if (event.type === 'group.member.added' && notify.newMemberOnAdd) add(event.member, 'added');

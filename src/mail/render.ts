@@ -241,6 +241,7 @@ export function objectChangeView(
   return {
     object: objectView(input.object, input.displayName),
     deleted: input.events.some((e) => e.type === 'object.deleted'),
+    created: input.events.some((e) => e.type === 'object.created'),
     moved: moved
       ? { from: showValue(moved.from), to: showValue(moved.to), leftScope: moved.leftScope === true }
       : null,

@@ -29,6 +29,8 @@ const CELL = 'border: 1px solid #d0d7de; padding: 4px 8px; vertical-align: top; 
 /** The account of what changed, shared by the change and administrators' messages. */
 const CHANGE_TEXT = `{{#if deleted}}
 The {{object.kind}} was deleted.
+{{else if created}}
+The {{object.kind}} was created.
 {{/if}}
 {{#if moved}}
 Moved or renamed:
@@ -69,7 +71,7 @@ By: {{actor}}
 By: unknown (no audit record named who made this change)
 {{/if}}`;
 
-const CHANGE_HTML = `{{#if deleted}}<p>The {{object.kind}} was <strong>deleted</strong>.</p>{{/if}}
+const CHANGE_HTML = `{{#if deleted}}<p>The {{object.kind}} was <strong>deleted</strong>.</p>{{else if created}}<p>The {{object.kind}} was <strong>created</strong>.</p>{{/if}}
 {{#if moved}}<p>Moved or renamed from <code>{{moved.from}}</code> to <code>{{moved.to}}</code>{{#if moved.leftScope}} (no longer watched){{/if}}.</p>{{/if}}
 {{#if changes.length}}
 <table style="${TABLE}">
@@ -179,7 +181,8 @@ export type PartialName = keyof typeof BUILTIN_PARTIALS;
 
 export const BUILTIN_TEMPLATES: Record<TemplateKind, Record<TemplatePart, string>> = {
   change: {
-    subject: '{{#if deleted}}Deleted{{else}}Changes to{{/if}} {{object.kind}} {{object.name}}',
+    subject:
+      '{{#if deleted}}Deleted{{else if created}}Created{{else}}Changes to{{/if}} {{object.kind}} {{object.name}}',
     text: `Hello{{#if recipientName}} {{recipientName}}{{/if}},
 
 {{object.kindTitle}} {{object.name}} ({{object.dn}}) changed.
@@ -221,7 +224,7 @@ ${FOOTER_HTML}
   },
   'admin-copy': {
     subject:
-      '[adnotify] {{#if protectedGroup}}Protected group: {{/if}}{{#if deleted}}Deleted{{else}}Changes to{{/if}} {{object.kind}} {{object.name}}',
+      '[adnotify] {{#if protectedGroup}}Protected group: {{/if}}{{#if deleted}}Deleted{{else if created}}Created{{else}}Changes to{{/if}} {{object.kind}} {{object.name}}',
     text: `{{object.kindTitle}} {{object.name}} ({{object.dn}}) changed.
 {{#if protectedGroup}}
 This is a protected group (adminCount=1 or notify.protectedGroupsExtra): its members

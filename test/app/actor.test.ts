@@ -123,6 +123,28 @@ describe('the actor from a samba-audit file (in-memory ports)', () => {
     expect(bed.store.events.since('').map((e) => e.actor?.name ?? null)).toEqual(['Olga', null]);
   });
 
+  it('tells the creator of an object with loggedInUser, saying it was created', async () => {
+    const { bed, log, olga } = setup(0);
+    await runCycle(bed.deps());
+    const cara = bed.directory.user('Cara');
+    appendFileSync(
+      log,
+      `${JSON.stringify({
+        timestamp: '2026-12-01T08:00:30.000000+0000',
+        type: 'dsdbChange',
+        dsdbChange: { statusCode: 0, operation: 'Add', userSid: bed.directory.sidOf(olga), dn: cara.dn },
+      })}\n`,
+    );
+
+    await runCycle(bed.deps());
+
+    expect(bed.mail()).toEqual([
+      'olga@x.test: Created user Cara',
+      'helpdesk@x.test: [adnotify] Created user Cara',
+    ]);
+    expect(bed.store.outbox.list()[0]?.text).toContain('The user was created.');
+  });
+
   it('a record with a malformed SID is skipped with a warning and never fails or stalls the cycle', async () => {
     const { bed, log, ann } = setup(0);
     await runCycle(bed.deps());

@@ -189,6 +189,19 @@ const rows: Row[] = [
     expected: ['CN=admin,DC=x: actor'],
   },
   {
+    name: 'loggedInUser: the creator of an object is told, as for any other change',
+    events: [
+      {
+        type: 'object.created',
+        object: user,
+        actor: { sid: null, account: null, name: null, dn: 'CN=admin,DC=x' },
+      },
+    ],
+    facts: userFacts,
+    notify: on('loggedInUser'),
+    expected: ['CN=admin,DC=x: actor'],
+  },
+  {
     name: 'loggedInUser: nobody when no actor is known (Active Directory)',
     events: [modified(user)],
     facts: userFacts,
