@@ -79,8 +79,21 @@ export class People {
     return (object && snapshotText(object, 'displayName')) ?? rdnValue(dn);
   }
 
-  /** The mailboxes that reach `party` (none when it cannot be mailed). */
-  async mailboxes(party: Party, expand: GroupExpansion, depth = 0): Promise<Recipient[]> {
+  /**
+   * The mailboxes that reach `party` (none when it cannot be mailed). Each group is expanded
+   * once per call, however its members nest: groups nested in a loop would otherwise be
+   * walked again on every path through them (exponential in the loop's width).
+   */
+  async mailboxes(party: Party, expand: GroupExpansion): Promise<Recipient[]> {
+    return this.#mailboxes(party, expand, 0, new Set<string>());
+  }
+
+  async #mailboxes(
+    party: Party,
+    expand: GroupExpansion,
+    depth: number,
+    expanded: Set<string>,
+  ): Promise<Recipient[]> {
     const person = await this.#lookup(party);
     if (!person || person.deleted) return [];
     const own =
@@ -89,12 +102,15 @@ export class People {
       person.class === 'group' &&
       (expand === 'always' || (expand === 'without-mail' && person.mail === null));
     if (!byMembers) return own;
+    const key = person.guid ?? `dn:${person.dn.toLowerCase()}`;
+    if (expanded.has(key)) return [];
+    expanded.add(key);
     await this.#prefetch(person.members);
     const out: Recipient[] = [];
     for (const member of person.members) {
       const sub = await this.#lookup(member);
       if (!sub || (sub.class === 'group' && !(this.#o.nested && depth < MAX_DEPTH))) continue;
-      out.push(...(await this.mailboxes(member, 'without-mail', depth + 1)));
+      for (const r of await this.#mailboxes(member, 'without-mail', depth + 1, expanded)) out.push(r);
     }
     return out;
   }

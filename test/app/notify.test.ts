@@ -66,6 +66,32 @@ describe('queueNotifications on in-memory ports', () => {
     expect(bed.directory.searches).toBeGreaterThan(0);
   });
 
+  it('mail-less groups nested in a loop are each expanded once (expandNestedGroups)', async () => {
+    const bed = appBed('notify: { expandNestedGroups: true }');
+    const people = ['Ann', 'Ben', 'Cara', 'Dan', 'Eve', 'Finn', 'Gus', 'Hal'].map((n) =>
+      bed.directory.user(n),
+    );
+    const groups = people.map((p, i) => bed.directory.group(`Ring${i}`, [p]));
+    // Every group holds every other one: a loop eight wide, as deep as anyone cares to follow.
+    for (const g of groups) for (const other of groups) if (other !== g) bed.directory.addMember(g, other);
+    const team = bed.directory.group('Team', [], { managedBy: groups[0]! });
+    await runCycle(bed.deps());
+
+    bed.directory.set(team, { description: 'changed' });
+    await runCycle(bed.deps());
+
+    expect(
+      bed
+        .mail()
+        .filter((m) => !m.startsWith('helpdesk@'))
+        .sort(),
+    ).toEqual(
+      people
+        .map((p) => `${p.dn.slice(3, p.dn.indexOf(',')).toLowerCase()}@x.test: Changes to group Team`)
+        .sort(),
+    );
+  }, 10_000);
+
   it('the flood guard holds every message of a cycle over delivery.maxMessagesPerCycle and alerts the administrators', async () => {
     const bed = appBed('delivery: { maxMessagesPerCycle: 3 }');
     const team = bed.directory.group('Team');
