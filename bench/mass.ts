@@ -108,8 +108,8 @@ async function scenario(
     },
     modify: () => Promise.resolve(),
     tombstonesVisible: () => Promise.resolve(true),
-    binaryAttributes: () => Promise.resolve([]),
-    useBinaryAttributes: () => undefined,
+    attributeSyntaxes: () => Promise.resolve({ binary: [], dn: [] }),
+    useAttributeSyntaxes: () => undefined,
     close: () => Promise.resolve(),
   };
   const { config } = parseConfigText(

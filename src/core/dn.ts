@@ -5,17 +5,28 @@
  * notify.protectedGroupsExtra) also in normalised form (spaces, escapes).
  */
 
+/**
+ * True when `d` ends with the RDNs of `b` (both in one case): `b` follows a comma that is an
+ * RDN boundary, not an escaped comma inside a value (`OU=Evil\,OU=Staff` is one RDN).
+ */
+function endsWithRdns(d: string, b: string): boolean {
+  if (!d.endsWith(`,${b}`)) return false;
+  let backslashes = 0;
+  for (let i = d.length - b.length - 2; i >= 0 && d.charAt(i) === '\\'; i--) backslashes++;
+  return backslashes % 2 === 0;
+}
+
 /** True when `dn` is `base` or lies beneath it. */
 export function isWithin(dn: string, base: string): boolean {
   const d = dn.toLowerCase();
   const b = base.toLowerCase();
-  if (d === b || d.endsWith(`,${b}`)) return true;
+  if (d === b || endsWithRdns(d, b)) return true;
   // The server writes DNs one way (no spaces after commas); a base from the config may not
   // ("OU=Staff, DC=example, DC=com"): then compare normalised forms.
   const nb = normalizedBase(base);
   if (nb === b) return false;
   const nd = normalizeDn(dn);
-  return nd === nb || nd.endsWith(`,${nb}`);
+  return nd === nb || endsWithRdns(nd, nb);
 }
 
 /** normalizeDn of the last base asked about: isWithin runs once per entry with one base. */
@@ -27,7 +38,7 @@ function normalizedBase(base: string): string {
 
 /** True when `dn` lies strictly beneath `base`. */
 export function isBeneath(dn: string, base: string): boolean {
-  return dn.toLowerCase().endsWith(`,${base.toLowerCase()}`);
+  return endsWithRdns(dn.toLowerCase(), base.toLowerCase());
 }
 
 /** `dn` with the ancestor `from` replaced by `to`; unchanged when `from` is not an ancestor. */

@@ -41,16 +41,32 @@ export function formatSid(bytes: Uint8Array): string {
 }
 
 /**
- * ldapts returns one value as a scalar and several as an array: always a list. Text that
- * carries an Extended DN prefix becomes a {@link DnValue}; bytes stay bytes.
+ * DN-valued attributes known without the schema (lower case): what adnotify reads as people
+ * (owners, managers, members). The schema's DN syntaxes are added when it can be read.
  */
-export function toValueList(raw: unknown): AttributeValue[] {
+export const KNOWN_DN_ATTRIBUTES: ReadonlySet<string> = new Set([
+  'managedby',
+  'manager',
+  'secretary',
+  'msexchcomanagedbylink',
+  'directreports',
+  'memberof',
+  'lastknownparent',
+]);
+
+/**
+ * ldapts returns one value as a scalar and several as an array: always a list. With `dn`
+ * (the attribute has a DN syntax), text that carries an Extended DN prefix becomes a
+ * {@link DnValue}; any other attribute's text stays text, whatever it looks like (a user can
+ * write "<GUID=...>;CN=Domain Admins,..." into a description). Bytes stay bytes.
+ */
+export function toValueList(raw: unknown, dn = false): AttributeValue[] {
   if (raw === undefined || raw === null) return [];
   const list: unknown[] = Array.isArray(raw) ? raw : [raw];
   const out: AttributeValue[] = [];
   for (const value of list) {
     if (value instanceof Uint8Array) out.push(value);
-    else if (typeof value === 'string') out.push(value.startsWith('<GUID=') ? toDnValue(value) : value);
+    else if (typeof value === 'string') out.push(dn && value.startsWith('<GUID=') ? toDnValue(value) : value);
   }
   return out;
 }
@@ -79,10 +95,13 @@ export interface RawEntryResult {
 
 /**
  * One search result entry (attribute name → scalar or array, as ldapts returns it)
- * to a {@link DirectoryEntry}. `memberAttribute` lists the member values read so far
- * when the entry is a group. Throws when objectGUID is missing or malformed.
+ * to a {@link DirectoryEntry}. `dnAttributes` (lower case) are the attributes of a DN syntax,
+ * whose Extended DN values are parsed. Throws when objectGUID is missing or malformed.
  */
-export function toDirectoryEntry(raw: Readonly<Record<string, unknown>>): RawEntryResult {
+export function toDirectoryEntry(
+  raw: Readonly<Record<string, unknown>>,
+  dnAttributes: ReadonlySet<string> = KNOWN_DN_ATTRIBUTES,
+): RawEntryResult {
   const guidRaw = toValueList(raw['objectGUID'])[0];
   if (!(guidRaw instanceof Uint8Array)) {
     throw new Error(
@@ -115,7 +134,7 @@ export function toDirectoryEntry(raw: Readonly<Record<string, unknown>>): RawEnt
       continue;
     }
     if (STRUCTURAL.has(lower)) continue;
-    const values = toValueList(value);
+    const values = toValueList(value, dnAttributes.has(lower));
     if (values.length > 0) attributes.set(key, values);
   }
 

@@ -38,6 +38,7 @@ import {
   guidBytes,
   memberRefs,
   parseRangeKey,
+  KNOWN_DN_ATTRIBUTES,
   toDirectoryEntry,
   toValueList,
 } from '../core/normalize.js';
@@ -53,10 +54,12 @@ import type { Logger } from '../log/logger.js';
 import { ExtendedDnControl, ShowDeletedControl } from './controls.js';
 import { classifyLdapError } from './errors.js';
 import { installLinearMessageReader } from './messageReader.js';
-import type { DirectorySource, SearchRequest } from './port.js';
+import type { AttributeSyntaxes, DirectorySource, SearchRequest } from './port.js';
 
 /** Binary syntaxes (MS-ADTS 3.1.1.2.2.2): octet string, SID, NT security descriptor. */
 const BINARY_SYNTAXES = ['2.5.5.10', '2.5.5.17', '2.5.5.15'];
+/** DN syntaxes (MS-ADTS 3.1.1.2.2.2): Object(DS-DN), Object(DN-Binary), Object(DN-String). */
+const DN_SYNTAXES = ['2.5.5.1', '2.5.5.7', '2.5.5.14'];
 /** Always binary, even before the schema has been read. */
 const KNOWN_BINARY = ['objectGUID', 'objectSid', 'invocationId'];
 
@@ -78,7 +81,9 @@ export class LdapDirectory implements DirectorySource {
   #client: Client | undefined;
   #url: string | undefined;
   #schemaNamingContext: string | undefined;
-  #binaryAttributes: string[] | undefined;
+  #syntaxes: AttributeSyntaxes | undefined;
+  /** The DN-syntax names of {@link #syntaxes}, in lower case, for the entries' values. */
+  #dnAttributes: ReadonlySet<string> = KNOWN_DN_ATTRIBUTES;
   #operations = 0;
 
   constructor(options: LdapDirectoryOptions) {
@@ -236,7 +241,8 @@ export class LdapDirectory implements DirectorySource {
 
   async *search(request: SearchRequest): AsyncIterable<DirectoryEntry[]> {
     const client = await this.#connected();
-    const binary = await this.binaryAttributes();
+    const { binary } = await this.attributeSyntaxes();
+    const dnAttributes = this.#dnAttributes;
     const memberAttribute =
       this.#rangeSize === undefined ? 'member' : `member;range=0-${this.#rangeSize - 1}`;
     const actor = this.#config.actor.source === 'attribute' ? [this.#config.actor.attribute] : [];
@@ -286,7 +292,7 @@ export class LdapDirectory implements DirectorySource {
       upcoming = fetch();
       const page: DirectoryEntry[] = [];
       for (const raw of next.value.searchEntries) {
-        const { entry, nextMemberRange } = toDirectoryEntry(raw);
+        const { entry, nextMemberRange } = toDirectoryEntry(raw, dnAttributes);
         if (nextMemberRange !== undefined && entry.members) {
           entry.members.push(...(await this.#remainingMembers(client, entry.dn, nextMemberRange)));
         }
@@ -378,27 +384,38 @@ export class LdapDirectory implements DirectorySource {
     }
   }
 
-  /** Supplies the binary attribute names (cached from an earlier run): no schema read needed. */
-  useBinaryAttributes(names: readonly string[]): void {
-    this.#binaryAttributes = [...new Set([...KNOWN_BINARY, ...names])];
+  /** Supplies the attribute syntaxes (cached from an earlier run): no schema read needed. */
+  useAttributeSyntaxes(syntaxes: AttributeSyntaxes): void {
+    this.#setSyntaxes(syntaxes.binary, syntaxes.dn);
+  }
+
+  #setSyntaxes(binary: Iterable<string>, dn: Iterable<string>): AttributeSyntaxes {
+    this.#syntaxes = {
+      binary: [...new Set([...KNOWN_BINARY, ...binary])],
+      dn: [...new Set([...KNOWN_DN_ATTRIBUTES, ...[...dn].map((n) => n.toLowerCase())])],
+    };
+    this.#dnAttributes = new Set(this.#syntaxes.dn);
+    return this.#syntaxes;
   }
 
   /**
-   * lDAPDisplayNames of every attribute with a binary syntax, read from the schema once per
-   * connection unless supplied, so binary values arrive as bytes rather than as whatever
-   * UTF-8 made of them.
+   * lDAPDisplayNames of every attribute with a binary syntax (so binary values arrive as bytes
+   * rather than as whatever UTF-8 made of them) and with a DN syntax (so only their values are
+   * read as Extended DNs), read from the schema once per connection unless supplied.
    */
-  async binaryAttributes(): Promise<string[]> {
-    if (this.#binaryAttributes) return this.#binaryAttributes;
+  async attributeSyntaxes(): Promise<AttributeSyntaxes> {
+    if (this.#syntaxes) return this.#syntaxes;
     const client = await this.#connected();
-    const names = new Set(KNOWN_BINARY);
+    const binary = new Set<string>();
+    const dn = new Set<string>();
     const schema = this.#schemaNamingContext;
     if (schema !== undefined) {
-      const filter = `(|${BINARY_SYNTAXES.map((s) => `(attributeSyntax=${s})`).join('')})`;
+      const syntaxes = [...BINARY_SYNTAXES, ...DN_SYNTAXES];
+      const filter = `(|${syntaxes.map((s) => `(attributeSyntax=${s})`).join('')})`;
       const pages = client.searchPaginated(schema, {
         scope: 'one',
         filter,
-        attributes: ['lDAPDisplayName'],
+        attributes: ['lDAPDisplayName', 'attributeSyntax'],
         paged: { pageSize: 1000 },
         ...this.#limits(),
       });
@@ -407,17 +424,20 @@ export class LdapDirectory implements DirectorySource {
           this.#operations++;
           for (const entry of page.searchEntries) {
             const name = first(entry['lDAPDisplayName']);
-            if (name !== undefined) names.add(name);
+            const syntax = first(entry['attributeSyntax']);
+            if (name === undefined || syntax === undefined) continue;
+            (DN_SYNTAXES.includes(syntax) ? dn : binary).add(name);
           }
         }
       } catch (err: unknown) {
         throw classifyLdapError(err, this.#url ?? '', 'search');
       }
     } else {
-      this.#log.warn('schema naming context unknown; binary attributes detected by content only');
+      this.#log.warn(
+        'schema naming context unknown; binary attributes detected by content only, DN attributes from a built-in list',
+      );
     }
-    this.#binaryAttributes = [...names];
-    return this.#binaryAttributes;
+    return this.#setSyntaxes(binary, dn);
   }
 
   async #connected(): Promise<Client> {

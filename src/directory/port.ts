@@ -20,6 +20,14 @@ export interface SearchRequest {
   showDeleted?: boolean;
 }
 
+/** What the schema says about how to read attributes (MS-ADTS 3.1.1.2.2.2 syntaxes). */
+export interface AttributeSyntaxes {
+  /** Names whose values are bytes (octet string, SID, security descriptor). */
+  binary: string[];
+  /** Names (lower case) whose values are DNs: only theirs are read as Extended DNs. */
+  dn: string[];
+}
+
 export interface DirectorySource {
   /** Connects to the first URL that answers and binds. Idempotent. */
   connect(): Promise<void>;
@@ -45,9 +53,9 @@ export interface DirectorySource {
    * it, tombstones never appear and deletions are missed.
    */
   tombstonesVisible(namingContext: string): Promise<boolean>;
-  /** Attribute names whose values are bytes; read from the schema unless supplied. */
-  binaryAttributes(): Promise<string[]>;
-  /** Supplies the binary attribute names, e.g. cached from an earlier run. */
-  useBinaryAttributes(names: readonly string[]): void;
+  /** Attribute names whose values are bytes, and those whose values are DNs; from the schema unless supplied. */
+  attributeSyntaxes(): Promise<AttributeSyntaxes>;
+  /** Supplies the attribute syntaxes, e.g. cached from an earlier run. */
+  useAttributeSyntaxes(syntaxes: AttributeSyntaxes): void;
   close(): Promise<void>;
 }

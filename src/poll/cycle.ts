@@ -15,9 +15,10 @@
 import { sameDn } from '../core/dn.js';
 import type { Deps } from '../deps.js';
 import { errorMessage } from '../errors.js';
+import type { AttributeSyntaxes } from '../directory/port.js';
 import type { CycleLog } from '../store/ports.js';
 import {
-  BINARY_CACHE_MS,
+  SYNTAXES_CACHE_MS,
   baseline,
   incremental,
   resync,
@@ -25,6 +26,7 @@ import {
   type PollKind,
 } from './passes.js';
 import { pruneDaily } from './retention.js';
+import { SYNTAXES_META } from './steps.js';
 
 export type { CycleSummary, PollKind } from './passes.js';
 export { IDLE_CURSOR_SLACK } from './passes.js';
@@ -88,8 +90,8 @@ export async function runCycle(deps: Deps): Promise<CycleSummary> {
       );
       kind = 'resync';
     }
-    const cache = kind === 'incremental' ? cachedBinaryAttributes(store.cycles, started) : undefined;
-    if (cache) directory.useBinaryAttributes(cache);
+    const cache = kind === 'incremental' ? cachedSyntaxes(store.cycles, started) : undefined;
+    if (cache) directory.useAttributeSyntaxes(cache);
 
     const summary =
       kind === 'baseline' || !state
@@ -114,13 +116,14 @@ export async function runCycle(deps: Deps): Promise<CycleSummary> {
   }
 }
 
-function cachedBinaryAttributes(cycles: CycleLog, now: Date): string[] | undefined {
-  const text = cycles.getMeta('binaryAttributes');
+function cachedSyntaxes(cycles: CycleLog, now: Date): AttributeSyntaxes | undefined {
+  const text = cycles.getMeta(SYNTAXES_META);
   if (text === undefined) return undefined;
   try {
-    const cached = JSON.parse(text) as { readAt: string; names: string[] };
-    if (now.getTime() - Date.parse(cached.readAt) > BINARY_CACHE_MS) return undefined;
-    return cached.names;
+    const cached = JSON.parse(text) as { readAt: string } & AttributeSyntaxes;
+    if (now.getTime() - Date.parse(cached.readAt) > SYNTAXES_CACHE_MS) return undefined;
+    if (!Array.isArray(cached.binary) || !Array.isArray(cached.dn)) return undefined;
+    return { binary: cached.binary, dn: cached.dn };
   } catch {
     return undefined;
   }

@@ -14,7 +14,7 @@ import {
   closeCycle,
   closeFullRead,
   finishAndNotify,
-  saveBinaryAttributes,
+  saveAttributeSyntaxes,
   snapshotPolicy,
 } from './steps.js';
 
@@ -48,8 +48,8 @@ export interface CycleSummary {
  */
 export const IDLE_CURSOR_SLACK = 10_000n;
 
-/** The schema's binary attributes are re-read at least this often (and on every full read). */
-export const BINARY_CACHE_MS = 24 * 3600 * 1000;
+/** The schema's attribute syntaxes are re-read at least this often (and on every full read). */
+export const SYNTAXES_CACHE_MS = 24 * 3600 * 1000;
 
 export async function baseline(
   deps: Deps,
@@ -116,7 +116,7 @@ export async function incremental(
   identity: DirectoryIdentity,
   state: DirectoryState,
   started: Date,
-  refreshBinary: boolean,
+  refreshSyntaxes: boolean,
 ): Promise<CycleSummary> {
   const { config, directory, store, clock, log } = deps;
   const hcu = identity.highestCommittedUSN;
@@ -135,8 +135,8 @@ export async function incremental(
       }
     }
     const queued = await finishAndNotify(deps, apply, cycleId, started, identity, new Date(state.updatedAt));
-    // The change search read the schema's binary attributes (the cache was stale): keep them.
-    if (refreshBinary && hcu > cursor) await saveBinaryAttributes(directory, store, started);
+    // The change search read the schema's attribute syntaxes (the cache was stale): keep them.
+    if (refreshSyntaxes && hcu > cursor) await saveAttributeSyntaxes(directory, store, started);
     const finished = clock.now();
     const idle = apply.counts.objects === 0 && apply.counts.containers === 0 && apply.events === 0;
     const advance = !idle || hcu - cursor > IDLE_CURSOR_SLACK;

@@ -14,13 +14,16 @@ import type { StateStore } from '../store/ports.js';
 import { redactedAttributes, type SnapshotPolicy } from '../store/snapshotValues.js';
 import { ChangeApplier } from './applier.js';
 
-export async function saveBinaryAttributes(
+/** The meta key caching the schema's attribute syntaxes between cycles. */
+export const SYNTAXES_META = 'attributeSyntaxes';
+
+export async function saveAttributeSyntaxes(
   directory: DirectorySource,
   store: Pick<StateStore, 'cycles'>,
   now: Date,
 ): Promise<void> {
-  const names = await directory.binaryAttributes();
-  store.cycles.setMeta('binaryAttributes', JSON.stringify({ readAt: now.toISOString(), names }));
+  const { binary, dn } = await directory.attributeSyntaxes();
+  store.cycles.setMeta(SYNTAXES_META, JSON.stringify({ readAt: now.toISOString(), binary, dn }));
 }
 
 export function snapshotPolicy(config: Config, store: Pick<StateStore, 'cycles'>): SnapshotPolicy {
@@ -68,7 +71,7 @@ export async function closeFullRead(
   scope: string,
 ): Promise<Date> {
   const { directory, store, clock } = deps;
-  await saveBinaryAttributes(directory, store, started);
+  await saveAttributeSyntaxes(directory, store, started);
   const finished = clock.now();
   const at = finished.toISOString();
   store.cycles.setDirectoryState(identity, identity.highestCommittedUSN, at, baselineAt ?? at);

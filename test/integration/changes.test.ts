@@ -86,6 +86,23 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     });
   });
 
+  it('shows a text value that looks like an Extended DN as the text it is, in the event and in history', async () => {
+    let alice = '';
+    const watch = await Watch.start(bed.admin, samba, 'forgeddn', async (ou) => {
+      alice = await bed.admin.user(ou, uniqueName('alice').slice(0, 20));
+    });
+    const forged = `<GUID=00000000-0000-0000-0000-000000000000>;CN=Domain Admins,CN=Users,${samba.baseDN}`;
+    await bed.admin.modify(alice, 'replace', 'description', [forged]);
+    const { events } = await watch.cycle();
+    expect(events).toEqual([
+      {
+        type: 'object.modified',
+        object: await ref(alice, 'user'),
+        changes: [{ attribute: 'description', before: [], after: [forged] }],
+      },
+    ]);
+  });
+
   it('reports redacted attributes without values and binary ones by hash', async () => {
     let bob = '';
     const watch = await Watch.start(

@@ -19,7 +19,7 @@ import {
 
 import { isWithin, sameDn } from '../../src/core/dn.js';
 import type { AttributeValue, DirectoryEntry, DirectoryIdentity, MemberRef } from '../../src/core/types.js';
-import type { DirectorySource, SearchRequest } from '../../src/directory/port.js';
+import type { AttributeSyntaxes, DirectorySource, SearchRequest } from '../../src/directory/port.js';
 
 export const DOMAIN = 'DC=x,DC=test';
 export const BASE = `OU=Staff,${DOMAIN}`;
@@ -218,11 +218,11 @@ export class FakeDirectory implements DirectorySource {
     return Promise.resolve(true);
   }
 
-  binaryAttributes(): Promise<string[]> {
-    return Promise.resolve([]);
+  attributeSyntaxes(): Promise<AttributeSyntaxes> {
+    return Promise.resolve({ binary: [], dn: [] });
   }
 
-  useBinaryAttributes(): void {}
+  useAttributeSyntaxes(): void {}
 
   close(): Promise<void> {
     return Promise.resolve();

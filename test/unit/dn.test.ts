@@ -20,6 +20,10 @@ describe('DN helpers', () => {
     ['cn=a,ou=staff,dc=x', 'OU=Staff,DC=X', true, true],
     ['CN=A,OU=Staff2,DC=x', 'OU=Staff,DC=x', false, false],
     ['CN=A,OU=XStaff,DC=x', 'OU=Staff,DC=x', false, false],
+    // An escaped comma is part of a value, not an RDN boundary: OU "Evil,OU=Staff" is elsewhere.
+    ['CN=x,OU=Evil\\,OU=Staff,DC=x', 'OU=Staff,DC=x', false, false],
+    ['OU=Evil\\,OU=Staff,DC=x', 'OU=Staff,DC=x', false, false],
+    ['CN=x,OU=Evil\\\\,OU=Staff,DC=x', 'OU=Staff,DC=x', true, true], // an escaped backslash, then a real comma
   ])('%s within %s: %s, beneath: %s', (dn, base, within, beneath) => {
     expect(isWithin(dn, base)).toBe(within);
     expect(isBeneath(dn, base)).toBe(beneath);

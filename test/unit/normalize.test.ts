@@ -53,7 +53,7 @@ describe('toValueList', () => {
 
   it('turns an Extended DN value into a DN reference carrying the GUID', () => {
     expect(
-      toValueList(`<GUID=${GUID_TEXT}>;<SID=S-1-5-21-1-2-3-1105>;CN=Boss,OU=Staff,DC=example,DC=com`),
+      toValueList(`<GUID=${GUID_TEXT}>;<SID=S-1-5-21-1-2-3-1105>;CN=Boss,OU=Staff,DC=example,DC=com`, true),
     ).toEqual([
       { kind: 'dn', guid: GUID_TEXT, sid: 'S-1-5-21-1-2-3-1105', dn: 'CN=Boss,OU=Staff,DC=example,DC=com' },
     ]);
@@ -148,6 +148,18 @@ describe('toDirectoryEntry', () => {
       'member;range=0-0': [],
     });
     expect(user.entry.members).toBeUndefined();
+  });
+
+  it('parses Extended DN values of DN-syntax attributes only: a text value that looks like one stays text', () => {
+    const forged = `<GUID=${GUID_TEXT}>;CN=Domain Admins,CN=Users,DC=x`;
+    const { entry } = toDirectoryEntry(
+      { ...base, description: forged, managedBy: `<GUID=${GUID_TEXT}>;CN=Boss,DC=x` },
+      new Set(['managedby']),
+    );
+    expect(entry.attributes.get('description')).toEqual([forged]);
+    expect(entry.attributes.get('managedBy')).toEqual([
+      { kind: 'dn', guid: GUID_TEXT, sid: null, dn: 'CN=Boss,DC=x' },
+    ]);
   });
 
   it('refuses an entry whose objectGUID did not arrive as bytes', () => {
