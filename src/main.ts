@@ -111,8 +111,14 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   const add = temp.command('add').description('schedule a temporary change; prints the new schedule ID');
   const when = (c: Command) =>
     c
-      .option('--from <T>', 'when it starts: ISO date-time, date, or duration from now (default: now)')
-      .requiredOption('--until <T>', 'when it ends: ISO date-time, date, or duration from now')
+      .option(
+        '--from <T>',
+        'when it starts: ISO date-time with offset (2026-12-01T09:00Z, ...+01:00), date (midnight UTC), or duration from now (default: now)',
+      )
+      .requiredOption(
+        '--until <T>',
+        'when it ends: ISO date-time with offset (2026-12-01T09:00Z, ...+01:00), date (midnight UTC), or duration from now',
+      )
       .option(
         '--allow-protected',
         'accept a protected group or account (adminCount=1, or in notify.protectedGroupsExtra); logged at warn level',

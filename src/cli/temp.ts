@@ -15,16 +15,23 @@ import type { Context, GlobalOptions } from './context.js';
 import { safeText } from './format.js';
 import { deliver } from './mail.js';
 
-/** T on the command line: an ISO 8601 date-time or date, or a duration from now ("90s", "2h", "3d"). */
+/**
+ * T on the command line: an ISO 8601 date-time with an offset ("Z" or "+01:00"), a date
+ * (midnight UTC), or a duration from now ("90s", "2h", "3d"). A date-time without an offset is
+ * refused: JavaScript would read it as the machine's local time, and a grant that ends hours
+ * early or late is worse than a clear error.
+ */
 export function parseWhen(text: string, now: Date, flag: string): Date {
   const ms = parseDuration(text);
   if (ms !== undefined) return new Date(now.getTime() + ms);
-  if (/^\d{4}-\d{2}-\d{2}(T.*)?$/.test(text)) {
-    const date = new Date(text.length === 10 ? `${text}T00:00:00Z` : text);
+  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(text);
+  const withOffset = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(text);
+  if (dateOnly || withOffset) {
+    const date = new Date(dateOnly ? `${text}T00:00:00Z` : text);
     if (!Number.isNaN(date.getTime())) return date;
   }
   throw new UsageError(
-    `${flag} ${JSON.stringify(text)}: expected an ISO 8601 date-time ("2026-12-01T09:00:00Z"), a date ("2026-12-01") or a duration from now ("90s", "2h", "3d")`,
+    `${flag} ${JSON.stringify(text)}: expected an ISO 8601 date-time with an offset ("Z" for UTC, or "+01:00"), e.g. "2026-12-01T09:00:00Z"; a date ("2026-12-01", midnight UTC); or a duration from now ("90s", "2h", "3d")`,
   );
 }
 
@@ -120,7 +127,7 @@ export async function tempAdd(
     });
     ctx.out(`${id}`);
     ctx.err(
-      `schedule #${id}: ${WORDS[kind]} ${safeText(subject.dn, 200)} ${kind === 'manager' ? 'of' : kind === 'removal' ? 'from' : 'of'} ${safeText(target.dn, 200)}, from ${from.toISOString()} until ${until.toISOString()}`,
+      `schedule #${id}: ${WORDS[kind]} ${safeText(subject.dn, 200)} ${kind === 'manager' ? 'of' : kind === 'removal' ? 'from' : 'of'} ${safeText(target.dn, 200)}, from ${from.toISOString()} until ${until.toISOString()} (UTC)`,
     );
     if (kind === 'member' && isMember) {
       ctx.err(`warning: ${subject.dn} is already a member; it will be removed at ${until.toISOString()}`);
