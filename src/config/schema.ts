@@ -127,7 +127,7 @@ const directory = z.strictObject({
         .array(attributeName)
         .default([])
         .describe(
-          'Reported as "changed"; their values are never stored in clear, mailed, logged or shown by history. Merged with built-in secrets (userPassword, unixUserPassword, msSFU30Password, ms-Mcs-AdmPwd, msLAPS-*, msDS-ManagedPassword, supplementalCredentials, ...)',
+          'Reported as "changed"; their values are never stored in clear, mailed, logged or shown by history. Merged with built-in secrets (userPassword, unixUserPassword, msSFU30Password, ms-Mcs-AdmPwd, msLAPS-*, msDS-ManagedPassword, supplementalCredentials, msTPM-OwnerInformation, msFVE-RecoveryPassword, trustAuthIncoming/Outgoing, currentValue, priorValue, ...)',
         ),
     })
     .prefault({}),

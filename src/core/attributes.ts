@@ -59,6 +59,14 @@ export const BUILTIN_SECRET_ATTRIBUTES: readonly string[] = [
   'dBCSPwd',
   'ntPwdHistory',
   'lmPwdHistory',
+  // The TPM owner password and BitLocker recovery passwords backed up to AD.
+  'msTPM-OwnerInformation',
+  'msFVE-RecoveryPassword',
+  // Trust passwords (trustedDomain objects) and LSA secrets (secret objects).
+  'trustAuthIncoming',
+  'trustAuthOutgoing',
+  'currentValue',
+  'priorValue',
 ];
 
 /** Case-insensitive set of attribute names (LDAP attribute names are case-insensitive). */

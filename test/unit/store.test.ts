@@ -79,6 +79,68 @@ describe('SqliteStore (SQLite on disk): the file', () => {
     expect(event.payload).not.toContain('Hunter2');
   });
 
+  it('upgrading to schema 11 scrubs secrets from outbox bodies and hashes the newly listed secret attributes', () => {
+    const path = join(tempDir(), 'state.db');
+    const old = new Database(path);
+    for (const m of MIGRATIONS.filter((x) => x.version <= 10)) {
+      old.exec(m.sql);
+      m.run?.(old);
+    }
+    old.pragma('user_version = 10');
+    old
+      .prepare("INSERT INTO objects VALUES ('g1', 'CN=Pc,DC=x', 'computer', 5, ?)")
+      .run(JSON.stringify({ 'msFVE-RecoveryPassword': ['111111-222222-BitLocker'], cn: ['Pc'] }));
+    old
+      .prepare(
+        "INSERT INTO cycles (id, kind, started_at, finished_at, duration_ms, outcome) VALUES (1, 'incremental', 't', 't', 0, 'ok')",
+      )
+      .run();
+    old
+      .prepare(
+        "INSERT INTO events (cycle_id, at, type, object_guid, payload) VALUES (1, 't', 'object.modified', 'g1', ?)",
+      )
+      .run(
+        JSON.stringify({
+          type: 'object.modified',
+          object: { guid: 'g1', dn: 'CN=Pc,DC=x', class: 'computer' },
+          changes: [{ attribute: 'msFVE-RecoveryPassword', before: [], after: ['111111-222222-BitLocker'] }],
+        }),
+      );
+    const cell = 'padding:4px';
+    const text = `Changes:\n  description: (none) -> kept\n  ms-Mcs-AdmPwd: (none) -> Hunter2-legacy-LAPS\n`;
+    const html = `<tr><td style="${cell}">description</td><td style="${cell}">(none)</td><td style="${cell}">kept</td></tr><tr><td style="${cell}">ms-Mcs-AdmPwd</td><td style="${cell}">(none)</td><td style="${cell}">Hunter2-legacy-LAPS</td></tr>`;
+    const insert = old.prepare(
+      `INSERT INTO outbox (cycle_id, created_at, status, kind, object_guid, message_id, envelope, subject, text_body, html_body, attempts)
+       VALUES (1, 't', ?, 'change', 'g1', ?, '{"from":"a@x","to":["b@x"],"cc":[]}', 'Changes to user Sue', ?, ?, 0)`,
+    );
+    insert.run('pending', '<1@x>', text, html);
+    insert.run('sent', '<2@x>', text, html);
+    old.close();
+
+    const store = SqliteStore.open(path);
+    const object = store.snapshot.getObject('g1');
+    expect(object?.attributes['msFVE-RecoveryPassword']).toEqual([
+      {
+        hmac: createHmac('sha256', store.cycles.redactionKey())
+          .update('111111-222222-BitLocker')
+          .digest('hex'),
+        redacted: true,
+      },
+    ]);
+    const messages = store.outbox.list();
+    store.close();
+    expect(messages.map((m) => m.status)).toEqual(['pending', 'sent']);
+    for (const m of messages) {
+      expect(m.text).toContain('  ms-Mcs-AdmPwd: (not shown) -> changed (not shown)');
+      expect(m.text).toContain('  description: (none) -> kept');
+      expect(m.html).toContain('>(not shown)</td>');
+      expect(m.html).toContain('>kept</td>');
+    }
+    const raw = readFileSync(path);
+    expect(raw.includes(Buffer.from('Hunter2'))).toBe(false);
+    expect(raw.includes(Buffer.from('BitLocker'))).toBe(false);
+  });
+
   it('refuses a database written by a newer adnotify', () => {
     const path = join(tempDir(), 'state.db');
     SqliteStore.open(path).close();

@@ -234,6 +234,13 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE schedules ADD COLUMN start_changed INTEGER;
     `,
   },
+  {
+    version: 11,
+    description:
+      'secrets scrubbed from outbox bodies written before redaction; TPM, BitLocker, trust and LSA secrets hashed',
+    sql: '',
+    run: scrubMoreSecrets,
+  },
 ];
 
 /**
@@ -250,7 +257,64 @@ function scrubSecrets(db: Database.Database): void {
     REDACTION_KEY,
     key.toString('hex'),
   );
+  scrubStored(db, key, new AttributeSet(BUILTIN_SECRET_ATTRIBUTES));
+  db.pragma('secure_delete = OFF');
+}
+
+/**
+ * Schema 11: the secret attributes added since (TPM owner, BitLocker recovery, trust and LSA
+ * secrets) are scrubbed as schema 6 scrubbed the first ones; and every outbox body, sent or
+ * not, loses the values it shows of any secret attribute (messages rendered before schema 6
+ * showed them), keeping the rest of the message, so an unsent one still goes out.
+ */
+function scrubMoreSecrets(db: Database.Database): void {
+  db.pragma('secure_delete = ON');
+  const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(REDACTION_KEY) as
+    { value: string } | undefined;
   const secret = new AttributeSet(BUILTIN_SECRET_ATTRIBUTES);
+  if (row) scrubStored(db, Buffer.from(row.value, 'hex'), secret);
+  const messages = db.prepare('SELECT id, text_body, html_body FROM outbox').iterate() as Iterable<{
+    id: number;
+    text_body: string;
+    html_body: string;
+  }>;
+  const rewrite = db.prepare('UPDATE outbox SET text_body = ?, html_body = ? WHERE id = ?');
+  const updates: [string, string, number][] = [];
+  for (const m of messages) {
+    const text = scrubText(m.text_body, secret);
+    const html = scrubHtml(m.html_body, secret);
+    if (text !== m.text_body || html !== m.html_body) updates.push([text, html, m.id]);
+  }
+  for (const update of updates) rewrite.run(...update);
+  db.pragma('secure_delete = OFF');
+}
+
+const NOT_SHOWN = '(not shown)';
+
+/** The text body's change rows ("  attribute: before -> after") of secret attributes, values gone. */
+function scrubText(text: string, secret: AttributeSet): string {
+  return text.replace(/^( +)([^:\n]+): .* -> .*$/gm, (line, indent: string, attribute: string) =>
+    secret.has(attribute.trim()) ? `${indent}${attribute}: ${NOT_SHOWN} -> changed ${NOT_SHOWN}` : line,
+  );
+}
+
+/** The HTML body's change rows (attribute, before, after cells) of secret attributes, values gone. */
+function scrubHtml(html: string, secret: AttributeSet): string {
+  return html.replace(
+    /<tr><td([^>]*)>([^<]*)<\/td><td([^>]*)>.*?<\/td><td([^>]*)>.*?<\/td><\/tr>/g,
+    (row, a: string, attribute: string, b: string, c: string) =>
+      secret.has(attribute.trim())
+        ? `<tr><td${a}>${attribute}</td><td${b}>${NOT_SHOWN}</td><td${c}>changed ${NOT_SHOWN}</td></tr>`
+        : row,
+  );
+}
+
+/**
+ * Replaces what the snapshot and the recorded events keep in clear of `secret` attributes: in
+ * the snapshot by the keyed hash the next read will compare with (so no change is reported
+ * for it), in recorded events by "changed (redacted)".
+ */
+function scrubStored(db: Database.Database, key: Uint8Array, secret: AttributeSet): void {
   const rows = db.prepare('SELECT guid, attributes FROM objects').all() as {
     guid: string;
     attributes: string;
@@ -285,5 +349,4 @@ function scrubSecrets(db: Database.Database): void {
     );
     rewrite.run(JSON.stringify(payload), event.id);
   }
-  db.pragma('secure_delete = OFF');
 }
