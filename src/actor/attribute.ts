@@ -33,8 +33,11 @@ export function auditSource(deps: Pick<Deps, 'config'>): 'samba-audit' | 'window
   return source === 'samba-audit' || source === 'windows-events' ? source : null;
 }
 
-/** Reads what the audit files gained since the last read into the state; returns how many records. */
-export function pullAudit(deps: Pick<Deps, 'config' | 'store' | 'log' | 'clock'>): number {
+/**
+ * Reads what the audit files gained since the last read into the state; returns how many
+ * records. `quiet`: a refused file was already warned about this cycle.
+ */
+export function pullAudit(deps: Pick<Deps, 'config' | 'store' | 'log' | 'clock'>, quiet = false): number {
   const source = auditSource(deps);
   if (source === null) return 0;
   const { store, config } = deps;
@@ -42,7 +45,18 @@ export function pullAudit(deps: Pick<Deps, 'config' | 'store' | 'log' | 'clock'>
   const started = store.cycles.getMeta(STARTED) !== undefined;
   let total = 0;
   for (let round = 0; round < 100; round++) {
-    const read = readNewLines(config.directory.actor.paths, store.audit.positions(), started);
+    const read = readNewLines(config.directory.actor.paths, store.audit.positions(), started, undefined, {
+      allowInsecure: config.directory.actor.allowInsecureFiles,
+    });
+    if (round === 0 && !quiet) {
+      for (const { path, reason } of read.refused) {
+        deps.log.warn('audit file refused: whoever can write it could name anyone as the actor', {
+          path,
+          reason,
+          fix: 'make it a regular file writable by its owner only, or set directory.actor.allowInsecureFiles: true',
+        });
+      }
+    }
     const records = read.lines.flatMap(parse).filter((r) => {
       if (isSid(r.actorSid)) return true;
       // One hostile or damaged line must not fail the cycle, or every retry would read it again.
@@ -112,7 +126,7 @@ export async function attributeActors(
     }
     if (pending.length === 0 || performance.now() >= deadline) break;
     await sleep(1000);
-    pullAudit(deps);
+    pullAudit(deps, true);
     index = indexRecords(store.audit.unused(from));
     const result = await nameAll(deps, resolver, cycleId, pending, index);
     named += result.named;

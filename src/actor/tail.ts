@@ -8,7 +8,18 @@
  * Paths may end in a glob of the file name (`/var/log/samba/audit.log*`): name the rotated
  * files too, and the end of a file rotated between two reads is not lost.
  */
-import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readSync,
+  statSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 import type { AuditPosition } from '../store/ports.js';
@@ -18,6 +29,30 @@ export interface TailResult {
   positions: AuditPosition[];
   /** More was waiting than one read takes (maxBytes): read again. */
   more: boolean;
+  /** Files not read, and why (a symbolic link, writable by anyone). */
+  refused: { path: string; reason: string }[];
+}
+
+export interface TailOptions {
+  /**
+   * Read symbolic links and files any local user may write (directory.actor.allowInsecureFiles).
+   * Off by default: whoever can write the audit file decides who adnotify names as the actor.
+   */
+  allowInsecure?: boolean;
+}
+
+/**
+ * How much of a file's start is fingerprinted: a file truncated and written past its old
+ * length between two reads (same inode, larger) is told from one that only grew.
+ */
+const HEAD_BYTES = 256;
+
+function headOf(fd: number, offset: number): string {
+  const length = Math.min(HEAD_BYTES, offset);
+  if (length === 0) return '';
+  const buffer = Buffer.alloc(length);
+  const read = readSync(fd, buffer, 0, length, 0);
+  return createHash('sha256').update(buffer.subarray(0, read)).digest('hex');
 }
 
 /** What one read takes at most, over all files: memory stays bounded however large they grow. */
@@ -58,46 +93,61 @@ export function readNewLines(
   previous: readonly AuditPosition[],
   started: boolean,
   maxBytes = MAX_BYTES,
+  options: TailOptions = {},
 ): TailResult {
-  const known = new Map(previous.map((p) => [p.file, p.offset]));
+  const known = new Map(previous.map((p) => [p.file, p]));
   const lines: string[] = [];
   const positions: AuditPosition[] = [];
+  const refused: TailResult['refused'] = [];
   let budget = maxBytes;
   let more = false;
+  const secure = options.allowInsecure !== true;
   for (const path of auditFiles(patterns)) {
-    const stat = statSync(path);
-    const file = `${stat.dev}:${stat.ino}`;
-    let offset = known.get(file) ?? (started ? 0 : stat.size);
-    if (stat.size < offset) offset = 0; // truncated
-    if (stat.size > offset && budget <= 0) more = true;
-    else if (stat.size > offset) {
-      const from = offset;
-      const length = Math.min(stat.size - from, budget);
-      const buffer = Buffer.alloc(length);
-      const fd = openSync(path, 'r');
-      let read: number;
-      try {
-        read = readSync(fd, buffer, 0, length, offset);
-      } finally {
-        closeSync(fd);
-      }
-      // Only whole lines: a line still being written is read next time.
-      const end = read > 0 ? buffer.lastIndexOf(0x0a, read - 1) : -1;
-      if (end >= 0) {
-        for (const line of buffer.subarray(0, end).toString('utf8').split('\n')) {
-          if (line.trim() !== '') lines.push(line);
-        }
-        offset += end + 1;
-        budget -= end + 1;
-      } else if (read === maxBytes) {
-        // One line longer than a whole read is no audit record: skip it rather than stall.
-        offset += read;
-        budget -= read;
-      }
-      // Stopped short by the budget, not by a line still being written: read again.
-      if (length < stat.size - from) more = true;
+    if (secure && lstatSync(path).isSymbolicLink()) {
+      refused.push({ path, reason: 'a symbolic link' });
+      continue;
     }
-    positions.push({ file, path, offset });
+    // O_NOFOLLOW: a link put in its place after the check above is refused by the kernel.
+    const fd = openSync(path, constants.O_RDONLY | (secure ? constants.O_NOFOLLOW : 0));
+    try {
+      const stat = fstatSync(fd);
+      if (secure && (stat.mode & 0o002) !== 0) {
+        refused.push({ path, reason: 'writable by any local user' });
+        continue;
+      }
+      const file = `${stat.dev}:${stat.ino}`;
+      const before = known.get(file);
+      let offset = before?.offset ?? (started ? 0 : stat.size);
+      // Truncated (copytruncate), or truncated and written past the old length since: the
+      // start of the file is not what was read there. Read it again from its start.
+      if (stat.size < offset || (before && before.head !== '' && headOf(fd, offset) !== before.head))
+        offset = 0;
+      if (stat.size > offset && budget <= 0) more = true;
+      else if (stat.size > offset) {
+        const from = offset;
+        const length = Math.min(stat.size - from, budget);
+        const buffer = Buffer.alloc(length);
+        const read = readSync(fd, buffer, 0, length, offset);
+        // Only whole lines: a line still being written is read next time.
+        const end = read > 0 ? buffer.lastIndexOf(0x0a, read - 1) : -1;
+        if (end >= 0) {
+          for (const line of buffer.subarray(0, end).toString('utf8').split('\n')) {
+            if (line.trim() !== '') lines.push(line);
+          }
+          offset += end + 1;
+          budget -= end + 1;
+        } else if (read === maxBytes) {
+          // One line longer than a whole read is no audit record: skip it rather than stall.
+          offset += read;
+          budget -= read;
+        }
+        // Stopped short by the budget, not by a line still being written: read again.
+        if (length < stat.size - from) more = true;
+      }
+      positions.push({ file, path, offset, head: headOf(fd, offset) });
+    } finally {
+      closeSync(fd);
+    }
   }
-  return { lines, positions, more };
+  return { lines, positions, more, refused };
 }

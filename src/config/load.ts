@@ -79,12 +79,14 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
     );
   }
   const config = result.data;
-  const secrets = [
-    config.directory.bindPassword,
-    config.smtp.auth?.pass,
-    config.microsoft365?.clientSecret,
-  ].filter((s): s is string => typeof s === 'string' && s.length > 0);
-  return { file, config, secrets, warnings: warningsFor(config, locate) };
+  return { file, config, secrets: configSecrets(config), warnings: warningsFor(config, locate) };
+}
+
+/** The secrets a config holds: redacted from every log line, output and recorded error. */
+export function configSecrets(config: Config): string[] {
+  return [config.directory.bindPassword, config.smtp.auth?.pass, config.microsoft365?.clientSecret].filter(
+    (s): s is string => typeof s === 'string' && s.length > 0,
+  );
 }
 
 function warningsFor(
@@ -180,9 +182,12 @@ function toProblem(
 }
 
 /** Keys whose values are passwords: never echoed in an error. */
+/** Keys whose values are secrets: a config error names the key, never the value. */
+const SECRET_KEYS = new Set<PropertyKey>(['bindPassword', 'pass', 'password', 'clientSecret', 'secret']);
+
 function isSecretPath(path: readonly PropertyKey[]): boolean {
   const last = path.at(-1);
-  return last === 'bindPassword' || last === 'pass';
+  return last !== undefined && SECRET_KEYS.has(last);
 }
 
 function describeIssue(issue: z.core.$ZodIssue, input: unknown, shown: string): string {

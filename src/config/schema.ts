@@ -159,6 +159,12 @@ const directory = z.strictObject({
         .describe(
           'The audit files to follow (samba-audit, windows-events): paths or globs such as "/var/log/samba/audit.log*"; rotated files are followed too. default: []',
         ),
+      allowInsecureFiles: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Read audit files that are symbolic links or writable by any local user. Off: such a file is refused with a warning, since whoever can write it decides who adnotify names as the actor. default: false',
+        ),
       waitSeconds: z
         .number()
         .int()

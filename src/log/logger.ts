@@ -3,6 +3,8 @@
  * (journald, files), with fixed messages and the data in fields. Components take a
  * child logger: `logger.child({ component: 'ldap' })`.
  */
+import { chmodSync, existsSync, statSync } from 'node:fs';
+
 import winston from 'winston';
 
 import { Redactor } from './redact.js';
@@ -42,9 +44,15 @@ export function createLogger(options: LoggerOptions): Logger {
     }),
   ];
   if (options.file) {
+    // The log names people and changes: the owner's alone (0600), like the state file. A file
+    // created by an earlier version (with the umask) is narrowed too; rotations are created
+    // with the same mode.
+    if (existsSync(options.file) && (statSync(options.file).mode & 0o077) !== 0)
+      chmodSync(options.file, 0o600);
     transports.push(
       new winston.transports.File({
         filename: options.file,
+        options: { flags: 'a', mode: 0o600 },
         maxsize: ROTATE_BYTES,
         maxFiles: ROTATE_FILES,
         tailable: true,

@@ -12,9 +12,11 @@
  * The snapshot rows, the events and the new cursor commit in one SQLite transaction: a cycle
  * that fails part-way commits nothing, and the next cycle covers the same window.
  */
+import { configSecrets } from '../config/load.js';
 import { sameDn } from '../core/dn.js';
 import type { Deps } from '../deps.js';
 import { errorMessage } from '../errors.js';
+import { Redactor } from '../log/redact.js';
 import type { AttributeSyntaxes } from '../directory/port.js';
 import type { CycleLog } from '../store/ports.js';
 import {
@@ -110,7 +112,8 @@ export async function runCycle(deps: Deps): Promise<CycleSummary> {
       durationMs: finished.getTime() - started.getTime(),
       outcome: 'failed',
       events: 0,
-      error: errorMessage(err),
+      // Kept in the state and shown by `status` long after: no secret of the config in it.
+      error: new Redactor(configSecrets(config)).text(errorMessage(err)),
     });
     throw err;
   }

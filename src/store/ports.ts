@@ -345,6 +345,11 @@ export interface AuditPosition {
   file: string;
   path: string;
   offset: number;
+  /**
+   * A fingerprint of the file's first bytes up to `offset` (at most 256): a file truncated and
+   * rewritten past `offset` keeps its inode but not its start. '' when unknown.
+   */
+  head: string;
 }
 
 export interface AuditStore {

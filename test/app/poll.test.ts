@@ -96,6 +96,18 @@ describe('runCycle on in-memory ports', () => {
     expect(bed.logged()).not.toContain('USN rollback');
   });
 
+  it('a failed cycle records its error with the configured secrets redacted (status reads it later)', async () => {
+    const bed = appBed();
+    await runCycle(bed.deps());
+    (bed.config.directory as { bindPassword: string }).bindPassword = 'Hunter2-bind';
+    bed.directory.failNextSearch = new Error('invalid credentials for svc: password Hunter2-bind refused');
+    bed.directory.set(bed.directory.user('Ann'), { title: 'x' });
+
+    await expect(runCycle(bed.deps())).rejects.toThrow('Hunter2-bind');
+
+    expect(bed.store.cycles.lastRun()?.error).toBe('invalid credentials for svc: password *** refused');
+  });
+
   it('a cycle that fails part-way commits nothing: the next one reports the same change', async () => {
     const bed = appBed('notify: { objectModified: true }');
     const ann = bed.directory.user('Ann');

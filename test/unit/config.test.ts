@@ -209,6 +209,14 @@ describe('config errors name the key path, the line and the fix', () => {
     expect(found.join('\n')).not.toContain('123456789');
   });
 
+  it('never echoes a Microsoft 365 client secret given with the wrong type or shape', () => {
+    const found = problems(
+      `${minimal()}microsoft365: { tenantId: "11111111-1111-1111-1111-111111111111", clientId: "22222222-2222-2222-2222-222222222222", clientSecret: 987654321987 }\n`,
+    );
+    expect(found.join('\n')).toMatch(/microsoft365\.clientSecret: expected string, got \(value hidden\)/);
+    expect(found.join('\n')).not.toContain('987654321987');
+  });
+
   it('names a missing environment variable and an unreadable secret file', () => {
     const text = minimal()
       .replace('"S3cret!pw"', '"${env:NO_SUCH_VAR}"')

@@ -300,10 +300,12 @@ describe.each([
     expect(store.audit.prune('2026-12-02T08:30:00.000Z')).toBe(1);
 
     expect(store.audit.positions()).toEqual([]);
-    store.audit.setPositions([{ file: '2049:17', path: '/var/log/samba/audit.log', offset: 4096 }]);
-    store.audit.setPositions([{ file: '2049:18', path: '/var/log/samba/audit.log', offset: 10 }]);
+    store.audit.setPositions([
+      { file: '2049:17', path: '/var/log/samba/audit.log', offset: 4096, head: 'ab' },
+    ]);
+    store.audit.setPositions([{ file: '2049:18', path: '/var/log/samba/audit.log', offset: 10, head: 'cd' }]);
     expect(store.audit.positions()).toEqual([
-      { file: '2049:18', path: '/var/log/samba/audit.log', offset: 10 },
+      { file: '2049:18', path: '/var/log/samba/audit.log', offset: 10, head: 'cd' },
     ]);
     store.close();
   });

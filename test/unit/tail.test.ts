@@ -1,5 +1,5 @@
 /** Following audit files on disk: whole lines only, rotation, truncation, first read at the end. */
-import { appendFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
@@ -49,6 +49,46 @@ describe('readNewLines (files on disk)', () => {
     const read = readNewLines([log], start.positions, true);
     writeFileSync(log, 'three\n');
     expect(readNewLines([log], read.positions, true).lines).toEqual(['three']);
+  });
+
+  it('a file truncated and written past its old length between two reads is read from its start, not mid-line', () => {
+    const dir = tempDir();
+    const log = join(dir, 'audit.log');
+    writeFileSync(log, '');
+    const start = readNewLines([log], [], false);
+    appendFileSync(log, 'one\ntwo\n');
+    const read = readNewLines([log], start.positions, true);
+    writeFileSync(log, 'a first line longer than before\nsecond\n'); // same inode, new content
+
+    expect(readNewLines([log], read.positions, true).lines).toEqual([
+      'a first line longer than before',
+      'second',
+    ]);
+  });
+
+  it('refuses a symbolic link and a file anyone may write, unless allowed, and says why', () => {
+    const dir = tempDir();
+    const real = join(dir, 'real.log');
+    const link = join(dir, 'audit.log');
+    const open = join(dir, 'open.log');
+    writeFileSync(real, 'x\n');
+    symlinkSync(real, link);
+    writeFileSync(open, 'y\n');
+    chmodSync(open, 0o666);
+
+    const refused = readNewLines([link, open], [], true);
+    expect(refused.lines).toEqual([]);
+    expect(refused.refused).toHaveLength(2);
+    expect(refused.refused).toEqual(
+      expect.arrayContaining([
+        { path: link, reason: 'a symbolic link' },
+        { path: open, reason: 'writable by any local user' },
+      ]),
+    );
+
+    const allowed = readNewLines([link, open], [], true, undefined, { allowInsecure: true });
+    expect(allowed.lines.sort()).toEqual(['x', 'y']);
+    expect(allowed.refused).toEqual([]);
   });
 
   it('takes at most maxBytes a read and says more is waiting', () => {

@@ -1,4 +1,4 @@
-/** Audit records and audit-file positions on SQLite (migration 8). */
+/** Audit records and audit-file positions on SQLite (migrations 8 and 12). */
 import type { AuditRecord } from '../../core/audit.js';
 import type { StoredAuditRecord } from '../../core/correlate.js';
 import type { AuditPosition, AuditStore } from '../ports.js';
@@ -13,14 +13,16 @@ export class SqliteAudit implements AuditStore {
 
   positions(): AuditPosition[] {
     return this.#sql
-      .get('SELECT file, path, offset FROM audit_positions ORDER BY file')
+      .get('SELECT file, path, offset, head FROM audit_positions ORDER BY file')
       .all() as AuditPosition[];
   }
 
   setPositions(positions: readonly AuditPosition[]): void {
     this.#sql.get('DELETE FROM audit_positions').run();
-    const insert = this.#sql.get('INSERT INTO audit_positions (file, path, offset) VALUES (?, ?, ?)');
-    for (const p of positions) insert.run(p.file, p.path, p.offset);
+    const insert = this.#sql.get(
+      'INSERT INTO audit_positions (file, path, offset, head) VALUES (?, ?, ?, ?)',
+    );
+    for (const p of positions) insert.run(p.file, p.path, p.offset, p.head);
   }
 
   add(records: readonly AuditRecord[]): void {

@@ -241,6 +241,13 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: '',
     run: scrubMoreSecrets,
   },
+  {
+    version: 12,
+    description: 'audit files: a fingerprint of the start read, so a file rewritten in place is read again',
+    sql: `
+      ALTER TABLE audit_positions ADD COLUMN head TEXT NOT NULL DEFAULT '';
+    `,
+  },
 ];
 
 /**
