@@ -227,7 +227,15 @@ async function name(
   const actorOf = async (list: readonly StoredAuditRecord[]): Promise<Actor | null> => {
     const sid = actorSids(list).at(-1);
     const record = list.find((r) => r.actorSid === sid);
-    return sid === undefined ? null : resolver.resolve(sid, record?.actorAccount ?? null);
+    const actor = sid === undefined ? null : await resolver.resolve(sid, record?.actorAccount ?? null);
+    if (actor?.serviceAccount) {
+      deps.log.warn("a change was made with adnotify's bind account, not by adnotify: who else uses it?", {
+        account: actor.account,
+        object: event.object.dn,
+        type: event.type,
+      });
+    }
+    return actor;
   };
   if (event.type !== 'object.modified') {
     store.events.replace(id, { ...event, actor: await actorOf(used) });

@@ -1,7 +1,7 @@
 /**
- * Who a SID is: the DC itself (S-1-5-18), adnotify's own bind account (its lifecycle job), or
- * a person or service account read from the directory by objectSid, with name, account and
- * DN; each SID is read once per cycle.
+ * Who a SID is: the DC itself (S-1-5-18), or a person or service account read from the
+ * directory by objectSid, with name, account and DN, marked when it is adnotify's own bind
+ * account; each SID is read once per cycle.
  */
 import { isSid, SYSTEM_SID } from '../core/audit.js';
 import { escapeFilterValue } from '../core/dn.js';
@@ -36,8 +36,6 @@ export class ActorResolver {
       actor = { sid, account, name: null, dn: null };
     } else if (sid === SYSTEM_SID) {
       actor = { sid, account: 'NT AUTHORITY\\SYSTEM', name: 'the domain controller', dn: null };
-    } else if (sid === (await this.#ownSid())) {
-      actor = { sid, account, name: 'adnotify', dn: this.#bindDN };
     } else {
       const entry = await this.#find(`(objectSid=${escapeFilterValue(sid)})`);
       actor = entry
@@ -46,6 +44,7 @@ export class ActorResolver {
             account: account ?? textOf(entry, 'sAMAccountName'),
             name: textOf(entry, 'displayName') ?? rdnValue(entry.dn),
             dn: entry.dn,
+            ...(sid === (await this.#ownSid()) ? { serviceAccount: true as const } : {}),
           }
         : { sid, account, name: null, dn: null };
     }
@@ -54,8 +53,8 @@ export class ActorResolver {
   }
 
   /**
-   * The bind account's objectSid: changes it makes (the lifecycle job) are adnotify's.
-   * directory.bindDN may be a DN, a userPrincipalName or DOMAIN\\account.
+   * The bind account's objectSid, to mark it as adnotify's service account. directory.bindDN
+   * may be a DN, a userPrincipalName or DOMAIN\\account.
    */
   async #ownSid(): Promise<string | null> {
     if (this.#bindSid !== undefined) return this.#bindSid;

@@ -43,7 +43,7 @@ function by(event: HistoryEvent): string {
     actor.name !== null
       ? `${actor.name}${actor.account !== null ? ` (${actor.account})` : ''}`
       : (actor.account ?? actor.dn ?? actor.sid ?? '?');
-  return `  by ${safeText(text, 200)}`;
+  return `  by ${safeText(text, 200)}${actor.serviceAccount ? " (adnotify's service account, not adnotify)" : ''}`;
 }
 
 /** One event as one heading line and, for modifications, one indented line per attribute. */

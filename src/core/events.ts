@@ -42,9 +42,15 @@ export interface Actor {
   sid: string | null;
   /** DOMAIN\account, or the sAMAccountName. */
   account: string | null;
-  /** The display name, or what stands for one ("adnotify" for its own changes). */
+  /** The display name, or what stands for one ("the domain controller"). */
   name: string | null;
   dn: string | null;
+  /**
+   * The account adnotify binds with (directory.bindDN). adnotify's own writes (the lifecycle
+   * job) are told by the job and never seen by the poll, so a change the poll sees made with
+   * it was made by someone else using those credentials: worth an administrator's notice.
+   */
+  serviceAccount?: true;
 }
 
 interface EventBase {

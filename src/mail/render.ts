@@ -155,8 +155,10 @@ function actorText(events: readonly DirectoryEvent[]): string | undefined {
   for (const event of events) {
     const a = actorOfEvent(event);
     if (!a) continue;
-    const text =
+    const who =
       a.name !== null ? (a.account !== null ? `${a.name} (${a.account})` : a.name) : (a.account ?? a.dn);
+    const text =
+      who !== null && a.serviceAccount ? `${who}, adnotify's service account used by someone else` : who;
     if (text !== null && !names.includes(text)) names.push(text);
   }
   return names.length === 0 ? undefined : names.join(', ');

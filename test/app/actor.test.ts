@@ -161,11 +161,20 @@ describe('the actor from a samba-audit file (in-memory ports)', () => {
     expect(bed.logged()).toContain('audit record skipped: its actor SID is malformed');
   });
 
-  it("names adnotify's own bind account 'adnotify', the DC itself as SYSTEM, and an unknown SID by its SID", async () => {
+  it('names the bind account as the service account it is, the DC itself as SYSTEM, and an unknown SID by its SID', async () => {
     const { bed } = setup();
-    const svc = bed.directory.user('svc', { userPrincipalName: 'svc@x.test' });
+    const svc = bed.directory.user('svc', {
+      userPrincipalName: 'svc@x.test',
+      sAMAccountName: 'svc-adnotify',
+    });
     const resolver = new ActorResolver(bed.directory, 'svc@x.test', DOMAIN);
-    expect(await resolver.resolve(bed.directory.sidOf(svc), null)).toMatchObject({ name: 'adnotify' });
+    expect(await resolver.resolve(bed.directory.sidOf(svc), null)).toEqual({
+      sid: bed.directory.sidOf(svc),
+      account: 'svc-adnotify',
+      name: 'svc',
+      dn: svc.dn,
+      serviceAccount: true,
+    });
     expect(await resolver.resolve('S-1-5-18', null)).toMatchObject({ account: 'NT AUTHORITY\\SYSTEM' });
     expect(await resolver.resolve('S-1-5-21-7-7-7-7', 'ACME\\gone')).toEqual({
       sid: 'S-1-5-21-7-7-7-7',
@@ -173,5 +182,22 @@ describe('the actor from a samba-audit file (in-memory ports)', () => {
       name: null,
       dn: null,
     });
+  });
+
+  it('a change the poll sees made with the bind account is named as its service account, with a warning', async () => {
+    const { bed, log, ann } = setup(0, 'objectModified: true');
+    const svc = bed.directory.user('svc', { sAMAccountName: 'svc-adnotify', mail: '' });
+    (bed.config.directory as { bindDN: string }).bindDN = svc.dn;
+    await runCycle(bed.deps());
+    bed.directory.set(ann, { title: 'Changed with our credentials' });
+    appendFileSync(log, line(bed.directory.sidOf(svc), ann.dn, ['title']));
+
+    await runCycle(bed.deps());
+
+    expect(bed.store.events.since('')[0]?.actor).toMatchObject({ name: 'svc', serviceAccount: true });
+    expect(bed.store.outbox.list().at(-1)?.text).toContain(
+      "By: svc (svc-adnotify), adnotify's service account used by someone else",
+    );
+    expect(bed.logged()).toContain("a change was made with adnotify's bind account");
   });
 });
