@@ -14,16 +14,23 @@
  * Records that match no event (changes out of scope, noise such as lastLogonTimestamp) are
  * forgotten after an hour.
  */
-import { isSid, parseSambaAudit, parseWindowsEvent } from '../core/audit.js';
+import { isSid, parseSambaAudit, parseWindowsEvent, untrustedBecause } from '../core/audit.js';
 import { actorSids, recordsOf, type StoredAuditRecord } from '../core/correlate.js';
 import { normalizeDn } from '../core/dn.js';
 import type { Actor, DirectoryEvent } from '../core/events.js';
 import type { Deps } from '../deps.js';
+import { watchedDomain } from '../directory/domain.js';
 import { ActorResolver } from './resolve.js';
 import { readNewLines } from './tail.js';
 
 /** How far before the last cycle a record may be and still match (DC clocks, slow writers). */
 const WINDOW_SLACK_MS = 5 * 60_000;
+/**
+ * How far ahead of adnotify's clock a record may be dated (Kerberos allows DC clocks five
+ * minutes apart). A record dated later is dropped when read: kept, it would wait for, and
+ * claim, whatever matching change came next.
+ */
+const CLOCK_SKEW_MS = 5 * 60_000;
 const KEEP_UNMATCHED_MS = 60 * 60_000;
 /** The meta key that says the audit files have been read once (later, new files start at 0). */
 const STARTED = 'auditStarted';
@@ -57,15 +64,25 @@ export function pullAudit(deps: Pick<Deps, 'config' | 'store' | 'log' | 'clock'>
         });
       }
     }
+    const latest = new Date(deps.clock.now().getTime() + CLOCK_SKEW_MS).toISOString();
     const records = read.lines.flatMap(parse).filter((r) => {
-      if (isSid(r.actorSid)) return true;
-      // One hostile or damaged line must not fail the cycle, or every retry would read it again.
-      deps.log.warn('audit record skipped: its actor SID is malformed', {
-        sid: r.actorSid.slice(0, 80),
-        at: r.at,
-        dn: r.dn,
-      });
-      return false;
+      if (!isSid(r.actorSid)) {
+        // One hostile or damaged line must not fail the cycle, or every retry would read it again.
+        deps.log.warn('audit record skipped: its actor SID is malformed', {
+          sid: r.actorSid.slice(0, 80),
+          at: r.at,
+          dn: r.dn,
+        });
+        return false;
+      }
+      if (r.at > latest) {
+        deps.log.warn('audit record skipped: it is dated in the future (check the clocks of the DCs)', {
+          at: r.at,
+          dn: r.dn,
+        });
+        return false;
+      }
+      return true;
     });
     store.audit.add(records);
     store.audit.setPositions(read.positions);
@@ -91,14 +108,37 @@ export async function attributeActors(
   deps: Deps,
   cycleId: number,
   since: Date,
-  namingContext: string,
+  domain: { namingContext: string; namingContexts: readonly string[] },
   sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
 ): Promise<AttributionSummary> {
-  if (auditSource(deps) === null) return { named: 0, unknown: 0 };
+  const source = auditSource(deps);
+  if (source === null) return { named: 0, unknown: 0 };
   const { store, config, log } = deps;
   const from = new Date(since.getTime() - WINDOW_SLACK_MS).toISOString();
   store.audit.prune(new Date(since.getTime() - KEEP_UNMATCHED_MS).toISOString());
-  const resolver = new ActorResolver(deps.directory, config.directory.bindDN, namingContext);
+  const resolver = new ActorResolver(deps.directory, config.directory.bindDN, domain.namingContext);
+  // Forwarded Windows events are believed only from the domain's own DCs (core/audit.ts).
+  const watched =
+    source === 'windows-events'
+      ? await watchedDomain(deps.directory, domain.namingContexts, domain.namingContext)
+      : null;
+  const believed = (): StoredAuditRecord[] => {
+    const records = store.audit.unused(from);
+    if (watched === null) return records;
+    const refused = records.flatMap((r) => {
+      const why = untrustedBecause(r, watched);
+      return why === null ? [] : [{ id: r.id, why, computer: r.origin?.computer ?? null }];
+    });
+    if (refused.length === 0) return records;
+    log.warn('audit records ignored: not logged by a domain controller of the watched domain', {
+      records: refused.length,
+      first: refused[0],
+    });
+    // Never matched, and not warned about again.
+    store.audit.markUsed(refused.map((r) => r.id));
+    const ignored = new Set(refused.map((r) => r.id));
+    return records.filter((r) => !ignored.has(r.id));
+  };
   const guids = store.events.objectsOfCycle(cycleId).map((o) => o.guid);
   let named = 0;
   // A real wait (the records are written by the DCs as time passes), not the domain clock.
@@ -106,7 +146,7 @@ export async function attributeActors(
   // First pass a chunk of objects at a time (a mass change never holds all its events);
   // what is left unnamed waits for its records.
   let pending: Recorded[] = [];
-  let index = indexRecords(store.audit.unused(from));
+  let index = indexRecords(believed());
   for (let i = 0; i < guids.length; i += CHUNK_OBJECTS) {
     const chunk = store.events
       .recordedOfCycle(cycleId, guids.slice(i, i + CHUNK_OBJECTS))
@@ -127,7 +167,7 @@ export async function attributeActors(
     if (pending.length === 0 || performance.now() >= deadline) break;
     await sleep(1000);
     pullAudit(deps, true);
-    index = indexRecords(store.audit.unused(from));
+    index = indexRecords(believed());
     const result = await nameAll(deps, resolver, cycleId, pending, index);
     named += result.named;
     pending = result.still;

@@ -33,6 +33,54 @@ export interface AuditRecord {
   attribute: string | null;
   /** The member added or removed, for member changes. */
   member: { dn: string | null; guid: string | null; sid: string | null } | null;
+  /** Where a forwarded Windows event says it came from; absent for Samba's own audit log. */
+  origin?: AuditOrigin;
+}
+
+/** The provenance fields of a forwarded Windows event, as it names them (null when absent). */
+export interface AuditOrigin {
+  /** The event log: "Security". */
+  channel: string | null;
+  /** The writer: "Microsoft-Windows-Security-Auditing". */
+  provider: string | null;
+  /** The computer that logged it: a DC's FQDN, or a workstation's. */
+  computer: string | null;
+  /** The domain the event is about: DSName (51xx, DNS name) or TargetDomainName (47xx). */
+  domain: string | null;
+}
+
+/** What the directory says the watched domain is: its DCs and its names (lower case). */
+export interface WatchedDomain {
+  /** The DCs' dNSHostName values (and their first labels). */
+  controllers: ReadonlySet<string>;
+  /** The domain's DNS name and NetBIOS name. */
+  names: ReadonlySet<string>;
+}
+
+const SECURITY_PROVIDER = 'microsoft-windows-security-auditing';
+
+/**
+ * Why a record is not to be believed, or null when it is: a forwarded Windows event must be a
+ * Security-channel event of the Security-Auditing provider, logged by a DC of the watched
+ * domain, about that domain. A workstation's local-SAM 4738 ("WKS01\\Administrator changed a
+ * user account") names an account of the same name but is no change to the directory.
+ * Samba's own audit log is the DC's and needs no check.
+ */
+export function untrustedBecause(record: AuditRecord, domain: WatchedDomain): string | null {
+  const origin = record.origin;
+  if (origin === undefined) return null;
+  if (origin.channel?.toLowerCase() !== 'security')
+    return `channel ${origin.channel ?? '(none)'}, not Security`;
+  if (origin.provider?.toLowerCase() !== SECURITY_PROVIDER) {
+    return `provider ${origin.provider ?? '(none)'}, not Microsoft-Windows-Security-Auditing`;
+  }
+  const computer = origin.computer?.toLowerCase() ?? '';
+  if (!domain.controllers.has(computer))
+    return `logged by ${origin.computer ?? '(no computer)'}, not a DC of the domain`;
+  if (origin.domain !== null && !domain.names.has(origin.domain.toLowerCase())) {
+    return `about domain ${origin.domain}, not the watched one`;
+  }
+  return null;
 }
 
 /** The SID of the DC itself (NT AUTHORITY\SYSTEM). */
@@ -154,14 +202,26 @@ function sambaGroupChange(at: string, g: Json): AuditRecord[] {
   ];
 }
 
-/** The event's number, time and fields, from a Winlogbeat or an OpenWEC line. */
-function windowsEvent(json: Json): { id: number; at: string; data: Json } | undefined {
+interface WindowsEvent {
+  id: number;
+  at: string;
+  data: Json;
+  channel: string | null;
+  provider: string | null;
+  computer: string | null;
+}
+
+/** The event's number, time, fields and provenance, from a Winlogbeat or an OpenWEC line. */
+function windowsEvent(json: Json): WindowsEvent | undefined {
   const winlog = json['winlog'];
   if (isObject(winlog)) {
     const id = Number(winlog['event_id']);
     const at = isoTime(json['@timestamp']);
     const data = isObject(winlog['event_data']) ? winlog['event_data'] : {};
-    return Number.isInteger(id) && at !== null ? { id, at, data } : undefined;
+    if (!Number.isInteger(id) || at === null) return undefined;
+    const channel = str(winlog['channel']);
+    const provider = str(winlog['provider_name']);
+    return { id, at, data, channel, provider, computer: str(winlog['computer_name']) };
   }
   const system = json['System'];
   if (isObject(system)) {
@@ -169,7 +229,16 @@ function windowsEvent(json: Json): { id: number; at: string; data: Json } | unde
     const created = system['TimeCreated'];
     const at = isoTime(isObject(created) ? created['SystemTime'] : created);
     const data = isObject(json['EventData']) ? json['EventData'] : {};
-    return Number.isInteger(id) && at !== null ? { id, at, data } : undefined;
+    if (!Number.isInteger(id) || at === null) return undefined;
+    const provider = system['Provider'];
+    return {
+      id,
+      at,
+      data,
+      channel: str(system['Channel']),
+      provider: isObject(provider) ? str(provider['Name']) : str(provider),
+      computer: str(system['Computer']),
+    };
   }
   return undefined;
 }
@@ -188,6 +257,12 @@ export function parseWindowsEvent(line: string): AuditRecord[] {
   if (actorSid === null) return [];
   const user = str(data['SubjectUserName']);
   const domain = str(data['SubjectDomainName']);
+  const origin: AuditOrigin = {
+    channel: event.channel,
+    provider: event.provider,
+    computer: event.computer,
+    domain: str(data['DSName']) ?? str(data['TargetDomainName']),
+  };
   const base = {
     at,
     actorSid,
@@ -197,6 +272,7 @@ export function parseWindowsEvent(line: string): AuditRecord[] {
     account: null,
     attribute: null,
     member: null,
+    origin,
   };
   if (id === 5136) {
     const attribute = str(data['AttributeLDAPDisplayName']);

@@ -54,10 +54,13 @@ export function recordsOf(
   aliases: readonly string[] = [],
 ): Map<string, StoredAuditRecord[]> {
   const out = new Map<string, StoredAuditRecord[]>();
-  const add = (key: string, r: StoredAuditRecord) => {
-    const list = out.get(key) ?? [];
+  // Records that name no attribute (a 4738, "a user account was changed"): they stand for any
+  // attribute, but only where no record names the attribute itself.
+  const generic = new Map<string, StoredAuditRecord[]>();
+  const add = (key: string, r: StoredAuditRecord, into = out) => {
+    const list = into.get(key) ?? [];
     list.push(r);
-    out.set(key, list);
+    into.set(key, list);
   };
   for (const r of records) {
     if (!sameObject(r, event, account, aliases)) continue;
@@ -74,9 +77,9 @@ export function recordsOf(
       case 'object.modified':
         for (const change of event.changes) {
           const attribute = change.attribute.toLowerCase();
-          // A 4738 ("a user account was changed") names no attribute: it stands for them all.
-          if (r.operation === 'modify' && (r.attribute === null || r.attribute.toLowerCase() === attribute))
-            add(attribute, r);
+          if (r.operation !== 'modify') continue;
+          if (r.attribute === null) add(attribute, r, generic);
+          else if (r.attribute.toLowerCase() === attribute) add(attribute, r);
         }
         break;
       case 'group.member.added':
@@ -89,6 +92,7 @@ export function recordsOf(
         break;
     }
   }
+  for (const [attribute, records] of generic) if (!out.has(attribute)) out.set(attribute, records);
   return out;
 }
 

@@ -115,12 +115,10 @@ export async function finishAndNotify(
   apply.finish();
   pullAudit(deps);
   if (apply.events === 0) return { messages: 0, held: false };
-  await attributeActors(
-    deps,
-    cycleId(),
-    since,
-    namingContextOf(deps.config.directory.baseDN, identity.namingContexts),
-  );
+  await attributeActors(deps, cycleId(), since, {
+    namingContext: namingContextOf(deps.config.directory.baseDN, identity.namingContexts),
+    namingContexts: identity.namingContexts,
+  });
   return queueNotifications(deps, {
     cycleId: cycleId(),
     departed: apply.departed,

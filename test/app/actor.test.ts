@@ -145,6 +145,27 @@ describe('the actor from a samba-audit file (in-memory ports)', () => {
     expect(bed.store.outbox.list()[0]?.text).toContain('The user was created.');
   });
 
+  it('a record dated in the future is dropped when read: it cannot claim a later change', async () => {
+    const { bed, log, olga, ann } = setup(0);
+    await runCycle(bed.deps());
+    appendFileSync(
+      log,
+      line(bed.directory.sidOf(olga), ann.dn, ['title']).replace(
+        '2026-12-01T08:00:30',
+        '2026-12-09T08:00:30',
+      ),
+    );
+    bed.directory.set(ann, { description: 'not this one' });
+    await runCycle(bed.deps());
+    bed.now = new Date('2026-12-01T09:00:00Z');
+    bed.directory.set(ann, { title: 'Nobody said' });
+
+    await runCycle(bed.deps());
+
+    expect(bed.store.events.since('').map((e) => e.actor?.name ?? null)).toEqual([null, null]);
+    expect(bed.logged()).toContain('audit record skipped: it is dated in the future');
+  });
+
   it('a record with a malformed SID is skipped with a warning and never fails or stalls the cycle', async () => {
     const { bed, log, ann } = setup(0);
     await runCycle(bed.deps());

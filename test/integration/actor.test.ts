@@ -124,30 +124,54 @@ describe.skipIf(!samba)('the actor from the Samba audit log (Samba AD DC + SMTP)
       .split('\n')
       .flatMap(parseSambaAudit)
       .filter((r) => r.dn === dn['ann'] || (r.dn === dn['team'] && r.operation === 'member-add'));
-    const lines = records.map((r) =>
+    const forwarded = (at: string, id: number, computer: string, data: Record<string, unknown>) =>
       JSON.stringify({
-        '@timestamp': r.at,
+        '@timestamp': at,
         winlog: {
-          event_id: 5136,
-          computer_name: 'dc1.example.test',
-          event_data: {
-            SubjectUserSid: r.actorSid,
-            ObjectDN: r.dn,
-            AttributeLDAPDisplayName: r.attribute,
-            AttributeValue: r.member?.dn ?? 'changed',
-            OperationType: r.operation === 'member-remove' ? '%%14675' : '%%14674',
-          },
+          event_id: id,
+          channel: 'Security',
+          provider_name: 'Microsoft-Windows-Security-Auditing',
+          computer_name: computer,
+          event_data: data,
         },
+      });
+    const lines = records.map((r) =>
+      forwarded(r.at, 5136, 'dc1.example.test', {
+        SubjectUserSid: r.actorSid,
+        ObjectDN: r.dn,
+        DSName: 'example.test',
+        AttributeLDAPDisplayName: r.attribute,
+        AttributeValue: r.member?.dn ?? 'changed',
+        OperationType: r.operation === 'member-remove' ? '%%14675' : '%%14674',
+      }),
+    );
+    // A workstation's local-SAM "user account changed" for an account of the same name, a
+    // moment later: it must not take Olga's change over.
+    const annAccount = (
+      await bed.admin.client.search(dn['ann']!, { scope: 'base', attributes: ['sAMAccountName'] })
+    ).searchEntries[0]?.['sAMAccountName'];
+    const later = new Date(Date.parse(records[0]!.at) + 1000).toISOString();
+    lines.push(
+      forwarded(later, 4738, 'WKS01.example.test', {
+        SubjectUserSid: 'S-1-5-21-1111-2222-3333-500',
+        SubjectUserName: 'Administrator',
+        SubjectDomainName: 'WKS01',
+        TargetUserName: String(annAccount),
+        TargetDomainName: 'WKS01',
       }),
     );
     expect(lines.length).toBeGreaterThanOrEqual(2);
     appendFileSync(events, `${lines.join('\n')}\n`);
 
-    const { events: changes } = await watch.cycle();
+    const { stderr } = await watch.once();
+    const changes = await watch.newEvents();
 
     const by = (type: string, object: string) =>
       changes.find((e) => e.type === type && e.object.dn === object)?.actor;
     expect(by('object.modified', dn['ann']!)).toMatchObject({ name: 'Olga', dn: dn['olga'] });
+    expect(stderr).toContain(
+      'audit records ignored: not logged by a domain controller of the watched domain',
+    );
     expect(by('group.member.added', dn['team']!)).toMatchObject({ account: 'Administrator' });
     const unforwarded = changes.find((e) => e.object.dn === dn['olga']);
     expect(unforwarded?.type).toBe('object.modified');

@@ -5,7 +5,13 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { isSid, parseSambaAudit, parseWindowsEvent, type AuditRecord } from '../../src/core/audit.js';
+import {
+  isSid,
+  parseSambaAudit,
+  parseWindowsEvent,
+  untrustedBecause,
+  type AuditRecord,
+} from '../../src/core/audit.js';
 import { actorSids, recordsOf, type StoredAuditRecord } from '../../src/core/correlate.js';
 import type { DirectoryEvent } from '../../src/core/events.js';
 
@@ -157,6 +163,7 @@ describe('parseWindowsEvent', () => {
           account: null,
           attribute: 'telephoneNumber',
           member: null,
+          origin: { channel: null, provider: null, computer: 'dc1.acme.test', domain: null },
         },
       ]);
       const member = line(5136, {
@@ -200,6 +207,70 @@ describe('parseWindowsEvent', () => {
   }
 });
 
+describe('untrustedBecause: which forwarded Windows events are believed', () => {
+  const domain = {
+    controllers: new Set(['dc1.acme.test', 'dc1']),
+    names: new Set(['acme.test', 'acme']),
+  };
+  const event = (over: Record<string, unknown>, data: Record<string, unknown> = {}) =>
+    parseWindowsEvent(
+      JSON.stringify({
+        '@timestamp': '2026-12-02T03:47:56.120Z',
+        winlog: {
+          event_id: 4738,
+          channel: 'Security',
+          provider_name: 'Microsoft-Windows-Security-Auditing',
+          computer_name: 'dc1.acme.test',
+          ...over,
+          event_data: {
+            SubjectUserSid: OPERATOR,
+            TargetUserName: 'target',
+            TargetDomainName: 'ACME',
+            ...data,
+          },
+        },
+      }),
+    )[0]!;
+
+  it.each([
+    ['a DC of the domain, Security channel, Security-Auditing', {}, {}, null],
+    [
+      'a workstation (local SAM)',
+      { computer_name: 'WKS01.acme.test' },
+      { TargetDomainName: 'WKS01' },
+      'logged by WKS01.acme.test, not a DC of the domain',
+    ],
+    [
+      'the right DC, about a local account of another name',
+      {},
+      { TargetDomainName: 'WKS01' },
+      'about domain WKS01, not the watched one',
+    ],
+    ['another channel', { channel: 'ForwardedEvents' }, {}, 'channel ForwardedEvents, not Security'],
+    [
+      'another provider',
+      { provider_name: 'Evil' },
+      {},
+      'provider Evil, not Microsoft-Windows-Security-Auditing',
+    ],
+    [
+      'no computer named',
+      { computer_name: undefined },
+      {},
+      'logged by (no computer), not a DC of the domain',
+    ],
+  ])('%s: %s', (_name, over, data, expected) => {
+    expect(untrustedBecause(event(over, data), domain)).toBe(expected);
+  });
+
+  it("believes Samba's own audit log, which has no origin", () => {
+    const record = parseSambaAudit(
+      samba('dsdbChange', { statusCode: 0, operation: 'Delete', userSid: OPERATOR, dn: TARGET }),
+    )[0]!;
+    expect(untrustedBecause(record, domain)).toBeNull();
+  });
+});
+
 describe('recordsOf: which records made an event', () => {
   let id = 0;
   const rec = (over: Partial<AuditRecord>): StoredAuditRecord => ({
@@ -224,6 +295,14 @@ describe('recordsOf: which records made an event', () => {
       { attribute: 'title', before: [], after: ['x'] },
     ],
   };
+
+  it('prefers a record naming the attribute over a generic 4738, however late the 4738 is', () => {
+    const phone = rec({});
+    const generic = rec({ attribute: null, actorSid: 'S-1-5-21-9-9-9-500', at: '2026-12-02T03:49:00.000Z' });
+    const found = recordsOf(modified, null, [phone, generic]);
+    expect(found.get('telephonenumber')).toEqual([phone]);
+    expect(found.get('title')).toEqual([generic]); // no specific record: the generic one stands
+  });
 
   it('keeps each attribute its own records: two people changing one object are both found', () => {
     const phone = rec({});
