@@ -189,9 +189,14 @@ export function outboxDiscard(
   if (!ctx.stateExists(loaded)) throw new UsageError('outbox discard: there is no state yet, so no message');
   const store = ctx.openStore(loaded);
   try {
-    const count = store.outbox.discard(which);
+    const count = store.outbox.discard(which, ctx.clock.now().toISOString());
     if (count === 0 && typeof which === 'number') {
       const message = store.outbox.get(which);
+      if (message?.status === 'pending') {
+        throw new TemporaryError(
+          `outbox: message #${which} is being sent right now (until ${message.claimedUntil ?? '?'}); not discarded`,
+        );
+      }
       throw new UsageError(
         message ? `outbox: message #${which} was sent already` : `outbox: no message #${which}`,
       );

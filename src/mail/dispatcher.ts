@@ -27,6 +27,11 @@ export interface DeliveryReport {
 }
 
 const MAX_BACKOFF_MS = 3_600_000;
+/**
+ * How long a sender holds a message it claimed: past this, a sender that died is taken to
+ * have died and another may send it (at least once, never lost). Longer than any one send.
+ */
+export const CLAIM_MS = 60_000;
 
 export function backoffMs(attempts: number, baseMs: number): number {
   return Math.min(MAX_BACKOFF_MS, baseMs * 2 ** Math.max(0, attempts - 1));
@@ -44,6 +49,12 @@ export async function deliverDue(
     const due = store.outbox.due(clock.now().toISOString(), 100);
     if (due.length === 0) return report;
     for (const message of due) {
+      const now = clock.now();
+      // Another sender took it, or it was discarded or held since the list was read.
+      if (
+        !store.outbox.claim(message.id, now.toISOString(), new Date(now.getTime() + CLAIM_MS).toISOString())
+      )
+        continue;
       const attempts = message.attempts + 1;
       try {
         await transport.send(message);

@@ -216,12 +216,22 @@ export interface OutboxMessage extends Omit<NewMessage, 'status' | 'protectedGro
   nextAttemptAt: string | null;
   lastError: string | null;
   sentAt: string | null;
+  /** While a sender has the message ({@link OutboxStore.claim}): until when; else null. */
+  claimedUntil: string | null;
 }
 
 export interface OutboxStore {
   add(message: NewMessage): number;
-  /** Pending messages whose next attempt is due, oldest first. */
+  /** Pending messages whose next attempt is due and that no sender holds, oldest first. */
   due(now: string, limit?: number): OutboxMessage[];
+  /**
+   * Takes a message for sending, until `until`: only while it is pending and no other sender
+   * holds it (a claim past its time was left by a sender that died). False when it was
+   * discarded, held, sent, or another sender has it: then it is not sent. Every mark* call
+   * ends the claim. Two senders (the daemon and a CLI delivery, or two instances) never send
+   * the same message, and a message discarded before its claim never goes.
+   */
+  claim(id: number, now: string, until: string): boolean;
   get(id: number): OutboxMessage | undefined;
   /** Every message, or those with one status, oldest first. */
   list(status?: OutboxStatus): OutboxMessage[];
@@ -243,8 +253,11 @@ export interface OutboxStore {
   holdCycle(cycleId: number): number;
   /** Messages held by the flood guard (all, or one cycle's) become pending. */
   release(now: string, cycleId?: number): number;
-  /** Drops messages never to be sent: one not yet sent, or every held or failed one. */
-  discard(which: number | 'held' | 'failed'): number;
+  /**
+   * Drops messages never to be sent: one not yet sent and not being sent now (claimed at
+   * `now`), or every held or failed one.
+   */
+  discard(which: number | 'held' | 'failed', now: string): number;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -134,3 +134,62 @@ describe('deliverDue: what each refusal does to the outbox', () => {
     expect(row(store, 'a@x.test')).toMatchObject({ attempts: 1, nextAttemptAt: '2026-12-02T10:00:05.000Z' });
   });
 });
+
+describe('deliverDue: each message is claimed before it is sent', () => {
+  /** A transport that takes a moment per letter, so that two senders overlap, and can act mid-send. */
+  function slow(during?: (to: string) => void) {
+    const sent: string[] = [];
+    const transport: Transport = {
+      name: 'slow',
+      target: 'slow',
+      service: 'the slow service',
+      async send(letter: Letter) {
+        const to = letter.envelope.to[0] ?? '';
+        during?.(to);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        sent.push(to);
+        return { answer: 'ok' };
+      },
+      check: () => Promise.resolve('ok'),
+      close: () => undefined,
+    };
+    return { transport, sent };
+  }
+
+  it('two senders at once (the daemon and a CLI delivery) send each message once', async () => {
+    const store = outboxWith('a@x.test', 'b@x.test', 'c@x.test');
+    const { transport, sent } = slow();
+
+    const reports = await Promise.all([deliver(store, transport), deliver(store, transport)]);
+
+    expect(sent.sort()).toEqual(['a@x.test', 'b@x.test', 'c@x.test']);
+    expect(reports.map((r) => r.sent).reduce((a, b) => a + b)).toBe(3);
+    expect(store.outbox.counts()).toMatchObject({ pending: 0, sent: 3 });
+  });
+
+  it('a pending message discarded while a round runs is not sent', async () => {
+    const store = outboxWith('a@x.test', 'b@x.test');
+    const b = row(store, 'b@x.test')!.id;
+    const { transport, sent } = slow((to) => {
+      if (to === 'a@x.test') expect(store.outbox.discard(b, T0.toISOString())).toBe(1);
+    });
+
+    await deliver(store, transport);
+
+    expect(sent).toEqual(['a@x.test']);
+    expect(store.outbox.list().map((m) => m.envelope.to[0])).toEqual(['a@x.test']);
+  });
+
+  it('a message being sent cannot be discarded; a claim left by a sender that died expires', async () => {
+    const store = outboxWith('a@x.test');
+    const a = row(store, 'a@x.test')!.id;
+    expect(store.outbox.claim(a, T0.toISOString(), '2026-12-02T10:01:00.000Z')).toBe(true);
+    expect(store.outbox.claim(a, T0.toISOString(), '2026-12-02T10:01:00.000Z')).toBe(false);
+    expect(store.outbox.discard(a, T0.toISOString())).toBe(0);
+    expect(store.outbox.due(T0.toISOString())).toEqual([]);
+
+    const { transport, sent } = slow();
+    await deliver(store, transport, new Date('2026-12-02T10:01:01.000Z'));
+    expect(sent).toEqual(['a@x.test']);
+  });
+});

@@ -186,9 +186,28 @@ describe.each([
     expect(store.outbox.release('now', cycle)).toBe(2);
     store.outbox.markSent(first, '2026-11-25T10:00:01.000Z', 2);
     expect(store.outbox.get(first)).toMatchObject({ status: 'sent', attempts: 2, lastError: null });
-    expect(store.outbox.discard(first)).toBe(0); // a sent message stays
-    expect(store.outbox.discard(second)).toBe(1);
+    expect(store.outbox.discard(first, 'now')).toBe(0); // a sent message stays
+    expect(store.outbox.discard(second, 'now')).toBe(1);
     expect(store.outbox.list().map((m) => m.id)).toEqual([first]);
+    store.close();
+  });
+
+  it('claims a message for one sender at a time; every outcome ends the claim; an old claim expires', () => {
+    const store = open();
+    const id = store.outbox.add(message());
+    const t = (m: number) => `2026-11-25T08:0${m}:00.000Z`;
+    expect(store.outbox.claim(id, t(0), t(1))).toBe(true);
+    expect(store.outbox.claim(id, t(0), t(1))).toBe(false);
+    expect(store.outbox.due(t(0))).toEqual([]);
+    expect(store.outbox.get(id)?.claimedUntil).toBe(t(1));
+    expect(store.outbox.discard(id, t(0))).toBe(0); // being sent
+    expect(store.outbox.claim(id, t(2), t(3))).toBe(true); // the first sender died
+    store.outbox.markWaiting(id, 'unreachable');
+    expect(store.outbox.get(id)?.claimedUntil).toBeNull();
+    expect(store.outbox.due(t(2)).map((m) => m.id)).toEqual([id]);
+    store.outbox.holdCycle(-1);
+    expect(store.outbox.discard(id, t(2))).toBe(1);
+    expect(store.outbox.claim(id, t(2), t(3))).toBe(false); // discarded: never sent
     store.close();
   });
 
@@ -200,7 +219,7 @@ describe.each([
     expect(store.outbox.holdCycle(cycle)).toBe(1);
     expect(store.outbox.get(ordinary)).toMatchObject({ status: 'held', protectedGroup: false });
     expect(store.outbox.get(privileged)).toMatchObject({ status: 'pending', protectedGroup: true });
-    expect(store.outbox.discard('held')).toBe(1);
+    expect(store.outbox.discard('held', 'now')).toBe(1);
     expect(store.outbox.list().map((m) => m.id)).toEqual([privileged]);
     store.close();
   });
@@ -308,5 +327,19 @@ describe.each([
       { file: '2049:18', path: '/var/log/samba/audit.log', offset: 10, head: 'cd' },
     ]);
     store.close();
+  });
+});
+
+describe('outbox claims across processes (two SQLite connections to one file)', () => {
+  it('only one connection wins the claim on a message', () => {
+    const path = join(tempDir(), 'state.db');
+    const daemon = SqliteStore.open(path);
+    const cli = SqliteStore.open(path);
+    const id = daemon.outbox.add(message());
+    expect(cli.outbox.claim(id, '2026-11-25T08:00:00.000Z', '2026-11-25T08:01:00.000Z')).toBe(true);
+    expect(daemon.outbox.claim(id, '2026-11-25T08:00:00.000Z', '2026-11-25T08:01:00.000Z')).toBe(false);
+    expect(daemon.outbox.due('2026-11-25T08:00:30.000Z')).toEqual([]);
+    daemon.close();
+    cli.close();
   });
 });

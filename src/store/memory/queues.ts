@@ -20,6 +20,9 @@ export interface QueueData {
 
 const byId = <T extends { id: number }>(a: T, b: T) => a.id - b.id;
 
+/** A sender holds the message at `now`. */
+const claimed = (m: OutboxMessage, now: string) => m.claimedUntil !== null && m.claimedUntil > now;
+
 /** A table of rows by ID: where the rows live, and the next ID. */
 abstract class MemoryTable {
   protected readonly data: () => QueueData;
@@ -46,13 +49,17 @@ export class MemoryOutbox extends MemoryTable implements OutboxStore {
       nextAttemptAt: message.createdAt,
       lastError: null,
       sentAt: null,
+      claimedUntil: null,
     });
     return id;
   }
 
   due(now: string, limit = 500): OutboxMessage[] {
     return this.#all()
-      .filter((m) => m.status === 'pending' && (m.nextAttemptAt === null || m.nextAttemptAt <= now))
+      .filter(
+        (m) =>
+          m.status === 'pending' && (m.nextAttemptAt === null || m.nextAttemptAt <= now) && !claimed(m, now),
+      )
       .slice(0, limit)
       .map((m) => structuredClone(m));
   }
@@ -79,20 +86,40 @@ export class MemoryOutbox extends MemoryTable implements OutboxStore {
     if (message) Object.assign(message, change);
   }
 
+  claim(id: number, now: string, until: string): boolean {
+    const message = this.data().outbox.get(id);
+    if (message?.status !== 'pending' || claimed(message, now)) return false;
+    message.claimedUntil = until;
+    return true;
+  }
+
   markSent(id: number, at: string, attempts: number): void {
-    this.#update(id, { status: 'sent', sentAt: at, attempts, nextAttemptAt: null, lastError: null });
+    this.#update(id, {
+      status: 'sent',
+      sentAt: at,
+      attempts,
+      nextAttemptAt: null,
+      lastError: null,
+      claimedUntil: null,
+    });
   }
 
   markRetry(id: number, attempts: number, nextAttemptAt: string, error: string): void {
-    this.#update(id, { attempts, nextAttemptAt, lastError: error });
+    this.#update(id, { attempts, nextAttemptAt, lastError: error, claimedUntil: null });
   }
 
   markWaiting(id: number, error: string): void {
-    this.#update(id, { lastError: error });
+    this.#update(id, { lastError: error, claimedUntil: null });
   }
 
   markFailed(id: number, attempts: number, error: string): void {
-    this.#update(id, { status: 'failed', attempts, nextAttemptAt: null, lastError: error });
+    this.#update(id, {
+      status: 'failed',
+      attempts,
+      nextAttemptAt: null,
+      lastError: error,
+      claimedUntil: null,
+    });
   }
 
   #where(test: (m: OutboxMessage) => boolean, change: Partial<OutboxMessage>): number {
@@ -123,9 +150,11 @@ export class MemoryOutbox extends MemoryTable implements OutboxStore {
     });
   }
 
-  discard(which: number | 'held' | 'failed'): number {
+  discard(which: number | 'held' | 'failed', now: string): number {
     const doomed = this.#all().filter((m) =>
-      typeof which === 'number' ? m.id === which && m.status !== 'sent' : m.status === which,
+      typeof which === 'number'
+        ? m.id === which && m.status !== 'sent' && !claimed(m, now)
+        : m.status === which,
     );
     for (const m of doomed) this.data().outbox.delete(m.id);
     return doomed.length;

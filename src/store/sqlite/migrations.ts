@@ -248,6 +248,13 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE audit_positions ADD COLUMN head TEXT NOT NULL DEFAULT '';
     `,
   },
+  {
+    version: 13,
+    description: 'outbox: a claim on each message while a sender has it',
+    sql: `
+      ALTER TABLE outbox ADD COLUMN claimed_until TEXT;
+    `,
+  },
 ];
 
 /**

@@ -31,6 +31,7 @@ interface Row {
   last_error: string | null;
   sent_at: string | null;
   protected_group: number;
+  claimed_until: string | null;
 }
 
 function fromRow(r: Row): OutboxMessage {
@@ -51,6 +52,7 @@ function fromRow(r: Row): OutboxMessage {
     lastError: r.last_error,
     sentAt: r.sent_at,
     protectedGroup: r.protected_group === 1,
+    claimedUntil: r.claimed_until,
   };
 }
 
@@ -93,9 +95,20 @@ export class SqliteOutbox implements OutboxStore {
   due(now: string, limit = 500): OutboxMessage[] {
     const rows = this.#prepare(
       `SELECT * FROM outbox WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+         AND (claimed_until IS NULL OR claimed_until <= ?)
          ORDER BY id LIMIT ?`,
-    ).all(now, limit) as Row[];
+    ).all(now, now, limit) as Row[];
     return rows.map(fromRow);
+  }
+
+  /** One UPDATE: SQLite's write lock makes the test-and-set atomic across processes. */
+  claim(id: number, now: string, until: string): boolean {
+    return (
+      this.#prepare(
+        `UPDATE outbox SET claimed_until = ?
+           WHERE id = ? AND status = 'pending' AND (claimed_until IS NULL OR claimed_until <= ?)`,
+      ).run(until, id, now).changes === 1
+    );
   }
 
   get(id: number): OutboxMessage | undefined {
@@ -114,17 +127,14 @@ export class SqliteOutbox implements OutboxStore {
 
   markSent(id: number, at: string, attempts: number): void {
     this.#prepare(
-      "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = ?, next_attempt_at = NULL, last_error = NULL WHERE id = ?",
+      "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = ?, next_attempt_at = NULL, last_error = NULL, claimed_until = NULL WHERE id = ?",
     ).run(at, attempts, id);
   }
 
   markRetry(id: number, attempts: number, nextAttemptAt: string, error: string): void {
-    this.#prepare('UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?').run(
-      attempts,
-      nextAttemptAt,
-      error,
-      id,
-    );
+    this.#prepare(
+      'UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?, claimed_until = NULL WHERE id = ?',
+    ).run(attempts, nextAttemptAt, error, id);
   }
 
   /**
@@ -132,12 +142,12 @@ export class SqliteOutbox implements OutboxStore {
    * outage neither uses up `maxAttempts` nor lets later mail to the same people overtake it.
    */
   markWaiting(id: number, error: string): void {
-    this.#prepare('UPDATE outbox SET last_error = ? WHERE id = ?').run(error, id);
+    this.#prepare('UPDATE outbox SET last_error = ?, claimed_until = NULL WHERE id = ?').run(error, id);
   }
 
   markFailed(id: number, attempts: number, error: string): void {
     this.#prepare(
-      "UPDATE outbox SET status = 'failed', attempts = ?, next_attempt_at = NULL, last_error = ? WHERE id = ?",
+      "UPDATE outbox SET status = 'failed', attempts = ?, next_attempt_at = NULL, last_error = ?, claimed_until = NULL WHERE id = ?",
     ).run(attempts, error, id);
   }
 
@@ -169,9 +179,11 @@ export class SqliteOutbox implements OutboxStore {
    * Drops messages on purpose, never to be sent: one not yet sent, or every held or failed
    * one. Returns how many.
    */
-  discard(which: number | 'held' | 'failed'): number {
+  discard(which: number | 'held' | 'failed', now: string): number {
     if (typeof which === 'number') {
-      return this.#prepare("DELETE FROM outbox WHERE id = ? AND status != 'sent'").run(which).changes;
+      return this.#prepare(
+        "DELETE FROM outbox WHERE id = ? AND status != 'sent' AND (claimed_until IS NULL OR claimed_until <= ?)",
+      ).run(which, now).changes;
     }
     return this.#prepare('DELETE FROM outbox WHERE status = ?').run(which).changes;
   }
