@@ -111,8 +111,27 @@ export class TemporaryError extends AdnotifyError {
   override readonly exitCode = ExitCode.tempFail;
 }
 
+/**
+ * SQLite's "database is locked" (SQLITE_BUSY and its variants), past the busy timeout:
+ * another adnotify process is writing to the state. It may well work in a moment.
+ */
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+}
+
+/** The error as adnotify reports it: a busy state database becomes a {@link TemporaryError}. */
+export function reportable(err: unknown): unknown {
+  if (!isBusy(err)) return err;
+  return new TemporaryError(
+    'the state database is busy: another adnotify process (the daemon or a command) is writing to it; try again in a moment',
+    { cause: err },
+  );
+}
+
 export function exitCodeFor(err: unknown): ExitCode {
-  return err instanceof AdnotifyError ? err.exitCode : ExitCode.software;
+  const e = reportable(err);
+  return e instanceof AdnotifyError ? e.exitCode : ExitCode.software;
 }
 
 export function errorMessage(err: unknown): string {

@@ -11,7 +11,7 @@ import { Context, type GlobalOptions, type Io } from './cli/context.js';
 import { outboxDiscard, outboxList, outboxRelease, outboxRetry, testEmail } from './cli/mail.js';
 import { run } from './cli/run.js';
 import { tempAdd, tempApply, tempCancel, tempList, type TempAddOptions } from './cli/temp.js';
-import { ConfigError, ExitCode, exitCodeFor, errorMessage, formatProblem } from './errors.js';
+import { ConfigError, ExitCode, exitCodeFor, errorMessage, formatProblem, reportable } from './errors.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -174,7 +174,8 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return ExitCode.ok;
-  } catch (err: unknown) {
+  } catch (caught: unknown) {
+    const err = reportable(caught);
     if (err instanceof CommanderError) {
       return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }

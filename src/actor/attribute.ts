@@ -1,6 +1,6 @@
 /**
  * Naming who made each change of a cycle from the domain controllers' audit records
- * (directory.actor.source samba-audit or windows-events), inside the cycle's transaction:
+ * (directory.actor.source samba-audit or windows-events):
  *
  * 1. the audit files are read on from where the last cycle stopped; the records (values
  *    dropped) join those kept from earlier reads, and the new positions commit with the
@@ -9,7 +9,8 @@
  *    actor's SID becomes a person (actor/resolve.ts); a modification by several people is
  *    split into one event each; the records used are not matched again;
  * 3. an event whose record has not arrived waits, the files read again each second, up to
- *    directory.actor.waitSeconds; then it goes out with the actor unknown (null).
+ *    directory.actor.waitSeconds; then it goes out with the actor unknown (null). The waiting
+ *    is the caller's (poll/steps.ts), outside the cycle's write transaction.
  *
  * Records that match no event (changes out of scope, noise such as lastLogonTimestamp) are
  * forgotten after an hour.
@@ -100,16 +101,19 @@ export interface AttributionSummary {
 }
 
 /**
- * Names the actor of every event `cycleId` recorded, from records at or after `since` (the
- * previous cycle's time). Waits for missing records as directory.actor.waitSeconds says;
- * `sleep` is the wait between two reads (tests pass a short one).
+ * Names the actor of every event `cycleId` recorded that has none yet, from records at or
+ * after `since` (the previous cycle's time), a chunk of objects at a time: nothing is kept
+ * between chunks or between passes, so a mass change never holds its events in memory. With
+ * `final`, what is still unnamed is recorded as unknown (actor null); otherwise it is left for
+ * a later pass, when more records may have arrived. No waiting here: the caller waits, outside
+ * the cycle's write transaction (poll/steps.ts).
  */
 export async function attributeActors(
   deps: Deps,
   cycleId: number,
   since: Date,
   domain: { namingContext: string; namingContexts: readonly string[] },
-  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  final: boolean,
 ): Promise<AttributionSummary> {
   const source = auditSource(deps);
   if (source === null) return { named: 0, unknown: 0 };
@@ -122,64 +126,50 @@ export async function attributeActors(
     source === 'windows-events'
       ? await watchedDomain(deps.directory, domain.namingContexts, domain.namingContext)
       : null;
-  const believed = (): StoredAuditRecord[] => {
-    const records = store.audit.unused(from);
-    if (watched === null) return records;
-    const refused = records.flatMap((r) => {
-      const why = untrustedBecause(r, watched);
-      return why === null ? [] : [{ id: r.id, why, computer: r.origin?.computer ?? null }];
-    });
-    if (refused.length === 0) return records;
+  const records = store.audit.unused(from);
+  const refused =
+    watched === null
+      ? []
+      : records.flatMap((r) => {
+          const why = untrustedBecause(r, watched);
+          return why === null ? [] : [{ id: r.id, why, computer: r.origin?.computer ?? null }];
+        });
+  if (refused.length > 0) {
     log.warn('audit records ignored: not logged by a domain controller of the watched domain', {
       records: refused.length,
       first: refused[0],
     });
     // Never matched, and not warned about again.
     store.audit.markUsed(refused.map((r) => r.id));
-    const ignored = new Set(refused.map((r) => r.id));
-    return records.filter((r) => !ignored.has(r.id));
-  };
+  }
+  const ignored = new Set(refused.map((r) => r.id));
+  const index = indexRecords(records.filter((r) => !ignored.has(r.id)));
   const guids = store.events.objectsOfCycle(cycleId).map((o) => o.guid);
+  /** Records that made an event of this pass: each makes one only. */
+  const used = new Set<number>();
   let named = 0;
-  // A real wait (the records are written by the DCs as time passes), not the domain clock.
-  const deadline = performance.now() + config.directory.actor.waitSeconds * 1000;
-  // First pass a chunk of objects at a time (a mass change never holds all its events);
-  // what is left unnamed waits for its records.
-  let pending: Recorded[] = [];
-  let index = indexRecords(believed());
+  let unknown = 0;
   for (let i = 0; i < guids.length; i += CHUNK_OBJECTS) {
-    const chunk = store.events
-      .recordedOfCycle(cycleId, guids.slice(i, i + CHUNK_OBJECTS))
-      .filter((r) => !r.event.type.startsWith('lifecycle.'));
-    const result = await nameAll(deps, resolver, cycleId, chunk, index);
-    named += result.named;
-    pending.push(...result.still);
-  }
-  for (;;) {
-    const still = pending;
-    // Samba does not log renames and moves (seen on 4.17): no record of one is coming.
-    pending = [];
-    for (const r of still) {
-      if (auditSource(deps) === 'samba-audit' && r.event.type === 'object.moved') {
+    const open: Recorded[] = [];
+    for (const r of store.events.recordedOfCycle(cycleId, guids.slice(i, i + CHUNK_OBJECTS))) {
+      if (r.event.type.startsWith('lifecycle.') || 'actor' in r.event) continue;
+      // Samba does not log renames and moves (seen on 4.17): no record of one is coming.
+      if (source === 'samba-audit' && r.event.type === 'object.moved') {
         store.events.replace(r.id, { ...r.event, actor: null });
-      } else pending.push(r);
+      } else open.push(r);
     }
-    if (pending.length === 0 || performance.now() >= deadline) break;
-    await sleep(1000);
-    pullAudit(deps, true);
-    index = indexRecords(believed());
-    const result = await nameAll(deps, resolver, cycleId, pending, index);
+    const result = await nameAll(deps, resolver, cycleId, open, index, used);
     named += result.named;
-    pending = result.still;
+    unknown += result.still.length;
+    if (final) for (const { id, event } of result.still) store.events.replace(id, { ...event, actor: null });
   }
-  for (const { id, event } of pending) store.events.replace(id, { ...event, actor: null });
-  if (pending.length > 0) {
+  if (final && unknown > 0) {
     log.warn('no audit record named who made these changes in time; they go out with the actor unknown', {
-      events: pending.length,
+      events: unknown,
       waitSeconds: config.directory.actor.waitSeconds,
     });
   }
-  return { named, unknown: pending.length };
+  return { named, unknown };
 }
 
 type Recorded = { id: number; at: string; event: DirectoryEvent };
@@ -212,6 +202,7 @@ async function nameAll(
   cycleId: number,
   events: readonly Recorded[],
   index: RecordIndex,
+  used: Set<number>,
 ): Promise<{ named: number; still: Recorded[] }> {
   // Every DN an object had this cycle: a record names the DN of its time, before a rename.
   const aliases = new Map<string, string[]>();
@@ -220,7 +211,6 @@ async function nameAll(
   }
   let named = 0;
   const still: Recorded[] = [];
-  const used = new Set<number>();
   for (const recorded of events) {
     const { event } = recorded;
     const dns = aliases.get(event.object.guid) ?? [];

@@ -28,7 +28,7 @@ import {
   type PollKind,
 } from './passes.js';
 import { pruneDaily } from './retention.js';
-import { SYNTAXES_META } from './steps.js';
+import { notifyLeftOver, SYNTAXES_META } from './steps.js';
 
 export type { CycleSummary, PollKind } from './passes.js';
 export { IDLE_CURSOR_SLACK } from './passes.js';
@@ -56,6 +56,8 @@ export async function runCycle(deps: Deps): Promise<CycleSummary> {
   const state = store.cycles.directoryState();
   let kind: PollKind = state ? 'incremental' : 'baseline';
   try {
+    // Notifications a stopped adnotify left waiting for their actors go first.
+    await notifyLeftOver(deps);
     const identity = await directory.identity();
     const scope = JSON.stringify({ baseDN: config.directory.baseDN, filter: config.directory.filter });
     const recordedScope = store.cycles.getMeta('scope');

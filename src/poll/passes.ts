@@ -14,6 +14,9 @@ import {
   closeCycle,
   closeFullRead,
   finishAndNotify,
+  notifyDeferred,
+  type DeferredNotice,
+  type Objects,
   saveAttributeSyntaxes,
   snapshotPolicy,
 } from './steps.js';
@@ -125,7 +128,7 @@ export async function incremental(
   const cycleId = () => (id ??= store.cycles.begin('incremental', started.toISOString()));
   const now = () => clock.now().toISOString();
 
-  return store.transaction(async () => {
+  const committed = await store.transaction(async () => {
     const apply = applier(deps, cursor, null, now, cycleId);
     if (hcu > cursor) {
       const base = namingContextOf(config.directory.baseDN, identity.namingContexts);
@@ -134,7 +137,14 @@ export async function incremental(
         for (const entry of page) await apply.entry(entry);
       }
     }
-    const queued = await finishAndNotify(deps, apply, cycleId, started, identity, new Date(state.updatedAt));
+    const { deferred, ...queued } = await finishAndNotify(
+      deps,
+      apply,
+      cycleId,
+      started,
+      identity,
+      new Date(state.updatedAt),
+    );
     // The change search read the schema's attribute syntaxes (the cache was stale): keep them.
     if (refreshSyntaxes && hcu > cursor) await saveAttributeSyntaxes(directory, store, started);
     const finished = clock.now();
@@ -161,8 +171,24 @@ export async function incremental(
       previousCursor: cursor,
       cursor: advance && hcu > cursor ? hcu : cursor,
       seconds,
+      deferred,
     };
   });
+  return afterCommit(deps, committed);
+}
+
+/**
+ * The cycle has committed: if its notifications wait for actors' audit records, wait for them
+ * now, outside the write transaction, and queue them (poll/steps.ts).
+ */
+async function afterCommit(
+  deps: Deps,
+  committed: CycleSummary & { deferred: (DeferredNotice & { objects: Objects }) | undefined },
+): Promise<CycleSummary> {
+  const { deferred, ...summary } = committed;
+  if (deferred === undefined) return summary;
+  const queued = await notifyDeferred(deps, deferred, deferred.objects);
+  return { ...summary, ...queued };
 }
 
 export async function resync(
@@ -177,7 +203,7 @@ export async function resync(
   const cycleId = () => (id ??= store.cycles.begin('resync', started.toISOString()));
   const now = () => clock.now().toISOString();
 
-  return store.transaction(async () => {
+  const committed = await store.transaction(async () => {
     // USNs of another DC say nothing about this one: objects are new when created after the
     // last cycle this state recorded.
     const apply = applier(deps, null, new Date(state.updatedAt), now, cycleId);
@@ -203,7 +229,14 @@ export async function resync(
     for (const guid of store.snapshot.containerGuids()) {
       if (!seen.has(guid)) store.snapshot.deleteContainer(guid);
     }
-    const queued = await finishAndNotify(deps, apply, cycleId, started, identity, new Date(state.updatedAt));
+    const { deferred, ...queued } = await finishAndNotify(
+      deps,
+      apply,
+      cycleId,
+      started,
+      identity,
+      new Date(state.updatedAt),
+    );
     const finished = await closeFullRead(deps, identity, started, state.baselineAt, scope);
     const record = closeCycle(store, 'resync', started, finished, apply, cycleId());
     const seconds = record.durationMs / 1000;
@@ -224,6 +257,8 @@ export async function resync(
       previousCursor: state.usnCursor,
       cursor: identity.highestCommittedUSN,
       seconds,
+      deferred,
     };
   });
+  return afterCommit(deps, committed);
 }

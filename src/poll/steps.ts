@@ -9,7 +9,7 @@ import type { DirectoryIdentity } from '../core/types.js';
 import type { Deps } from '../deps.js';
 import type { DirectorySource } from '../directory/port.js';
 import { attributeActors, pullAudit } from '../actor/attribute.js';
-import { queueNotifications } from '../notify/queue.js';
+import { queueNotifications, type CycleOutcome, type QueueSummary } from '../notify/queue.js';
 import type { StateStore } from '../store/ports.js';
 import { redactedAttributes, type SnapshotPolicy } from '../store/snapshotValues.js';
 import { ChangeApplier } from './applier.js';
@@ -100,9 +100,26 @@ export function closeCycle(
   return record;
 }
 
+/** The meta key of a cycle whose notifications wait for their actors' audit records. */
+const ACTORS_PENDING = 'actorsPending';
+
+/** A cycle committed with its notifications waiting for the actors of some of its events. */
+export interface DeferredNotice {
+  cycleId: number;
+  since: string;
+  when: string;
+  namingContexts: string[];
+}
+
+/** What the applier knew of the cycle's objects (in memory; absent after a restart). */
+export type Objects = Pick<CycleOutcome, 'departed' | 'written'>;
+
 /**
  * Completes the cycle's events, names who made them (directory.actor: the audit records read
- * since the last cycle, `since`), and queues the notifications they call for.
+ * since the last cycle, `since`), and queues the notifications they call for. When some
+ * actors' records have not arrived yet, the notifications are deferred: the cycle commits
+ * (releasing the state's write lock, so `temp cancel`, `outbox discard` and the like are never
+ * kept waiting) and {@link notifyDeferred} waits for the records and queues them after.
  */
 export async function finishAndNotify(
   deps: Deps,
@@ -111,19 +128,87 @@ export async function finishAndNotify(
   when: Date,
   identity: DirectoryIdentity,
   since: Date,
-): Promise<{ messages: number; held: boolean }> {
+): Promise<QueueSummary & { deferred?: DeferredNotice & { objects: Objects } }> {
   apply.finish();
   pullAudit(deps);
   if (apply.events === 0) return { messages: 0, held: false };
-  await attributeActors(deps, cycleId(), since, {
-    namingContext: namingContextOf(deps.config.directory.baseDN, identity.namingContexts),
-    namingContexts: identity.namingContexts,
-  });
-  return queueNotifications(deps, {
+  const deferred: DeferredNotice = {
     cycleId: cycleId(),
-    departed: apply.departed,
-    written: apply.written,
-    when,
+    since: since.toISOString(),
+    when: when.toISOString(),
     namingContexts: identity.namingContexts,
+  };
+  const final = deps.config.directory.actor.waitSeconds === 0;
+  const { unknown } = await attributeActors(deps, deferred.cycleId, since, domainOf(deps, deferred), final);
+  if (unknown > 0 && !final) {
+    deps.store.cycles.setMeta(ACTORS_PENDING, JSON.stringify(deferred));
+    return { messages: 0, held: false, deferred: { ...deferred, objects: apply } };
+  }
+  return queueNotifications(deps, { ...outcome(deferred), departed: apply.departed, written: apply.written });
+}
+
+function domainOf(deps: Pick<Deps, 'config'>, d: DeferredNotice) {
+  return {
+    namingContext: namingContextOf(deps.config.directory.baseDN, d.namingContexts),
+    namingContexts: d.namingContexts,
+  };
+}
+
+function outcome(d: DeferredNotice): Omit<CycleOutcome, 'departed' | 'written'> {
+  return { cycleId: d.cycleId, when: new Date(d.when), namingContexts: d.namingContexts };
+}
+
+/**
+ * After a cycle committed with deferred notifications: reads the audit files each second,
+ * each pass a short transaction of its own, until every actor is named or
+ * directory.actor.waitSeconds have passed (a real wait: the DCs write their records as time
+ * passes); then records the rest as unknown and queues the cycle's notifications, the flood
+ * guard deciding on the whole cycle as ever.
+ */
+export async function notifyDeferred(
+  deps: Deps,
+  deferred: DeferredNotice,
+  objects: Objects | null,
+  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+): Promise<QueueSummary> {
+  const { store } = deps;
+  const since = new Date(deferred.since);
+  const domain = domainOf(deps, deferred);
+  const deadline =
+    performance.now() + (objects === null ? 0 : deps.config.directory.actor.waitSeconds * 1000);
+  while (performance.now() < deadline) {
+    await sleep(Math.min(1000, Math.max(0, deadline - performance.now())));
+    const { unknown } = await store.transaction(async () => {
+      pullAudit(deps, true);
+      return attributeActors(deps, deferred.cycleId, since, domain, false);
+    });
+    if (unknown === 0) break;
+  }
+  return store.transaction(async () => {
+    pullAudit(deps, true);
+    await attributeActors(deps, deferred.cycleId, since, domain, true);
+    const queued = await queueNotifications(deps, {
+      ...outcome(deferred),
+      // After a restart the objects that left the snapshot that cycle are no longer known:
+      // their owners and managers are looked up in the directory, where a deleted one is gone.
+      departed: objects?.departed ?? new Map(),
+      ...(objects?.written ? { written: objects.written } : {}),
+    });
+    store.cycles.setMeta(ACTORS_PENDING, '');
+    return queued;
   });
+}
+
+/**
+ * A cycle whose notifications were waiting for their actors when adnotify stopped: named with
+ * the records there are, and queued, before the next cycle. Nothing told is lost to a restart.
+ */
+export async function notifyLeftOver(deps: Deps): Promise<void> {
+  const text = deps.store.cycles.getMeta(ACTORS_PENDING);
+  if (text === undefined || text === '') return;
+  const deferred = JSON.parse(text) as DeferredNotice;
+  deps.log.warn('notifications of a cycle were waiting for their actors when adnotify stopped: queued now', {
+    cycle: deferred.cycleId,
+  });
+  await notifyDeferred(deps, deferred, null);
 }

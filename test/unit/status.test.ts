@@ -1,7 +1,11 @@
-/** `adnotify status` reads the state offline: nothing it prints may carry a secret of the config. */
+/**
+ * Commands on the state file, offline: `status` never prints a secret of the config; a state
+ * another process is writing to is "try again" (75), not a crash (70).
+ */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 
 import { SqliteStore } from '../../src/store/sqlite/store.js';
@@ -41,4 +45,40 @@ state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
       expect(output).not.toContain(password);
     }
   });
+
+  it('a state database another process keeps locked is exit 75 with a line that says so', async () => {
+    const dir = tempDir();
+    const config = join(dir, 'adnotify.yaml');
+    writeFileSync(
+      config,
+      `version: 1
+directory: { urls: ["ldaps://127.0.0.1"], bindDN: "svc@x.test", bindPassword: "pw", baseDN: "DC=x,DC=test" }
+smtp: { host: 127.0.0.1, from: "adnotify@x.test" }
+state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
+`,
+    );
+    const store = SqliteStore.open(join(dir, 'state.db'));
+    const id = store.schedules.add({
+      kind: 'member',
+      targetGuid: 'g',
+      targetDn: 'CN=G',
+      subjectGuid: 's',
+      subjectDn: 'CN=S',
+      startAt: '2026-12-01T00:00:00.000Z',
+      endAt: '2026-12-02T00:00:00.000Z',
+      createdAt: '2026-12-01T00:00:00.000Z',
+      createdBy: 'admin',
+    });
+    const writer = new Database(join(dir, 'state.db'));
+    writer.exec('BEGIN IMMEDIATE'); // another process in the middle of a write
+    try {
+      const cancel = await runCli(['--config', config, 'temp', 'cancel', String(id)]);
+      expect(cancel.code).toBe(75);
+      expect(cancel.stderr).toContain('error: the state database is busy: another adnotify process');
+    } finally {
+      writer.exec('ROLLBACK');
+      writer.close();
+      store.close();
+    }
+  }, 15_000);
 });
