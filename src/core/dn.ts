@@ -57,6 +57,14 @@ export function rebaseAll(dn: string, renames: readonly ContainerRename[]): stri
   return renames.reduce((current, rename) => rebase(current, rename.from, rename.to), dn);
 }
 
+/**
+ * Undoes {@link rebaseAll}: the DN a stored DN had before the cycle's container renames moved
+ * it (the snapshot follows a renamed OU at once, whatever order the server returns entries in).
+ */
+export function unrebaseAll(dn: string, renames: readonly ContainerRename[]): string {
+  return renames.reduceRight((current, rename) => rebase(current, rename.to, rename.from), dn);
+}
+
 export function sameDn(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase() || normalizeDn(a) === normalizeDn(b);
 }

@@ -9,7 +9,14 @@
  * when the container renames of the cycle do not explain them.
  */
 import type { AttributeSet } from '../core/attributes.js';
-import { fullReadFilter, isWithin, rebase, rebaseAll, type ContainerRename } from '../core/dn.js';
+import {
+  fullReadFilter,
+  isWithin,
+  rebase,
+  rebaseAll,
+  unrebaseAll,
+  type ContainerRename,
+} from '../core/dn.js';
 import { deletionEvents, deriveEvents, objectRef, type DirectoryEvent } from '../core/events.js';
 import { parseGeneralizedTime } from '../core/normalize.js';
 import type { SnapshotObject } from '../core/snapshot.js';
@@ -112,15 +119,18 @@ export class ChangeApplier {
       snapshot.deleteContainer(guid);
       this.counts.containers++;
     }
-    const known = snapshot.getObject(guid);
+    const stored = snapshot.getObject(guid);
+    // Told by the DN it had before the cycle, not one a container rename of this cycle gave it.
+    const known = stored && this.#beforeCycle(stored);
     const groups = snapshot
       .groupsContaining(guid)
       .map((g) => snapshot.getObject(g))
       .filter((g): g is SnapshotObject => g !== undefined);
     if (!known && groups.length === 0) return;
+    const memberDn = snapshot.memberDn(guid);
     const member = {
       guid,
-      dn: known?.dn ?? snapshot.memberDn(guid) ?? guid,
+      dn: known?.dn ?? (memberDn === undefined ? guid : unrebaseAll(memberDn, this.#renames)),
       class: known?.class ?? null,
     };
     for (const event of deletionEvents(known, member, groups)) this.#record(event);
@@ -158,7 +168,8 @@ export class ChangeApplier {
   #inScope(entry: DirectoryEntry): void {
     const { snapshot } = this.#o;
     const after = toSnapshotObject(entry, this.#o.policy);
-    const before = snapshot.getObject(entry.guid);
+    const stored = snapshot.getObject(entry.guid);
+    const before = stored && this.#beforeCycle(stored);
     const beforeMembers = before && entry.members ? snapshot.members(entry.guid) : undefined;
     const events = deriveEvents(
       {
@@ -247,10 +258,18 @@ export class ChangeApplier {
     }
   }
 
+  /** The object with the DN it had before this cycle's container renames. */
+  #beforeCycle(object: SnapshotObject): SnapshotObject {
+    if (this.#renames.length === 0) return object;
+    const dn = unrebaseAll(object.dn, this.#renames);
+    return dn === object.dn ? object : { ...object, dn };
+  }
+
   /** A watched object moved out of the base (or out of the filter): reported, then no longer watched. */
   #leaveScope(object: SnapshotObject, to: string): void {
     const { snapshot } = this.#o;
-    this.#record({ type: 'object.moved', object: objectRef(object), from: object.dn, to, leftScope: true });
+    const from = this.#beforeCycle(object).dn;
+    this.#record({ type: 'object.moved', object: objectRef(object), from, to, leftScope: true });
     this.departed.set(object.guid, { object: { ...object, dn: to }, deleted: false });
     snapshot.deleteObject(object.guid);
     snapshot.setMemberDn(object.guid, to);

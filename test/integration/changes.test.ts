@@ -163,6 +163,29 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     ]);
   });
 
+  it('users renamed in the same cycle as their OU: each move says where the user was before the cycle, whatever the order read', async () => {
+    let old = '';
+    const users: string[] = [];
+    const watch = await Watch.start(bed.admin, samba, 'ourename2', async (ou) => {
+      old = await bed.admin.ou('OldOU', ou);
+      for (let i = 0; i < 6; i++) users.push(await bed.admin.user(old, uniqueName(`u${i}`).slice(0, 20)));
+      // Deleted in the same window too: its event names the DN it had before the cycle.
+      users.push(await bed.admin.user(old, uniqueName('gone').slice(0, 20)));
+    });
+    const gone = users.pop()!;
+    const renamed = [];
+    for (const dn of users) renamed.push(await bed.admin.move(dn, dn.replace(/^CN=/, 'CN=New-')));
+    const moved = await bed.admin.move(old, `OU=NewOU,${watch.ou}`);
+    await bed.admin.delete(gone.replace(old, moved));
+
+    const { events } = await watch.cycle();
+
+    const moves = events.filter((e) => e.type === 'object.moved') as { from: string; to: string }[];
+    expect(moves.map((e) => e.from).sort()).toEqual([...users].sort());
+    expect(moves.map((e) => e.to).sort()).toEqual(renamed.map((dn) => dn.replace(old, moved)).sort());
+    expect(events.find((e) => e.type === 'object.deleted')?.object.dn).toBe(gone);
+  });
+
   it('follows an OU rename silently: descendants keep their identity and report only their own changes', async () => {
     let staff = '';
     let dave = '';

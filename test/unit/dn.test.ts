@@ -10,6 +10,7 @@ import {
   rebase,
   rebaseAll,
   sameDn,
+  unrebaseAll,
 } from '../../src/core/dn.js';
 import { guidBytes, formatGuid, parseGeneralizedTime } from '../../src/core/normalize.js';
 
@@ -108,5 +109,17 @@ describe('isWithin: a base from the config, however it is spelt', () => {
     ['CN=Al,OU=NotStaff,DC=example,DC=com', 'OU=Staff,DC=example,DC=com', false],
   ])('%s within %s: %s', (dn, base, within) => {
     expect(isWithin(dn, base)).toBe(within);
+  });
+});
+
+describe('unrebaseAll', () => {
+  it('gives back the DN a stored DN had before the cycle’s container renames, in reverse order', () => {
+    const renames = [
+      { from: 'OU=B,DC=x', to: 'OU=C,DC=x' }, // B made room...
+      { from: 'OU=A,DC=x', to: 'OU=B,DC=x' }, // ...for A
+    ];
+    expect(unrebaseAll(rebaseAll('CN=1,OU=A,DC=x', renames), renames)).toBe('CN=1,OU=A,DC=x');
+    expect(unrebaseAll(rebaseAll('CN=2,OU=B,DC=x', renames), renames)).toBe('CN=2,OU=B,DC=x');
+    expect(unrebaseAll('CN=3,OU=D,DC=x', renames)).toBe('CN=3,OU=D,DC=x');
   });
 });
