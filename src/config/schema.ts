@@ -81,6 +81,10 @@ const tls = z
   })
   .prefault({});
 
+/** directory.filter's default: users (not computers), groups and contacts, by class. */
+export const DEFAULT_FILTER =
+  '(|(&(objectClass=user)(!(objectClass=computer)))(objectClass=group)(objectClass=contact))';
+
 const directory = z.strictObject({
   urls: z
     .array(
@@ -111,7 +115,7 @@ const directory = z.strictObject({
     .describe('Its password; write "${file:/path}" or "${env:NAME}" to keep it out of this file'),
   baseDN: z.string().min(1).describe('Where to look: the domain or an OU, e.g. "DC=example,DC=com"'),
   filter: ldapFilter('directory.filter')
-    .default('(|(&(objectClass=user)(!(objectClass=computer)))(objectClass=group)(objectClass=contact))')
+    .default(DEFAULT_FILTER)
     .describe('Which objects are watched. default: users, groups and contacts (not computers)'),
   pageSize: z.int().min(1).max(5000).default(500).describe('Entries per page of a search. default: 500'),
   timeoutSeconds: z.number().positive().max(3600).default(30).describe('Per LDAP operation. default: 30'),

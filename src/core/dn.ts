@@ -166,6 +166,14 @@ export function namingContextOf(baseDN: string, contexts: readonly string[]): st
  * OUs and containers (a rename of one changes its descendants' DNs without bumping them),
  * changed in (since, upTo]. USNs are 64-bit integers, written in decimal.
  */
+/**
+ * The objects changed in (since, upTo] that do not match the scope filter: among them, those
+ * the snapshot holds have stopped matching it (a department changed) and leave the scope.
+ */
+export function leftFilter(scopeFilter: string, since: bigint, upTo: bigint): string {
+  return `(&(uSNChanged>=${since + 1n})(uSNChanged<=${upTo})(!${scopeFilter}))`;
+}
+
 export function changeFilter(scopeFilter: string, since: bigint, upTo: bigint): string {
   return (
     `(&(uSNChanged>=${since + 1n})(uSNChanged<=${upTo})` +

@@ -252,16 +252,19 @@ export class LdapDirectory implements DirectorySource {
         typeof request.filter === 'string'
           ? request.filter
           : guidFilter(request.filter.guids, request.filter.and),
-      attributes: [
-        '*',
-        'objectGUID',
-        'uSNChanged',
-        'uSNCreated',
-        'isDeleted',
-        ...actor,
-        ...(request.attributes ?? []),
-        memberAttribute,
-      ],
+      attributes:
+        request.namesOnly === true
+          ? ['objectGUID', 'objectClass', 'uSNChanged', 'uSNCreated', 'isDeleted']
+          : [
+              '*',
+              'objectGUID',
+              'uSNChanged',
+              'uSNCreated',
+              'isDeleted',
+              ...actor,
+              ...(request.attributes ?? []),
+              memberAttribute,
+            ],
       explicitBufferAttributes: binary,
       paged: { pageSize: this.#config.pageSize },
       ...this.#limits(),

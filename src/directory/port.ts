@@ -18,6 +18,11 @@ export interface SearchRequest {
   attributes?: readonly string[];
   /** Also return tombstones and deleted objects (Show Deleted control). */
   showDeleted?: boolean;
+  /**
+   * Only what names the objects (objectGUID, objectClass, the USNs): no other attribute and no
+   * members. For searches that only ask which objects match.
+   */
+  namesOnly?: boolean;
 }
 
 /** What the schema says about how to read attributes (MS-ADTS 3.1.1.2.2.2 syntaxes). */

@@ -108,6 +108,15 @@ export class ChangeApplier {
   }
 
   /**
+   * An object that changed and no longer matches directory.filter (read by a search for what
+   * does not match it): when the snapshot holds it, it leaves the scope.
+   */
+  noLongerMatching(entry: DirectoryEntry): void {
+    const before = this.#o.snapshot.getObject(entry.guid);
+    if (before) this.#leaveScope(before, entry.dn);
+  }
+
+  /**
    * An object was deleted (a tombstone, or not found at all). A watched object yields
    * `object.deleted`; any object, watched or not, that the snapshot knew as a member leaves
    * each of its groups with `group.member.removed`: the directory drops the member values

@@ -2,7 +2,8 @@
  * The three kinds of poll cycle (see cycle.ts): the baseline, the incremental read of what
  * changed since the cursor, and the resync that reads everything and diffs it.
  */
-import { changeFilter, fullReadFilter, namingContextOf } from '../core/dn.js';
+import { changeFilter, fullReadFilter, leftFilter, namingContextOf } from '../core/dn.js';
+import { DEFAULT_FILTER } from '../config/schema.js';
 import { isContainer, type DirectoryIdentity } from '../core/types.js';
 import type { Deps } from '../deps.js';
 import { searchByGuids } from '../directory/lookup.js';
@@ -135,6 +136,14 @@ export async function incremental(
       const filter = changeFilter(config.directory.filter, cursor, hcu);
       for await (const page of directory.search({ base, filter, showDeleted: true })) {
         for (const entry of page) await apply.entry(entry);
+      }
+      // The default filter is by class, which an object keeps: only another filter can be left
+      // by a change (a department); then ask which changed objects no longer match it.
+      if (config.directory.filter !== DEFAULT_FILTER) {
+        const left = leftFilter(config.directory.filter, cursor, hcu);
+        for await (const page of directory.search({ base, filter: left, namesOnly: true })) {
+          for (const entry of page) apply.noLongerMatching(entry);
+        }
       }
     }
     const { deferred, ...queued } = await finishAndNotify(

@@ -108,6 +108,25 @@ describe('runCycle on in-memory ports', () => {
     expect(bed.store.cycles.lastRun()?.error).toBe('invalid credentials for svc: password *** refused');
   });
 
+  it('an object that stops matching directory.filter leaves the scope in an incremental cycle, and enters again', async () => {
+    const bed = appBed('', 'filter: "(&(objectClass=user)(department=IT))"');
+    const ann = bed.directory.user('Ann', { department: 'IT' });
+    await runCycle(bed.deps());
+
+    bed.directory.set(ann, { department: 'Sales' });
+    const left = await runCycle(bed.deps());
+    bed.directory.set(ann, { department: 'IT' });
+    const back = await runCycle(bed.deps());
+
+    expect([left.kind, back.kind]).toEqual(['incremental', 'incremental']);
+    expect(
+      bed.store.events
+        .since('')
+        .map((e) => e.type + (e.type === 'object.moved' && e.leftScope ? ' left' : '')),
+    ).toEqual(['object.moved left', 'object.created']);
+    expect(bed.store.events.since('')[1]).toMatchObject({ enteredScope: true });
+  });
+
   it('a cycle that fails part-way commits nothing: the next one reports the same change', async () => {
     const bed = appBed('notify: { objectModified: true }');
     const ann = bed.directory.user('Ann');

@@ -163,6 +163,31 @@ describe.skipIf(!samba)('change detection: every change one correct event (Samba
     ]);
   });
 
+  it('a user that stops matching directory.filter leaves the scope in an incremental cycle, and comes back', async () => {
+    let ann = '';
+    const watch = await Watch.start(
+      bed.admin,
+      samba,
+      'filterleave',
+      async (ou) => {
+        ann = await bed.admin.user(ou, uniqueName('ann').slice(0, 20), { department: 'IT' });
+      },
+      { directoryExtra: '  filter: "(&(objectClass=user)(!(objectClass=computer))(department=IT))"' },
+    );
+    await bed.admin.modify(ann, 'replace', 'department', ['Sales']);
+    const left = await watch.cycle();
+    await bed.admin.modify(ann, 'replace', 'department', ['IT']);
+    const back = await watch.cycle();
+
+    expect(left.stdout).toMatch(/^incremental: /m);
+    expect(left.events).toEqual([
+      { type: 'object.moved', object: await ref(ann, 'user'), from: ann, to: ann, leftScope: true },
+    ]);
+    expect(back.events).toEqual([
+      { type: 'object.created', object: await ref(ann, 'user'), enteredScope: true },
+    ]);
+  });
+
   it('users renamed in the same cycle as their OU: each move says where the user was before the cycle, whatever the order read', async () => {
     let old = '';
     const users: string[] = [];
