@@ -1,5 +1,5 @@
 /**
- * Who is told about a cycle's events (DESIGN.md, "Who gets told"), and how those intents
+ * Who is told about a cycle's events (docs/design.md, "Who is told"), and how those intents
  * become messages: one per recipient per object per cycle, an administrators' copy per
  * object that notified anyone, and the flood guard. Pure: the facts about objects (owners,
  * managers, members, whether a group is public) and the recipients' addresses are looked up

@@ -1,5 +1,5 @@
 /**
- * Which password reminder is due (DESIGN.md, "Jobs"): a user whose password expires within
+ * Which password reminder is due (docs/design.md, "Jobs"): a user whose password expires within
  * the largest threshold gets one reminder per threshold per expiry date; first seen past
  * several thresholds at once, one reminder for the nearest, the others recorded as passed.
  * Pure: the expiry dates come from the directory, `now` from the caller's clock.

@@ -1,5 +1,5 @@
 /**
- * One poll cycle (DESIGN.md, "Change detection"; Microsoft, "Polling for Changes Using
+ * One poll cycle (docs/design.md, "One poll cycle"; Microsoft, "Polling for Changes Using
  * uSNChanged"):
  *
  * - empty state: the baseline. Read every watched object, its memberships and the containers
