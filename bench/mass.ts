@@ -14,7 +14,7 @@
  * Prints time, peak RSS and peak V8 heap for each.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
@@ -40,6 +40,7 @@ async function scenario(
   kind: 'membership' | 'objects' | 'deleted',
   users: number,
   groups: number,
+  actor: boolean,
 ): Promise<void> {
   const BASE = 'OU=Mass,DC=x,DC=test';
   const guid = (space: number, i: number) =>
@@ -112,16 +113,23 @@ async function scenario(
     useAttributeSyntaxes: () => undefined,
     close: () => Promise.resolve(),
   };
+  const dir = mkdtempSync(join(tmpdir(), 'adnotify-mass-'));
+  const audit = join(dir, 'audit.log');
+  writeFileSync(audit, '');
+  // With an audit source: records for half the modified users, so the other half wait
+  // (waitSeconds 1) and go out unknown.
+  const actorSource = actor
+    ? `, actor: { source: samba-audit, paths: [${JSON.stringify(audit)}], waitSeconds: 1 }`
+    : '';
   const { config } = parseConfigText(
     `version: 1
-directory: { urls: ["ldaps://dc.x.test"], bindDN: "svc", bindPassword: "x", baseDN: "${BASE}" }
+directory: { urls: ["ldaps://dc.x.test"], bindDN: "svc", bindPassword: "x", baseDN: "${BASE}"${actorSource} }
 smtp: { host: 127.0.0.1, from: "adnotify@x.test", to: [helpdesk@x.test] }
 notify: { newMemberOnAdd: true }
 `,
     'mass.yaml',
     {},
   );
-  const dir = mkdtempSync(join(tmpdir(), 'adnotify-mass-'));
   const store = SqliteStore.open(join(dir, 'state.db'));
   try {
     const log = createLogger({
@@ -141,6 +149,27 @@ notify: { newMemberOnAdd: true }
     };
     await runCycle(deps);
     phase = 1;
+    if (actor && kind === 'objects') {
+      const at = new Date().toISOString().replace('Z', '+0000');
+      const lines: string[] = [];
+      for (let i = 0; i < users; i += 2) {
+        lines.push(
+          JSON.stringify({
+            timestamp: at,
+            type: 'dsdbChange',
+            dsdbChange: {
+              statusCode: 0,
+              operation: 'Modify',
+              userSid: 'S-1-5-21-1-2-3-1105',
+              dn: userDn(i),
+              attributes: { description: {} },
+            },
+          }),
+        );
+        if (lines.length === 10_000) appendFileSync(audit, `${lines.splice(0).join('\n')}\n`);
+      }
+      if (lines.length > 0) appendFileSync(audit, `${lines.join('\n')}\n`);
+    }
     const started = performance.now();
     const summary = await runCycle(deps);
     const ms = performance.now() - started;
@@ -163,7 +192,7 @@ notify: { newMemberOnAdd: true }
 
 if (args[0] === '--child') {
   const kind = args[1] === 'objects' || args[1] === 'deleted' ? args[1] : 'membership';
-  await scenario(kind, Number(args[2]), Number(args[3]));
+  await scenario(kind, Number(args[2]), Number(args[3]), args[4] === 'actor');
 } else {
   const members = opt('members', 10_000);
   const groups = opt('groups', 100);
@@ -206,4 +235,13 @@ if (args[0] === '--child') {
   run('objects', String(objects), '0');
   process.stdout.write(`deleted: ${objects} users deleted in one window, each telling its manager\n`);
   run('deleted', String(objects), '0');
+  // directory.actor.source samba-audit: peak RSS should stay flat as the window grows.
+  for (const n of [Math.max(1, Math.floor(objects / 4)), objects]) {
+    process.stdout.write(
+      `objects with an audit source: ${n} users modified, half named by a record, half waiting 1 s\n`,
+    );
+    run('objects', String(n), '0', 'actor');
+  }
+  process.stdout.write(`membership with an audit source (no records: all wait, then unknown)\n`);
+  run('membership', String(members), String(groups), 'actor');
 }

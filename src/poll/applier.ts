@@ -53,6 +53,9 @@ export interface ApplierOptions {
 /** Objects with events kept in memory for the notification step (the rest are re-read). */
 const WRITTEN_KEPT = 5_000;
 
+/** Events read back at once when member classes are filled in at the end of a cycle. */
+const FILL_CHUNK_EVENTS = 20_000;
+
 /** How far the DC's clock (whenCreated) may be behind ours in a resync. */
 const CLOCK_SLACK_MS = 60_000;
 
@@ -66,10 +69,13 @@ export class ChangeApplier {
    * few that finish() may still drop or complete are remembered by id.
    */
   readonly #moves: { id: number; event: DirectoryEvent & { type: 'object.moved' } }[] = [];
-  readonly #classless: {
-    id: number;
-    event: DirectoryEvent & { member: { guid: string | null; class: string | null } };
-  }[] = [];
+  /**
+   * Membership events whose member's class was not known when recorded (a member read later
+   * in the cycle than its group, or one outside the snapshot). Only counted: finish() finds
+   * them again in the event log a chunk at a time, so a mass change of members outside the
+   * snapshot holds none of them in memory.
+   */
+  #classless = 0;
   /**
    * Objects that left the snapshot this cycle, as it last knew them: the notifications still
    * need their owners, manager and name. `deleted` is false for objects that left the scope.
@@ -157,21 +163,40 @@ export class ChangeApplier {
    * later in the cycle than its group.
    */
   finish(): void {
-    const { snapshot, events } = this.#o;
+    const { events } = this.#o;
     for (const { id, event } of this.#moves) {
       if (!event.leftScope && rebaseAll(event.from, this.#renames) === event.to) {
         events.delete(id);
         this.events--;
       }
     }
-    for (const { id, event } of this.#classless) {
-      const cls = event.member.guid === null ? null : snapshot.classOf(event.member.guid);
-      if (cls === null) continue;
-      event.member.class = cls;
-      events.replace(id, event);
-    }
+    if (this.#classless > 0) this.#fillMemberClasses();
     this.#moves.length = 0;
-    this.#classless.length = 0;
+    this.#classless = 0;
+  }
+
+  /** Fills in the class of members read after their group, a chunk of the cycle's events at a time. */
+  #fillMemberClasses(): void {
+    const { snapshot, events } = this.#o;
+    const cycleId = this.#o.cycleId();
+    let chunk: string[] = [];
+    let size = 0;
+    const fill = () => {
+      for (const { id, event } of events.recordedOfCycle(cycleId, chunk)) {
+        if (event.type !== 'group.member.added' && event.type !== 'group.member.removed') continue;
+        if (event.member.class !== null || event.member.guid === null) continue;
+        const cls = snapshot.classOf(event.member.guid);
+        if (cls !== null) events.replace(id, { ...event, member: { ...event.member, class: cls } });
+      }
+      chunk = [];
+      size = 0;
+    };
+    for (const { guid, events: count } of events.objectsOfCycle(cycleId)) {
+      if (chunk.length > 0 && size + count > FILL_CHUNK_EVENTS) fill();
+      chunk.push(guid);
+      size += count;
+    }
+    if (chunk.length > 0) fill();
   }
 
   #inScope(entry: DirectoryEntry): void {
@@ -295,7 +320,7 @@ export class ChangeApplier {
       event.member.class === null &&
       event.member.guid !== null
     ) {
-      this.#classless.push({ id, event });
+      this.#classless++;
     }
   }
 }
