@@ -21,6 +21,7 @@ import { normalizeDn } from '../core/dn.js';
 import type { Actor, DirectoryEvent } from '../core/events.js';
 import type { Deps } from '../deps.js';
 import { watchedDomain } from '../directory/domain.js';
+import { objectChunks } from '../store/cycleChunks.js';
 import { ActorResolver } from './resolve.js';
 import { readNewLines } from './tail.js';
 
@@ -144,14 +145,13 @@ export async function attributeActors(
   }
   const ignored = new Set(refused.map((r) => r.id));
   const index = indexRecords(records.filter((r) => !ignored.has(r.id)));
-  const guids = store.events.objectsOfCycle(cycleId).map((o) => o.guid);
   /** Records that made an event of this pass: each makes one only. */
   const used = new Set<number>();
   let named = 0;
   let unknown = 0;
-  for (let i = 0; i < guids.length; i += CHUNK_OBJECTS) {
+  for (const chunk of objectChunks(store.events, cycleId)) {
     const open: Recorded[] = [];
-    for (const r of store.events.recordedOfCycle(cycleId, guids.slice(i, i + CHUNK_OBJECTS))) {
+    for (const r of store.events.recordedOfCycle(cycleId, chunk)) {
       if (r.event.type.startsWith('lifecycle.') || 'actor' in r.event) continue;
       // Samba does not log renames and moves (seen on 4.17): no record of one is coming.
       if (source === 'samba-audit' && r.event.type === 'object.moved') {
@@ -173,9 +173,6 @@ export async function attributeActors(
 }
 
 type Recorded = { id: number; at: string; event: DirectoryEvent };
-
-/** Objects whose events are read back and named together. */
-const CHUNK_OBJECTS = 1_000;
 
 /** Records by what they name: GUID, DN (normalised) and account name, for one look-up an event. */
 type RecordIndex = Map<string, StoredAuditRecord[]>;

@@ -21,6 +21,7 @@ import {
 import type { Deps } from '../deps.js';
 import { attributeDisplayNames } from '../directory/displayNames.js';
 import { changeView, objectChangeView, showValue, type ObjectChangeView } from '../mail/render.js';
+import { objectChunks } from '../store/cycleChunks.js';
 import { enqueue } from './enqueue.js';
 import { factsFor, findPublicGroups, type CycleObjects } from './facts.js';
 import { People } from './people.js';
@@ -39,35 +40,16 @@ export interface QueueSummary {
   held: boolean;
 }
 
-/**
- * Objects whose messages are planned and rendered together. A mass change is worked through
- * a chunk at a time, so its intents, planned messages and looked-up people never all sit in
- * memory at once; the flood guard decides on the cycle's total at the end.
- */
-const CHUNK_OBJECTS = 1_000;
-const CHUNK_EVENTS = 20_000;
-
 export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome): Promise<QueueSummary> {
   const { config, store, log } = deps;
   const createdAt = cycle.when.toISOString();
   let total = 0;
   const protectedGroups: string[] = [];
-  let chunk: string[] = [];
-  let chunkEvents = 0;
-  const flush = async () => {
+  for (const chunk of objectChunks(store.events, cycle.cycleId)) {
     const queued = await queueChunk(deps, cycle, byObject(store.events.ofCycle(cycle.cycleId, chunk)));
     total += queued.messages;
     protectedGroups.push(...queued.protectedGroups);
-    chunk = [];
-    chunkEvents = 0;
-  };
-  for (const { guid, events } of store.events.objectsOfCycle(cycle.cycleId)) {
-    if (chunk.length > 0 && (chunk.length >= CHUNK_OBJECTS || chunkEvents + events > CHUNK_EVENTS))
-      await flush();
-    chunk.push(guid);
-    chunkEvents += events;
   }
-  if (chunk.length > 0) await flush();
   if (protectedGroups.length > 0) log.warn('protected groups changed', { groups: protectedGroups });
 
   const held = total > config.delivery.maxMessagesPerCycle;

@@ -24,6 +24,7 @@ import { isContainer, type DirectoryEntry } from '../core/types.js';
 import type { DirectorySource } from '../directory/port.js';
 import type { Logger } from '../log/logger.js';
 import { toSnapshotObject, type SnapshotPolicy } from '../store/snapshotValues.js';
+import { objectChunks } from '../store/cycleChunks.js';
 import type { EventLog, SnapshotStore } from '../store/ports.js';
 
 export interface ApplierOptions {
@@ -52,9 +53,6 @@ export interface ApplierOptions {
 
 /** Objects with events kept in memory for the notification step (the rest are re-read). */
 const WRITTEN_KEPT = 5_000;
-
-/** Events read back at once when member classes are filled in at the end of a cycle. */
-const FILL_CHUNK_EVENTS = 20_000;
 
 /** How far the DC's clock (whenCreated) may be behind ours in a resync. */
 const CLOCK_SLACK_MS = 60_000;
@@ -179,24 +177,14 @@ export class ChangeApplier {
   #fillMemberClasses(): void {
     const { snapshot, events } = this.#o;
     const cycleId = this.#o.cycleId();
-    let chunk: string[] = [];
-    let size = 0;
-    const fill = () => {
+    for (const chunk of objectChunks(events, cycleId)) {
       for (const { id, event } of events.recordedOfCycle(cycleId, chunk)) {
         if (event.type !== 'group.member.added' && event.type !== 'group.member.removed') continue;
         if (event.member.class !== null || event.member.guid === null) continue;
         const cls = snapshot.classOf(event.member.guid);
         if (cls !== null) events.replace(id, { ...event, member: { ...event.member, class: cls } });
       }
-      chunk = [];
-      size = 0;
-    };
-    for (const { guid, events: count } of events.objectsOfCycle(cycleId)) {
-      if (chunk.length > 0 && size + count > FILL_CHUNK_EVENTS) fill();
-      chunk.push(guid);
-      size += count;
     }
-    if (chunk.length > 0) fill();
   }
 
   #inScope(entry: DirectoryEntry): void {
