@@ -109,6 +109,7 @@ async function scenario(
     },
     modify: () => Promise.resolve(),
     tombstonesVisible: () => Promise.resolve(true),
+    upToDateness: () => Promise.resolve(null),
     attributeSyntaxes: () => Promise.resolve({ binary: [], dn: [] }),
     useAttributeSyntaxes: () => undefined,
     close: () => Promise.resolve(),

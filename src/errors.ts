@@ -112,6 +112,12 @@ export class TemporaryError extends AdnotifyError {
 }
 
 /**
+ * The DC adnotify moved to does not yet hold everything the previous one had: the cycle waits
+ * (directory.failoverWaitSeconds) rather than report changes not yet replicated as reverts.
+ */
+export class ReplicationLagError extends TemporaryError {}
+
+/**
  * SQLite's "database is locked" (SQLITE_BUSY and its variants), past the busy timeout:
  * another adnotify process is writing to the state. It may well work in a moment.
  */

@@ -118,6 +118,14 @@ const directory = z.strictObject({
     .default(DEFAULT_FILTER)
     .describe('Which objects are watched. default: users, groups and contacts (not computers)'),
   pageSize: z.int().min(1).max(5000).default(500).describe('Entries per page of a search. default: 500'),
+  failoverWaitSeconds: z
+    .int()
+    .min(0)
+    .max(86_400)
+    .default(300)
+    .describe(
+      'After a move to another DC, how long to wait for it to hold everything the previous DC had (its up-to-dateness vector) before resyncing; past it adnotify resyncs all the same and says reverts may be replication lag. default: 300',
+    ),
   timeoutSeconds: z.number().positive().max(3600).default(30).describe('Per LDAP operation. default: 30'),
   attributes: z
     .strictObject({

@@ -21,6 +21,7 @@ import {
   ConfigError,
   DirectoryError,
   errorMessage,
+  ReplicationLagError,
 } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { DeliveryRounds } from './delivery.js';
@@ -79,6 +80,8 @@ export class Daemon {
    * (each try would count towards the account's lockout) until its config is reloaded.
    */
   #bindRefused: string | null = null;
+  /** While a failover waits for the new DC to catch up (ReplicationLagError): why. */
+  #lagging: string | null = null;
   readonly #mail: DeliveryRounds;
   readonly #startedAt: Date;
   readonly #metrics: Metrics;
@@ -158,6 +161,7 @@ export class Daemon {
       this.#scheduler.pollSucceeded();
       this.#lastSuccess = clock.now();
       this.#lastError = null;
+      this.#lagging = null;
       const mail = await this.#deliver();
       log.info('poll done', {
         kind: summary.kind,
@@ -175,9 +179,10 @@ export class Daemon {
       this.#lastError = errorMessage(err);
       this.#metrics.cycles.inc({ kind: 'incremental', outcome: 'failed' });
       const retryIn = this.#scheduler.pollFailed(!(err instanceof BindPasswordRefusedError));
+      this.#lagging = err instanceof ReplicationLagError ? this.#redact(err.message) : null;
       if (err instanceof BindPasswordRefusedError) {
         this.#refuseBinds(err);
-      } else {
+      } else if (this.#lagging === null) {
         log.error('poll failed; retrying', {
           err: this.#lastError,
           failures: this.#scheduler.failures,
@@ -309,6 +314,7 @@ export class Daemon {
       lastSuccess: this.#lastSuccess,
       lastError: this.#lastError,
       bindRefused: this.#bindRefused,
+      lagging: this.#lagging,
       mailRefused: this.#mail.refused,
       mailDownSince: this.#mail.downSince,
       mailDownReason: this.#mail.downReason,

@@ -16,6 +16,8 @@ export interface HealthFacts {
   lastError: string | null;
   /** Why the directory refused the bind password, while binds are stopped. */
   bindRefused: string | null;
+  /** While a move to another DC waits for it to catch up: why (nothing is polled meanwhile). */
+  lagging: string | null;
   /** Why the mail service refused adnotify's credentials, while sending is stopped. */
   mailRefused: string | null;
   /** Since when delivery rounds find the mail service unreachable or refusing, and why. */
@@ -42,6 +44,7 @@ export function healthOf(f: HealthFacts): Health {
       `${f.bindRefused} adnotify binds no more until its config is reloaded (SIGHUP) or it is restarted, so as not to lock the account out`,
     );
   }
+  if (f.lagging !== null) reasons.push(f.lagging);
   if (f.mailRefused !== null) {
     reasons.push(
       `${f.mailService} refused adnotify's credentials: ${f.mailRefused} adnotify sends no more mail until its config is reloaded (SIGHUP) or it is restarted (${f.counts?.pending ?? 0} messages wait in the outbox)`,

@@ -53,6 +53,7 @@ import {
 import type { Logger } from '../log/logger.js';
 import { ExtendedDnControl, ShowDeletedControl } from './controls.js';
 import { classifyLdapError } from './errors.js';
+import { parseUpToDateVector } from '../core/upToDateness.js';
 import { installLinearMessageReader } from './messageReader.js';
 import type { AttributeSyntaxes, DirectorySource, SearchRequest } from './port.js';
 
@@ -384,6 +385,27 @@ export class LdapDirectory implements DirectorySource {
       if (err instanceof SizeLimitExceededError) return true; // more than one: visible
       if (err instanceof NoSuchObjectError || err instanceof InsufficientAccessError) return false;
       throw classifyLdapError(err, this.#url ?? '', 'search');
+    }
+  }
+
+  async upToDateness(namingContext: string): Promise<ReadonlyMap<string, bigint> | null> {
+    const client = await this.#connected();
+    const head = await this.#op('search', () =>
+      client.search(namingContext, {
+        scope: 'base',
+        filter: '(objectClass=*)',
+        attributes: ['replUpToDateVector'],
+        explicitBufferAttributes: ['replUpToDateVector'],
+        ...this.#limits(),
+      }),
+    );
+    const blob = toValueList(head.searchEntries[0]?.['replUpToDateVector'])[0];
+    if (!(blob instanceof Uint8Array)) return null;
+    try {
+      return parseUpToDateVector(blob);
+    } catch (err: unknown) {
+      this.#log.warn('replUpToDateVector not understood', { err: errorMessage(err) });
+      return null;
     }
   }
 

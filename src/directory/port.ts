@@ -54,6 +54,11 @@ export interface DirectorySource {
     values: readonly string[],
   ): Promise<void>;
   /**
+   * The DC's up-to-dateness vector of the naming context (invocationId of each DC → the
+   * highest of its USNs applied here), or null when the DC does not show it.
+   */
+  upToDateness(namingContext: string): Promise<ReadonlyMap<string, bigint> | null>;
+  /**
    * Whether the bind account may read the naming context's Deleted Objects container: without
    * it, tombstones never appear and deletions are missed.
    */

@@ -13,12 +13,13 @@
  * that fails part-way commits nothing, and the next cycle covers the same window.
  */
 import { configSecrets } from '../config/load.js';
-import { sameDn } from '../core/dn.js';
+import { namingContextOf, sameDn } from '../core/dn.js';
+import type { DirectoryIdentity } from '../core/types.js';
 import type { Deps } from '../deps.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, ReplicationLagError } from '../errors.js';
 import { Redactor } from '../log/redact.js';
 import type { AttributeSyntaxes } from '../directory/port.js';
-import type { CycleLog } from '../store/ports.js';
+import type { CycleLog, DirectoryState } from '../store/ports.js';
 import {
   SYNTAXES_CACHE_MS,
   baseline,
@@ -71,6 +72,10 @@ export async function runCycle(deps: Deps): Promise<CycleSummary> {
       state &&
       (state.dsServiceName !== identity.dsServiceName || state.invocationId !== identity.invocationId)
     ) {
+      // Another DC (another database, so another invocationId): has it caught up?
+      if (state.dsServiceName !== identity.dsServiceName && state.invocationId !== identity.invocationId) {
+        await awaitCaughtUp(deps, state, identity, started);
+      }
       log.warn(
         'domain controller or its invocationId changed: reading everything and diffing it against the snapshot',
         {
@@ -119,6 +124,77 @@ export async function runCycle(deps: Deps): Promise<CycleSummary> {
     });
     throw err;
   }
+}
+
+/** Since when a move to another DC waits for it to catch up (kept across `once` runs). */
+const FAILOVER_WAIT = 'failoverWait';
+
+/** "DC2" for "CN=NTDS Settings,CN=DC2,CN=Servers,...". */
+function dcName(dsServiceName: string): string {
+  return /^CN=NTDS Settings,CN=([^,]+),/i.exec(dsServiceName)?.[1] ?? dsServiceName;
+}
+
+/**
+ * Before a resync on another DC: that DC may not hold yet what the previous one had (or the
+ * previous one held changes that never replicated). Its up-to-dateness vector says how far it
+ * has applied the previous DC's changes; until that reaches the USN the snapshot was read up
+ * to, the cycle waits (throws {@link ReplicationLagError}, nothing committed), at most
+ * directory.failoverWaitSeconds from the first try; then it goes on, saying reverts may be lag.
+ */
+async function awaitCaughtUp(
+  deps: Deps,
+  state: DirectoryState,
+  identity: DirectoryIdentity,
+  started: Date,
+): Promise<void> {
+  const { config, directory, store, log } = deps;
+  const vector = await directory.upToDateness(
+    namingContextOf(config.directory.baseDN, identity.namingContexts),
+  );
+  if (vector === null) {
+    log.info('the domain controller shows no up-to-dateness vector: resyncing without waiting for it', {
+      dc: identity.dsServiceName,
+    });
+    return;
+  }
+  const reached = vector.get(state.invocationId);
+  const lag = {
+    previous: state.dsServiceName,
+    dc: identity.dsServiceName,
+    previousCursor: state.usnCursor.toString(),
+    reached: reached?.toString() ?? null,
+  };
+  if (reached !== undefined && reached >= state.usnCursor) {
+    store.cycles.setMeta(FAILOVER_WAIT, '');
+    log.info('the domain controller holds everything the previous one had told', lag);
+    return;
+  }
+  const recorded = store.cycles.getMeta(FAILOVER_WAIT);
+  const wait = recorded ? (JSON.parse(recorded) as { dc: string; since: string }) : null;
+  const since = wait?.dc === identity.dsServiceName ? new Date(wait.since) : started;
+  if (wait?.dc !== identity.dsServiceName) {
+    store.cycles.setMeta(
+      FAILOVER_WAIT,
+      JSON.stringify({ dc: identity.dsServiceName, since: since.toISOString() }),
+    );
+  }
+  const limit = config.directory.failoverWaitSeconds;
+  const waited = Math.floor((started.getTime() - since.getTime()) / 1000);
+  if (waited < limit) {
+    log.warn('the domain controller has not caught up with the previous one yet: waiting before resyncing', {
+      ...lag,
+      waitedSeconds: waited,
+      failoverWaitSeconds: limit,
+    });
+    throw new ReplicationLagError(
+      `${dcName(identity.dsServiceName)} has not caught up with ${dcName(state.dsServiceName)} yet (it holds its changes up to USN ${reached ?? 'none'}; adnotify had read up to ${state.usnCursor}): waiting up to ${limit} s (directory.failoverWaitSeconds, ${waited} s so far) before resyncing, so that changes not yet replicated are not told as reverts`,
+    );
+  }
+  store.cycles.setMeta(FAILOVER_WAIT, '');
+  log.warn(
+    'the domain controller has still not caught up after directory.failoverWaitSeconds: resyncing all the same; reverts it reports may be replication lag',
+    lag,
+  );
 }
 
 function cachedSyntaxes(cycles: CycleLog, now: Date): AttributeSyntaxes | undefined {

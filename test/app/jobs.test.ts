@@ -220,6 +220,7 @@ describe('lifecycleJob on in-memory ports', () => {
         lastSuccess: bed.now,
         lastError: null,
         bindRefused: null,
+        lagging: null,
         mailRefused: null,
         mailDownSince: null,
         mailDownReason: null,

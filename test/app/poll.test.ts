@@ -86,6 +86,7 @@ describe('runCycle on in-memory ports', () => {
     const bed = appBed();
     const ann = bed.directory.user('Ann');
     await runCycle(bed.deps());
+    bed.directory.upToDate.set(bed.directory.invocationId, 1n << 40n); // DC2 holds all DC1 had
     bed.directory.becomeOtherDc('DC2', 10n);
     bed.directory.set(ann, { title: 'Moved on' });
 
@@ -125,6 +126,49 @@ describe('runCycle on in-memory ports', () => {
         .map((e) => e.type + (e.type === 'object.moved' && e.leftScope ? ' left' : '')),
     ).toEqual(['object.moved left', 'object.created']);
     expect(bed.store.events.since('')[1]).toMatchObject({ enteredScope: true });
+  });
+
+  it('a failover to a DC that has not caught up waits (exit 75, nothing committed) instead of telling a revert', async () => {
+    const bed = appBed('notify: { objectModified: true }', 'failoverWaitSeconds: 120');
+    const ann = bed.directory.user('Ann');
+    await runCycle(bed.deps());
+    const dc1 = bed.directory.invocationId;
+    bed.directory.set(ann, { title: 'Told on DC1' });
+    await runCycle(bed.deps());
+    const reached = bed.store.cycles.directoryState()!.usnCursor;
+    // DC2 has replicated DC1 only up to before the title change: it still shows the old title.
+    bed.directory.becomeOtherDc('DC2', 10n);
+    bed.directory.set(ann, { title: null });
+    bed.directory.upToDate.set(dc1, reached - 1n);
+    const told = bed.store.events.since('').length;
+
+    await expect(runCycle(bed.deps())).rejects.toThrow(/has not caught up with .*DC1.*waiting/);
+    expect(bed.store.events.since('')).toHaveLength(told);
+    expect(bed.store.cycles.directoryState()?.invocationId).toBe(dc1);
+
+    bed.directory.set(ann, { title: 'Told on DC1' }); // replication caught up
+    bed.directory.upToDate.set(dc1, reached);
+    const resync = await runCycle(bed.deps());
+
+    expect(resync.kind).toBe('resync');
+    expect(bed.store.events.since('')).toHaveLength(told); // nothing told twice, no phantom revert
+    expect(bed.logged()).toContain('has not caught up');
+  });
+
+  it('past directory.failoverWaitSeconds a lagging DC is used all the same, saying reverts may be replication lag', async () => {
+    const bed = appBed('', 'failoverWaitSeconds: 60');
+    bed.directory.user('Ann');
+    await runCycle(bed.deps());
+    const dc1 = bed.directory.invocationId;
+    bed.directory.becomeOtherDc('DC2', 10n);
+    bed.directory.upToDate.set(dc1, 1n);
+
+    await expect(runCycle(bed.deps())).rejects.toThrow(/waiting/);
+    bed.now = new Date(bed.now.getTime() + 61_000);
+    const resync = await runCycle(bed.deps());
+
+    expect(resync.kind).toBe('resync');
+    expect(bed.logged()).toContain('reverts it reports may be replication lag');
   });
 
   it('a cycle that fails part-way commits nothing: the next one reports the same change', async () => {

@@ -49,6 +49,8 @@ export class FakeDirectory implements DirectorySource {
   #rid = 1100;
   /** Every modify adnotify sent, in order. */
   readonly modifies: Modify[] = [];
+  /** The DC's up-to-dateness vector: how far it has replicated each DC (by invocationId). */
+  readonly upToDate = new Map<string, bigint>();
   /** Objects the bind account may not read (a deny-read ACE): no search returns them. */
   readonly unreadable = new Set<string>();
   /** Set to make the next search fail (a DC going away mid-cycle). */
@@ -212,6 +214,10 @@ export class FakeDirectory implements DirectorySource {
       this.#touch(target);
     }
     return Promise.resolve();
+  }
+
+  upToDateness(): Promise<ReadonlyMap<string, bigint> | null> {
+    return Promise.resolve(new Map(this.upToDate));
   }
 
   tombstonesVisible(): Promise<boolean> {

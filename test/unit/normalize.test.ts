@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
+import { parseUpToDateVector } from '../../src/core/upToDateness.js';
+
 import {
   formatGuid,
   formatSid,
@@ -164,5 +166,32 @@ describe('toDirectoryEntry', () => {
 
   it('refuses an entry whose objectGUID did not arrive as bytes', () => {
     expect(() => toDirectoryEntry({ ...base, objectGUID: 'not-bytes' })).toThrow(/objectGUID/);
+  });
+});
+
+describe('parseUpToDateVector', () => {
+  it('reads version 2 cursors (invocationId, highest USN, last sync) as Samba returns them', () => {
+    const blob = Buffer.alloc(16 + 2 * 32);
+    blob.writeUInt32LE(2, 0);
+    blob.writeUInt32LE(2, 8);
+    Buffer.from(GUID_BYTES).copy(blob, 16);
+    blob.writeBigUInt64LE(9_007_199_254_740_993n, 32);
+    blob.fill(0xab, 48, 64);
+    blob.writeBigUInt64LE(42n, 64);
+    expect(parseUpToDateVector(blob)).toEqual(
+      new Map([
+        [GUID_TEXT, 9_007_199_254_740_993n],
+        ['abababab-abab-abab-abab-abababababab', 42n],
+      ]),
+    );
+  });
+
+  it('refuses a blob whose cursors do not fit, or of an unknown version', () => {
+    const short = Buffer.alloc(16);
+    short.writeUInt32LE(2, 0);
+    short.writeUInt32LE(1, 8);
+    expect(() => parseUpToDateVector(short)).toThrow(/do not fit/);
+    short.writeUInt32LE(3, 0);
+    expect(() => parseUpToDateVector(short)).toThrow(/unknown version 3/);
   });
 });
