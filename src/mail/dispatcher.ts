@@ -6,6 +6,8 @@
  * credentials refused, the service throttling), the round stops after that message: the rest
  * wait, their attempts untouched, so an outage delays mail and loses none.
  */
+import { hostname } from 'node:os';
+
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
@@ -37,6 +39,23 @@ export function backoffMs(attempts: number, baseMs: number): number {
   return Math.min(MAX_BACKOFF_MS, baseMs * 2 ** Math.max(0, attempts - 1));
 }
 
+/** Who this sender is in a claim: the host and the process. */
+export const SENDER = `${hostname()}:${process.pid}`;
+
+/** A sender on this host whose process no longer runs (killed, crashed): its claims are void. */
+export function goneLocally(owner: string): boolean {
+  const at = owner.lastIndexOf(':');
+  if (owner.slice(0, at) !== hostname()) return false;
+  const pid = Number(owner.slice(at + 1));
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err: unknown) {
+    return (err as { code?: string }).code === 'ESRCH';
+  }
+}
+
 export async function deliverDue(
   store: Pick<StateStore, 'outbox'>,
   transport: Transport,
@@ -45,16 +64,17 @@ export async function deliverDue(
   options: DeliveryOptions,
 ): Promise<DeliveryReport> {
   const report: DeliveryReport = { sent: 0, retrying: 0, failed: 0, stopped: null };
+  // A message a killed process had claimed goes now, not when its claim runs out.
+  const released = store.outbox.releaseClaims(goneLocally);
+  if (released > 0) log.info('claims of a sender that is gone released', { messages: released });
   for (;;) {
     const due = store.outbox.due(clock.now().toISOString(), 100);
     if (due.length === 0) return report;
     for (const message of due) {
       const now = clock.now();
       // Another sender took it, or it was discarded or held since the list was read.
-      if (
-        !store.outbox.claim(message.id, now.toISOString(), new Date(now.getTime() + CLAIM_MS).toISOString())
-      )
-        continue;
+      const until = new Date(now.getTime() + CLAIM_MS).toISOString();
+      if (!store.outbox.claim(message.id, now.toISOString(), until, SENDER)) continue;
       const attempts = message.attempts + 1;
       try {
         await transport.send(message);

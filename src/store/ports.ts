@@ -218,6 +218,8 @@ export interface OutboxMessage extends Omit<NewMessage, 'status' | 'protectedGro
   sentAt: string | null;
   /** While a sender has the message ({@link OutboxStore.claim}): until when; else null. */
   claimedUntil: string | null;
+  /** Who claimed it ("host:pid"), while claimed. */
+  claimedBy: string | null;
 }
 
 export interface OutboxStore {
@@ -231,7 +233,13 @@ export interface OutboxStore {
    * ends the claim. Two senders (the daemon and a CLI delivery, or two instances) never send
    * the same message, and a message discarded before its claim never goes.
    */
-  claim(id: number, now: string, until: string): boolean;
+  claim(id: number, now: string, until: string, owner: string): boolean;
+  /**
+   * Ends the claims of senders known to be gone (`gone(owner)`: a process on this host that no
+   * longer runs), so that a message a killed process had claimed goes at once rather than when
+   * its claim runs out. Returns how many.
+   */
+  releaseClaims(gone: (owner: string) => boolean): number;
   get(id: number): OutboxMessage | undefined;
   /** Every message, or those with one status, oldest first. */
   list(status?: OutboxStatus): OutboxMessage[];

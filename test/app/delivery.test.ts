@@ -183,8 +183,8 @@ describe('deliverDue: each message is claimed before it is sent', () => {
   it('a message being sent cannot be discarded; a claim left by a sender that died expires', async () => {
     const store = outboxWith('a@x.test');
     const a = row(store, 'a@x.test')!.id;
-    expect(store.outbox.claim(a, T0.toISOString(), '2026-12-02T10:01:00.000Z')).toBe(true);
-    expect(store.outbox.claim(a, T0.toISOString(), '2026-12-02T10:01:00.000Z')).toBe(false);
+    expect(store.outbox.claim(a, T0.toISOString(), '2026-12-02T10:01:00.000Z', 'other-host:1')).toBe(true);
+    expect(store.outbox.claim(a, T0.toISOString(), '2026-12-02T10:01:00.000Z', 'other-host:1')).toBe(false);
     expect(store.outbox.discard(a, T0.toISOString())).toBe(0);
     expect(store.outbox.due(T0.toISOString())).toEqual([]);
 

@@ -196,18 +196,32 @@ describe.each([
     const store = open();
     const id = store.outbox.add(message());
     const t = (m: number) => `2026-11-25T08:0${m}:00.000Z`;
-    expect(store.outbox.claim(id, t(0), t(1))).toBe(true);
-    expect(store.outbox.claim(id, t(0), t(1))).toBe(false);
+    expect(store.outbox.claim(id, t(0), t(1), 'daemon')).toBe(true);
+    expect(store.outbox.claim(id, t(0), t(1), 'daemon')).toBe(false);
     expect(store.outbox.due(t(0))).toEqual([]);
     expect(store.outbox.get(id)?.claimedUntil).toBe(t(1));
     expect(store.outbox.discard(id, t(0))).toBe(0); // being sent
-    expect(store.outbox.claim(id, t(2), t(3))).toBe(true); // the first sender died
+    expect(store.outbox.claim(id, t(2), t(3), 'cli')).toBe(true); // the first sender died
     store.outbox.markWaiting(id, 'unreachable');
     expect(store.outbox.get(id)?.claimedUntil).toBeNull();
     expect(store.outbox.due(t(2)).map((m) => m.id)).toEqual([id]);
     store.outbox.holdCycle(-1);
     expect(store.outbox.discard(id, t(2))).toBe(1);
-    expect(store.outbox.claim(id, t(2), t(3))).toBe(false); // discarded: never sent
+    expect(store.outbox.claim(id, t(2), t(3), 'cli')).toBe(false); // discarded: never sent
+    store.close();
+  });
+
+  it('releases the claims of a sender that is gone, and only those', () => {
+    const store = open();
+    const a = store.outbox.add(message());
+    const b = store.outbox.add(message());
+    const [now, later] = ['2026-11-25T08:00:00.000Z', '2026-11-25T08:01:00.000Z'];
+    store.outbox.claim(a, now, later, 'host:111');
+    store.outbox.claim(b, now, later, 'host:222');
+    expect(store.outbox.releaseClaims((owner) => owner === 'host:111')).toBe(1);
+    expect(store.outbox.get(a)).toMatchObject({ claimedUntil: null, claimedBy: null });
+    expect(store.outbox.get(b)).toMatchObject({ claimedUntil: later, claimedBy: 'host:222' });
+    expect(store.outbox.due(now).map((m) => m.id)).toEqual([a]);
     store.close();
   });
 
@@ -336,8 +350,10 @@ describe('outbox claims across processes (two SQLite connections to one file)', 
     const daemon = SqliteStore.open(path);
     const cli = SqliteStore.open(path);
     const id = daemon.outbox.add(message());
-    expect(cli.outbox.claim(id, '2026-11-25T08:00:00.000Z', '2026-11-25T08:01:00.000Z')).toBe(true);
-    expect(daemon.outbox.claim(id, '2026-11-25T08:00:00.000Z', '2026-11-25T08:01:00.000Z')).toBe(false);
+    expect(cli.outbox.claim(id, '2026-11-25T08:00:00.000Z', '2026-11-25T08:01:00.000Z', 'cli')).toBe(true);
+    expect(daemon.outbox.claim(id, '2026-11-25T08:00:00.000Z', '2026-11-25T08:01:00.000Z', 'daemon')).toBe(
+      false,
+    );
     expect(daemon.outbox.due('2026-11-25T08:00:30.000Z')).toEqual([]);
     daemon.close();
     cli.close();

@@ -50,6 +50,7 @@ export class MemoryOutbox extends MemoryTable implements OutboxStore {
       lastError: null,
       sentAt: null,
       claimedUntil: null,
+      claimedBy: null,
     });
     return id;
   }
@@ -86,11 +87,19 @@ export class MemoryOutbox extends MemoryTable implements OutboxStore {
     if (message) Object.assign(message, change);
   }
 
-  claim(id: number, now: string, until: string): boolean {
+  claim(id: number, now: string, until: string, owner: string): boolean {
     const message = this.data().outbox.get(id);
     if (message?.status !== 'pending' || claimed(message, now)) return false;
     message.claimedUntil = until;
+    message.claimedBy = owner;
     return true;
+  }
+
+  releaseClaims(gone: (owner: string) => boolean): number {
+    return this.#where((m) => m.claimedUntil !== null && m.claimedBy !== null && gone(m.claimedBy), {
+      claimedUntil: null,
+      claimedBy: null,
+    });
   }
 
   markSent(id: number, at: string, attempts: number): void {
@@ -101,15 +110,16 @@ export class MemoryOutbox extends MemoryTable implements OutboxStore {
       nextAttemptAt: null,
       lastError: null,
       claimedUntil: null,
+      claimedBy: null,
     });
   }
 
   markRetry(id: number, attempts: number, nextAttemptAt: string, error: string): void {
-    this.#update(id, { attempts, nextAttemptAt, lastError: error, claimedUntil: null });
+    this.#update(id, { attempts, nextAttemptAt, lastError: error, claimedUntil: null, claimedBy: null });
   }
 
   markWaiting(id: number, error: string): void {
-    this.#update(id, { lastError: error, claimedUntil: null });
+    this.#update(id, { lastError: error, claimedUntil: null, claimedBy: null });
   }
 
   markFailed(id: number, attempts: number, error: string): void {
@@ -119,6 +129,7 @@ export class MemoryOutbox extends MemoryTable implements OutboxStore {
       nextAttemptAt: null,
       lastError: error,
       claimedUntil: null,
+      claimedBy: null,
     });
   }
 

@@ -250,9 +250,10 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 13,
-    description: 'outbox: a claim on each message while a sender has it',
+    description: 'outbox: a claim on each message while a sender has it, and by whom',
     sql: `
       ALTER TABLE outbox ADD COLUMN claimed_until TEXT;
+      ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
     `,
   },
 ];

@@ -32,6 +32,7 @@ interface Row {
   sent_at: string | null;
   protected_group: number;
   claimed_until: string | null;
+  claimed_by: string | null;
 }
 
 function fromRow(r: Row): OutboxMessage {
@@ -53,6 +54,7 @@ function fromRow(r: Row): OutboxMessage {
     sentAt: r.sent_at,
     protectedGroup: r.protected_group === 1,
     claimedUntil: r.claimed_until,
+    claimedBy: r.claimed_by,
   };
 }
 
@@ -102,13 +104,27 @@ export class SqliteOutbox implements OutboxStore {
   }
 
   /** One UPDATE: SQLite's write lock makes the test-and-set atomic across processes. */
-  claim(id: number, now: string, until: string): boolean {
+  claim(id: number, now: string, until: string, owner: string): boolean {
     return (
       this.#prepare(
-        `UPDATE outbox SET claimed_until = ?
+        `UPDATE outbox SET claimed_until = ?, claimed_by = ?
            WHERE id = ? AND status = 'pending' AND (claimed_until IS NULL OR claimed_until <= ?)`,
-      ).run(until, id, now).changes === 1
+      ).run(until, owner, id, now).changes === 1
     );
+  }
+
+  releaseClaims(gone: (owner: string) => boolean): number {
+    const owners = (
+      this.#prepare('SELECT DISTINCT claimed_by FROM outbox WHERE claimed_until IS NOT NULL').all() as {
+        claimed_by: string | null;
+      }[]
+    )
+      .map((r) => r.claimed_by)
+      .filter((o): o is string => o !== null && gone(o));
+    const release = this.#prepare(
+      'UPDATE outbox SET claimed_until = NULL, claimed_by = NULL WHERE claimed_by = ?',
+    );
+    return owners.reduce((n, owner) => n + release.run(owner).changes, 0);
   }
 
   get(id: number): OutboxMessage | undefined {
@@ -127,13 +143,13 @@ export class SqliteOutbox implements OutboxStore {
 
   markSent(id: number, at: string, attempts: number): void {
     this.#prepare(
-      "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = ?, next_attempt_at = NULL, last_error = NULL, claimed_until = NULL WHERE id = ?",
+      "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = ?, next_attempt_at = NULL, last_error = NULL, claimed_until = NULL, claimed_by = NULL WHERE id = ?",
     ).run(at, attempts, id);
   }
 
   markRetry(id: number, attempts: number, nextAttemptAt: string, error: string): void {
     this.#prepare(
-      'UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?, claimed_until = NULL WHERE id = ?',
+      'UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?, claimed_until = NULL, claimed_by = NULL WHERE id = ?',
     ).run(attempts, nextAttemptAt, error, id);
   }
 
@@ -142,12 +158,14 @@ export class SqliteOutbox implements OutboxStore {
    * outage neither uses up `maxAttempts` nor lets later mail to the same people overtake it.
    */
   markWaiting(id: number, error: string): void {
-    this.#prepare('UPDATE outbox SET last_error = ?, claimed_until = NULL WHERE id = ?').run(error, id);
+    this.#prepare(
+      'UPDATE outbox SET last_error = ?, claimed_until = NULL, claimed_by = NULL WHERE id = ?',
+    ).run(error, id);
   }
 
   markFailed(id: number, attempts: number, error: string): void {
     this.#prepare(
-      "UPDATE outbox SET status = 'failed', attempts = ?, next_attempt_at = NULL, last_error = ?, claimed_until = NULL WHERE id = ?",
+      "UPDATE outbox SET status = 'failed', attempts = ?, next_attempt_at = NULL, last_error = ?, claimed_until = NULL, claimed_by = NULL WHERE id = ?",
     ).run(attempts, error, id);
   }
 
