@@ -141,6 +141,10 @@ export async function finishAndNotify(
   const final = deps.config.directory.actor.waitSeconds === 0;
   const { unknown } = await attributeActors(deps, deferred.cycleId, since, domainOf(deps, deferred), final);
   if (unknown > 0 && !final) {
+    deps.log.info('waiting for the audit records of some changes; the cycle commits first', {
+      events: unknown,
+      waitSeconds: deps.config.directory.actor.waitSeconds,
+    });
     deps.store.cycles.setMeta(ACTORS_PENDING, JSON.stringify(deferred));
     return { messages: 0, held: false, deferred: { ...deferred, objects: apply } };
   }

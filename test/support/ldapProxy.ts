@@ -34,6 +34,8 @@ export class LdapProxy {
   #holdModifyResponses = false;
   #holdAfterSearches: number | undefined;
   #held: (() => void)[] = [];
+  /** Modify responses kept from the client, for {@link releaseAll}. */
+  #heldAnswers: (() => void)[] = [];
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   port = 0;
@@ -95,6 +97,13 @@ export class LdapProxy {
     for (const forward of this.#held.splice(0)) forward();
   }
 
+  /** Holds nothing from now on, and forwards what it held, modify responses included. */
+  releaseAll(): void {
+    this.#holdModifyResponses = false;
+    this.release();
+    for (const forward of this.#heldAnswers.splice(0)) forward();
+  }
+
   #pipe(client: Socket, open: () => Socket): void {
     const server = open();
     this.#sockets.add(client).add(server);
@@ -109,9 +118,10 @@ export class LdapProxy {
         return;
       }
       for (const message of answers.push(chunk)) {
-        if (this.#holdModifyResponses && protocolOpTag(message) === MODIFY_RESPONSE)
+        if (this.#holdModifyResponses && protocolOpTag(message) === MODIFY_RESPONSE) {
           this.heldModifyResponses++;
-        else client.write(message);
+          this.#heldAnswers.push(() => client.write(message));
+        } else client.write(message);
       }
     });
     const close = () => {
