@@ -12,6 +12,7 @@ import { ActorResolver } from '../../src/actor/resolve.js';
 import { runCycle } from '../../src/poll/cycle.js';
 import type { DirectoryEntry } from '../../src/core/types.js';
 import { appBed } from '../support/appBed.js';
+import { sambaAuditLine } from '../support/auditLines.js';
 import { tempDir } from '../support/cli.js';
 import { DOMAIN } from '../support/fakeDirectory.js';
 
@@ -129,11 +130,12 @@ describe('the actor from a samba-audit file (in-memory ports)', () => {
     const cara = bed.directory.user('Cara');
     appendFileSync(
       log,
-      `${JSON.stringify({
-        timestamp: '2026-12-01T08:00:30.000000+0000',
-        type: 'dsdbChange',
-        dsdbChange: { statusCode: 0, operation: 'Add', userSid: bed.directory.sidOf(olga), dn: cara.dn },
-      })}\n`,
+      sambaAuditLine({
+        sid: bed.directory.sidOf(olga),
+        dn: cara.dn,
+        operation: 'Add',
+        at: new Date('2026-12-01T08:00:30Z'),
+      }),
     );
 
     await runCycle(bed.deps());

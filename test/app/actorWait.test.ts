@@ -16,6 +16,7 @@ import { Renderer } from '../../src/mail/render.js';
 import { runCycle } from '../../src/poll/cycle.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { tempDir } from '../support/cli.js';
+import { sambaAuditLine } from '../support/auditLines.js';
 import { BASE, FakeDirectory } from '../support/fakeDirectory.js';
 
 function bed(waitSeconds: number) {
@@ -101,17 +102,7 @@ describe('waiting for an audit record (SQLite on disk)', () => {
     setTimeout(() => {
       appendFileSync(
         audit,
-        `${JSON.stringify({
-          timestamp: new Date().toISOString().replace('Z', '+0000'),
-          type: 'dsdbChange',
-          dsdbChange: {
-            statusCode: 0,
-            operation: 'Modify',
-            userSid: directory.sidOf(olga),
-            dn: ann.dn,
-            attributes: { title: {} },
-          },
-        })}\n`,
+        sambaAuditLine({ sid: directory.sidOf(olga), dn: ann.dn, attributes: ['title'] }),
       );
     }, 1500);
     await cycle;

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
+import { sambaAuditLine } from '../support/auditLines.js';
 import { sambaOrNull, tempDir } from '../support/cli.js';
 import { Bed, directoryAndSmtp } from './harness.js';
 import { counts, record, tally } from './summary.js';
@@ -160,18 +161,7 @@ describe.skipIf(!samba)('fault: hostile values', () => {
         directoryExtra: `  actor: { source: samba-audit, paths: ["${audit}"], waitSeconds: 1 }`,
       },
     );
-    const hostile = (sid: string) =>
-      `${JSON.stringify({
-        timestamp: new Date().toISOString().replace('Z', '+0000'),
-        type: 'dsdbChange',
-        dsdbChange: {
-          statusCode: 0,
-          operation: 'Modify',
-          userSid: sid,
-          dn: target,
-          attributes: { title: {} },
-        },
-      })}\n`;
+    const hostile = (sid: string) => sambaAuditLine({ sid, dn: target, attributes: ['title'] });
 
     await admin.modify(target, 'replace', 'title', ['hostile-sid-1']);
     appendFileSync(audit, hostile('S-1-5-21-1('));
