@@ -60,6 +60,8 @@ const CLOCK_SLACK_MS = 60_000;
 export class ChangeApplier {
   readonly counts = { objects: 0, groups: 0, memberships: 0, containers: 0 };
   events = 0;
+  /** The highest uSNChanged of the entries read (what the snapshot now reflects of this DC). */
+  maxUsnChanged = 0n;
   readonly #o: ApplierOptions;
   readonly #renames: ContainerRename[] = [];
   /**
@@ -88,6 +90,7 @@ export class ChangeApplier {
 
   /** One entry of the change search (or of a resync's full read). */
   async entry(entry: DirectoryEntry): Promise<void> {
+    if (entry.usnChanged > this.maxUsnChanged) this.maxUsnChanged = entry.usnChanged;
     if (entry.deleted) this.deleted(entry.guid);
     else if (isContainer(entry.objectClass)) await this.#container(entry);
     else if (isWithin(entry.dn, this.#o.baseDN)) this.#inScope(entry);

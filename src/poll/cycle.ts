@@ -29,7 +29,7 @@ import {
   type PollKind,
 } from './passes.js';
 import { pruneDaily } from './retention.js';
-import { notifyLeftOver, SYNTAXES_META } from './steps.js';
+import { notifyLeftOver, SYNTAXES_META, usnSeen } from './steps.js';
 
 export type { CycleSummary, PollKind } from './passes.js';
 export { IDLE_CURSOR_SLACK } from './passes.js';
@@ -158,13 +158,15 @@ async function awaitCaughtUp(
     return;
   }
   const reached = vector.get(state.invocationId);
+  // What the snapshot reflects of the previous DC: the highest uSNChanged read from it.
+  const needed = usnSeen(store, state.invocationId) ?? state.usnCursor;
   const lag = {
     previous: state.dsServiceName,
     dc: identity.dsServiceName,
-    previousCursor: state.usnCursor.toString(),
+    needed: needed.toString(),
     reached: reached?.toString() ?? null,
   };
-  if (reached !== undefined && reached >= state.usnCursor) {
+  if (reached !== undefined && reached >= needed) {
     store.cycles.setMeta(FAILOVER_WAIT, '');
     log.info('the domain controller holds everything the previous one had told', lag);
     return;
@@ -187,7 +189,7 @@ async function awaitCaughtUp(
       failoverWaitSeconds: limit,
     });
     throw new ReplicationLagError(
-      `${dcName(identity.dsServiceName)} has not caught up with ${dcName(state.dsServiceName)} yet (it holds its changes up to USN ${reached ?? 'none'}; adnotify had read up to ${state.usnCursor}): waiting up to ${limit} s (directory.failoverWaitSeconds, ${waited} s so far) before resyncing, so that changes not yet replicated are not told as reverts`,
+      `${dcName(identity.dsServiceName)} has not caught up with ${dcName(state.dsServiceName)} yet (it holds its changes up to USN ${reached ?? 'none'}; adnotify had read changes up to ${needed}): waiting up to ${limit} s (directory.failoverWaitSeconds, ${waited} s so far) before resyncing, so that changes not yet replicated are not told as reverts`,
     );
   }
   store.cycles.setMeta(FAILOVER_WAIT, '');

@@ -16,6 +16,7 @@ import {
   closeFullRead,
   finishAndNotify,
   notifyDeferred,
+  recordUsnSeen,
   type DeferredNotice,
   type Objects,
   saveAttributeSyntaxes,
@@ -67,8 +68,10 @@ export async function baseline(
   log.info('baseline started', { dc: identity.dsServiceName, usn: identity.highestCommittedUSN.toString() });
   const cycleId = await store.transaction(async () => {
     store.snapshot.clear();
+    let maxUsn = 0n;
     for await (const page of directory.search({ filter: fullReadFilter(config.directory.filter) })) {
       for (const entry of page) {
+        if (entry.usnChanged > maxUsn) maxUsn = entry.usnChanged;
         if (isContainer(entry.objectClass)) {
           store.snapshot.putContainer(entry.guid, entry.dn);
           counts.containers++;
@@ -83,6 +86,7 @@ export async function baseline(
         }
       }
     }
+    recordUsnSeen(store, identity.invocationId, maxUsn);
     // The audit files are taken from their end: changes before the baseline are not reported.
     pullAudit(deps);
     const finished = await closeFullRead(deps, identity, started, null, scope);
@@ -154,6 +158,7 @@ export async function incremental(
       identity,
       new Date(state.updatedAt),
     );
+    recordUsnSeen(store, identity.invocationId, apply.maxUsnChanged);
     // The change search read the schema's attribute syntaxes (the cache was stale): keep them.
     if (refreshSyntaxes && hcu > cursor) await saveAttributeSyntaxes(directory, store, started);
     const finished = clock.now();
@@ -246,6 +251,7 @@ export async function resync(
       identity,
       new Date(state.updatedAt),
     );
+    recordUsnSeen(store, identity.invocationId, apply.maxUsnChanged);
     const finished = await closeFullRead(deps, identity, started, state.baselineAt, scope);
     const record = closeCycle(store, 'resync', started, finished, apply, cycleId());
     const seconds = record.durationMs / 1000;

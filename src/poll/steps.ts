@@ -100,6 +100,30 @@ export function closeCycle(
   return record;
 }
 
+/** The meta key of the highest uSNChanged the snapshot reflects, with the DC it is of. */
+const USN_SEEN = 'usnSeen';
+
+/**
+ * Records that the snapshot reflects the DC `invocationId`'s changes up to `usn` (the highest
+ * uSNChanged of an entry read from it). A failover compares the new DC's up-to-dateness
+ * vector with this, not with highestCommittedUSN, which also counts changes that do not
+ * replicate or are in other naming contexts.
+ */
+export function recordUsnSeen(store: Pick<StateStore, 'cycles'>, invocationId: string, usn: bigint): void {
+  if (usn === 0n) return;
+  const before = usnSeen(store, invocationId);
+  if (before !== undefined && before >= usn) return;
+  store.cycles.setMeta(USN_SEEN, JSON.stringify({ invocationId, usn: usn.toString() }));
+}
+
+/** The highest uSNChanged of the DC `invocationId` the snapshot reflects, when recorded. */
+export function usnSeen(store: Pick<StateStore, 'cycles'>, invocationId: string): bigint | undefined {
+  const text = store.cycles.getMeta(USN_SEEN);
+  if (text === undefined || text === '') return undefined;
+  const seen = JSON.parse(text) as { invocationId: string; usn: string };
+  return seen.invocationId === invocationId ? BigInt(seen.usn) : undefined;
+}
+
 /** The meta key of a cycle whose notifications wait for their actors' audit records. */
 const ACTORS_PENDING = 'actorsPending';
 

@@ -1,0 +1,82 @@
+/**
+ * A failover to a DC that lags (issue 22, item 16), on two replicating Samba DCs with
+ * replication from DC1 paused: adnotify told a change read on DC1; DC2 does not hold it yet.
+ * Before its resync on DC2 adnotify waits (exit 75, saying why) instead of telling a revert
+ * and then the change again; once DC2 has caught up, the resync tells nothing twice.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { uniqueName } from '../support/cli.js';
+import { DirectoryAdmin } from '../support/seed.js';
+import { SmtpCapture } from '../support/smtpCapture.js';
+import { startTwoDcs, twoDcsPossible, type TwoDcs } from '../support/twoDcs.js';
+import { Watch } from '../support/watch.js';
+
+const possible = twoDcsPossible();
+if (!possible) {
+  const why = 'two replicating Samba DCs need root, unshare and samba-tool';
+  if (process.env['CI'] === 'true') throw new Error(`CI: ${why}; the failover tests cannot run`);
+  console.warn(`\n*** SKIPPED: the failover tests (${why}) ***\n`);
+}
+
+describe.skipIf(!possible)('a failover to a DC that lags (two replicating Samba DCs)', () => {
+  let dcs: TwoDcs;
+  let dir: string;
+  let admin: DirectoryAdmin;
+  let smtp: SmtpCapture;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'adnotify-twodc-'));
+    dcs = await startTwoDcs(dir);
+    admin = await DirectoryAdmin.connect(dcs.dc[1]);
+    smtp = await SmtpCapture.start();
+  }, 180_000);
+  afterAll(async () => {
+    await admin?.close();
+    await smtp?.stop();
+    await dcs?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('waits for the new DC to catch up instead of telling a phantom revert; then tells nothing twice', async () => {
+    let ann = '';
+    const watch = await Watch.start(
+      admin,
+      dcs.dc[1],
+      'failover',
+      async (ou) => {
+        ann = await admin.person(ou, 'Ann', {}, `ann-${uniqueName('f').slice(-6)}@example.test`);
+      },
+      {
+        urls: [dcs.dc[1].url, dcs.dc[2].url],
+        smtpPort: smtp.port,
+        extra: 'notify: { objectModified: true }',
+      },
+    );
+    dcs.replicate(2, 1); // DC2 holds the watched OU and its baseline
+
+    dcs.pauseOutbound(1);
+    await admin.modify(ann, 'replace', 'title', ['Told on DC1']);
+    const onDc1 = await watch.cycle();
+    expect(onDc1.events.map((e) => e.type)).toEqual(['object.modified']);
+
+    // DC1 goes away: adnotify is left with DC2, which has not received the change.
+    writeFileSync(watch.config, readFileSync(watch.config, 'utf8').replace(`"${dcs.dc[1].url}",`, ''));
+    const waiting = await watch.run('once');
+    expect(waiting.code, waiting.stderr).toBe(75);
+    expect(waiting.stderr).toMatch(/DC2 has not caught up with DC1 yet .*waiting up to 300 s/);
+    expect(await watch.newEvents()).toEqual([]);
+
+    dcs.resumeOutbound(1);
+    dcs.replicate(2, 1);
+    const resync = await watch.cycle();
+
+    expect(resync.stdout).toMatch(/^resync: /m);
+    expect(resync.events).toEqual([]); // no revert, and the change not told again
+    expect(smtp.messages.filter((m) => (m.parsed.text ?? '').includes('Told on DC1'))).toHaveLength(1);
+  }, 120_000);
+});
