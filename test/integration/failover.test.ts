@@ -24,10 +24,11 @@ if (!possible) {
 }
 
 describe.skipIf(!possible)('a failover to a DC that lags (two replicating Samba DCs)', () => {
-  let dcs: TwoDcs;
-  let dir: string;
-  let admin: DirectoryAdmin;
-  let smtp: SmtpCapture;
+  // Undefined when beforeAll failed part-way: afterAll stops what was started.
+  let dcs: TwoDcs | undefined;
+  let dir = '';
+  let admin: DirectoryAdmin | undefined;
+  let smtp: SmtpCapture | undefined;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'adnotify-twodc-'));
@@ -43,40 +44,43 @@ describe.skipIf(!possible)('a failover to a DC that lags (two replicating Samba 
   }, 60_000);
 
   it('waits for the new DC to catch up instead of telling a phantom revert; then tells nothing twice', async () => {
+    if (!dcs || !admin || !smtp) throw new Error('the two DCs did not start');
+    const { dc, replicate, pauseOutbound, resumeOutbound } = dcs;
+    const [directory, mail] = [admin, smtp];
     let ann = '';
     const watch = await Watch.start(
-      admin,
-      dcs.dc[1],
+      directory,
+      dc[1],
       'failover',
       async (ou) => {
-        ann = await admin.person(ou, 'Ann', {}, `ann-${uniqueName('f').slice(-6)}@example.test`);
+        ann = await directory.person(ou, 'Ann', {}, `ann-${uniqueName('f').slice(-6)}@example.test`);
       },
       {
-        urls: [dcs.dc[1].url, dcs.dc[2].url],
-        smtpPort: smtp.port,
+        urls: [dc[1].url, dc[2].url],
+        smtpPort: mail.port,
         extra: 'notify: { objectModified: true }',
       },
     );
-    dcs.replicate(2, 1); // DC2 holds the watched OU and its baseline
+    replicate(2, 1); // DC2 holds the watched OU and its baseline
 
-    dcs.pauseOutbound(1);
-    await admin.modify(ann, 'replace', 'title', ['Told on DC1']);
+    pauseOutbound(1);
+    await directory.modify(ann, 'replace', 'title', ['Told on DC1']);
     const onDc1 = await watch.cycle();
     expect(onDc1.events.map((e) => e.type)).toEqual(['object.modified']);
 
     // DC1 goes away: adnotify is left with DC2, which has not received the change.
-    writeFileSync(watch.config, readFileSync(watch.config, 'utf8').replace(`"${dcs.dc[1].url}",`, ''));
+    writeFileSync(watch.config, readFileSync(watch.config, 'utf8').replace(`"${dc[1].url}",`, ''));
     const waiting = await watch.run('once');
     expect(waiting.code, waiting.stderr).toBe(75);
     expect(waiting.stderr).toMatch(/DC2 has not caught up with DC1 yet .*waiting up to 300 s/);
     expect(await watch.newEvents()).toEqual([]);
 
-    dcs.resumeOutbound(1);
-    dcs.replicate(2, 1);
+    resumeOutbound(1);
+    replicate(2, 1);
     const resync = await watch.cycle();
 
     expect(resync.stdout).toMatch(/^resync: /m);
     expect(resync.events).toEqual([]); // no revert, and the change not told again
-    expect(smtp.messages.filter((m) => (m.parsed.text ?? '').includes('Told on DC1'))).toHaveLength(1);
+    expect(mail.messages.filter((m) => (m.parsed.text ?? '').includes('Told on DC1'))).toHaveLength(1);
   }, 120_000);
 });

@@ -25,11 +25,11 @@ export type DcNumber = 1 | 2;
 export interface TwoDcs {
   dc: Record<DcNumber, SambaInfo>;
   /** DC `n` sends its changes to no other DC until {@link resumeOutbound} (DISABLE_OUTBOUND_REPL). */
-  pauseOutbound(n: DcNumber): void;
-  resumeOutbound(n: DcNumber): void;
+  pauseOutbound: (n: DcNumber) => void;
+  resumeOutbound: (n: DcNumber) => void;
   /** DC `to` pulls what DC `from` has, now. */
-  replicate(to: DcNumber, from: DcNumber): void;
-  stop(): Promise<void>;
+  replicate: (to: DcNumber, from: DcNumber) => void;
+  stop: () => Promise<void>;
 }
 
 /** Root and the tools: mount namespaces need root; samba-tool needs the system python. */
