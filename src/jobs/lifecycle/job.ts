@@ -9,16 +9,14 @@
  * a crash is completed at the next run without writing again.
  */
 import { namingContextOf } from '../../core/dn.js';
-import { isDisabled } from '../../core/account.js';
 import type { LifecycleType } from '../../core/events.js';
 import { effectOf, nextStep, pendingState, stateAfter, type Step } from '../../core/lifecycle.js';
-import { textOf, type DirectoryEntry } from '../../core/types.js';
 import type { Deps } from '../../deps.js';
-import { readByGuids } from '../../directory/lookup.js';
 import { errorMessage } from '../../errors.js';
 import { applyOwnChange } from '../../store/ownChange.js';
 import type { Schedule } from '../../store/ports.js';
 import { attributeFor, LookupError } from './names.js';
+import { holds, readScheduleObjects, whyNotPutBack } from './objects.js';
 import { record } from './notices.js';
 
 export { attributeFor, LookupError, resolveName } from './names.js';
@@ -50,49 +48,6 @@ function unchanged(current: Schedule | undefined, read: Schedule): boolean {
 function moved(changed: boolean, id: number): void {
   if (!changed)
     throw new ScheduleChangedError(`schedule #${id} changed while its step was applied; rolled back`);
-}
-
-/** True when `subject` is among the values of `attribute` of `target` (by GUID, else DN). */
-function holds(target: DirectoryEntry, attribute: string, subject: { guid: string; dn: string }): boolean {
-  const values =
-    attribute.toLowerCase() === 'member'
-      ? (target.members ?? [])
-      : ([...target.attributes].find(([k]) => k.toLowerCase() === attribute.toLowerCase())?.[1] ?? []);
-  return values.some(
-    (v) =>
-      typeof v !== 'string' &&
-      !(v instanceof Uint8Array) &&
-      (v.guid !== null ? v.guid === subject.guid : v.dn.toLowerCase() === subject.dn.toLowerCase()),
-  );
-}
-
-/**
- * An object of a schedule as the directory shows it: found, deleted (its tombstone was seen),
- * or unreadable (no entry and no tombstone: a deny-read ACE, or a lost grant of the bind
- * account). Only a tombstone means gone: an object the bind account cannot see is not taken
- * as deleted, or a temporary grant would outlive its schedule.
- */
-type Seen = { entry: DirectoryEntry } | { deleted: true } | { unreadable: true };
-
-async function readScheduleObjects(
-  deps: Deps,
-  base: string,
-  s: Schedule,
-): Promise<{ target: Seen; subject: Seen }> {
-  const guids = [s.targetGuid, s.subjectGuid];
-  const found = await readByGuids(deps.directory, base, guids);
-  const missing = guids.filter((g) => !found.has(g));
-  const tombstones =
-    missing.length === 0
-      ? new Map<string, DirectoryEntry>()
-      : await readByGuids(deps.directory, base, missing, { showDeleted: true });
-  const seen = (guid: string): Seen => {
-    const entry = found.get(guid);
-    if (entry && !entry.deleted) return { entry };
-    if (entry?.deleted || tombstones.get(guid)?.deleted) return { deleted: true };
-    return { unreadable: true };
-  };
-  return { target: seen(s.targetGuid), subject: seen(s.subjectGuid) };
 }
 
 /**
@@ -191,18 +146,6 @@ export async function lifecycleJob(deps: Deps, options: { dryRun: boolean }): Pr
     });
   }
   return done;
-}
-
-/** Why the end of a temporary removal does not put the member back, or null when it does. */
-function whyNotPutBack(s: Schedule, subject: Seen): string | null {
-  if (s.startChanged === false) {
-    return 'the member was not in the group when the removal started (someone else had removed it)';
-  }
-  if ('deleted' in subject) return 'the account has been deleted';
-  if ('entry' in subject && isDisabled(textOf(subject.entry, 'userAccountControl'))) {
-    return 'the account is disabled';
-  }
-  return null;
 }
 
 /**

@@ -12,7 +12,7 @@ import {
   type LastRun,
 } from '../ports.js';
 import type { Statements } from './database.js';
-import { REDACTION_KEY } from './migrations.js';
+import { REDACTION_KEY } from './scrub.js';
 
 export class SqliteCycleLog implements CycleLog {
   readonly #sql: Statements;
