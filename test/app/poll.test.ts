@@ -4,6 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 
+import { healthOf } from '../../src/daemon/health.js';
+import { exitCodeFor, ReplicationLagError } from '../../src/errors.js';
 import { runCycle } from '../../src/poll/cycle.js';
 import { appBed } from '../support/appBed.js';
 
@@ -142,7 +144,31 @@ describe('runCycle on in-memory ports', () => {
     bed.directory.upToDate.set(dc1, reached - 1n);
     const told = bed.store.events.since('').length;
 
-    await expect(runCycle(bed.deps())).rejects.toThrow(/has not caught up with .*DC1.*waiting/);
+    const lag = await runCycle(bed.deps()).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(lag).toBeInstanceOf(ReplicationLagError);
+    expect(String(lag)).toMatch(/has not caught up with .*DC1.*waiting/);
+    expect(exitCodeFor(lag)).toBe(75);
+    // What the daemon's /healthz says meanwhile (daemon.ts keeps the message while it waits).
+    const health = healthOf({
+      now: bed.now,
+      intervalMs: 60_000,
+      startedAt: bed.now,
+      lastSuccess: bed.now,
+      lastError: null,
+      bindRefused: null,
+      lagging: (lag as Error).message,
+      mailRefused: null,
+      mailDownSince: null,
+      mailDownReason: null,
+      mailService: 'the SMTP server',
+      counts: null,
+      redact: (text) => text,
+    });
+    expect(health.healthy).toBe(false);
+    expect(health.reasons.join()).toContain('DC2 has not caught up with DC1 yet');
     expect(bed.store.events.since('')).toHaveLength(told);
     expect(bed.store.cycles.directoryState()?.invocationId).toBe(dc1);
 
