@@ -16,6 +16,7 @@ import { Renderer } from '../../src/mail/render.js';
 import { runCycle } from '../../src/poll/cycle.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { tempDir } from '../support/cli.js';
+import { A_SCHEDULE } from '../support/schedules.js';
 import { sambaAuditLine } from '../support/auditLines.js';
 import { BASE, FakeDirectory } from '../support/fakeDirectory.js';
 
@@ -63,17 +64,7 @@ describe('waiting for an audit record (SQLite on disk)', () => {
     const other = SqliteStore.open(path);
     try {
       // What `temp add` writes: it must not wait for the cycle, let alone fail busy.
-      other.schedules.add({
-        kind: 'member',
-        targetGuid: 'g',
-        targetDn: 'CN=G',
-        subjectGuid: 's',
-        subjectDn: 'CN=S',
-        startAt: '2026-12-01T00:00:00.000Z',
-        endAt: '2026-12-02T00:00:00.000Z',
-        createdAt: '2026-12-01T00:00:00.000Z',
-        createdBy: 'admin',
-      });
+      other.schedules.add(A_SCHEDULE);
       // The cycle has committed its events; its mail waits for the actor.
       expect(other.events.since('').map((e) => e.type)).toEqual(['object.modified']);
       expect(other.outbox.counts().pending).toBe(0);

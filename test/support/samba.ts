@@ -380,7 +380,8 @@ async function launch(base: SambaInfo): Promise<StartedSamba> {
   return { info, stop };
 }
 
-async function waitUntilReady(info: SambaInfo, child: ChildProcess): Promise<void> {
+/** Waits until the DC answers a bind over LDAPS (60 s at most), or fails when samba exits. */
+export async function waitUntilReady(info: SambaInfo, child: ChildProcess): Promise<void> {
   const ca = readFileSync(info.caFile);
   const deadline = Date.now() + 60_000;
   let last: unknown;

@@ -8,13 +8,17 @@
  * namespaces). About 20 s. Stopped by PID and by the files the DCs hold open.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 
-import { Client } from 'ldapts';
-
-import { ADMIN_PASSWORD, issueCertificate, makeCa, stopEverySamba, type SambaInfo } from './samba.js';
+import {
+  ADMIN_PASSWORD,
+  issueCertificate,
+  makeCa,
+  stopEverySamba,
+  waitUntilReady,
+  type SambaInfo,
+} from './samba.js';
 
 const REALM = 'ACME.TEST';
 const BASE_DN = 'DC=acme,DC=test';
@@ -124,7 +128,7 @@ export async function startTwoDcs(dir: string): Promise<TwoDcs> {
     const child = spawn(c, a, { stdio: ['ignore', out, out], env });
     closeSync(out);
     children.push(child);
-    await ready(dc, child);
+    await waitUntilReady(dc, child);
     return { ...dc, pid: child.pid ?? 0 };
   };
   const stop = async () => {
@@ -218,24 +222,4 @@ export async function startTwoDcs(dir: string): Promise<TwoDcs> {
     await stop();
     throw err;
   }
-}
-
-async function ready(dc: SambaInfo, child: ChildProcess): Promise<void> {
-  const ca = readFileSync(dc.caFile);
-  const deadline = Date.now() + 60_000;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`samba exited with ${child.exitCode}; see ${dc.auditLog}`);
-    const client = new Client({ url: dc.url, connectTimeout: 2000, timeout: 5000, tlsOptions: { ca } });
-    try {
-      await client.bind(dc.bindDN, dc.password);
-      await client.unbind();
-      return;
-    } catch (err: unknown) {
-      last = err;
-      await client.unbind().catch(() => undefined);
-      await sleep(250);
-    }
-  }
-  throw new Error(`samba did not answer on ${dc.url} within 60 s: ${String(last)}`);
 }

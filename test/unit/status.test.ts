@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { runCli, tempDir } from '../support/cli.js';
+import { A_SCHEDULE } from '../support/schedules.js';
 
 describe('adnotify status', () => {
   it('never prints a secret that a recorded error quotes, in words or as JSON', async () => {
@@ -58,17 +59,7 @@ state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
 `,
     );
     const store = SqliteStore.open(join(dir, 'state.db'));
-    const id = store.schedules.add({
-      kind: 'member',
-      targetGuid: 'g',
-      targetDn: 'CN=G',
-      subjectGuid: 's',
-      subjectDn: 'CN=S',
-      startAt: '2026-12-01T00:00:00.000Z',
-      endAt: '2026-12-02T00:00:00.000Z',
-      createdAt: '2026-12-01T00:00:00.000Z',
-      createdBy: 'admin',
-    });
+    const id = store.schedules.add(A_SCHEDULE);
     const writer = new Database(join(dir, 'state.db'));
     writer.exec('BEGIN IMMEDIATE'); // another process in the middle of a write
     try {

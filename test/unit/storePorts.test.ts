@@ -12,6 +12,7 @@ import { applyOwnChange } from '../../src/store/ownChange.js';
 import type { NewMessage, NewSchedule, StateStore } from '../../src/store/ports.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { tempDir } from '../support/cli.js';
+import { A_SCHEDULE } from '../support/schedules.js';
 
 const identity = {
   url: 'ldaps://dc1',
@@ -36,17 +37,7 @@ const message = (over: Partial<NewMessage> = {}): NewMessage => ({
   ...over,
 });
 
-const schedule: NewSchedule = {
-  kind: 'member',
-  targetGuid: 'g',
-  targetDn: 'CN=G,DC=x',
-  subjectGuid: 'u',
-  subjectDn: 'CN=U,DC=x',
-  startAt: '2026-11-25T08:00:00.000Z',
-  endAt: '2026-11-26T08:00:00.000Z',
-  createdAt: '2026-11-25T07:00:00.000Z',
-  createdBy: 'admin',
-};
+const schedule: NewSchedule = A_SCHEDULE;
 
 describe.each([
   ['SqliteStore', (): StateStore => SqliteStore.open(join(tempDir(), 'state.db'))],
