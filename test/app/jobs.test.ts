@@ -27,6 +27,17 @@ function temporaryMember(bed: AppBed, group: DirectoryEntry, member: DirectoryEn
 const FILETIME_EPOCH_MS = 11_644_473_600_000n;
 const filetime = (at: Date) => ((BigInt(at.getTime()) + FILETIME_EPOCH_MS) * 10_000n).toString();
 
+/** Ann's temporary membership of Team, its start applied. */
+async function startedMembership() {
+  const bed = appBed('lifecycle: { enabled: true }');
+  const ann = bed.directory.user('Ann');
+  const team = bed.directory.group('Team');
+  await runCycle(bed.deps());
+  const id = temporaryMember(bed, team, ann);
+  await lifecycleJob(bed.deps(), { dryRun: false });
+  return { bed, ann, team, id };
+}
+
 describe('lifecycleJob on in-memory ports', () => {
   it('a temporary membership joins at its start and leaves at its end; the snapshot follows; each step is told', async () => {
     const bed = appBed('lifecycle: { enabled: true }');
@@ -147,12 +158,7 @@ describe('lifecycleJob on in-memory ports', () => {
   });
 
   it('a temporary member the bind account can no longer read is still removed at the end, by GUID', async () => {
-    const bed = appBed('lifecycle: { enabled: true }');
-    const ann = bed.directory.user('Ann');
-    const team = bed.directory.group('Team');
-    await runCycle(bed.deps());
-    const id = temporaryMember(bed, team, ann);
-    await lifecycleJob(bed.deps(), { dryRun: false });
+    const { bed, ann, team, id } = await startedMembership();
     bed.directory.unreadable.add(ann.guid); // a deny-read ACE on the member
 
     bed.now = new Date('2026-12-10T08:01:00Z');
@@ -170,12 +176,7 @@ describe('lifecycleJob on in-memory ports', () => {
   });
 
   it('a group the bind account can no longer read is retried, not given up: only a tombstone means gone', async () => {
-    const bed = appBed('lifecycle: { enabled: true }');
-    const ann = bed.directory.user('Ann');
-    const team = bed.directory.group('Team');
-    await runCycle(bed.deps());
-    const id = temporaryMember(bed, team, ann);
-    await lifecycleJob(bed.deps(), { dryRun: false });
+    const { bed, team, id } = await startedMembership();
     bed.directory.unreadable.add(team.guid);
 
     bed.now = new Date('2026-12-10T08:01:00Z');

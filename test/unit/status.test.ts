@@ -12,20 +12,25 @@ import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { runCli, tempDir } from '../support/cli.js';
 import { A_SCHEDULE } from '../support/schedules.js';
 
-describe('adnotify status', () => {
-  it('never prints a secret that a recorded error quotes, in words or as JSON', async () => {
-    const dir = tempDir();
-    const password = 'Tr0ub4dor&3-status';
-    const config = join(dir, 'adnotify.yaml');
-    writeFileSync(
-      config,
-      `version: 1
-directory: { urls: ["ldaps://127.0.0.1"], bindDN: "svc@x.test", bindPassword: "\${env:PW}", baseDN: "DC=x,DC=test" }
+/** A config whose state is a file in a temp dir (no directory is ever reached), and that state. */
+function offlineState(bindPassword: string) {
+  const dir = tempDir();
+  const config = join(dir, 'adnotify.yaml');
+  writeFileSync(
+    config,
+    `version: 1
+directory: { urls: ["ldaps://127.0.0.1"], bindDN: "svc@x.test", bindPassword: "${bindPassword}", baseDN: "DC=x,DC=test" }
 smtp: { host: 127.0.0.1, from: "adnotify@x.test" }
 state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
 `,
-    );
-    const store = SqliteStore.open(join(dir, 'state.db'));
+  );
+  return { dir, config, store: SqliteStore.open(join(dir, 'state.db')) };
+}
+
+describe('adnotify status', () => {
+  it('never prints a secret that a recorded error quotes, in words or as JSON', async () => {
+    const password = 'Tr0ub4dor&3-status';
+    const { config, store } = offlineState('${env:PW}');
     store.cycles.setLastRun({
       kind: 'incremental',
       startedAt: '2026-12-01T08:00:00.000Z',
@@ -48,17 +53,7 @@ state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
   });
 
   it('a state database another process keeps locked is exit 75 with a line that says so', async () => {
-    const dir = tempDir();
-    const config = join(dir, 'adnotify.yaml');
-    writeFileSync(
-      config,
-      `version: 1
-directory: { urls: ["ldaps://127.0.0.1"], bindDN: "svc@x.test", bindPassword: "pw", baseDN: "DC=x,DC=test" }
-smtp: { host: 127.0.0.1, from: "adnotify@x.test" }
-state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
-`,
-    );
-    const store = SqliteStore.open(join(dir, 'state.db'));
+    const { dir, config, store } = offlineState('pw');
     const id = store.schedules.add(A_SCHEDULE);
     const writer = new Database(join(dir, 'state.db'));
     writer.exec('BEGIN IMMEDIATE'); // another process in the middle of a write
