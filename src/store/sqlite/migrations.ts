@@ -247,6 +247,8 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: `
       ALTER TABLE outbox ADD COLUMN claimed_until TEXT;
       ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+      -- Each delivery round looks for claims of senders that are gone: only claimed rows.
+      CREATE INDEX outbox_claimed ON outbox (claimed_by) WHERE claimed_until IS NOT NULL;
     `,
   },
 ];
