@@ -101,6 +101,11 @@ export class SmtpAuthError extends SmtpError {
   override readonly exitCode = ExitCode.noPermission;
 }
 
+/** A chat, webhook or SIEM channel could not be reached (check-config --connect). */
+export class ChannelError extends AdnotifyError {
+  override readonly exitCode = ExitCode.unavailable;
+}
+
 /** The state database cannot be used as it is (corrupt, newer schema, unreadable). */
 export class StateError extends AdnotifyError {
   override readonly exitCode = ExitCode.software;

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 
 import { Command, CommanderError } from 'commander';
 
-import { checkConfig, history, once, passwordExpiry, status } from './cli/commands.js';
+import { checkConfig, digest, history, once, passwordExpiry, status } from './cli/commands.js';
 import { Context, type GlobalOptions, type Io } from './cli/context.js';
 import { outboxDiscard, outboxList, outboxRelease, outboxRetry, testEmail } from './cli/mail.js';
 import { run } from './cli/run.js';
@@ -70,17 +70,24 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .option('--dry-run', 'only list who would be reminded, and why')
     .action((options: { dryRun?: boolean }) => passwordExpiry(ctx, global(), options));
   program
+    .command('digest')
+    .description('send the pending digests now (delivery.digest), one mail per recipient')
+    .option('--dry-run', 'write them as .eml files instead; they stay pending')
+    .action((options: { dryRun?: boolean }) => digest(ctx, global(), options));
+  program
     .command('test-email')
     .description('send a test message through the configured SMTP settings')
     .requiredOption('--to <address>', 'where to send it')
     .action((options: { to: string }) => testEmail(ctx, global(), options));
   const outbox = program
     .command('outbox')
-    .description('inspect the mail queue, retry failed messages, release or discard held ones');
+    .description(
+      'inspect the outbox (mail, chat, webhook and SIEM items), retry failed ones, release or discard held ones',
+    );
   outbox
     .command('list')
-    .description('the messages in the outbox, oldest first')
-    .option('--status <status>', 'only pending, held, sent or failed messages')
+    .description('the items in the outbox, oldest first, each with its channel')
+    .option('--status <status>', 'only pending, held, digest, sent or failed items')
     .option('--json', 'print one JSON array (without the bodies)')
     .action((options: { status?: string; json?: boolean }) => {
       outboxList(ctx, global(), options);

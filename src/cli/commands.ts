@@ -10,7 +10,17 @@ import { actorOfEvent } from '../core/correlate.js';
 import { namingContextOf } from '../core/dn.js';
 import { parseDuration } from '../core/duration.js';
 import { TOMBSTONES_HIDDEN } from '../directory/errors.js';
-import { ConfigError, UsageError, errorMessage, formatProblem, type ConfigProblem } from '../errors.js';
+import {
+  ChannelError,
+  ConfigError,
+  UsageError,
+  errorMessage,
+  formatProblem,
+  type ConfigProblem,
+} from '../errors.js';
+import { channelTransports } from '../channels/transports.js';
+import { emlTransport } from '../mail/eml.js';
+import { runDigest } from '../notify/digest.js';
 import { commandError } from '../mail/transports.js';
 import type { Context, GlobalOptions } from './context.js';
 import { eventLines, safeText } from './format.js';
@@ -31,6 +41,7 @@ export async function checkConfig(
     ['smtp.tls.caFile', mail.tls.caFile],
     ['microsoft365.certificateFile', m365?.certificateFile ?? null],
     ['microsoft365.privateKeyFile', m365?.privateKeyFile ?? null],
+    ['siem.caFile', loaded.config.siem?.caFile ?? null],
   ] as const) {
     if (file === null) continue;
     try {
@@ -71,6 +82,59 @@ export async function checkConfig(
     throw commandError(err);
   } finally {
     transport.close();
+  }
+  // Each channel besides mail: reached (nothing posted), or why not. All are tried.
+  const channels = channelTransports(
+    { ...loaded.config, delivery: { ...loaded.config.delivery, dryRun: false } },
+    ctx.emlDir(loaded),
+  );
+  const unreachable: string[] = [];
+  for (const [name, channel] of channels) {
+    try {
+      ctx.out(`${name}: ${await channel.check()}`);
+    } catch (err: unknown) {
+      unreachable.push(`${name}: ${errorMessage(err)}`);
+    } finally {
+      channel.close();
+    }
+  }
+  if (unreachable.length > 0) throw new ChannelError(unreachable.join('; '));
+}
+
+/** `adnotify digest [--dry-run]`: the pending digests now, one mail per recipient. */
+export async function digest(
+  ctx: Context,
+  global: GlobalOptions,
+  options: { dryRun?: boolean },
+): Promise<void> {
+  const loaded = ctx.config(global.config);
+  if (loaded.config.delivery.digest === undefined) {
+    throw new UsageError(
+      'delivery.digest is not set: add it (schedule and roles) to send digests instead of some immediate mail (README, "Digests")',
+    );
+  }
+  if (!ctx.stateExists(loaded)) {
+    ctx.out('digest: no state yet, so nothing pending');
+    return;
+  }
+  const log = ctx.logger(loaded);
+  const store = ctx.openStore(loaded);
+  const dryRun = options.dryRun === true ? emlTransport(ctx.emlDir(loaded)) : undefined;
+  try {
+    const outcome = await runDigest(
+      { config: loaded.config, store, renderer: ctx.renderer(loaded), clock: ctx.clock, log },
+      dryRun ? { dryRun } : {},
+    );
+    if (outcome.digests.length === 0) ctx.out('digest: nothing pending');
+    for (const d of outcome.digests) {
+      ctx.out(
+        `digest: ${dryRun ? 'would send' : 'queued'} ${safeText(d.to, 120)}: ${d.items} change${d.items === 1 ? '' : 's'} to ${d.objects} object${d.objects === 1 ? '' : 's'}${dryRun ? ` (written to ${dryRun.target})` : ''}`,
+      );
+    }
+    if (!dryRun) await deliver(ctx, loaded, store, log);
+  } finally {
+    dryRun?.close();
+    store.close();
   }
 }
 

@@ -13,6 +13,7 @@ import type { DirectorySource } from '../directory/port.js';
 import { LdapDirectory } from '../directory/ldap.js';
 import type { Transport } from '../mail/port.js';
 import { transportFor } from '../mail/transports.js';
+import { channelTransports } from '../channels/transports.js';
 import { Renderer } from '../mail/render.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { Redactor } from '../log/redact.js';
@@ -134,6 +135,11 @@ export class Context {
    */
   transport(loaded: LoadedConfig, options: { real?: boolean } = {}): Transport {
     return transportFor(loaded.config, this.emlDir(loaded), options);
+  }
+
+  /** The chat, webhook and SIEM transports, by channel name (files beside the .eml in a dry run). */
+  channels(loaded: LoadedConfig): Map<string, Transport> {
+    return channelTransports(loaded.config, this.emlDir(loaded));
   }
 
   directory(loaded: LoadedConfig, log: Logger): LdapDirectory {

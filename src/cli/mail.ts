@@ -6,7 +6,8 @@ import type { LoadedConfig } from '../config/load.js';
 import { parseDuration } from '../core/duration.js';
 import { TemporaryError, UsageError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { deliverDue } from '../mail/dispatcher.js';
+import { MAIL } from '../core/channels.js';
+import { deliverChannels, deliverDue } from '../mail/dispatcher.js';
 import { newMessageId } from '../mail/messageId.js';
 import { commandError } from '../mail/transports.js';
 import type { OutboxStatus } from '../store/ports.js';
@@ -26,11 +27,30 @@ export async function deliver(
   log: Logger,
 ): Promise<void> {
   const transport = ctx.transport(loaded);
+  const channels = ctx.channels(loaded);
+  const options = {
+    maxAttempts: loaded.config.delivery.maxAttempts,
+    retryBaseMs: parseDuration(loaded.config.delivery.retryDelay) ?? 60_000,
+  };
   try {
-    const report = await deliverDue(store, transport, ctx.clock, log.child({ component: 'mail' }), {
-      maxAttempts: loaded.config.delivery.maxAttempts,
-      retryBaseMs: parseDuration(loaded.config.delivery.retryDelay) ?? 60_000,
-    });
+    const report = await deliverDue(store, transport, ctx.clock, log.child({ component: 'mail' }), options);
+    const reports = await deliverChannels(
+      store,
+      channels,
+      ctx.clock,
+      log.child({ component: 'channels' }),
+      options,
+    );
+    const down: string[] = [];
+    for (const [channel, r] of reports) {
+      const left = store.outbox.due('9999-12-31T00:00:00.000Z', 1_000_000, channel).length;
+      if (r.sent + r.retrying + r.failed > 0 || left > 0) {
+        ctx.out(
+          `${channel}: ${r.sent} sent via ${channels.get(channel)?.target ?? channel}; ${left} waiting, ${r.failed} failed now`,
+        );
+      }
+      if (r.stopped !== null) down.push(`${channel}: ${r.stopped.reason}`);
+    }
     const counts = store.outbox.counts();
     if (report.sent + report.retrying + report.failed > 0 || counts.pending + counts.held > 0) {
       const where = loaded.config.delivery.dryRun
@@ -43,6 +63,11 @@ export async function deliver(
     if (counts.held > 0) {
       ctx.out(`mail: ${counts.held} messages held by the flood guard; "adnotify outbox release" sends them`);
     }
+    if (report.stopped === null && down.length > 0) {
+      throw new TemporaryError(
+        `${down.join('; ')}; the items wait in the outbox, in order, and are sent by the next run`,
+      );
+    }
     if (report.stopped !== null) {
       const what =
         report.stopped.refusal === 'credentials'
@@ -54,10 +79,11 @@ export async function deliver(
     }
   } finally {
     transport.close();
+    for (const t of channels.values()) t.close();
   }
 }
 
-const STATUSES: readonly OutboxStatus[] = ['pending', 'held', 'sent', 'failed'];
+const STATUSES: readonly OutboxStatus[] = ['pending', 'held', 'digest', 'sent', 'failed'];
 
 export function outboxList(
   ctx: Context,
@@ -81,6 +107,7 @@ export function outboxList(
         JSON.stringify(
           messages.map((m) => ({
             id: m.id,
+            channel: m.channel,
             status: m.status,
             kind: m.kind,
             cycle: m.cycleId,
@@ -102,7 +129,7 @@ export function outboxList(
     }
     if (messages.length === 0) ctx.out(`outbox: no${status ? ` ${status}` : ''} messages`);
     for (const m of messages) {
-      const to = [...m.envelope.to, ...m.envelope.cc].join(', ');
+      const to = m.channel === MAIL ? [...m.envelope.to, ...m.envelope.cc].join(', ') : m.channel;
       ctx.out(
         `#${m.id}  ${m.status.padEnd(7)} ${m.kind.padEnd(11)} cycle ${m.cycleId ?? '-'}  attempts ${m.attempts}  ${m.createdAt}  to ${safeText(to, 200)}  "${safeText(m.subject, 120)}"`,
       );

@@ -23,6 +23,7 @@ export async function run(ctx: Context, global: GlobalOptions): Promise<void> {
         directory: ctx.directory(loaded, log),
         renderer: ctx.renderer(loaded),
         transport: ctx.transport(loaded),
+        channels: ctx.channels(loaded),
       };
       current = parts;
       return parts;

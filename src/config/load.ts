@@ -84,9 +84,28 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
 
 /** The secrets a config holds: redacted from every log line, output and recorded error. */
 export function configSecrets(config: Config): string[] {
-  return [config.directory.bindPassword, config.smtp.auth?.pass, config.microsoft365?.clientSecret].filter(
-    (s): s is string => typeof s === 'string' && s.length > 0,
-  );
+  return [
+    config.directory.bindPassword,
+    config.smtp.auth?.pass,
+    config.microsoft365?.clientSecret,
+    ...config.channels.flatMap((c) => [c.url, c.secret, ...urlSecrets(c.url)]),
+  ].filter((s): s is string => typeof s === 'string' && s.length > 0);
+}
+
+/**
+ * A webhook URL's parts that are keys (its path and query: Slack's and Teams' tokens), so that
+ * an error quoting the URL in another form (decoded, without the host) still hides them.
+ */
+function urlSecrets(url: string): string[] {
+  try {
+    const parsed = new URL(url);
+    // Short ones ("/hook") are no keys, and redacting them would mangle ordinary paths in logs.
+    const pathAndQuery = parsed.pathname + parsed.search;
+    const query = parsed.search.slice(1);
+    return [pathAndQuery.length >= 20 ? pathAndQuery : '', query.length >= 12 ? query : ''];
+  } catch {
+    return [];
+  }
 }
 
 function warningsFor(
@@ -183,7 +202,14 @@ function toProblem(
 
 /** Keys whose values are passwords: never echoed in an error. */
 /** Keys whose values are secrets: a config error names the key, never the value. */
-const SECRET_KEYS = new Set<PropertyKey>(['bindPassword', 'pass', 'password', 'clientSecret', 'secret']);
+const SECRET_KEYS = new Set<PropertyKey>([
+  'bindPassword',
+  'pass',
+  'password',
+  'clientSecret',
+  'secret',
+  'url',
+]);
 
 function isSecretPath(path: readonly PropertyKey[]): boolean {
   const last = path.at(-1);

@@ -365,6 +365,127 @@ const lifecycle = z
   .prefault({})
   .describe('Temporary memberships and temporary additional owners/managers');
 
+/** An https:// URL; a secret (it carries the channel's key), so a problem never echoes it. */
+const secretHttpsUrl = z.string().superRefine((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected an https:// URL (the value is hidden: it is a secret)',
+    });
+    return;
+  }
+  if (url.protocol !== 'https:') {
+    ctx.addIssue({
+      code: 'custom',
+      message: `a ${url.protocol.replace(':', '')}:// URL would send the channel's key and every change in clear text: use https://`,
+    });
+  }
+});
+
+/** An event-type glob: "object.modified", "group.member.*", "*". */
+const eventGlob = z
+  .string()
+  .regex(/^[a-z*][a-z.*-]*$/, 'expected an event type or a glob such as "group.member.*" or "*"');
+
+const channel = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[a-z0-9-]+$/, 'expected lower-case letters, digits and "-", e.g. "secops"')
+      .describe('Unique; shown by "outbox list" as the channel. "mail" is reserved'),
+    type: z.enum(['teams', 'slack', 'webhook']).describe('teams | slack | webhook'),
+    url: secretHttpsUrl.describe(
+      'The https:// webhook URL; a secret: write "${env:NAME}" or "${file:/path}". Never printed or logged',
+    ),
+    secret: z
+      .string()
+      .nullable()
+      .default(null)
+      .describe(
+        'webhook: the signing secret, "whsec_" + base64 (Standard Webhooks); required for webhook. default: null',
+      ),
+    events: z
+      .array(eventGlob)
+      .min(1)
+      .default(['*'])
+      .describe('Event types to post, as globs: ["group.member.*", "object.modified"]. default: ["*"]'),
+    protectedOnly: z
+      .boolean()
+      .default(false)
+      .describe('Only changes to protected groups (notify.protectedGroups). default: false'),
+  })
+  .superRefine((c, ctx) => {
+    if (c.type === 'webhook' && c.secret === null) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['secret'],
+        message:
+          'a webhook channel signs every request: set secret to "whsec_" + a base64 key (e.g. "${env:HOOK_SECRET}"; make one with: echo "whsec_$(openssl rand -base64 32)")',
+      });
+    }
+    if (c.secret !== null && !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(c.secret)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['secret'],
+        message:
+          'expected "whsec_" followed by a base64 key (make one with: echo "whsec_$(openssl rand -base64 32)")',
+      });
+    }
+  });
+
+const siem = z
+  .strictObject({
+    syslog: z
+      .string()
+      .regex(
+        /^(tcp\+tls|tcp|udp):\/\/(\[[0-9a-fA-F:]+\]|[^:/\s[\]]+):\d{1,5}$/,
+        'expected "tcp+tls://host:port", "tcp://host:port" or "udp://host:port"',
+      )
+      .nullable()
+      .default(null)
+      .describe(
+        'RFC 5424 syslog: "tcp+tls://siem.example.com:6514", "tcp://host:514" or "udp://host:514". default: null',
+      ),
+    caFile: z
+      .string()
+      .nullable()
+      .default(null)
+      .describe(
+        'PEM CAs to verify the tcp+tls server; else the system CAs (and NODE_EXTRA_CA_CERTS). default: null',
+      ),
+    file: z
+      .string()
+      .nullable()
+      .default(null)
+      .describe('Append one event JSON per line to this file, rotated by size. default: null'),
+    fileMaxBytes: z
+      .int()
+      .min(1024)
+      .default(104_857_600)
+      .describe(
+        'siem.file is rotated (to .1, .2, ...) when it would grow past this. default: 104857600 (100 MiB)',
+      ),
+    fileKeep: z.int().min(1).max(100).default(5).describe('Rotated siem.file copies kept. default: 5'),
+  })
+  .optional()
+  .describe('Every event, once, to a SIEM: RFC 5424 syslog and/or a JSON-lines file');
+
+const digest = z
+  .strictObject({
+    schedule: cron.describe('When pending digests are sent (cron, like the jobs), e.g. "0 7 * * *"'),
+    roles: z
+      .array(z.enum(['self', 'member', 'owner', 'manager', 'actor', 'publicOwner', 'added', 'removed']))
+      .min(1)
+      .describe(
+        'The reasons (as the mails name them) that get digests instead of immediate mail, e.g. [owner, member]',
+      ),
+  })
+  .optional()
+  .describe('One summary a day (or as scheduled) instead of a mail per change, for the roles listed');
+
 const delivery = z
   .strictObject({
     transport: z
@@ -406,6 +527,7 @@ const delivery = z
       .describe(
         'Wait before the first retry of a message the SMTP server did not take; doubled after each further failure, up to 1h. default: 1m',
       ),
+    digest,
   })
   .prefault({});
 
@@ -555,9 +677,28 @@ export const configSchema = z
     http,
     alerts,
     microsoft365,
+    channels: z
+      .array(channel)
+      .default([])
+      .describe('Teams, Slack and signed webhooks that changes are posted to. default: none'),
+    siem,
   })
   .superRefine((config, ctx) => {
     const { smtp } = config;
+    const seen = new Set<string>();
+    config.channels.forEach((c, index) => {
+      if (c.name === 'mail' || seen.has(c.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['channels', index, 'name'],
+          message:
+            c.name === 'mail'
+              ? '"mail" is reserved for email: name the channel after where it posts, e.g. "secops"'
+              : `"${c.name}" names two channels: give each a name of its own`,
+        });
+      }
+      seen.add(c.name);
+    });
     if (config.delivery.transport === 'graph' && config.microsoft365 === undefined) {
       ctx.addIssue({
         code: 'custom',

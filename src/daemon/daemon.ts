@@ -37,6 +37,7 @@ import { Scheduler } from './scheduler.js';
 import { lifecycleJob } from '../jobs/lifecycle/job.js';
 import { Metrics, serveHttp, type Health } from './metrics.js';
 import { passwordExpiryJob } from '../jobs/passwordExpiry.js';
+import { runDigest } from '../notify/digest.js';
 
 /** The long-lived parts built from one config. */
 export interface DaemonParts {
@@ -46,6 +47,8 @@ export interface DaemonParts {
   directory: DirectorySource;
   renderer: Renderer;
   transport: Transport;
+  /** Every channel's transport but mail's (chat, webhooks, SIEM sinks), by channel name. */
+  channels: ReadonlyMap<string, Transport>;
 }
 
 export interface DaemonFactory {
@@ -126,13 +129,14 @@ export class Daemon {
   }
 
   /** Runs `kind` after everything queued before it: nothing overlaps. */
-  #enqueue(kind: 'poll' | 'password-expiry' | 'lifecycle' | 'reload'): void {
+  #enqueue(kind: 'poll' | 'password-expiry' | 'lifecycle' | 'digest' | 'reload'): void {
     if (this.#stopping) return;
     this.#queue = this.#queue.then(async () => {
       if (this.#stopping) return;
       try {
         if (kind === 'poll') await this.#poll();
         else if (kind === 'reload') await this.#reload();
+        else if (kind === 'digest') await this.#digest();
         else await this.#job(kind);
       } catch (err: unknown) {
         if (err instanceof BindPasswordRefusedError) this.#refuseBinds(err);
@@ -231,6 +235,14 @@ export class Daemon {
     await this.#deliver();
   }
 
+  /** delivery.digest.schedule: the pending digests go out (they need no directory). */
+  async #digest(): Promise<void> {
+    const deps = buildDeps({ ...this.#parts, config: this.#config, clock: this.#factory.clock }, 'digest');
+    const outcome = await runDigest(deps);
+    this.#log.info('digest done', { digests: outcome.digests.filter((d) => d.outboxId !== null).length });
+    await this.#deliver();
+  }
+
   async #deliver(): Promise<{ sent: number; failed: number }> {
     return this.#mail.run({ ...this.#parts, config: this.#config });
   }
@@ -260,6 +272,7 @@ export class Daemon {
     this.#scheduler.stop();
     await old.directory.close();
     old.transport.close();
+    for (const t of old.channels.values()) t.close();
     if (next.store !== old.store) old.store.close();
     this.#parts = next;
     this.#scheduler.start(this.#config);
@@ -295,6 +308,7 @@ export class Daemon {
       this.#server.closeAllConnections();
     });
     this.#parts.transport.close();
+    for (const t of this.#parts.channels.values()) t.close();
     await this.#parts.directory.close();
     if (finished) this.#parts.store.close();
     this.#log.info('stopped', { signal });
@@ -319,6 +333,7 @@ export class Daemon {
       mailDownSince: this.#mail.downSince,
       mailDownReason: this.#mail.downReason,
       mailService: this.#parts.transport.service,
+      channelsDown: this.#mail.channelsDown,
       counts: store &&
         schedules && {
           ...store.outbox.counts(),

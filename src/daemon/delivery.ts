@@ -8,7 +8,7 @@ import type { Config } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import { parseDuration } from '../core/duration.js';
 import type { Logger } from '../log/logger.js';
-import { deliverDue } from '../mail/dispatcher.js';
+import { deliverChannels, deliverDue } from '../mail/dispatcher.js';
 import type { Transport } from '../mail/port.js';
 import type { StateStore } from '../store/ports.js';
 import type { Metrics } from './metrics.js';
@@ -27,22 +27,61 @@ export class DeliveryRounds {
     this.#clock = clock;
   }
 
-  /** Sends what is due, unless the credentials were refused; records how it went. */
+  /** Each channel besides mail that the last round could not reach: since when, and why. */
+  readonly channelsDown = new Map<string, { since: Date; reason: string; service: string }>();
+
+  /**
+   * Sends what is due to every channel: mail unless its credentials were refused, then each
+   * chat, webhook and SIEM channel on its own. Records how it went.
+   */
   async run(parts: {
     store: StateStore;
     transport: Transport;
+    channels: ReadonlyMap<string, Transport>;
     log: Logger;
     config: Config;
   }): Promise<{ sent: number; failed: number }> {
-    const { store, transport, log, config } = parts;
+    const options = {
+      maxAttempts: parts.config.delivery.maxAttempts,
+      retryBaseMs: parseDuration(parts.config.delivery.retryDelay) ?? 60_000,
+    };
+    const mail = await this.#mail(parts, options);
+    const reports = await deliverChannels(
+      parts.store,
+      parts.channels,
+      this.#clock,
+      parts.log.child({ component: 'channels' }),
+      options,
+    );
+    for (const [channel, report] of reports) {
+      this.#metrics.channelSent.inc({ channel }, report.sent);
+      this.#metrics.channelFailures.inc({ channel }, report.retrying + report.failed);
+      this.#metrics.channelDown.set({ channel }, report.stopped === null ? 0 : 1);
+      if (report.stopped === null) {
+        this.channelsDown.delete(channel);
+        continue;
+      }
+      const since = this.channelsDown.get(channel)?.since ?? this.#clock.now();
+      const service = parts.channels.get(channel)?.service ?? channel;
+      this.channelsDown.set(channel, { since, reason: report.stopped.reason, service });
+      parts.log.warn('channel items wait in the outbox', { channel, reason: report.stopped.reason });
+    }
+    // A channel no longer configured (reloaded away) is no longer down.
+    for (const channel of this.channelsDown.keys())
+      if (!parts.channels.has(channel)) this.channelsDown.delete(channel);
+    return { sent: mail.sent, failed: mail.failed };
+  }
+
+  async #mail(
+    parts: { store: StateStore; transport: Transport; log: Logger },
+    options: { maxAttempts: number; retryBaseMs: number },
+  ): Promise<{ sent: number; failed: number }> {
+    const { store, transport, log } = parts;
     if (this.refused !== null) {
       log.debug('delivery skipped: the mail service refused the credentials; waiting for a config reload');
       return { sent: 0, failed: 0 };
     }
-    const report = await deliverDue(store, transport, this.#clock, log.child({ component: 'mail' }), {
-      maxAttempts: config.delivery.maxAttempts,
-      retryBaseMs: parseDuration(config.delivery.retryDelay) ?? 60_000,
-    });
+    const report = await deliverDue(store, transport, this.#clock, log.child({ component: 'mail' }), options);
     this.#metrics.sent.inc(report.sent);
     this.#metrics.sendFailures.inc(report.retrying + report.failed);
     const stopped = report.stopped;

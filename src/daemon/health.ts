@@ -25,6 +25,8 @@ export interface HealthFacts {
   mailDownReason: string | null;
   /** Where mail goes, for people: "the SMTP server" or "Microsoft Graph". */
   mailService: string;
+  /** The channels besides mail whose last round found them down: since when and why. */
+  channelsDown?: ReadonlyMap<string, { since: Date; reason: string; service: string }>;
   /** Counts from the state; null while the daemon stops (the store may be closed). */
   counts: { pending: number; failed: number; stuckSchedules: number; failedSchedules: number } | null;
   redact: (text: string) => string;
@@ -56,6 +58,12 @@ export function healthOf(f: HealthFacts): Health {
   if (down && f.now.getTime() - down.getTime() >= 3 * f.intervalMs) {
     reasons.push(
       `${f.mailService} has not taken mail since ${down.toISOString()}: ${f.mailDownReason ?? 'unknown error'} (${f.counts?.pending ?? 0} messages wait in the outbox)`,
+    );
+  }
+  for (const [channel, d] of f.channelsDown ?? []) {
+    if (f.now.getTime() - d.since.getTime() < 3 * f.intervalMs) continue;
+    reasons.push(
+      `channel ${channel}: ${d.service} has not taken items since ${d.since.toISOString()}: ${d.reason} (they wait in the outbox, in order: adnotify outbox list)`,
     );
   }
   const failed = f.counts?.failed ?? 0;

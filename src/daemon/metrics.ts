@@ -22,6 +22,9 @@ export class Metrics {
   readonly snapshotObjects: Gauge;
   readonly outbox: Gauge<'status'>;
   readonly schedules: Gauge<'state'>;
+  readonly channelSent: Counter<'channel'>;
+  readonly channelFailures: Counter<'channel'>;
+  readonly channelDown: Gauge<'channel'>;
 
   constructor(store: () => Pick<StateStore, 'snapshot' | 'outbox' | 'schedules'> | undefined) {
     const registers = [this.registry];
@@ -83,6 +86,24 @@ export class Metrics {
         if (!s) return;
         for (const [status, n] of Object.entries(s.outbox.counts())) this.set({ status }, n);
       },
+    });
+    this.channelSent = new Counter({
+      name: 'adnotify_channel_sent_total',
+      help: 'Items delivered to a channel besides mail (a Teams, Slack or webhook channel by name; siem.syslog, siem.file)',
+      labelNames: ['channel'],
+      registers,
+    });
+    this.channelFailures = new Counter({
+      name: 'adnotify_channel_send_failures_total',
+      help: 'Failed attempts to deliver to a channel besides mail (retried or failed for good)',
+      labelNames: ['channel'],
+      registers,
+    });
+    this.channelDown = new Gauge({
+      name: 'adnotify_channel_down',
+      help: '1 while the last delivery round could not reach the channel (its items wait in the outbox, in order), else 0',
+      labelNames: ['channel'],
+      registers,
     });
     this.schedules = new Gauge({
       name: 'adnotify_lifecycle_schedules',

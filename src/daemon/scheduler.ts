@@ -9,7 +9,7 @@ import { createTask, type ScheduledTask } from 'node-cron';
 import type { Config } from '../config/schema.js';
 import { parseDuration } from '../core/duration.js';
 
-export type Work = 'poll' | 'password-expiry' | 'lifecycle';
+export type Work = 'poll' | 'password-expiry' | 'lifecycle' | 'digest';
 
 const MAX_BACKOFF_MS = 15 * 60_000;
 
@@ -39,6 +39,7 @@ export class Scheduler {
     }
     if (config.passwordExpiry.enabled) this.#cron(config.passwordExpiry.schedule, 'password-expiry');
     if (config.lifecycle.enabled) this.#cron(config.lifecycle.schedule, 'lifecycle');
+    if (config.delivery.digest) this.#cron(config.delivery.digest.schedule, 'digest');
   }
 
   stop(): void {

@@ -9,6 +9,7 @@
 import { hostname } from 'node:os';
 
 import type { Clock } from '../core/clock.js';
+import { MAIL } from '../core/channels.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { StateStore } from '../store/ports.js';
@@ -56,19 +57,25 @@ export function goneLocally(owner: string): boolean {
   }
 }
 
+/**
+ * Sends the due items of one channel (mail, a chat or webhook channel, a SIEM sink) through
+ * its transport, oldest first. Channels are delivered on their own: a sink that is down stops
+ * its own round only, and its items keep their order.
+ */
 export async function deliverDue(
   store: Pick<StateStore, 'outbox'>,
   transport: Transport,
   clock: Clock,
   log: Logger,
   options: DeliveryOptions,
+  channel: string = MAIL,
 ): Promise<DeliveryReport> {
   const report: DeliveryReport = { sent: 0, retrying: 0, failed: 0, stopped: null };
   // A message a killed process had claimed goes now, not when its claim runs out.
   const released = store.outbox.releaseClaims(goneLocally);
   if (released > 0) log.info('claims of a sender that is gone released', { messages: released });
   for (;;) {
-    const due = store.outbox.due(clock.now().toISOString(), 100);
+    const due = store.outbox.due(clock.now().toISOString(), 100, channel);
     if (due.length === 0) return report;
     for (const message of due) {
       const now = clock.now();
@@ -80,7 +87,12 @@ export async function deliverDue(
         await transport.send(message);
         store.outbox.markSent(message.id, clock.now().toISOString(), attempts);
         report.sent++;
-        log.info('message sent', { id: message.id, kind: message.kind, to: message.envelope.to.length });
+        log.info('message sent', {
+          id: message.id,
+          kind: message.kind,
+          channel,
+          to: message.envelope.to.length,
+        });
         continue;
       } catch (err: unknown) {
         const failure = err instanceof DeliveryError ? err : new DeliveryError(errorMessage(err), 'retry');
@@ -103,7 +115,8 @@ export async function deliverDue(
           report.failed++;
           log.error('message failed for good', { id: message.id, attempts, error: failure.message });
         } else {
-          const wait = failure.retryAfterMs ?? backoffMs(attempts, options.retryBaseMs);
+          // The outbox's back-off, and never sooner than the service asked (Retry-After).
+          const wait = Math.max(failure.retryAfterMs ?? 0, backoffMs(attempts, options.retryBaseMs));
           const next = new Date(clock.now().getTime() + wait);
           store.outbox.markRetry(message.id, attempts, next.toISOString(), failure.message);
           report.retrying++;
@@ -117,4 +130,19 @@ export async function deliverDue(
       }
     }
   }
+}
+
+/** Every channel's round but mail's, one after another; each stops only itself. */
+export async function deliverChannels(
+  store: Pick<StateStore, 'outbox'>,
+  transports: ReadonlyMap<string, Transport>,
+  clock: Clock,
+  log: Logger,
+  options: DeliveryOptions,
+): Promise<Map<string, DeliveryReport>> {
+  const reports = new Map<string, DeliveryReport>();
+  for (const [channel, transport] of transports) {
+    reports.set(channel, await deliverDue(store, transport, clock, log.child({ channel }), options, channel));
+  }
+  return reports;
 }

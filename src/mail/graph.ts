@@ -13,6 +13,7 @@
  */
 import type { Microsoft365Config } from '../config/schema.js';
 import { mailboxAddress } from '../core/address.js';
+import { retryAfterMs } from '../channels/http.js';
 import { errorMessage } from '../errors.js';
 import { TokenError, tokenSource, type TokenSource } from './microsoft365.js';
 import { mimeComposer } from './mime.js';
@@ -115,13 +116,4 @@ async function graphSend(
   }
   // 400 and the like: this message cannot be sent (an invalid recipient); the others go on.
   throw new DeliveryError(`${said}: the message was refused`, 'message');
-}
-
-/** Retry-After in seconds or as an HTTP date, in ms; undefined when absent or unreadable. */
-function retryAfterMs(value: string | null): number | undefined {
-  if (value === null) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return seconds > 0 ? seconds * 1000 : undefined;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }

@@ -13,6 +13,9 @@ export type Letter = Pick<
   'envelope' | 'subject' | 'text' | 'html' | 'messageId' | 'createdAt'
 > & {
   id?: number;
+  /** The template kind; for a SIEM record, the event type. */
+  kind?: string;
+  protectedGroup?: boolean;
 };
 
 /** What the far end said on taking a message: an SMTP reply, a Graph request-id. */

@@ -95,6 +95,11 @@ export class Renderer {
     return new Renderer(templates, reasons);
   }
 
+  /** "you own this group and you are its member": the reasons as a message names them. */
+  reasonText(reasons: readonly Reason[]): string {
+    return this.#reasons({ reasons: shownReasons(reasons) });
+  }
+
   render(kind: TemplateKind, view: object): RenderedMessage {
     const t = this.#templates.get(kind);
     if (!t) throw new Error(`no template ${kind}`);

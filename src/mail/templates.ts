@@ -16,6 +16,7 @@ export const TEMPLATE_KINDS = [
   'password-expiry',
   'lifecycle',
   'health',
+  'digest',
 ] as const;
 export type TemplateKind = (typeof TEMPLATE_KINDS)[number];
 export const TEMPLATE_PARTS = ['subject', 'text', 'html'] as const;
@@ -319,6 +320,36 @@ ${FOOTER_HTML}
     subject: HEALTH_SUBJECT,
     text: HEALTH_TEXT,
     html: `<pre>${HEALTH_TEXT}</pre>`,
+  },
+  digest: {
+    subject: 'Directory changes: {{objectCount}} object{{#unless (eq objectCount 1)}}s{{/unless}} changed',
+    text: `Hello{{#if recipientName}} {{recipientName}}{{/if}},
+
+This is your summary of directory changes ({{count}} change{{#unless (eq count 1)}}s{{/unless}} to {{objectCount}} object{{#unless (eq objectCount 1)}}s{{/unless}}), as of {{when}}.
+{{#each objects}}
+
+== {{object.kindTitle}} {{object.name}} ({{object.dn}})
+You are told because {{reasonText}}.
+{{#each entries}}
+
+${CHANGE_TEXT}
+{{/each}}
+{{/each}}
+${FOOTER_TEXT}
+`,
+    html: `<div style="${STYLE}">
+<p>Hello{{#if recipientName}} {{recipientName}}{{/if}},</p>
+<p>This is your summary of directory changes ({{count}} change{{#unless (eq count 1)}}s{{/unless}} to {{objectCount}} object{{#unless (eq objectCount 1)}}s{{/unless}}), as of {{when}}.</p>
+{{#each objects}}
+<h3 style="font-size: 15px; margin: 16px 0 4px">{{object.kindTitle}} {{object.name}} <small style="font-weight: normal">({{object.dn}})</small></h3>
+<p>You are told because {{reasonText}}.</p>
+{{#each entries}}
+${CHANGE_HTML}
+{{/each}}
+{{/each}}
+${FOOTER_HTML}
+</div>
+`,
   },
   test: {
     subject: 'adnotify test message',

@@ -22,6 +22,8 @@ import type { Deps } from '../deps.js';
 import { attributeDisplayNames } from '../directory/displayNames.js';
 import { changeView, objectChangeView, showValue, type ObjectChangeView } from '../mail/render.js';
 import { objectChunks } from '../store/cycleChunks.js';
+import { queueObjectItems, queueSiemRecords, type RecordedEvent } from './channels.js';
+import { goesToDigest, queueDigestItem } from './digest.js';
 import { enqueue } from './enqueue.js';
 import { factsFor, findPublicGroups, type CycleObjects } from './facts.js';
 import { People } from './people.js';
@@ -44,13 +46,23 @@ export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome):
   const { config, store, log } = deps;
   const createdAt = cycle.when.toISOString();
   let total = 0;
-  const protectedGroups: string[] = [];
+  let items = 0;
+  let digestItems = 0;
+  const protectedGroups: ObjectRef[] = [];
   for (const chunk of objectChunks(store.events, cycle.cycleId)) {
-    const queued = await queueChunk(deps, cycle, byObject(store.events.ofCycle(cycle.cycleId, chunk)));
+    const recorded = store.events
+      .recordedOfCycle(cycle.cycleId, chunk)
+      .map((r) => ({ ...r, cycle: cycle.cycleId }));
+    const queued = await queueChunk(deps, cycle, recorded);
     total += queued.messages;
+    items += queued.items;
+    digestItems += queued.digestItems;
     protectedGroups.push(...queued.protectedGroups);
   }
-  if (protectedGroups.length > 0) log.warn('protected groups changed', { groups: protectedGroups });
+  if (protectedGroups.length > 0) {
+    log.warn('protected groups changed', { groups: protectedGroups.map((g) => g.dn) });
+  }
+  items += queueSiem(deps, cycle.cycleId, new Set(protectedGroups.map((g) => g.guid)));
 
   const held = total > config.delivery.maxMessagesPerCycle;
   if (held) {
@@ -64,7 +76,7 @@ export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome):
         held: count,
         limit: config.delivery.maxMessagesPerCycle,
         alerted: admins,
-        protectedGroups,
+        protectedGroups: protectedGroups.map((g) => g.dn),
       },
     );
     if (admins.length > 0) {
@@ -73,7 +85,7 @@ export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome):
         count: count.toLocaleString('en-US'),
         limit: config.delivery.maxMessagesPerCycle.toLocaleString('en-US'),
         when: createdAt,
-        protectedGroups: protectedGroups.map(showValue),
+        protectedGroups: protectedGroups.map((g) => showValue(g.dn)),
       });
       enqueue(
         store.outbox,
@@ -90,17 +102,41 @@ export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome):
       );
     }
   }
-  if (total > 0) log.info('notifications queued', { messages: total, held });
+  if (total + items + digestItems > 0) {
+    log.info('notifications queued', { messages: total, channelItems: items, digestItems, held });
+  }
   return { messages: total, held };
 }
+
+/** One SIEM record per event of the cycle and sink, in event order, a page at a time. */
+function queueSiem(deps: NotifyDeps, cycleId: number, protectedGuids: ReadonlySet<string>): number {
+  const { config, store } = deps;
+  if (!config.siem?.syslog && !config.siem?.file) return 0;
+  let count = 0;
+  let after = 0;
+  for (;;) {
+    const page = store.events.pageOfCycle(cycleId, after, SIEM_PAGE);
+    if (page.length === 0) return count;
+    count += queueSiemRecords(
+      store.outbox,
+      config,
+      page.map((r) => ({ ...r, cycle: cycleId })),
+      (guid) => protectedGuids.has(guid),
+    );
+    after = page.at(-1)?.id ?? after;
+  }
+}
+
+const SIEM_PAGE = 5_000;
 
 /** Plans, renders and queues (as pending) the messages about one chunk of objects. */
 async function queueChunk(
   deps: NotifyDeps,
   cycle: CycleOutcome,
-  grouped: ReadonlyMap<string, DirectoryEvent[]>,
-): Promise<{ messages: number; protectedGroups: string[] }> {
+  recorded: readonly RecordedEvent[],
+): Promise<{ messages: number; items: number; digestItems: number; protectedGroups: ObjectRef[] }> {
   const { config, store } = deps;
+  const grouped = byObject(recorded.map((r) => r.event));
   const base = namingContextOf(config.directory.baseDN, cycle.namingContexts);
   const attributeNames = await attributeDisplayNames(deps.directory, cycle.namingContexts, deps.log);
   const people = new People({
@@ -132,6 +168,38 @@ async function queueChunk(
   // The flood guard is the caller's, on the whole cycle: here every message is pending.
   const plan = planMessages(intents, config.smtp, Number.MAX_SAFE_INTEGER, protectedGroups);
   const createdAt = cycle.when.toISOString();
+  const protectedGuids = new Set(protectedGroups.map((g) => g.guid));
+  const viewOf = (guid: string, events: readonly DirectoryEvent[], isProtected: boolean) => {
+    const f = facts.get(guid);
+    const object = f?.object ?? events[0]?.object;
+    return objectChangeView({
+      object: object ?? { guid, dn: '', class: 'object' },
+      displayName: f?.displayName ?? null,
+      events,
+      when: cycle.when,
+      nameOf: (g, dn) => people.nameOf(g, dn),
+      protectedGroup: isProtected,
+      attributeNames,
+    });
+  };
+  let items = 0;
+  if (config.channels.length > 0) {
+    const byGuid = new Map<string, RecordedEvent[]>();
+    for (const r of recorded)
+      byGuid.set(r.event.object.guid, [...(byGuid.get(r.event.object.guid) ?? []), r]);
+    for (const [guid, events] of byGuid) {
+      const isProtected = protectedGuids.has(guid);
+      items += queueObjectItems(store.outbox, config, {
+        cycleId: cycle.cycleId,
+        createdAt,
+        guid,
+        events,
+        isProtected,
+        view: (taken) => ({ ...viewOf(guid, taken, isProtected), notes: [] }),
+      });
+    }
+  }
+  let digestItems = 0;
   const told = toldByObject(plan.messages);
   // Messages come grouped by object: the object's part of the view is computed once.
   let common: { guid: string; view: ObjectChangeView } | undefined;
@@ -164,6 +232,17 @@ async function queueChunk(
       },
       { ...common.view, protectedGroup: message.protectedGroup === true },
     );
+    if (goesToDigest(config.delivery.digest?.roles, message, protectedGuids.has(message.object.guid))) {
+      queueDigestItem(store.outbox, config.smtp.from, {
+        cycleId: cycle.cycleId,
+        createdAt,
+        objectGuid: message.object.guid,
+        to: addresses(message.to),
+        view,
+      });
+      digestItems++;
+      continue;
+    }
     const rendered = deps.renderer.render(message.kind, view);
     enqueue(
       store.outbox,
@@ -180,7 +259,7 @@ async function queueChunk(
       rendered,
     );
   }
-  return { messages: plan.messages.length, protectedGroups: protectedGroups.map((g) => g.dn) };
+  return { messages: plan.messages.length - digestItems, items, digestItems, protectedGroups };
 }
 
 function addresses(list: readonly Recipient[]): string[] {

@@ -118,6 +118,12 @@ export interface EventLog {
     cycleId: number,
     objectGuids: readonly string[],
   ): { id: number; at: string; event: DirectoryEvent }[];
+  /** Up to `limit` events of one cycle after event `afterId`, in event order (id). */
+  pageOfCycle(
+    cycleId: number,
+    afterId: number,
+    limit: number,
+  ): { id: number; at: string; event: DirectoryEvent }[];
   /** How many events of each type one cycle recorded. */
   typesOfCycle(cycleId: number): Map<string, number>;
   /** Events recorded at or after `since` (ISO time), oldest first. */
@@ -181,7 +187,12 @@ export interface CycleLog {
 // ---------------------------------------------------------------------------------------------
 // The outbox: rendered messages waiting to be sent, with their delivery state.
 
-export type OutboxStatus = 'pending' | 'held' | 'sent' | 'failed';
+/**
+ * pending: to be sent; held: by the flood guard; digest: waiting for the next digest run
+ * (delivery.digest), which folds it into one mail per recipient and marks it sent; sent;
+ * failed: for good, until `outbox retry`.
+ */
+export type OutboxStatus = 'pending' | 'held' | 'digest' | 'sent' | 'failed';
 export type OutboxCounts = Record<OutboxStatus, number>;
 
 export interface Envelope {
@@ -193,7 +204,13 @@ export interface Envelope {
 export interface NewMessage {
   cycleId: number | null;
   createdAt: string;
-  status: 'pending' | 'held';
+  status: 'pending' | 'held' | 'digest';
+  /**
+   * Where it goes: "mail" (the default), a channel's name (channels:), or a SIEM sink
+   * ("siem.syslog", "siem.file"). Each channel is delivered on its own, in id order. For any
+   * channel but mail, `text` is the payload and `subject` a one-line summary for humans.
+   */
+  channel?: string;
   kind: string;
   objectGuid: string | null;
   messageId: string;
@@ -208,8 +225,9 @@ export interface NewMessage {
   protectedGroup?: boolean;
 }
 
-export interface OutboxMessage extends Omit<NewMessage, 'status' | 'protectedGroup'> {
+export interface OutboxMessage extends Omit<NewMessage, 'status' | 'protectedGroup' | 'channel'> {
   id: number;
+  channel: string;
   status: OutboxStatus;
   protectedGroup: boolean;
   attempts: number;
@@ -224,8 +242,11 @@ export interface OutboxMessage extends Omit<NewMessage, 'status' | 'protectedGro
 
 export interface OutboxStore {
   add(message: NewMessage): number;
-  /** Pending messages whose next attempt is due and that no sender holds, oldest first. */
-  due(now: string, limit?: number): OutboxMessage[];
+  /**
+   * Pending messages whose next attempt is due and that no sender holds, oldest first: of one
+   * channel, or of every channel.
+   */
+  due(now: string, limit?: number, channel?: string): OutboxMessage[];
   /**
    * Takes a message for sending, until `until`: only while it is pending and no other sender
    * holds it (a claim past its time was left by a sender that died). False when it was
@@ -256,9 +277,16 @@ export interface OutboxStore {
   retry(id: number | 'all', now: string): number;
   /**
    * The flood guard: a cycle's pending messages are held until released or discarded, except
-   * the copies about protected groups ({@link NewMessage.protectedGroup}), which always go out.
+   * the copies about protected groups ({@link NewMessage.protectedGroup}), which always go out,
+   * and the SIEM records (channels `siem.*`, {@link isSiemChannel}): a mass change is exactly
+   * what the SIEM must see as it happens.
    */
   holdCycle(cycleId: number): number;
+  /**
+   * Digest items (status digest) become sent at `at`, as folded into a digest mail: only those
+   * still waiting, so that two digest runs never send one item twice. Returns how many.
+   */
+  markDigested(ids: readonly number[], at: string): number;
   /** Messages held by the flood guard (all, or one cycle's) become pending. */
   release(now: string, cycleId?: number): number;
   /**

@@ -127,11 +127,15 @@ describe('deliverDue: what each refusal does to the outbox', () => {
     expect(row(store, 'b@x.test')).toMatchObject({ status: 'pending', attempts: 0 });
   });
 
-  it('a retry the service timed (Retry-After on a 5xx) waits that long instead of the back-off', async () => {
-    const store = outboxWith('a@x.test');
-    const { transport } = scripted({ 'a@x.test': { refusal: 'retry', retryAfterMs: 5_000 } });
+  it('a retry the service timed (Retry-After on a 5xx or 429) waits the back-off, and never less than asked', async () => {
+    const store = outboxWith('a@x.test', 'b@x.test');
+    const { transport } = scripted({
+      'a@x.test': { refusal: 'retry', retryAfterMs: 5_000 },
+      'b@x.test': { refusal: 'retry', retryAfterMs: 300_000 },
+    });
     await deliver(store, transport);
-    expect(row(store, 'a@x.test')).toMatchObject({ attempts: 1, nextAttemptAt: '2026-12-02T10:00:05.000Z' });
+    expect(row(store, 'a@x.test')).toMatchObject({ attempts: 1, nextAttemptAt: '2026-12-02T10:01:00.000Z' });
+    expect(row(store, 'b@x.test')).toMatchObject({ attempts: 1, nextAttemptAt: '2026-12-02T10:05:00.000Z' });
   });
 });
 

@@ -102,7 +102,7 @@ describe('queueNotifications on in-memory ports', () => {
     const summary = await runCycle(bed.deps());
 
     expect(summary).toMatchObject({ held: true, messages: 5 });
-    expect(bed.store.outbox.counts()).toEqual({ pending: 1, held: 5, sent: 0, failed: 0 });
+    expect(bed.store.outbox.counts()).toEqual({ pending: 1, held: 5, digest: 0, sent: 0, failed: 0 });
     expect(bed.store.outbox.list('pending').map((m) => m.subject)).toEqual([
       '[adnotify] 5 notifications held: release or discard them',
     ]);

@@ -147,7 +147,7 @@ describe.skipIf(!samba)('adnotify once on an empty state takes the baseline (Sam
     expect(cursor).toBeLessThanOrEqual(hcuNow);
     expect(status.snapshot).toMatchObject({ objects: 4, groups: 1, memberships: 3 });
     expect(status.lastCycle).toMatchObject({ kind: 'baseline', outcome: 'ok' });
-    expect(status.outbox).toEqual({ pending: 0, held: 0, sent: 0, failed: 0 });
+    expect(status.outbox).toEqual({ pending: 0, held: 0, digest: 0, sent: 0, failed: 0 });
 
     const text = await runCli(['--config', config, 'status'], env);
     expect(text.stdout).toMatch(/^invocationId:\s+[0-9a-f-]{36}$/m);

@@ -66,10 +66,23 @@ describe('config file', () => {
     const loaded = parseConfigText(text, EXAMPLE, {
       ADNOTIFY_SMTP_PASSWORD: 'from-env',
       ADNOTIFY_M365_SECRET: 'client-secret',
+      TEAMS_URL: 'https://teams.example.com/workflows/abc?sig=teams-key-123',
+      HOOK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
     });
     expect(loaded.config.directory.bindPassword).toBe('from-file');
     expect(loaded.config.smtp.auth?.pass).toBe('from-env');
-    expect(loaded.secrets).toEqual(['from-file', 'from-env', 'client-secret']);
+    expect(loaded.config.channels[0]?.url).toBe('https://teams.example.com/workflows/abc?sig=teams-key-123');
+    // Every channel URL and signing secret is redacted, with the URL's path and query on their own.
+    expect(loaded.secrets).toEqual([
+      'from-file',
+      'from-env',
+      'client-secret',
+      'https://teams.example.com/workflows/abc?sig=teams-key-123',
+      '/workflows/abc?sig=teams-key-123',
+      'sig=teams-key-123',
+      'https://hooks.example.com/adnotify',
+      'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+    ]);
   });
 
   it.skipIf(!existsSync(SPEC))('the shipped example holds at least every key of the contract', () => {

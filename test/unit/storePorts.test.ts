@@ -171,7 +171,7 @@ describe.each([
     expect(store.outbox.due('2026-11-25T08:30:00.000Z').map((m) => m.id)).toEqual([first]);
     store.outbox.markRetry(first, 1, '2026-11-25T10:00:00.000Z', 'busy');
     store.outbox.markFailed(second, 3, '550 no such user');
-    expect(store.outbox.counts()).toEqual({ pending: 1, held: 0, sent: 0, failed: 1 });
+    expect(store.outbox.counts()).toEqual({ pending: 1, held: 0, digest: 0, sent: 0, failed: 1 });
     expect(store.outbox.retry('all', 'now')).toBe(1);
     expect(store.outbox.holdCycle(cycle)).toBe(2);
     expect(store.outbox.release('now', cycle)).toBe(2);
@@ -295,7 +295,7 @@ describe.each([
     store.outbox.markSent(sent, '2026-01-01T00:00:02.000Z', 1);
     store.outbox.add(message({ createdAt: '2026-01-01T00:00:00.000Z' })); // pending: kept
     expect(store.prune('2026-06-01T00:00:00.000Z')).toEqual({ events: 1, messages: 1, cycles: 1 });
-    expect(store.outbox.counts()).toEqual({ pending: 1, held: 0, sent: 0, failed: 0 });
+    expect(store.outbox.counts()).toEqual({ pending: 1, held: 0, digest: 0, sent: 0, failed: 0 });
     store.close();
   });
 

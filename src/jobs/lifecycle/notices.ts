@@ -10,7 +10,8 @@ import { textOf, type DirectoryEntry, type DnValue } from '../../core/types.js';
 import type { Deps } from '../../deps.js';
 import type { Recipient } from '../../core/notify.js';
 import { isProtectedEntry } from '../../core/protected.js';
-import { rdnValue, showValue, type RenderedMessage } from '../../mail/render.js';
+import { objectChangeView, oneLine, rdnValue, showValue, type RenderedMessage } from '../../mail/render.js';
+import { queueObjectItems, queueSiemRecords } from '../../notify/channels.js';
 import { enqueue } from '../../notify/enqueue.js';
 import { People } from '../../notify/people.js';
 import type { Schedule } from '../../store/ports.js';
@@ -52,7 +53,7 @@ export async function record(
     ...(until ? { until } : {}),
     ...(reason ? { reason } : {}),
   };
-  store.events.add(cycleId, at, lifecycleEvent);
+  const eventId = store.events.add(cycleId, at, lifecycleEvent);
 
   // Lifecycle notices look people up in the directory (the snapshot may be a poll behind);
   // groups are told through their members, one level down.
@@ -125,6 +126,28 @@ export async function record(
   // every step on a protected group (or account), like a change made by hand: never held.
   const protectedTarget =
     config.notify.protectedGroups && isProtectedEntry(target, config.notify.protectedGroupsExtra);
+  // The chat channels, webhooks and SIEM sinks hear of it as of any change.
+  const recorded = [{ id: eventId, cycle: cycleId, at, event: lifecycleEvent }];
+  queueObjectItems(store.outbox, config, {
+    cycleId,
+    createdAt: at,
+    guid: target.guid,
+    events: recorded,
+    isProtected: protectedTarget,
+    view: (events) => ({
+      ...objectChangeView({
+        object: lifecycleEvent.object,
+        displayName: textOf(target, 'displayName'),
+        events,
+        when: now,
+        protectedGroup: protectedTarget,
+      }),
+      notes: [
+        oneLine(deps.renderer.render('lifecycle', { ...view, you: false, recipientName: null }).subject),
+      ],
+    }),
+  });
+  queueSiemRecords(store.outbox, config, recorded, () => protectedTarget);
   const always = event === 'lifecycle.not-rejoined' || protectedTarget;
   if ((seen.size > 0 || always) && config.smtp.to.length + config.smtp.cc.length > 0) {
     const rendered = deps.renderer.render('lifecycle', {

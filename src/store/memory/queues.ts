@@ -1,4 +1,5 @@
 /** The outbox and the lifecycle schedules in memory (for tests): the SQLite ones' answers. */
+import { isSiemChannel } from '../../core/channels.js';
 import {
   noSchedules,
   type NewMessage,
@@ -43,6 +44,7 @@ export class MemoryOutbox extends MemoryTable implements OutboxStore {
     const id = this.nextId();
     this.data().outbox.set(id, {
       ...structuredClone(message),
+      channel: message.channel ?? 'mail',
       protectedGroup: message.protectedGroup === true,
       id,
       attempts: 0,
@@ -55,11 +57,14 @@ export class MemoryOutbox extends MemoryTable implements OutboxStore {
     return id;
   }
 
-  due(now: string, limit = 500): OutboxMessage[] {
+  due(now: string, limit = 500, channel?: string): OutboxMessage[] {
     return this.#all()
       .filter(
         (m) =>
-          m.status === 'pending' && (m.nextAttemptAt === null || m.nextAttemptAt <= now) && !claimed(m, now),
+          m.status === 'pending' &&
+          (channel === undefined || m.channel === channel) &&
+          (m.nextAttemptAt === null || m.nextAttemptAt <= now) &&
+          !claimed(m, now),
       )
       .slice(0, limit)
       .map((m) => structuredClone(m));
@@ -77,7 +82,7 @@ export class MemoryOutbox extends MemoryTable implements OutboxStore {
   }
 
   counts(): OutboxCounts {
-    const counts: OutboxCounts = { pending: 0, held: 0, sent: 0, failed: 0 };
+    const counts: OutboxCounts = { pending: 0, held: 0, digest: 0, sent: 0, failed: 0 };
     for (const m of this.data().outbox.values()) counts[m.status]++;
     return counts;
   }
@@ -149,8 +154,19 @@ export class MemoryOutbox extends MemoryTable implements OutboxStore {
   }
 
   holdCycle(cycleId: number): number {
-    return this.#where((m) => m.cycleId === cycleId && m.status === 'pending' && !m.protectedGroup, {
-      status: 'held',
+    return this.#where(
+      (m) =>
+        m.cycleId === cycleId && m.status === 'pending' && !m.protectedGroup && !isSiemChannel(m.channel),
+      { status: 'held' },
+    );
+  }
+
+  markDigested(ids: readonly number[], at: string): number {
+    const wanted = new Set(ids);
+    return this.#where((m) => m.status === 'digest' && wanted.has(m.id), {
+      status: 'sent',
+      sentAt: at,
+      nextAttemptAt: null,
     });
   }
 

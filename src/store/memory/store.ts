@@ -162,6 +162,18 @@ class MemoryEventLog implements EventLog {
       .map(([id, e]) => ({ id, at: e.at, event: structuredClone(e.event) }));
   }
 
+  pageOfCycle(
+    cycleId: number,
+    afterId: number,
+    limit: number,
+  ): { id: number; at: string; event: DirectoryEvent }[] {
+    return [...this.#data().events]
+      .filter(([id, e]) => e.cycle === cycleId && id > afterId)
+      .sort(([a], [b]) => a - b)
+      .slice(0, limit)
+      .map(([id, e]) => ({ id, at: e.at, event: structuredClone(e.event) }));
+  }
+
   typesOfCycle(cycleId: number): Map<string, number> {
     const out = new Map<string, number>();
     for (const { event } of this.#ofCycle(cycleId)) out.set(event.type, (out.get(event.type) ?? 0) + 1);

@@ -60,6 +60,17 @@ export class SqliteEventLog implements EventLog {
     return rows.map((r) => ({ id: r.id, at: r.at, event: JSON.parse(r.payload) as DirectoryEvent }));
   }
 
+  pageOfCycle(
+    cycleId: number,
+    afterId: number,
+    limit: number,
+  ): { id: number; at: string; event: DirectoryEvent }[] {
+    const rows = this.#sql
+      .get('SELECT id, at, payload FROM events WHERE cycle_id = ? AND id > ? ORDER BY id LIMIT ?')
+      .all(cycleId, afterId, limit) as { id: number; at: string; payload: string }[];
+    return rows.map((r) => ({ id: r.id, at: r.at, event: JSON.parse(r.payload) as DirectoryEvent }));
+  }
+
   typesOfCycle(cycleId: number): Map<string, number> {
     const rows = this.#sql
       .get('SELECT type, COUNT(*) AS n FROM events WHERE cycle_id = ? GROUP BY type')

@@ -251,4 +251,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX outbox_claimed ON outbox (claimed_by) WHERE claimed_until IS NOT NULL;
     `,
   },
+  {
+    version: 14,
+    description: 'outbox: the channel each item goes to (mail, a chat or webhook channel, a SIEM sink)',
+    sql: `
+      ALTER TABLE outbox ADD COLUMN channel TEXT NOT NULL DEFAULT 'mail';
+      -- Each channel's delivery round reads its own due items, oldest first.
+      CREATE INDEX outbox_channel_due ON outbox (channel, status, id);
+    `,
+  },
 ];

@@ -12,6 +12,7 @@ import type {
   OutboxStore,
   Envelope,
 } from '../ports.js';
+import { SIEM_PREFIX } from '../../core/channels.js';
 import type { Statements } from './database.js';
 
 interface Row {
@@ -33,6 +34,7 @@ interface Row {
   protected_group: number;
   claimed_until: string | null;
   claimed_by: string | null;
+  channel: string;
 }
 
 function fromRow(r: Row): OutboxMessage {
@@ -55,6 +57,7 @@ function fromRow(r: Row): OutboxMessage {
     protectedGroup: r.protected_group === 1,
     claimedUntil: r.claimed_until,
     claimedBy: r.claimed_by,
+    channel: r.channel,
   };
 }
 
@@ -70,7 +73,7 @@ export class SqliteOutbox implements OutboxStore {
   }
 
   counts(): OutboxCounts {
-    const counts: OutboxCounts = { pending: 0, held: 0, sent: 0, failed: 0 };
+    const counts: OutboxCounts = { pending: 0, held: 0, digest: 0, sent: 0, failed: 0 };
     const rows = this.#prepare('SELECT status, count(*) AS n FROM outbox GROUP BY status').all() as {
       status: OutboxStatus;
       n: number;
@@ -82,11 +85,12 @@ export class SqliteOutbox implements OutboxStore {
   add(message: NewMessage): number {
     const result = this.#prepare(
       `INSERT INTO outbox (cycle_id, created_at, status, kind, object_guid, message_id, envelope, subject,
-                             text_body, html_body, attempts, next_attempt_at, protected_group)
+                             text_body, html_body, attempts, next_attempt_at, protected_group, channel)
          VALUES (@cycleId, @createdAt, @status, @kind, @objectGuid, @messageId, @envelope, @subject,
-                 @text, @html, 0, @createdAt, @protectedGroup)`,
+                 @text, @html, 0, @createdAt, @protectedGroup, @channel)`,
     ).run({
       ...message,
+      channel: message.channel ?? 'mail',
       envelope: JSON.stringify(message.envelope),
       protectedGroup: message.protectedGroup === true ? 1 : 0,
     });
@@ -94,12 +98,21 @@ export class SqliteOutbox implements OutboxStore {
   }
 
   /** Pending messages whose next attempt is due, oldest first. */
-  due(now: string, limit = 500): OutboxMessage[] {
-    const rows = this.#prepare(
-      `SELECT * FROM outbox WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
-         AND (claimed_until IS NULL OR claimed_until <= ?)
-         ORDER BY id LIMIT ?`,
-    ).all(now, now, limit) as Row[];
+  due(now: string, limit = 500, channel?: string): OutboxMessage[] {
+    const rows = (
+      channel === undefined
+        ? this.#prepare(
+            `SELECT * FROM outbox WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+               AND (claimed_until IS NULL OR claimed_until <= ?)
+               ORDER BY id LIMIT ?`,
+          ).all(now, now, limit)
+        : this.#prepare(
+            `SELECT * FROM outbox WHERE channel = ? AND status = 'pending'
+               AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+               AND (claimed_until IS NULL OR claimed_until <= ?)
+               ORDER BY id LIMIT ?`,
+          ).all(channel, now, now, limit)
+    ) as Row[];
     return rows.map(fromRow);
   }
 
@@ -180,8 +193,16 @@ export class SqliteOutbox implements OutboxStore {
   /** The flood guard: a cycle's pending messages are held, except those about protected groups. */
   holdCycle(cycleId: number): number {
     return this.#prepare(
-      "UPDATE outbox SET status = 'held' WHERE cycle_id = ? AND status = 'pending' AND protected_group = 0",
+      `UPDATE outbox SET status = 'held'
+         WHERE cycle_id = ? AND status = 'pending' AND protected_group = 0 AND channel NOT LIKE '${SIEM_PREFIX}%'`,
     ).run(cycleId).changes;
+  }
+
+  markDigested(ids: readonly number[], at: string): number {
+    return this.#prepare(
+      `UPDATE outbox SET status = 'sent', sent_at = ?, next_attempt_at = NULL
+         WHERE status = 'digest' AND id IN (SELECT value FROM json_each(?))`,
+    ).run(at, JSON.stringify(ids)).changes;
   }
 
   /** Messages held by the flood guard (all, or one cycle's) become pending. */
