@@ -232,7 +232,14 @@ async function queueChunk(
       },
       { ...common.view, protectedGroup: message.protectedGroup === true },
     );
-    if (goesToDigest(config.delivery.digest?.roles, message, protectedGuids.has(message.object.guid))) {
+    if (
+      goesToDigest(
+        config.delivery.digest?.roles,
+        // The reasons as the mail names them (an owner of a public group is told as its owner).
+        { ...message, reasons: view.reasons },
+        protectedGuids.has(message.object.guid),
+      )
+    ) {
       queueDigestItem(store.outbox, config.smtp.from, {
         cycleId: cycle.cycleId,
         createdAt,

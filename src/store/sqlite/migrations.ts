@@ -253,9 +253,42 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 14,
-    description: 'outbox: the channel each item goes to (mail, a chat or webhook channel, a SIEM sink)',
+    description:
+      'outbox: the channel each item goes to (mail, a chat or webhook channel, a SIEM sink), and digest items',
+    // SQLite cannot change a CHECK constraint: the table is rebuilt with the status "digest".
     sql: `
-      ALTER TABLE outbox ADD COLUMN channel TEXT NOT NULL DEFAULT 'mail';
+      CREATE TABLE outbox_v14 (
+        id              INTEGER PRIMARY KEY,
+        cycle_id        INTEGER REFERENCES cycles (id),
+        created_at      TEXT NOT NULL,
+        status          TEXT NOT NULL CHECK (status IN ('pending', 'held', 'digest', 'sent', 'failed')),
+        envelope        TEXT NOT NULL,       -- JSON: from, to, cc
+        subject         TEXT NOT NULL,
+        text_body       TEXT NOT NULL,       -- for a channel but mail: the payload
+        html_body       TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        last_error      TEXT,
+        sent_at         TEXT,
+        kind            TEXT NOT NULL DEFAULT 'change',
+        object_guid     TEXT,
+        message_id      TEXT NOT NULL DEFAULT '',
+        protected_group INTEGER NOT NULL DEFAULT 0,
+        claimed_until   TEXT,
+        claimed_by      TEXT,
+        channel         TEXT NOT NULL DEFAULT 'mail'
+      );
+      INSERT INTO outbox_v14 (id, cycle_id, created_at, status, envelope, subject, text_body, html_body,
+                              attempts, next_attempt_at, last_error, sent_at, kind, object_guid,
+                              message_id, protected_group, claimed_until, claimed_by)
+        SELECT id, cycle_id, created_at, status, envelope, subject, text_body, html_body,
+               attempts, next_attempt_at, last_error, sent_at, kind, object_guid,
+               message_id, protected_group, claimed_until, claimed_by
+          FROM outbox;
+      DROP TABLE outbox;
+      ALTER TABLE outbox_v14 RENAME TO outbox;
+      CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+      CREATE INDEX outbox_claimed ON outbox (claimed_by) WHERE claimed_until IS NOT NULL;
       -- Each channel's delivery round reads its own due items, oldest first.
       CREATE INDEX outbox_channel_due ON outbox (channel, status, id);
     `,
