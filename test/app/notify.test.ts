@@ -108,6 +108,58 @@ describe('queueNotifications on in-memory ports', () => {
     ]);
   });
 
+  it('the flood guard holds the chat and webhook items of the cycle with its mail, but not those about a protected group, and never the SIEM records', async () => {
+    const bed = appBed(`delivery: { maxMessagesPerCycle: 3 }
+channels:
+  - { name: chat, type: slack, url: "https://hooks.slack.test/services/T0/B0/abcdefghijklmnop" }
+  - { name: tier0, type: teams, url: "https://teams.test/workflows/abcdefghijklmnop", protectedOnly: true }
+  - { name: hook, type: webhook, url: "https://hooks.test/adnotify", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", events: ["group.member.*"] }
+siem: { file: /nonexistent/events.jsonl }
+`);
+    const team = bed.directory.group('Team');
+    const admins = bed.directory.group('Domain Admins', [], { adminCount: '1' });
+    const people = ['Ann', 'Ben', 'Cara', 'Dan'].map((n) => bed.directory.user(n));
+    const intruder = bed.directory.user('Ivan', { mail: '' });
+    await runCycle(bed.deps());
+
+    for (const p of people) bed.directory.addMember(team, p);
+    bed.directory.addMember(admins, intruder);
+    bed.directory.set(team, { description: 'renamed' });
+    await runCycle(bed.deps());
+
+    const items = bed.store.outbox
+      .list()
+      .filter((m) => m.channel !== 'mail')
+      .map((m) => `${m.channel} ${m.status} ${m.kind} ${m.subject}`);
+    expect(items).toEqual([
+      // One post per object per cycle; the webhook takes only membership events; tier0 only
+      // the protected group. Team's are held with its mail, Domain Admins' go out.
+      'chat held slack group Team: 5 changes',
+      `hook held group.member.added group.member.added ${team.dn}`,
+      `hook held group.member.added group.member.added ${team.dn}`,
+      `hook held group.member.added group.member.added ${team.dn}`,
+      `hook held group.member.added group.member.added ${team.dn}`,
+      'chat pending slack group Domain Admins: 1 change',
+      'tier0 pending teams group Domain Admins: 1 change',
+      `hook pending group.member.added group.member.added ${admins.dn}`,
+      ...bed.store.outbox
+        .list()
+        .filter((m) => m.channel === 'siem.file')
+        .map((m) => `siem.file pending ${m.kind} ${m.subject}`),
+    ]);
+    // The SIEM has every event of the cycle, in event order.
+    const siem = bed.store.outbox.list().filter((m) => m.channel === 'siem.file');
+    expect(siem.map((m) => (JSON.parse(m.text) as { id: number }).id)).toEqual(
+      bed.store.events
+        .since('1970-01-01')
+        .filter((e) => e.cycle === siem[0]?.cycleId)
+        .map((e) => e.id),
+    );
+    expect(siem).toHaveLength(6);
+    expect(bed.store.outbox.release(bed.now.toISOString())).toBe(10);
+    expect(bed.store.outbox.list('held')).toEqual([]);
+  });
+
   it('the flood guard never holds the administrators’ copy about a protected group, and its alert names the group', async () => {
     const bed = appBed('delivery: { maxMessagesPerCycle: 3 }');
     const team = bed.directory.group('Team');

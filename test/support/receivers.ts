@@ -65,18 +65,19 @@ export class ChannelReceiver {
   }
 
   static async start(kind: Kind, options: { tls?: TestCa; secret?: string } = {}): Promise<ChannelReceiver> {
-    let receiver: ChannelReceiver | undefined;
+    const self: { receiver?: ChannelReceiver } = {};
     const handler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        receiver!.take(req, Buffer.concat(chunks).toString('utf8'), res);
+        self.receiver?.take(req, Buffer.concat(chunks).toString('utf8'), res);
       });
     };
     const server = options.tls
       ? createHttps({ cert: options.tls.cert, key: options.tls.key }, handler)
       : createHttp(handler);
-    receiver = new ChannelReceiver(kind, server, options.secret ?? null);
+    const receiver = new ChannelReceiver(kind, server, options.secret ?? null);
+    self.receiver = receiver;
     receiver.port = await listenOnLoopback(server);
     return receiver;
   }
@@ -138,7 +139,11 @@ export class ChannelReceiver {
 
   async stop(): Promise<void> {
     this.#server.closeAllConnections();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    await new Promise<void>((resolve) =>
+      this.#server.close(() => {
+        resolve();
+      }),
+    );
   }
 }
 
@@ -254,10 +259,12 @@ export class SyslogReceiver {
       receiver.port = socket.address().port;
       return receiver;
     }
-    let receiver: SyslogReceiver | undefined;
+    const self: { receiver?: SyslogReceiver } = {};
     const onConnection = (socket: Socket) => {
-      receiver!.sockets.add(socket);
-      socket.on('close', () => receiver!.sockets.delete(socket));
+      const receiver = self.receiver;
+      if (!receiver) return;
+      receiver.sockets.add(socket);
+      socket.on('close', () => receiver.sockets.delete(socket));
       socket.on('error', () => socket.destroy());
       let buffer = Buffer.alloc(0);
       socket.on('data', (chunk: Buffer) => {
@@ -267,12 +274,12 @@ export class SyslogReceiver {
           if (space < 0) return;
           const length = Number(buffer.subarray(0, space).toString());
           if (!Number.isInteger(length) || length <= 0) {
-            receiver?.badFrames.push(buffer.toString('utf8', 0, 80));
+            receiver.badFrames.push(buffer.toString('utf8', 0, 80));
             buffer = Buffer.alloc(0);
             return;
           }
           if (buffer.length < space + 1 + length) return;
-          receiver?.records.push(buffer.toString('utf8', space + 1, space + 1 + length));
+          receiver.records.push(buffer.toString('utf8', space + 1, space + 1 + length));
           buffer = buffer.subarray(space + 1 + length);
         }
       });
@@ -281,7 +288,8 @@ export class SyslogReceiver {
       scheme === 'tcp+tls' && tls
         ? createTls({ cert: tls.cert, key: tls.key }, onConnection)
         : createTcp(onConnection);
-    receiver = new SyslogReceiver(scheme, server);
+    const receiver = new SyslogReceiver(scheme, server);
+    self.receiver = receiver;
     if (port === 0) receiver.port = await listenOnLoopback(server);
     else {
       await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
@@ -300,10 +308,18 @@ export class SyslogReceiver {
 
   async stop(): Promise<void> {
     if (this.scheme === 'udp') {
-      await new Promise<void>((resolve) => (this.server as UdpSocket).close(() => resolve()));
+      await new Promise<void>((resolve) =>
+        (this.server as UdpSocket).close(() => {
+          resolve();
+        }),
+      );
       return;
     }
     for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => (this.server as TcpServer).close(() => resolve()));
+    await new Promise<void>((resolve) =>
+      (this.server as TcpServer).close(() => {
+        resolve();
+      }),
+    );
   }
 }

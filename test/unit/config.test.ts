@@ -104,6 +104,51 @@ describe('config file', () => {
     expect(readFileSync('config/adnotify.schema.json', 'utf8')).toBe(configJsonSchemaText());
   });
 
+  it('channels and the SIEM: plain http, an unknown type, a webhook without its secret, a taken name and a bad syslog scheme are refused, naming the key', () => {
+    const channels = (lines: string) => problems(minimal(`channels:\n${lines}`));
+    expect(
+      channels('  - { name: a, type: teams, url: "http://teams.example.com/hook/K3Y-t0ken" }\n'),
+    ).toEqual([
+      expect.stringMatching(
+        /^channels\[0\]\.url: a http:\/\/ URL would send the channel's key and every change in clear text: use https:\/\//,
+      ),
+    ]);
+    expect(channels('  - { name: a, type: discord, url: "https://x.example.com/h" }\n')).toEqual([
+      expect.stringMatching(/^channels\[0\]\.type: .*teams.*slack.*webhook/),
+    ]);
+    expect(channels('  - { name: a, type: webhook, url: "https://x.example.com/h" }\n')).toEqual([
+      expect.stringMatching(
+        /^channels\[0\]\.secret: a webhook channel signs every request: set secret to "whsec_"/,
+      ),
+    ]);
+    expect(
+      channels('  - { name: a, type: webhook, url: "https://x.example.com/h", secret: "not-base64!" }\n'),
+    ).toEqual([expect.stringMatching(/^channels\[0\]\.secret: expected "whsec_" followed by a base64 key/)]);
+    expect(
+      channels(
+        '  - { name: mail, type: slack, url: "https://x.example.com/1" }\n  - { name: ops, type: slack, url: "https://x.example.com/2" }\n  - { name: ops, type: teams, url: "https://x.example.com/3" }\n',
+      ),
+    ).toEqual([
+      expect.stringMatching(/^channels\[0\]\.name: "mail" is reserved for email/),
+      expect.stringMatching(/^channels\[2\]\.name: "ops" names two channels/),
+    ]);
+    expect(channels('  - { name: Sec_Ops, type: slack, url: "https://x.example.com/1" }\n')).toEqual([
+      expect.stringMatching(/^channels\[0\]\.name: expected lower-case letters, digits and "-"/),
+    ]);
+    expect(problems(minimal('siem:\n  syslog: "tls://siem.example.com:6514"\n'))).toEqual([
+      expect.stringMatching(
+        /^siem\.syslog: expected "tcp\+tls:\/\/host:port", "tcp:\/\/host:port" or "udp:\/\/host:port"/,
+      ),
+    ]);
+    expect(problems(minimal('delivery:\n  digest: { schedule: "0 7 * * *", roles: [boss] }\n'))).toEqual([
+      expect.stringMatching(/^delivery\.digest\.roles\[0\]: /),
+    ]);
+    // A URL is a secret: a problem never echoes it.
+    expect(
+      channels('  - { name: a, type: teams, url: "http://teams.example.com/hook/K3Y-t0ken" }\n').join(),
+    ).not.toContain('K3Y');
+  });
+
   it('a filter without its outer parentheses is a config error naming the key', () => {
     expect(problems(minimal().replace('  baseDN:', '  filter: "objectClass=user"\n  baseDN:'))).toEqual([
       expect.stringMatching(
