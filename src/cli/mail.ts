@@ -43,10 +43,11 @@ export async function deliver(
     );
     const down: string[] = [];
     for (const [channel, r] of reports) {
-      const left = store.outbox.due('9999-12-31T00:00:00.000Z', 1_000_000, channel).length;
+      // How many wait (pending, whenever due), counted up to a bound: a backlog is not read whole.
+      const left = store.outbox.due(FOREVER, WAITING_SHOWN + 1, channel).length;
       if (r.sent + r.retrying + r.failed > 0 || left > 0) {
         ctx.out(
-          `${channel}: ${r.sent} sent via ${channels.get(channel)?.target ?? channel}; ${left} waiting, ${r.failed} failed now`,
+          `${channel}: ${r.sent} sent via ${channels.get(channel)?.target ?? channel}; ${left > WAITING_SHOWN ? `over ${WAITING_SHOWN}` : left} waiting, ${r.failed} failed now`,
         );
       }
       if (r.stopped !== null) down.push(`${channel}: ${r.stopped.reason}`);
@@ -82,6 +83,9 @@ export async function deliver(
     for (const t of channels.values()) t.close();
   }
 }
+
+const FOREVER = '9999-12-31T00:00:00.000Z';
+const WAITING_SHOWN = 1000;
 
 const STATUSES: readonly OutboxStatus[] = ['pending', 'held', 'digest', 'sent', 'failed'];
 

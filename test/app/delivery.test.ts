@@ -7,7 +7,11 @@ import { PassThrough } from 'node:stream';
 
 import { describe, expect, it } from 'vitest';
 
+import { DeliveryRounds } from '../../src/daemon/delivery.js';
+import { healthOf } from '../../src/daemon/health.js';
+import { Metrics } from '../../src/daemon/metrics.js';
 import { createLogger } from '../../src/log/logger.js';
+import { appBed } from '../support/appBed.js';
 import { deliverDue } from '../../src/mail/dispatcher.js';
 import { DeliveryError, type Letter, type Refusal, type Transport } from '../../src/mail/port.js';
 import { MemoryStore } from '../../src/store/memory/store.js';
@@ -195,5 +199,86 @@ describe('deliverDue: each message is claimed before it is sent', () => {
     const { transport, sent } = slow();
     await deliver(store, transport, new Date('2026-12-02T10:01:01.000Z'));
     expect(sent).toEqual(['a@x.test']);
+  });
+});
+
+describe('DeliveryRounds: each channel on its own', () => {
+  it('a SIEM sink that is down holds only its own items; /healthz and /metrics say so after three intervals, and clear', async () => {
+    const store = outboxWith('a@x.test');
+    const add = (channel: string, n: number) =>
+      store.outbox.add({
+        ...store.outbox.get(1)!,
+        channel,
+        messageId: `evt_${n}`,
+        status: 'pending',
+        envelope: { from: '', to: [], cc: [] },
+      });
+    add('siem.syslog', 1);
+    add('siem.syslog', 2);
+    add('chat', 3);
+    const syslogDown = scripted({ '': { refusal: 'unreachable' } });
+    const chat = scripted({});
+    const mail = scripted({});
+    const metrics = new Metrics(() => store);
+    let now = T0;
+    const clock = { now: () => now };
+    const rounds = new DeliveryRounds(metrics, clock);
+    const config = appBed('').config;
+    const parts = {
+      store,
+      transport: mail.transport,
+      channels: new Map([
+        ['chat', chat.transport],
+        ['siem.syslog', syslogDown.transport],
+      ]),
+      log,
+      config,
+    };
+    // The SIEM records carry no recipient: the scripted sink refuses them all.
+    await rounds.run(parts);
+    expect(store.outbox.list().map((m) => `${m.channel} ${m.status} ${m.attempts}`)).toEqual([
+      'mail sent 1',
+      'siem.syslog pending 0',
+      'siem.syslog pending 0',
+      'chat sent 1',
+    ]);
+    // Only the first record was tried: the round of a sink that is down stops there, in order.
+    expect(syslogDown.tried).toHaveLength(1);
+    expect(await metrics.registry.getSingleMetricAsString('adnotify_channel_down')).toMatch(
+      /adnotify_channel_down\{channel="siem.syslog"\} 1/,
+    );
+    const health = () =>
+      healthOf({
+        now,
+        intervalMs: 60_000,
+        startedAt: T0,
+        lastSuccess: now,
+        lastError: null,
+        bindRefused: null,
+        lagging: null,
+        mailRefused: null,
+        mailDownSince: null,
+        mailDownReason: null,
+        mailService: 'the SMTP server',
+        channelsDown: rounds.channelsDown,
+        counts: null,
+        redact: (text) => text,
+      });
+    expect(health().healthy).toBe(true);
+    now = new Date(T0.getTime() + 180_000);
+    await rounds.run(parts);
+    expect(health().reasons).toEqual([
+      expect.stringMatching(
+        /^channel siem\.syslog: the scripted service has not taken items since 2026-12-02T10:00:00\.000Z: refused /,
+      ),
+    ]);
+    // The sink is back: the records go, in order, and the health clears.
+    parts.channels.set('siem.syslog', chat.transport);
+    await rounds.run(parts);
+    expect(store.outbox.list().every((m) => m.status === 'sent')).toBe(true);
+    expect(health().healthy).toBe(true);
+    expect(await metrics.registry.getSingleMetricAsString('adnotify_channel_sent_total')).toMatch(
+      /adnotify_channel_sent_total\{channel="siem.syslog"\} 2/,
+    );
   });
 });

@@ -75,6 +75,31 @@ describe('lifecycleJob on in-memory ports', () => {
     expect(bed.store.schedules.get(id)?.state).toBe('done');
   });
 
+  it('each lifecycle step also goes to the chat channels, the webhooks and the SIEM, as its event', async () => {
+    const bed = appBed(`lifecycle: { enabled: true }
+channels:
+  - { name: chat, type: slack, url: "https://hooks.slack.test/services/T0/B0/abcdefghijklmnop", events: ["lifecycle.*"] }
+  - { name: hook, type: webhook, url: "https://hooks.test/adnotify", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", events: ["object.*"] }
+siem: { syslog: "udp://127.0.0.1:514" }
+`);
+    const ann = bed.directory.user('Ann');
+    const team = bed.directory.group('Team');
+    await runCycle(bed.deps());
+    temporaryMember(bed, team, ann);
+    await lifecycleJob(bed.deps(), { dryRun: false });
+
+    const items = bed.store.outbox.list().filter((m) => m.channel !== 'mail');
+    // The webhook takes object events only: nothing. Slack gets one post naming the step.
+    expect(items.map((m) => `${m.channel} ${m.kind}`)).toEqual([
+      'chat slack',
+      'siem.syslog lifecycle.joined',
+    ]);
+    expect(items[0]?.text).toContain('Ann joined Team');
+    const event = JSON.parse(items[1]!.text) as { type: string; id: number; subject: { dn: string } };
+    expect(event).toMatchObject({ type: 'lifecycle.joined', subject: { dn: ann.dn } });
+    expect(bed.store.events.since('1970-01-01').map((e) => e.id)).toContain(event.id);
+  });
+
   it('every step on a protected group sends the administrators a copy never held, naming the schedule, who made it and its end', async () => {
     const bed = appBed('lifecycle: { enabled: true }\ndelivery: { maxMessagesPerCycle: 1 }');
     const admins = bed.directory.group('Domain Admins', [], { adminCount: '1' });

@@ -53,6 +53,8 @@ export class ChannelReceiver {
   readonly received: Received[] = [];
   /** Answers for the next requests, in order; then 2xx (202 Teams, 200 "ok" Slack, 204 webhook). */
   readonly answers: Answer[] = [];
+  /** While set, requests are taken and never answered (a service that hangs mid-request). */
+  hang = false;
   readonly #server: HttpServer;
   port = 0;
 
@@ -100,6 +102,7 @@ export class ChannelReceiver {
   ): void {
     const problems = this.#check(req.headers, body);
     this.received.push({ path: req.url ?? '', headers: req.headers, body, problems });
+    if (this.hang) return;
     const scripted = this.answers.shift();
     if (scripted) {
       res.writeHead(scripted.status, scripted.headers ?? {});
