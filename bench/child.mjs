@@ -2,6 +2,7 @@
 // Prints one JSON line on stdout. Usage:
 //   node bench/child.mjs cycle <config>           one poll cycle (baseline on an empty state)
 //   node bench/child.mjs deliver <config>         send every due message of the outbox (SMTP or Graph)
+//   node bench/child.mjs channel <config> <name>  deliver every due item of one channel (webhook, siem.syslog)
 //   node bench/child.mjs nodemailer <port> <n>    plain pooled nodemailer, n messages
 import { Writable } from 'node:stream';
 
@@ -22,7 +23,7 @@ setInterval(() => {
   for (const k of Object.keys(peak)) peak[k] = Math.max(peak[k], m[k] / 2 ** 20);
 }, 25).unref();
 
-if (task === 'cycle' || task === 'deliver') {
+if (task === 'cycle' || task === 'deliver' || task === 'channel') {
   const { loadConfig } = await import('../dist/config/load.js');
   const { createLogger } = await import('../dist/log/logger.js');
   const { SqliteStore } = await import('../dist/store/sqlite/store.js');
@@ -56,10 +57,22 @@ if (task === 'cycle' || task === 'deliver') {
   } else {
     const { deliverDue } = await import('../dist/mail/dispatcher.js');
     const { transportFor } = await import('../dist/mail/transports.js');
-    // The configured transport: SMTP, or Microsoft Graph (delivery.transport graph).
-    const transport = transportFor(loaded.config, '/nonexistent');
+    const { channelTransports } = await import('../dist/channels/transports.js');
+    // The configured transport: SMTP, or Microsoft Graph (delivery.transport graph); or one channel's.
+    const channel = task === 'channel' ? count : 'mail';
+    const transport =
+      task === 'channel'
+        ? channelTransports(loaded.config, '/nonexistent').get(channel)
+        : transportFor(loaded.config, '/nonexistent');
     const started = performance.now();
-    const report = await deliverDue(store, transport, clock, log, { maxAttempts: 3, retryBaseMs: 60_000 });
+    const report = await deliverDue(
+      store,
+      transport,
+      clock,
+      log,
+      { maxAttempts: 3, retryBaseMs: 60_000 },
+      channel,
+    );
     const ms = performance.now() - started;
     transport.close();
     if (report.sent === 0) throw new Error(`nothing sent: ${JSON.stringify(report)}`);

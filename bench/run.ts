@@ -19,6 +19,7 @@ import { SMTPServer } from 'smtp-server';
 
 import { SqliteStore } from '../src/store/sqlite/store.js';
 import { MicrosoftGraph, MicrosoftIdentity } from '../test/support/microsoftIdentity.js';
+import { ChannelReceiver, loopbackCertificate, SyslogReceiver } from '../test/support/receivers.js';
 import { sambaInstalled } from '../test/support/samba.js';
 import { DirectoryAdmin } from '../test/support/seed.js';
 import { seededDirectory, type SeededOu } from './seed.js';
@@ -243,10 +244,25 @@ async function measureScope(scope: SeededOu, admin: DirectoryAdmin, full: boolea
   return figures;
 }
 
+/** An event as history --json prints it, the body of a webhook call and a SIEM record. */
+const EVENT = {
+  id: 0,
+  cycle: 1,
+  at: '2026-12-04T09:15:02.114Z',
+  type: 'object.modified',
+  object: {
+    guid: '5f0c7a52-8d5e-4a8e-9d7b-1c0b2a7e6f11',
+    dn: 'CN=User 1,OU=Staff,DC=example,DC=test',
+    class: 'user',
+  },
+  changes: [{ attribute: 'title', before: ['Staff'], after: ['Lead'] }],
+  actor: null,
+};
+
 const TEXT = 'Hello,\n\nUser 1 changed.\n\n  title: Staff -> Lead\n'.repeat(4);
 
-/** MESSAGES notifications due in the outbox of state `<work>/<name>.db`. */
-async function fillOutbox(name: string): Promise<void> {
+/** MESSAGES notifications (or, for a channel, event records) due in the outbox of `<work>/<name>.db`. */
+async function fillOutbox(name: string, channel = 'mail'): Promise<void> {
   const store = SqliteStore.open(join(work, `${name}.db`));
   const at = new Date().toISOString();
   await store.transaction(() => {
@@ -260,8 +276,9 @@ async function fillOutbox(name: string): Promise<void> {
         messageId: `<${name}-${i}@example.test>`,
         envelope: { from: 'adnotify <adnotify@example.test>', to: [`u${i}@example.test`], cc: [] },
         subject: `Changes to user User ${i}`,
-        text: TEXT,
-        html: `<p>${TEXT}</p>`,
+        text: channel === 'mail' ? TEXT : JSON.stringify({ ...EVENT, id: i }),
+        html: channel === 'mail' ? `<p>${TEXT}</p>` : '',
+        channel,
       });
     }
     return Promise.resolve();
@@ -346,6 +363,37 @@ microsoft365:
   return { perSecond: median(rates), rssMb };
 }
 
+/**
+ * Fan-out: MESSAGES events through adnotify's outbox to a signed webhook on loopback HTTPS
+ * (the test receiver, which verifies every signature) and to syslog over TCP, events/s.
+ */
+async function measureFanOut(): Promise<{ webhook: number; syslog: number }> {
+  const ca = loopbackCertificate();
+  const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+  const hook = await ChannelReceiver.start('webhook', { tls: ca, secret });
+  const syslog = await SyslogReceiver.start('tcp');
+  const webhook: number[] = [];
+  const records: number[] = [];
+  try {
+    for (let r = 0; r < RUNS; r++) {
+      const extra = `channels:\n  - { name: hook, type: webhook, url: "${hook.url()}", secret: "${secret}" }\nsiem:\n  syslog: "${syslog.url()}"\n`;
+      const cfg = config('DC=example,DC=test', `fanout-${r}`, 25, extra);
+      await fillOutbox(`fanout-${r}`, 'hook');
+      const viaHook = await child(['channel', cfg, 'hook'], { NODE_EXTRA_CA_CERTS: ca.caFile });
+      if (hook.received.splice(0).some((x) => x.problems.length > 0))
+        throw new Error('a webhook call did not verify');
+      webhook.push(viaHook.perSecond ?? 0);
+      await fillOutbox(`fanout-${r}-siem`, 'siem.syslog');
+      const siemCfg = config('DC=example,DC=test', `fanout-${r}-siem`, 25, extra);
+      records.push((await child(['channel', siemCfg, 'siem.syslog'])).perSecond ?? 0);
+    }
+  } finally {
+    await hook.stop();
+    await syslog.stop();
+  }
+  return { webhook: median(webhook), syslog: median(records) };
+}
+
 if (ONLY_DELIVERY) {
   try {
     say(`Measuring delivery (${MESSAGES} messages, median of ${RUNS})...`);
@@ -355,6 +403,10 @@ if (ONLY_DELIVERY) {
       `SMTP:  adnotify ${delivery.adnotify.toFixed(0)} messages/s, plain nodemailer ${delivery.nodemailer.toFixed(0)}, peak RSS ${delivery.rssMb.toFixed(0)} MB`,
     );
     say(`Graph: adnotify ${graph.perSecond.toFixed(0)} messages/s, peak RSS ${graph.rssMb.toFixed(0)} MB`);
+    const fanOut = await measureFanOut();
+    say(
+      `Fan-out: webhook ${fanOut.webhook.toFixed(0)} events/s, syslog (TCP) ${fanOut.syslog.toFixed(0)} events/s`,
+    );
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -371,6 +423,7 @@ try {
   say(`Measuring delivery (${MESSAGES} messages)...`);
   const delivery = await measureDelivery();
   const graph = await measureGraphDelivery();
+  const fanOut = await measureFanOut();
 
   const ratio = (a: number, b: number) => a / b;
   const targets = [
@@ -464,6 +517,11 @@ try {
       `${delivery.adnotify.toFixed(0)} / ${delivery.nodemailer.toFixed(0)}`,
     ],
     ['delivery through Microsoft Graph, messages/s', '', graph.perSecond.toFixed(0)],
+    [
+      'fan-out, events/s (signed webhook / syslog TCP)',
+      '',
+      `${fanOut.webhook.toFixed(0)} / ${fanOut.syslog.toFixed(0)}`,
+    ],
   ];
   const w = [0, 1, 2].map((c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
   for (const r of rows) say(`${r[0]!.padEnd(w[0]!)}  ${r[1]!.padStart(w[1]!)}  ${r[2]!.padStart(w[2]!)}`);
@@ -477,6 +535,7 @@ try {
     scopes: [scaled, big],
     delivery,
     graphDelivery: graph,
+    fanOut,
     targets: targets.map(([name, figure, target, met]) => ({ name, figure, target, met })),
   };
   writeFileSync(join('bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
