@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 
 import { runCycle, type CycleSummary } from '../poll/cycle.js';
 import { passwordExpiryJob } from '../jobs/passwordExpiry.js';
-import { actorOfEvent } from '../core/correlate.js';
+import { eventJson } from '../core/channels.js';
 import { namingContextOf } from '../core/dn.js';
 import { parseDuration } from '../core/duration.js';
 import { TOMBSTONES_HIDDEN } from '../directory/errors.js';
@@ -193,7 +193,10 @@ export function history(
   const store = ctx.openStore(loaded);
   try {
     // Every event says who made it: an Actor, or null when nobody is known.
-    const events = store.events.since(since.toISOString()).map((e) => ({ ...e, actor: actorOfEvent(e) }));
+    // The same JSON a webhook and the SIEM get (eventJson).
+    const events = store.events
+      .since(since.toISOString())
+      .map((e) => eventJson({ id: e.id, cycle: e.cycle, at: e.at, event: e }));
     if (options.json === true) {
       ctx.out(JSON.stringify(events, null, 2));
       return;

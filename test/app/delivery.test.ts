@@ -12,6 +12,7 @@ import { healthOf } from '../../src/daemon/health.js';
 import { Metrics } from '../../src/daemon/metrics.js';
 import { createLogger } from '../../src/log/logger.js';
 import { appBed } from '../support/appBed.js';
+import { healthyFacts } from '../support/health.js';
 import { deliverDue } from '../../src/mail/dispatcher.js';
 import { DeliveryError, type Letter, type Refusal, type Transport } from '../../src/mail/port.js';
 import { MemoryStore } from '../../src/store/memory/store.js';
@@ -247,23 +248,7 @@ describe('DeliveryRounds: each channel on its own', () => {
     expect(await metrics.registry.getSingleMetricAsString('adnotify_channel_down')).toMatch(
       /adnotify_channel_down\{channel="siem.syslog"\} 1/,
     );
-    const health = () =>
-      healthOf({
-        now,
-        intervalMs: 60_000,
-        startedAt: T0,
-        lastSuccess: now,
-        lastError: null,
-        bindRefused: null,
-        lagging: null,
-        mailRefused: null,
-        mailDownSince: null,
-        mailDownReason: null,
-        mailService: 'the SMTP server',
-        channelsDown: rounds.channelsDown,
-        counts: null,
-        redact: (text) => text,
-      });
+    const health = () => healthOf(healthyFacts(now, { startedAt: T0, channelsDown: rounds.channelsDown }));
     expect(health().healthy).toBe(true);
     now = new Date(T0.getTime() + 180_000);
     await rounds.run(parts);

@@ -5,7 +5,24 @@
 import { describe, expect, it } from 'vitest';
 
 import { runCycle } from '../../src/poll/cycle.js';
-import { appBed } from '../support/appBed.js';
+import type { DirectoryEntry } from '../../src/core/types.js';
+import { appBed, type AppBed } from '../support/appBed.js';
+
+/**
+ * Over the flood guard: four people join Team and an account without mail joins Domain Admins
+ * (a protected group) in one cycle; `more` changes what else the cycle holds.
+ */
+async function floodOfFive(bed: AppBed, more: (team: DirectoryEntry) => void = () => undefined) {
+  const team = bed.directory.group('Team');
+  const admins = bed.directory.group('Domain Admins', [], { adminCount: '1' });
+  const people = ['Ann', 'Ben', 'Cara', 'Dan'].map((n) => bed.directory.user(n));
+  const intruder = bed.directory.user('Ivan', { mail: '' });
+  await runCycle(bed.deps());
+  for (const p of people) bed.directory.addMember(team, p);
+  bed.directory.addMember(admins, intruder);
+  more(team);
+  return { team, admins, summary: await runCycle(bed.deps()) };
+}
 
 describe('queueNotifications on in-memory ports', () => {
   it('tells the added member, the owner of a public group and the administrators; a disabled owner is not mailed', async () => {
@@ -116,16 +133,9 @@ channels:
   - { name: hook, type: webhook, url: "https://hooks.test/adnotify", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", events: ["group.member.*"] }
 siem: { file: /nonexistent/events.jsonl }
 `);
-    const team = bed.directory.group('Team');
-    const admins = bed.directory.group('Domain Admins', [], { adminCount: '1' });
-    const people = ['Ann', 'Ben', 'Cara', 'Dan'].map((n) => bed.directory.user(n));
-    const intruder = bed.directory.user('Ivan', { mail: '' });
-    await runCycle(bed.deps());
-
-    for (const p of people) bed.directory.addMember(team, p);
-    bed.directory.addMember(admins, intruder);
-    bed.directory.set(team, { description: 'renamed' });
-    await runCycle(bed.deps());
+    const { team, admins } = await floodOfFive(bed, (team) => {
+      bed.directory.set(team, { description: 'renamed' });
+    });
 
     const items = bed.store.outbox
       .list()
@@ -162,15 +172,7 @@ siem: { file: /nonexistent/events.jsonl }
 
   it('the flood guard never holds the administrators’ copy about a protected group, and its alert names the group', async () => {
     const bed = appBed('delivery: { maxMessagesPerCycle: 3 }');
-    const team = bed.directory.group('Team');
-    const admins = bed.directory.group('Domain Admins', [], { adminCount: '1' });
-    const people = ['Ann', 'Ben', 'Cara', 'Dan'].map((n) => bed.directory.user(n));
-    const intruder = bed.directory.user('Ivan', { mail: '' });
-    await runCycle(bed.deps());
-
-    for (const p of people) bed.directory.addMember(team, p);
-    bed.directory.addMember(admins, intruder);
-    const summary = await runCycle(bed.deps());
+    const { admins, summary } = await floodOfFive(bed);
 
     expect(summary).toMatchObject({ held: true });
     expect(bed.store.outbox.list('pending').map((m) => m.subject)).toEqual([

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { healthOf } from '../../src/daemon/health.js';
 import { exitCodeFor, ReplicationLagError } from '../../src/errors.js';
 import { runCycle } from '../../src/poll/cycle.js';
+import { healthyFacts } from '../support/health.js';
 import { appBed } from '../support/appBed.js';
 
 describe('runCycle on in-memory ports', () => {
@@ -152,21 +153,7 @@ describe('runCycle on in-memory ports', () => {
     expect(String(lag)).toMatch(/has not caught up with .*DC1.*waiting/);
     expect(exitCodeFor(lag)).toBe(75);
     // What the daemon's /healthz says meanwhile (daemon.ts keeps the message while it waits).
-    const health = healthOf({
-      now: bed.now,
-      intervalMs: 60_000,
-      startedAt: bed.now,
-      lastSuccess: bed.now,
-      lastError: null,
-      bindRefused: null,
-      lagging: (lag as Error).message,
-      mailRefused: null,
-      mailDownSince: null,
-      mailDownReason: null,
-      mailService: 'the SMTP server',
-      counts: null,
-      redact: (text) => text,
-    });
+    const health = healthOf(healthyFacts(bed.now, { lagging: (lag as Error).message }));
     expect(health.healthy).toBe(false);
     expect(health.reasons.join()).toContain('DC2 has not caught up with DC1 yet');
     expect(bed.store.events.since('')).toHaveLength(told);

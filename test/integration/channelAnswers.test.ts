@@ -45,8 +45,31 @@ function item(channel: string, n: number, more: Partial<NewMessage> = {}): NewMe
 }
 
 type ChannelsConfig = Pick<Config, 'channels' | 'siem' | 'delivery'>;
-const config = (more: Partial<ChannelsConfig>): ChannelsConfig =>
-  ({ channels: [], siem: undefined, delivery: { dryRun: false }, ...more }) as ChannelsConfig;
+
+/** The transport of one configured channel (its name) at `url`. */
+function chatTransport(
+  type: 'teams' | 'slack' | 'webhook',
+  name: string,
+  url: string,
+  secret: string | null = null,
+) {
+  const config = {
+    channels: [{ name, type, url, secret, events: ['*'], protectedOnly: false }],
+    siem: undefined,
+    delivery: { dryRun: false },
+  } as unknown as ChannelsConfig;
+  return channelTransports(config, tempDir()).get(name)!;
+}
+
+/** The transport of a SIEM sink: siem.syslog at `syslog`, or siem.file at `file`. */
+function siemTransport(siem: { syslog?: string; caFile?: string; file?: string; fileMaxBytes?: number }) {
+  const config = {
+    channels: [],
+    siem: { syslog: null, caFile: null, file: null, fileMaxBytes: 1_000_000, fileKeep: 2, ...siem },
+    delivery: { dryRun: false },
+  } as unknown as ChannelsConfig;
+  return channelTransports(config, tempDir()).get(siem.file ? 'siem.file' : 'siem.syslog')!;
+}
 
 describe('channel transports against loopback endpoints', () => {
   let ca: TestCa;
@@ -62,21 +85,7 @@ describe('channel transports against loopback endpoints', () => {
 
   async function teamsChannel() {
     const receiver = await ChannelReceiver.start('teams', { tls: ca });
-    const transport = channelTransports(
-      config({
-        channels: [
-          {
-            name: 'secops',
-            type: 'teams',
-            url: receiver.url(),
-            secret: null,
-            events: ['*'],
-            protectedOnly: false,
-          },
-        ],
-      }),
-      tempDir(),
-    ).get('secops')!;
+    const transport = chatTransport('teams', 'secops', receiver.url());
     return { receiver, transport };
   }
 
@@ -142,21 +151,7 @@ describe('channel transports against loopback endpoints', () => {
   it('HTTPS: a certificate from an unknown CA is refused (TLS is verified)', async () => {
     const other = loopbackCertificate();
     const receiver = await ChannelReceiver.start('slack', { tls: other });
-    const transport = channelTransports(
-      config({
-        channels: [
-          {
-            name: 'chat',
-            type: 'slack',
-            url: receiver.url(),
-            secret: null,
-            events: ['*'],
-            protectedOnly: false,
-          },
-        ],
-      }),
-      tempDir(),
-    ).get('chat')!;
+    const transport = chatTransport('slack', 'chat', receiver.url());
     try {
       const store = new MemoryStore();
       store.outbox.add(item('chat', 1));
@@ -172,21 +167,7 @@ describe('channel transports against loopback endpoints', () => {
 
   it('webhook: signed the Standard Webhooks way, the same webhook-id on a retry, the library verifies it', async () => {
     const receiver = await ChannelReceiver.start('webhook', { tls: ca, secret: SECRET });
-    const transport = channelTransports(
-      config({
-        channels: [
-          {
-            name: 'automation',
-            type: 'webhook',
-            url: receiver.url(),
-            secret: SECRET,
-            events: ['*'],
-            protectedOnly: false,
-          },
-        ],
-      }),
-      tempDir(),
-    ).get('automation')!;
+    const transport = chatTransport('webhook', 'automation', receiver.url(), SECRET);
     try {
       const store = new MemoryStore();
       const id = store.outbox.add(item('automation', 7));
@@ -207,18 +188,7 @@ describe('channel transports against loopback endpoints', () => {
   it('syslog: RFC 5424 over TCP+TLS and TCP (octet counting) and UDP (a datagram a record), in order', async () => {
     for (const scheme of ['tcp+tls', 'tcp', 'udp'] as const) {
       const receiver = await SyslogReceiver.start(scheme, ca);
-      const transport = channelTransports(
-        config({
-          siem: {
-            syslog: receiver.url(),
-            caFile: ca.caFile,
-            file: null,
-            fileMaxBytes: 1_000_000,
-            fileKeep: 2,
-          },
-        }),
-        tempDir(),
-      ).get('siem.syslog')!;
+      const transport = siemTransport({ syslog: receiver.url(), caFile: ca.caFile });
       try {
         const store = new MemoryStore();
         const long = 'x'.repeat(5000);
@@ -253,12 +223,7 @@ describe('channel transports against loopback endpoints', () => {
 
   it('syslog over TLS refuses a receiver whose certificate siem.caFile does not vouch for', async () => {
     const receiver = await SyslogReceiver.start('tcp+tls', loopbackCertificate());
-    const transport = channelTransports(
-      config({
-        siem: { syslog: receiver.url(), caFile: ca.caFile, file: null, fileMaxBytes: 1_000_000, fileKeep: 2 },
-      }),
-      tempDir(),
-    ).get('siem.syslog')!;
+    const transport = siemTransport({ syslog: receiver.url(), caFile: ca.caFile });
     try {
       const store = new MemoryStore();
       store.outbox.add(item('siem.syslog', 1));
@@ -273,10 +238,7 @@ describe('channel transports against loopback endpoints', () => {
 
   it('the SIEM file: one event JSON a line, rotated by size, nothing lost', async () => {
     const file = join(tempDir(), 'siem', 'events.jsonl');
-    const transport = channelTransports(
-      config({ siem: { syslog: null, caFile: null, file, fileMaxBytes: 1024, fileKeep: 2 } }),
-      tempDir(),
-    ).get('siem.file')!;
+    const transport = siemTransport({ file, fileMaxBytes: 1024 });
     const store = new MemoryStore();
     for (let n = 1; n <= 40; n++)
       store.outbox.add(item('siem.file', n, { text: JSON.stringify({ id: n, pad: 'p'.repeat(60) }) }));
