@@ -22,6 +22,8 @@ import { record } from './summary.js';
 const samba = sambaOrNull();
 const SMTP_PASSWORD = 'Smtp-Secret-4f9c2e';
 const M365_SECRET = 'M365-Client-Secret-7d1a0b';
+/** A Teams workflow URL: a secret, like the passwords. */
+const TEAMS_URL = 'https://teams.example.com/workflows/abc/triggers/manual/paths/invoke?sig=T3AMS-K3Y';
 const BIND_PASSWORD = 'Bind-Secret-7d1a9b!';
 const WRONG_PASSWORD = 'Wrong-Secret-03be55!';
 
@@ -59,6 +61,8 @@ describe.skipIf(!samba)('fault: bad configuration and credentials', () => {
     LDAP_PW: BIND_PASSWORD,
     ADNOTIFY_SMTP_PASSWORD: SMTP_PASSWORD,
     ADNOTIFY_M365_SECRET: M365_SECRET,
+    TEAMS_URL: TEAMS_URL,
+    HOOK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
   };
   const cleanup: string[] = [];
 
@@ -68,7 +72,7 @@ describe.skipIf(!samba)('fault: bad configuration and credentials', () => {
   afterAll(async () => {
     for (const dn of cleanup.reverse()) await admin.delete(dn).catch(() => undefined);
     await admin.close();
-    expectNoSecrets([samba.password, SMTP_PASSWORD, BIND_PASSWORD, WRONG_PASSWORD, M365_SECRET]);
+    expectNoSecrets([samba.password, SMTP_PASSWORD, BIND_PASSWORD, WRONG_PASSWORD, M365_SECRET, 'T3AMS-K3Y']);
   });
 
   /** The shipped example, made valid on this machine: secrets from the environment. */
@@ -116,6 +120,16 @@ describe.skipIf(!samba)('fault: bad configuration and credentials', () => {
       { path: ['http', 'listen'], value: 'everywhere' },
       { path: ['unknownKey'], value: true },
       { path: ['smtp', 'hots'], value: 'smtp.example.com' },
+      { path: ['channels', 0, 'url'], value: 'http://teams.example.com/workflows/T3AMS-K3Y' },
+      { path: ['channels', 0, 'type'], value: 'discord' },
+      { path: ['channels', 1, 'secret'], value: null },
+      { path: ['channels', 1, 'name'], value: 'mail' },
+      { path: ['channels', 1, 'name'], value: 'secops' },
+      { path: ['channels', 0, 'events'], value: ['Object Modified'] },
+      { path: ['siem', 'syslog'], value: 'tls://siem.example.com:6514' },
+      { path: ['siem', 'caFile'], value: join(dir, 'no-such-siem-ca.pem') },
+      { path: ['delivery', 'digest', 'schedule'], value: 'at seven' },
+      { path: ['delivery', 'digest', 'roles'], value: ['boss'] },
     ];
     const failures: string[] = [];
     const queue = cases.map((c, i) => ({ ...c, i }));
@@ -124,7 +138,10 @@ describe.skipIf(!samba)('fault: bad configuration and credentials', () => {
         const doc = example();
         doc.setIn(c.path, c.value);
         const result = await check(doc, `case-${c.i}`);
-        const key = c.path.join('.');
+        // As the error names it: "channels[0].url".
+        const key = c.path
+          .map((p, n) => (typeof p === 'number' ? `[${p}]` : `${n > 0 ? '.' : ''}${p}`))
+          .join('');
         const named = result.stderr.includes(key);
         if (result.code !== 78 || !named) {
           failures.push(
