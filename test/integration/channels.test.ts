@@ -308,6 +308,29 @@ describe.skipIf(!samba)('channels end to end (Samba AD DC, SMTP, HTTPS and syslo
     expect(again.stdout).toMatch(/digest: nothing pending/);
     expect(bed.smtp.messages).toHaveLength(1);
   });
+  it('under run, the digest schedule sends the pending digest once', async () => {
+    const { watch, change } = await scenario(
+      'rundigest',
+      'poll: { schedule: "1s" }\ndelivery:\n  digest:\n    schedule: "*/2 * * * * *"\n    roles: [owner]\n',
+    );
+    bed.smtp.messages.length = 0;
+    await change(1);
+    const daemon = startDaemon(watch.config, watch.env);
+    try {
+      await daemon.waitFor(
+        (l) => l.message === 'digest done' && Number(l.digests) === 1,
+        "a digest run that sends the owner's digest",
+      );
+      // Later runs find nothing pending.
+      const mark = daemon.mark();
+      await daemon.waitFor((l) => l.message === 'digest done', 'the next digest run', 10_000, mark);
+      daemon.child.kill('SIGTERM');
+      expect((await daemon.exited).code).toBe(0);
+    } finally {
+      daemon.child.kill('SIGKILL');
+    }
+    expect(bed.smtp.inbox()).toEqual(['owner-rundigest@example.test: Directory changes: 1 object changed']);
+  });
 });
 
 const byId = (a: unknown, b: unknown) => (a as { id: number }).id - (b as { id: number }).id;
