@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -126,6 +126,7 @@ directory:
 state: { path: "${join(dir, 'state', 'adnotify.db')}" }
 smtp: { host: 127.0.0.1, port: ${smtp.port}, requireTls: false, from: "Directory Notifications <no-reply@example.test>", to: ["helpdesk@example.test"] }
 notify: { objectModified: true, ownerManager: true, newMemberOnAdd: true, removedMemberOnRemoval: true, loggedInUser: true }
+siem: { file: "${join(dir, 'events.jsonl')}" }
 logging: { format: text }
 `,
   );
@@ -163,6 +164,14 @@ logging: { format: text }
   }
   say();
   say(`The messages, as sent (HTML and text parts), are in ${emlDir}`);
+  // The same events went to the SIEM feed (siem.file): one event JSON a line.
+  const siem = readFileSync(join(dir, 'events.jsonl'), 'utf8').trimEnd().split('\n');
+  writeFileSync(join(emlDir, 'events.jsonl'), `${siem.join('\n')}\n`);
+  say();
+  say(
+    `SIEM feed (siem.file): ${siem.length} events, one JSON a line (also in ${join(emlDir, 'events.jsonl')}); the first:`,
+  );
+  say(`   ${siem[0] ?? '(none)'}`);
 } finally {
   await smtp.stop();
   await samba.stop();
