@@ -181,6 +181,32 @@ describe.skipIf(!samba)('channels end to end (Samba AD DC, SMTP, HTTPS and syslo
     }
   });
 
+  it('check-config --connect reaches each channel without posting, and names the one it cannot reach (exit 69)', async () => {
+    const closed = await SyslogReceiver.start('tcp');
+    const port = closed.port;
+    await closed.stop();
+    const { watch } = await scenario(
+      'connect',
+      `${channelsBlock}siem:\n  syslog: "tcp://127.0.0.1:${port}"\n`,
+    );
+    [teams, slack, hook].forEach((r) => (r.received.length = 0));
+    const result = await adnotifyProcess(['--config', watch.config, 'check-config', '--connect'], {
+      ...watch.env,
+      NODE_EXTRA_CA_CERTS: ca.caFile,
+    });
+    expect(result.code, result.out).toBe(69);
+    expect(result.out).toMatch(
+      /secops: Teams channel secops \(127\.0\.0\.1:\d+\): TLS connection made, certificate verified \(nothing posted\)/,
+    );
+    expect(result.out).toMatch(/automation: Webhook channel automation .*certificate verified/);
+    expect(result.out).toMatch(
+      /siem\.syslog: the syslog receiver at tcp:\/\/127\.0\.0\.1:\d+ did not take the record: .*ECONNREFUSED/,
+    );
+    expect(result.out).not.toMatch(/T0KEN|s3cr3t/);
+    // Nobody was told anything.
+    expect([teams, slack, hook].map((r) => r.received.length)).toEqual([0, 0, 0]);
+  });
+
   it('while the syslog receiver is down records wait in order and once exits 75; they drain when it is back', async () => {
     let syslog = await SyslogReceiver.start('tcp');
     const port = syslog.port;

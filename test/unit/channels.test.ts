@@ -2,8 +2,13 @@
  * The channels' pure parts: which events a channel takes, who gets a digest, the chat posts
  * within their services' limits with values as text, and the syslog record.
  */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import { describe, expect, it } from 'vitest';
 
+import { channelTransports } from '../../src/channels/transports.js';
 import { slackPayload, slackText, teamsPayload, type CardView } from '../../src/channels/cards.js';
 import { syslogRecord } from '../../src/channels/sinks.js';
 import { eventsFor, globMatches } from '../../src/core/channels.js';
@@ -130,5 +135,40 @@ describe('syslog record', () => {
       '<109>1 2026-12-04T10:00:00.000Z dc_host adnotify 42 group.member.added - {"id":1}',
     );
     expect(syslogRecord({ ...letter, protectedGroup: true }, 'h', 1)).toMatch(/^<108>1 /);
+  });
+});
+
+describe('delivery.dryRun', () => {
+  it('writes each channel item as a file beside the .eml files and sends nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'adnotify-dry-'));
+    const transports = channelTransports(
+      {
+        channels: [
+          {
+            name: 'chat',
+            type: 'slack',
+            url: 'https://hooks.slack.test/x',
+            secret: null,
+            events: ['*'],
+            protectedOnly: false,
+          },
+        ],
+        siem: { syslog: 'udp://127.0.0.1:9', caFile: null, file: null, fileMaxBytes: 1024, fileKeep: 1 },
+        delivery: { dryRun: true } as never,
+      },
+      dir,
+    );
+    const letter = {
+      envelope: { from: '', to: [], cc: [] },
+      subject: '',
+      html: '',
+      messageId: 'm',
+      createdAt: '',
+      text: '{"a":1}',
+    };
+    await transports.get('chat')!.send({ ...letter, id: 7 });
+    await transports.get('siem.syslog')!.send({ ...letter, id: 8 });
+    expect(readFileSync(join(dir, 'chat', '000007.json'), 'utf8')).toBe('{"a":1}');
+    expect(readFileSync(join(dir, 'siem.syslog', '000008.json'), 'utf8')).toBe('{"a":1}');
   });
 });
