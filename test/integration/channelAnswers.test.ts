@@ -6,7 +6,7 @@
  * outage that holds every item, attempts untouched, in order. The outbox is the in-memory
  * one (the SQLite one answers the same, test/unit/storePorts.test.ts).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getCACertificates, setDefaultCACertificates } from 'node:tls';
 
@@ -89,48 +89,59 @@ describe('channel transports against loopback endpoints', () => {
     return { receiver, transport };
   }
 
-  it('HTTPS: 2xx is sent, 429 waits at least Retry-After, 5xx backs off, another 4xx fails with the answer kept', async () => {
-    const { receiver, transport } = await teamsChannel();
-    try {
-      const store = new MemoryStore();
-      const ids = [1, 2, 3, 4].map((n) => store.outbox.add(item('secops', n)));
-      receiver.answers.push(
-        { status: 202 },
-        { status: 429, headers: { 'retry-after': '300' } },
-        { status: 503, body: 'busy' },
-        { status: 400, body: 'Bad payload: card too large' },
-      );
-      const report = await deliverDue(store, transport, clock, log, options, 'secops');
-      expect(report).toMatchObject({ sent: 1, retrying: 2, failed: 1, stopped: null });
-      const [sent, throttled, busy, refused] = ids.map((id) => store.outbox.get(id)!) as [
-        OutboxMessage,
-        OutboxMessage,
-        OutboxMessage,
-        OutboxMessage,
-      ];
-      expect(sent.status).toBe('sent');
-      expect(throttled).toMatchObject({
-        status: 'pending',
-        attempts: 1,
-        nextAttemptAt: '2026-12-04T10:05:00.000Z',
-      });
-      expect(busy).toMatchObject({
-        status: 'pending',
-        attempts: 1,
-        nextAttemptAt: '2026-12-04T10:01:00.000Z',
-      });
-      expect(busy.lastError).toMatch(/answered 503: busy; retried/);
-      expect(refused).toMatchObject({ status: 'failed', attempts: 1 });
-      expect(refused.lastError).toMatch(
-        /Teams channel secops \(127\.0\.0\.1:\d+\) answered 400: Bad payload: card too large/,
-      );
-      // The URL's path is the channel's key: no error quotes it.
-      for (const m of [throttled, busy, refused]) expect(m.lastError).not.toMatch(/T0KEN|s3cr3t/);
-    } finally {
-      transport.close();
-      await receiver.stop();
-    }
-  });
+  const KINDS = [
+    ['teams', 'Teams'],
+    ['slack', 'Slack'],
+    ['webhook', 'Webhook'],
+  ] as const;
+  it.each(KINDS)(
+    'HTTPS (%s): 2xx is sent, 429 waits at least Retry-After, 5xx backs off, another 4xx fails with the answer kept',
+    async (kind, shown) => {
+      const receiver = await ChannelReceiver.start(kind, { tls: ca, secret: SECRET });
+      const transport = chatTransport(kind, 'secops', receiver.url(), kind === 'webhook' ? SECRET : null);
+      try {
+        const store = new MemoryStore();
+        const ids = [1, 2, 3, 4].map((n) => store.outbox.add(item('secops', n)));
+        receiver.answers.push(
+          { status: kind === 'slack' ? 200 : 202 },
+          { status: 429, headers: { 'retry-after': '300' } },
+          { status: 503, body: 'busy' },
+          { status: 400, body: 'Bad payload: card too large' },
+        );
+        const report = await deliverDue(store, transport, clock, log, options, 'secops');
+        expect(report).toMatchObject({ sent: 1, retrying: 2, failed: 1, stopped: null });
+        const [sent, throttled, busy, refused] = ids.map((id) => store.outbox.get(id)!) as [
+          OutboxMessage,
+          OutboxMessage,
+          OutboxMessage,
+          OutboxMessage,
+        ];
+        expect(sent.status).toBe('sent');
+        expect(throttled).toMatchObject({
+          status: 'pending',
+          attempts: 1,
+          nextAttemptAt: '2026-12-04T10:05:00.000Z',
+        });
+        expect(busy).toMatchObject({
+          status: 'pending',
+          attempts: 1,
+          nextAttemptAt: '2026-12-04T10:01:00.000Z',
+        });
+        expect(busy.lastError).toMatch(/answered 503: busy; retried/);
+        expect(refused).toMatchObject({ status: 'failed', attempts: 1 });
+        expect(refused.lastError).toMatch(
+          new RegExp(
+            `^${shown} channel secops \\(127\\.0\\.0\\.1:\\d+\\) answered 400: Bad payload: card too large`,
+          ),
+        );
+        // The URL's path is the channel's key: no error quotes it.
+        for (const m of [throttled, busy, refused]) expect(m.lastError).not.toMatch(/T0KEN|s3cr3t/);
+      } finally {
+        transport.close();
+        await receiver.stop();
+      }
+    },
+  );
 
   it('HTTPS: an endpoint that does not answer holds every item, attempts untouched, in order', async () => {
     const { receiver, transport } = await teamsChannel();
@@ -234,6 +245,22 @@ describe('channel transports against loopback endpoints', () => {
       transport.close();
       await receiver.stop();
     }
+  });
+
+  it('the SIEM file: a file that cannot be written holds the records, attempts untouched, and says why', async () => {
+    const blocker = join(tempDir(), 'not-a-directory');
+    writeFileSync(blocker, '');
+    const transport = siemTransport({ file: join(blocker, 'events.jsonl') });
+    const store = new MemoryStore();
+    const ids = [1, 2].map((n) => store.outbox.add(item('siem.file', n)));
+    const report = await deliverDue(store, transport, clock, log, options, 'siem.file');
+    expect(report.stopped?.reason).toMatch(
+      /the SIEM file .*not-a-directory\/events\.jsonl could not be written: .*(ENOTDIR|EEXIST)/,
+    );
+    expect(ids.map((id) => store.outbox.get(id))).toMatchObject([
+      { status: 'pending', attempts: 0 },
+      { status: 'pending', attempts: 0 },
+    ]);
   });
 
   it('the SIEM file: one event JSON a line, rotated by size, nothing lost', async () => {
