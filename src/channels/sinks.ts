@@ -54,6 +54,25 @@ export function syslogRecord(letter: Letter, host = hostname(), pid = process.pi
   return `<${FACILITY * 8 + severity}>1 ${at} ${field(host, 255)} adnotify ${pid} ${field(letter.kind ?? 'event', 32)} - ${letter.text}`;
 }
 
+/** The most a UDP record may hold: what fits one datagram over IPv4 and IPv6 alike. */
+export const UDP_MAX_BYTES = 65_000;
+
+/**
+ * A record too large for one datagram: the event's identity and what it is about, marked
+ * truncated, so the SIEM still has it (and its id, to look it up with `history --json`). Sent
+ * whole, it could never go, and every record after it would wait behind it.
+ */
+export function shortened(letter: Letter, bytes: number): Letter {
+  let event: Record<string, unknown> = {};
+  try {
+    event = JSON.parse(letter.text) as Record<string, unknown>;
+  } catch {
+    // Not JSON: nothing of it is kept but its size.
+  }
+  const { id, cycle, at, type, object, actor } = event;
+  return { ...letter, text: JSON.stringify({ id, cycle, at, type, object, actor, truncated: true, bytes }) };
+}
+
 export function syslogSink(url: string, caFile: string | null): Transport {
   const target = parseSyslogUrl(url);
   const where = `${target.scheme}://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
@@ -130,7 +149,10 @@ export function syslogSink(url: string, caFile: string | null): Transport {
     target: where,
     service,
     async send(letter) {
-      const record = Buffer.from(syslogRecord(letter));
+      let record = Buffer.from(syslogRecord(letter));
+      if (target.scheme === 'udp' && record.length > UDP_MAX_BYTES) {
+        record = Buffer.from(syslogRecord(shortened(letter, record.length)));
+      }
       try {
         if (target.scheme === 'udp') {
           await sendDatagram(record);

@@ -232,6 +232,45 @@ describe('channel transports against loopback endpoints', () => {
     }
   });
 
+  it('syslog over UDP: an event too large for a datagram goes as its identity, marked truncated, and the rest follow', async () => {
+    const receiver = await SyslogReceiver.start('udp');
+    const transport = siemTransport({ syslog: receiver.url() });
+    try {
+      const store = new MemoryStore();
+      const huge = {
+        id: 1,
+        cycle: 3,
+        at: T0.toISOString(),
+        type: 'object.modified',
+        object: { dn: 'CN=X' },
+        actor: null,
+        changes: [{ attribute: 'description', before: [], after: ['z'.repeat(200_000)] }],
+      };
+      store.outbox.add(item('siem.syslog', 1, { text: JSON.stringify(huge) }));
+      store.outbox.add(item('siem.syslog', 2));
+      expect(await deliverDue(store, transport, clock, log, options, 'siem.syslog')).toMatchObject({
+        sent: 2,
+        stopped: null,
+      });
+      for (let i = 0; i < 50 && receiver.records.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+      const [first, second] = receiver.parsed();
+      expect(JSON.parse(first!.msg)).toEqual({
+        id: 1,
+        cycle: 3,
+        at: T0.toISOString(),
+        type: 'object.modified',
+        object: { dn: 'CN=X' },
+        actor: null,
+        truncated: true,
+        bytes: expect.any(Number),
+      });
+      expect(JSON.parse(second!.msg)).toEqual({ id: 2, type: 'object.modified' });
+    } finally {
+      transport.close();
+      await receiver.stop();
+    }
+  });
+
   it('syslog over TLS refuses a receiver whose certificate siem.caFile does not vouch for', async () => {
     const receiver = await SyslogReceiver.start('tcp+tls', loopbackCertificate());
     const transport = siemTransport({ syslog: receiver.url(), caFile: ca.caFile });
