@@ -7,6 +7,7 @@ import { parseDuration } from '../core/duration.js';
 import { TemporaryError, UsageError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { MAIL } from '../core/channels.js';
+import { ORPHANS_FIX } from '../daemon/delivery.js';
 import { deliverChannels, deliverDue } from '../mail/dispatcher.js';
 import { newMessageId } from '../mail/messageId.js';
 import { commandError } from '../mail/transports.js';
@@ -51,6 +52,9 @@ export async function deliver(
         );
       }
       if (r.stopped !== null) down.push(`${channel}: ${r.stopped.reason}`);
+    }
+    for (const [channel, n] of store.outbox.waitingByChannel()) {
+      if (channel !== MAIL && !channels.has(channel)) ctx.out(`${channel}: ${n} ${ORPHANS_FIX}`);
     }
     const counts = store.outbox.counts();
     if (report.sent + report.retrying + report.failed > 0 || counts.pending + counts.held > 0) {

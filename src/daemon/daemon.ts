@@ -334,6 +334,7 @@ export class Daemon {
       mailDownReason: this.#mail.downReason,
       mailService: this.#parts.transport.service,
       channelsDown: this.#mail.channelsDown,
+      orphans: this.#mail.orphans,
       counts: store &&
         schedules && {
           ...store.outbox.counts(),

@@ -5,6 +5,7 @@
  * be refused again, and a password's tries count towards a lockout).
  */
 import type { Config } from '../config/schema.js';
+import { MAIL } from '../core/channels.js';
 import type { Clock } from '../core/clock.js';
 import { parseDuration } from '../core/duration.js';
 import type { Logger } from '../log/logger.js';
@@ -12,6 +13,10 @@ import { deliverChannels, deliverDue } from '../mail/dispatcher.js';
 import type { Transport } from '../mail/port.js';
 import type { StateStore } from '../store/ports.js';
 import type { Metrics } from './metrics.js';
+
+/** What to do about items of a channel that is no longer configured. */
+export const ORPHANS_FIX =
+  'items wait for channels that are no longer configured and cannot be sent: add the channel back to channels: (or siem:), or drop them with "adnotify outbox discard ID"';
 
 export class DeliveryRounds {
   /** Since when rounds find the mail service unreachable or refusing, and why. */
@@ -66,10 +71,28 @@ export class DeliveryRounds {
       this.channelsDown.set(channel, { since, reason: report.stopped.reason, service });
       parts.log.warn('channel items wait in the outbox', { channel, reason: report.stopped.reason });
     }
-    // A channel no longer configured (reloaded away) is no longer down.
-    for (const channel of this.channelsDown.keys())
+    // A channel no longer configured (reloaded away) is no longer down; its items cannot go.
+    for (const channel of this.channelsDown.keys()) {
       if (!parts.channels.has(channel)) this.channelsDown.delete(channel);
+    }
+    this.#orphans(parts);
     return { sent: mail.sent, failed: mail.failed };
+  }
+
+  /** Items waiting for channels the config no longer has: they cannot go. Said once per change. */
+  readonly orphans = new Map<string, number>();
+  #orphansSaid = '';
+
+  #orphans(parts: { store: StateStore; channels: ReadonlyMap<string, Transport>; log: Logger }): void {
+    this.orphans.clear();
+    for (const [channel, n] of parts.store.outbox.waitingByChannel()) {
+      if (channel !== MAIL && !parts.channels.has(channel)) this.orphans.set(channel, n);
+    }
+    const said = [...this.orphans.keys()].sort().join(',');
+    if (said !== this.#orphansSaid && this.orphans.size > 0) {
+      parts.log.warn(ORPHANS_FIX, { channels: Object.fromEntries(this.orphans) });
+    }
+    this.#orphansSaid = said;
   }
 
   async #mail(

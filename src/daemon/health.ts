@@ -27,6 +27,8 @@ export interface HealthFacts {
   mailService: string;
   /** The channels besides mail whose last round found them down: since when and why. */
   channelsDown?: ReadonlyMap<string, { since: Date; reason: string; service: string }>;
+  /** Items waiting for channels the config no longer has, by channel. */
+  orphans?: ReadonlyMap<string, number>;
   /** Counts from the state; null while the daemon stops (the store may be closed). */
   counts: { pending: number; failed: number; stuckSchedules: number; failedSchedules: number } | null;
   redact: (text: string) => string;
@@ -64,6 +66,11 @@ export function healthOf(f: HealthFacts): Health {
     if (f.now.getTime() - d.since.getTime() < 3 * f.intervalMs) continue;
     reasons.push(
       `channel ${channel}: ${d.service} has not taken items since ${d.since.toISOString()}: ${d.reason} (they wait in the outbox, in order: adnotify outbox list)`,
+    );
+  }
+  for (const [channel, n] of f.orphans ?? []) {
+    reasons.push(
+      `${n} items wait for channel ${channel}, which is no longer configured: add it back, or drop them with "adnotify outbox discard ID"`,
     );
   }
   const failed = f.counts?.failed ?? 0;

@@ -265,6 +265,8 @@ export interface OutboxStore {
   /** Every message, or those with one status, oldest first. */
   list(status?: OutboxStatus): OutboxMessage[];
   counts(): OutboxCounts;
+  /** How many items wait (pending or held) for each channel, mail included. */
+  waitingByChannel(): Map<string, number>;
   markSent(id: number, at: string, attempts: number): void;
   markRetry(id: number, attempts: number, nextAttemptAt: string, error: string): void;
   /**

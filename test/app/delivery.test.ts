@@ -266,4 +266,38 @@ describe('DeliveryRounds: each channel on its own', () => {
       /adnotify_channel_sent_total\{channel="siem.syslog"\} 2/,
     );
   });
+
+  it('items of a channel the config no longer has are named once in the log and on /healthz, not silently kept', async () => {
+    const store = outboxWith('a@x.test');
+    store.outbox.add({
+      ...store.outbox.get(1)!,
+      status: 'pending',
+      channel: 'gone',
+      envelope: { from: '', to: [], cc: [] },
+    });
+    const lines: string[] = [];
+    const stream = new PassThrough();
+    stream.on('data', (c: Buffer) => lines.push(c.toString()));
+    const logger = createLogger({ level: 'warn', format: 'json', file: null, secrets: [], stream });
+    const rounds = new DeliveryRounds(new Metrics(() => store), { now: () => T0 });
+    const parts = {
+      store,
+      transport: scripted({}).transport,
+      channels: new Map(),
+      log: logger,
+      config: appBed('').config,
+    };
+    await rounds.run(parts);
+    await rounds.run(parts);
+    expect(rounds.orphans).toEqual(new Map([['gone', 1]]));
+    expect(lines.filter((l) => l.includes('no longer configured'))).toHaveLength(1);
+    expect(healthOf(healthyFacts(T0, { orphans: rounds.orphans })).reasons).toEqual([
+      expect.stringMatching(
+        /^1 items wait for channel gone, which is no longer configured: .*outbox discard/,
+      ),
+    ]);
+    store.outbox.discard(2, T0.toISOString());
+    await rounds.run(parts);
+    expect(rounds.orphans.size).toBe(0);
+  });
 });

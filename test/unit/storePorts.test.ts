@@ -183,6 +183,35 @@ describe.each([
     store.close();
   });
 
+  it('keeps each channel apart: due by channel, SIEM records never held, digest items marked sent once, waiting counted by channel', () => {
+    const store = open();
+    const cycle = store.cycles.begin('incremental', 'now');
+    const mail = store.outbox.add(message({ cycleId: cycle }));
+    const chat = store.outbox.add(message({ cycleId: cycle, channel: 'chat' }));
+    const siem = store.outbox.add(message({ cycleId: cycle, channel: 'siem.syslog' }));
+    const digest = store.outbox.add(message({ cycleId: cycle, status: 'digest' }));
+    const later = '2026-11-26T00:00:00.000Z';
+    expect(store.outbox.due(later, 10, 'chat').map((m) => m.id)).toEqual([chat]);
+    expect(store.outbox.due(later, 10, 'mail').map((m) => m.id)).toEqual([mail]);
+    expect(store.outbox.get(siem)?.channel).toBe('siem.syslog');
+    // The flood guard: mail and chat held, the SIEM record and the digest item untouched.
+    expect(store.outbox.holdCycle(cycle)).toBe(2);
+    expect(store.outbox.get(siem)?.status).toBe('pending');
+    expect(store.outbox.get(digest)?.status).toBe('digest');
+    expect(store.outbox.waitingByChannel()).toEqual(
+      new Map([
+        ['mail', 1],
+        ['chat', 1],
+        ['siem.syslog', 1],
+      ]),
+    );
+    expect(store.outbox.markDigested([digest, mail], 'then')).toBe(1);
+    expect(store.outbox.markDigested([digest], 'again')).toBe(0);
+    expect(store.outbox.get(digest)).toMatchObject({ status: 'sent', sentAt: 'then' });
+    expect(store.outbox.counts()).toEqual({ pending: 1, held: 2, digest: 0, sent: 1, failed: 0 });
+    store.close();
+  });
+
   it('claims a message for one sender at a time; every outcome ends the claim; an old claim expires', () => {
     const store = open();
     const id = store.outbox.add(message());

@@ -87,6 +87,14 @@ export class MemoryOutbox extends MemoryTable implements OutboxStore {
     return counts;
   }
 
+  waitingByChannel(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const m of this.data().outbox.values()) {
+      if (m.status === 'pending' || m.status === 'held') out.set(m.channel, (out.get(m.channel) ?? 0) + 1);
+    }
+    return out;
+  }
+
   #update(id: number, change: Partial<OutboxMessage>): void {
     const message = this.data().outbox.get(id);
     if (message) Object.assign(message, change);

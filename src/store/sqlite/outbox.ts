@@ -82,6 +82,13 @@ export class SqliteOutbox implements OutboxStore {
     return counts;
   }
 
+  waitingByChannel(): Map<string, number> {
+    const rows = this.#prepare(
+      "SELECT channel, count(*) AS n FROM outbox WHERE status IN ('pending', 'held') GROUP BY channel",
+    ).all() as { channel: string; n: number }[];
+    return new Map(rows.map((r) => [r.channel, r.n]));
+  }
+
   add(message: NewMessage): number {
     const result = this.#prepare(
       `INSERT INTO outbox (cycle_id, created_at, status, kind, object_guid, message_id, envelope, subject,
