@@ -70,13 +70,20 @@ export interface Intent {
 
 const partyKey = (p: Party) => p.guid ?? `dn:${p.dn.toLowerCase()}`;
 
-/** The events of a cycle by object GUID, in the order they were recorded. */
-export function byObject(events: readonly DirectoryEvent[]): Map<string, DirectoryEvent[]> {
-  const out = new Map<string, DirectoryEvent[]>();
-  for (const event of events) {
-    const list = out.get(event.object.guid) ?? [];
-    list.push(event);
-    out.set(event.object.guid, list);
+/**
+ * The events of a cycle (or anything holding one, `eventOf`) by object GUID, in the order they
+ * were recorded.
+ */
+export function byObject<T = DirectoryEvent>(
+  items: readonly T[],
+  eventOf: (item: T) => DirectoryEvent = (item) => item as DirectoryEvent,
+): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const guid = eventOf(item).object.guid;
+    const list = out.get(guid);
+    if (list) list.push(item);
+    else out.set(guid, [item]);
   }
   return out;
 }

@@ -39,12 +39,9 @@ export function queueObjectItems(
   o: ObjectItems,
 ): number {
   let count = 0;
+  const typed = o.events.map((r) => ({ ...r, type: r.event.type }));
   for (const channel of config.channels) {
-    const taken = eventsFor(
-      channel,
-      o.events.map((r) => ({ ...r, type: r.event.type })),
-      o.isProtected,
-    );
+    const taken = eventsFor(channel, typed, o.isProtected);
     if (taken.length === 0) continue;
     const common = {
       cycleId: o.cycleId,

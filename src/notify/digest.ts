@@ -49,23 +49,25 @@ function pendingDigests(outbox: OutboxStore): Map<string, OutboxMessage[]> {
   for (const item of outbox.list('digest')) {
     const to = item.envelope.to[0];
     if (to === undefined) continue;
-    byRecipient.set(to, [...(byRecipient.get(to) ?? []), item]);
+    const list = byRecipient.get(to);
+    if (list) list.push(item);
+    else byRecipient.set(to, [item]);
   }
   return byRecipient;
 }
 
 function digestView(deps: Pick<Deps, 'renderer' | 'clock'>, items: readonly OutboxMessage[]) {
   const objects = new Map<string, { view: ItemView; reasons: Set<Reason>; entries: ItemView[] }>();
+  let recipientName: string | null = null;
   for (const item of items) {
     const view = JSON.parse(item.text) as ItemView;
+    recipientName ??= view.recipientName;
     const key = item.objectGuid ?? view.object.dn;
     const entry = objects.get(key) ?? { view, reasons: new Set<Reason>(), entries: [] };
     for (const r of view.reasons) entry.reasons.add(r);
     entry.entries.push(view);
     objects.set(key, entry);
   }
-  const recipientName =
-    items.map((i) => (JSON.parse(i.text) as ItemView).recipientName).find((n) => n) ?? null;
   return {
     recipientName,
     count: items.length,

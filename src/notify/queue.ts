@@ -7,7 +7,7 @@
  * and renders each message.
  */
 import { namingContextOf } from '../core/dn.js';
-import type { DirectoryEvent, ObjectRef } from '../core/events.js';
+import type { ObjectRef } from '../core/events.js';
 import {
   byObject,
   concernsProtectedGroup,
@@ -169,33 +169,32 @@ async function queueChunk(
   const plan = planMessages(intents, config.smtp, Number.MAX_SAFE_INTEGER, protectedGroups);
   const createdAt = cycle.when.toISOString();
   const protectedGuids = new Set(protectedGroups.map((g) => g.guid));
-  const viewOf = (guid: string, events: readonly DirectoryEvent[], isProtected: boolean) => {
-    const f = facts.get(guid);
-    const object = f?.object ?? events[0]?.object;
-    return objectChangeView({
-      object: object ?? { guid, dn: '', class: 'object' },
-      displayName: f?.displayName ?? null,
-      events,
-      when: cycle.when,
-      nameOf: (g, dn) => people.nameOf(g, dn),
-      protectedGroup: isProtected,
-      attributeNames,
-    });
-  };
   let items = 0;
   if (config.channels.length > 0) {
-    const byGuid = new Map<string, RecordedEvent[]>();
-    for (const r of recorded)
-      byGuid.set(r.event.object.guid, [...(byGuid.get(r.event.object.guid) ?? []), r]);
-    for (const [guid, events] of byGuid) {
+    for (const [guid, events] of byObject(recorded, (r) => r.event)) {
       const isProtected = protectedGuids.has(guid);
+      const f = facts.get(guid);
+      const object = f?.object ?? events[0]?.event.object;
+      if (object === undefined) continue;
       items += queueObjectItems(store.outbox, config, {
         cycleId: cycle.cycleId,
         createdAt,
         guid,
         events,
         isProtected,
-        view: (taken) => ({ ...viewOf(guid, taken, isProtected), notes: [] }),
+        // A channel's post is about the events of the object it takes.
+        view: (taken) => ({
+          ...objectChangeView({
+            object,
+            displayName: f?.displayName ?? null,
+            events: taken,
+            when: cycle.when,
+            nameOf: (g, dn) => people.nameOf(g, dn),
+            protectedGroup: isProtected,
+            attributeNames,
+          }),
+          notes: [],
+        }),
       });
     }
   }

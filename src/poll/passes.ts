@@ -158,7 +158,6 @@ export async function incremental(
       identity,
       new Date(state.updatedAt),
     );
-    recordUsnSeen(store, identity.invocationId, apply.maxUsnChanged);
     // The change search read the schema's attribute syntaxes (the cache was stale): keep them.
     if (refreshSyntaxes && hcu > cursor) await saveAttributeSyntaxes(directory, store, started);
     const finished = clock.now();
@@ -251,7 +250,6 @@ export async function resync(
       identity,
       new Date(state.updatedAt),
     );
-    recordUsnSeen(store, identity.invocationId, apply.maxUsnChanged);
     const finished = await closeFullRead(deps, identity, started, state.baselineAt, scope);
     const record = closeCycle(store, 'resync', started, finished, apply, cycleId());
     const seconds = record.durationMs / 1000;

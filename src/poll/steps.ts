@@ -154,6 +154,8 @@ export async function finishAndNotify(
   since: Date,
 ): Promise<QueueSummary & { deferred?: DeferredNotice & { objects: Objects } }> {
   apply.finish();
+  // How far this DC's changes were read, for a failover's catch-up check (awaitCaughtUp).
+  recordUsnSeen(deps.store, identity.invocationId, apply.maxUsnChanged);
   pullAudit(deps);
   if (apply.events === 0) return { messages: 0, held: false };
   const deferred: DeferredNotice = {

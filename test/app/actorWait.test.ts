@@ -5,13 +5,11 @@
  */
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 
 import { describe, expect, it } from 'vitest';
 
 import { parseConfigText } from '../../src/config/load.js';
 import { buildDeps } from '../../src/deps.js';
-import { createLogger } from '../../src/log/logger.js';
 import { Renderer } from '../../src/mail/render.js';
 import { runCycle } from '../../src/poll/cycle.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
@@ -19,6 +17,7 @@ import { tempDir } from '../support/cli.js';
 import { A_SCHEDULE } from '../support/schedules.js';
 import { sambaAuditLine } from '../support/auditLines.js';
 import { BASE, FakeDirectory } from '../support/fakeDirectory.js';
+import { quietLogger } from '../support/quietLogger.js';
 
 function bed(waitSeconds: number) {
   const dir = tempDir();
@@ -37,13 +36,7 @@ notify: { objectModified: true }
   const path = join(dir, 'state.db');
   const store = SqliteStore.open(path);
   const directory = new FakeDirectory();
-  const log = createLogger({
-    level: 'error',
-    format: 'json',
-    file: null,
-    secrets: [],
-    stream: new PassThrough(),
-  });
+  const log = quietLogger();
   const deps = () =>
     buildDeps(
       { config, directory, store, clock: { now: () => new Date() }, renderer: Renderer.load(null), log },

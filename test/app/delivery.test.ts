@@ -13,6 +13,7 @@ import { Metrics } from '../../src/daemon/metrics.js';
 import { createLogger } from '../../src/log/logger.js';
 import { appBed } from '../support/appBed.js';
 import { healthyFacts } from '../support/health.js';
+import { quietLogger } from '../support/quietLogger.js';
 import { deliverDue } from '../../src/mail/dispatcher.js';
 import { DeliveryError, type Letter, type Refusal, type Transport } from '../../src/mail/port.js';
 import { MemoryStore } from '../../src/store/memory/store.js';
@@ -62,13 +63,7 @@ function outboxWith(...recipients: string[]): MemoryStore {
   return store;
 }
 
-const log = createLogger({
-  level: 'error',
-  format: 'json',
-  file: null,
-  secrets: [],
-  stream: new PassThrough(),
-});
+const log = quietLogger();
 const options = { maxAttempts: 3, retryBaseMs: 60_000 };
 const deliver = (store: MemoryStore, transport: Transport, at = T0) =>
   deliverDue(store, transport, { now: () => at }, log, options);

@@ -15,17 +15,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channelTransports } from '../../src/channels/transports.js';
 import type { Config } from '../../src/config/schema.js';
 import { deliverDue } from '../../src/mail/dispatcher.js';
-import { createLogger } from '../../src/log/logger.js';
 import { MemoryStore } from '../../src/store/memory/store.js';
 import type { NewMessage, OutboxMessage } from '../../src/store/ports.js';
 import { tempDir } from '../support/cli.js';
 import { ChannelReceiver, loopbackCertificate, SyslogReceiver, type TestCa } from '../support/receivers.js';
+import { quietLogger } from '../support/quietLogger.js';
 
 const T0 = new Date('2026-12-04T10:00:00.000Z');
 const clock = { now: () => T0 };
 const options = { maxAttempts: 5, retryBaseMs: 60_000 };
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
-const log = createLogger({ level: 'error', format: 'json', file: null });
+const log = quietLogger();
 
 function item(channel: string, n: number, more: Partial<NewMessage> = {}): NewMessage {
   return {
@@ -254,17 +254,11 @@ describe('channel transports against loopback endpoints', () => {
       });
       for (let i = 0; i < 50 && receiver.records.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
       const [first, second] = receiver.parsed();
+      // The event's identity, without its changes, marked truncated.
+      const identity: Partial<typeof huge> = { ...huge };
+      delete identity.changes;
       const cut = JSON.parse(first!.msg) as Record<string, unknown>;
-      expect(cut).toMatchObject({
-        id: 1,
-        cycle: 3,
-        at: T0.toISOString(),
-        type: 'object.modified',
-        object: { dn: 'CN=X' },
-        actor: null,
-        truncated: true,
-      });
-      expect(Object.keys(cut)).not.toContain('changes');
+      expect(cut).toEqual({ ...identity, truncated: true, bytes: cut['bytes'] });
       expect(cut['bytes']).toBeGreaterThan(200_000);
       expect(JSON.parse(second!.msg)).toEqual({ id: 2, type: 'object.modified' });
     } finally {

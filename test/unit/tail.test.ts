@@ -7,6 +7,15 @@ import { describe, expect, it } from 'vitest';
 import { readNewLines } from '../../src/actor/tail.js';
 import { tempDir } from '../support/cli.js';
 
+/** An audit file followed from its start, "one" and "two" read from it. */
+function oneAndTwoRead() {
+  const log = join(tempDir(), 'audit.log');
+  writeFileSync(log, '');
+  const start = readNewLines([log], [], false);
+  appendFileSync(log, 'one\ntwo\n');
+  return { log, read: readNewLines([log], start.positions, true) };
+}
+
 describe('readNewLines (files on disk)', () => {
   it('starts at the end on the very first read, then reads each whole line once', () => {
     const dir = tempDir();
@@ -41,23 +50,13 @@ describe('readNewLines (files on disk)', () => {
   });
 
   it('a truncated file (copytruncate) is read again from its start', () => {
-    const dir = tempDir();
-    const log = join(dir, 'audit.log');
-    writeFileSync(log, '');
-    const start = readNewLines([log], [], false);
-    appendFileSync(log, 'one\ntwo\n');
-    const read = readNewLines([log], start.positions, true);
+    const { log, read } = oneAndTwoRead();
     writeFileSync(log, 'three\n');
     expect(readNewLines([log], read.positions, true).lines).toEqual(['three']);
   });
 
   it('a file truncated and written past its old length between two reads is read from its start, not mid-line', () => {
-    const dir = tempDir();
-    const log = join(dir, 'audit.log');
-    writeFileSync(log, '');
-    const start = readNewLines([log], [], false);
-    appendFileSync(log, 'one\ntwo\n');
-    const read = readNewLines([log], start.positions, true);
+    const { log, read } = oneAndTwoRead();
     writeFileSync(log, 'a first line longer than before\nsecond\n'); // same inode, new content
 
     expect(readNewLines([log], read.positions, true).lines).toEqual([
