@@ -186,7 +186,7 @@ notify: { newMemberOnAdd: true }
       })}\n`,
     );
   } finally {
-    store.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }

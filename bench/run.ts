@@ -265,9 +265,9 @@ const TEXT = 'Hello,\n\nUser 1 changed.\n\n  title: Staff -> Lead\n'.repeat(4);
 async function fillOutbox(name: string, channel = 'mail'): Promise<void> {
   const store = SqliteStore.open(join(work, `${name}.db`));
   const at = new Date().toISOString();
-  await store.transaction(() => {
+  await store.transaction(async () => {
     for (let i = 0; i < MESSAGES; i++) {
-      store.outbox.add({
+      await store.outbox.add({
         cycleId: null,
         createdAt: at,
         status: 'pending',
@@ -283,7 +283,7 @@ async function fillOutbox(name: string, channel = 'mail'): Promise<void> {
     }
     return Promise.resolve();
   });
-  store.close();
+  await store.close();
 }
 
 /** MESSAGES messages through adnotify's outbox and through plain pooled nodemailer, to a sink. */

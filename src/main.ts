@@ -53,17 +53,13 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .command('status')
     .description('DC in use, invocationId, USN cursor, snapshot size, last cycle, outbox counts')
     .option('--json', 'print one JSON document')
-    .action((options: { json?: boolean }) => {
-      status(ctx, global(), options);
-    });
+    .action((options: { json?: boolean }) => status(ctx, global(), options));
   program
     .command('history')
     .description('the events derived recently, newest last')
     .option('--since <when>', 'a duration back from now ("24h", "7d") or an ISO 8601 date-time', '24h')
     .option('--json', 'print one JSON array, oldest first')
-    .action((options: { since?: string; json?: boolean }) => {
-      history(ctx, global(), options);
-    });
+    .action((options: { since?: string; json?: boolean }) => history(ctx, global(), options));
   program
     .command('password-expiry')
     .description('run the password reminder job now and deliver the reminders that are due')
@@ -89,9 +85,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .description('the items in the outbox, oldest first, each with its channel')
     .option('--status <status>', 'only pending, held, digest, sent or failed items')
     .option('--json', 'print one JSON array (without the bodies)')
-    .action((options: { status?: string; json?: boolean }) => {
-      outboxList(ctx, global(), options);
-    });
+    .action((options: { status?: string; json?: boolean }) => outboxList(ctx, global(), options));
   outbox
     .command('retry')
     .description('queue a failed message (or --all) again, then deliver what is due')
@@ -109,9 +103,9 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .argument('[id]', 'message ID, from "outbox list"')
     .option('--held', 'every message the flood guard held')
     .option('--failed', 'every failed message')
-    .action((id: string | undefined, options: { held?: boolean; failed?: boolean }) => {
-      outboxDiscard(ctx, global(), id, options);
-    });
+    .action((id: string | undefined, options: { held?: boolean; failed?: boolean }) =>
+      outboxDiscard(ctx, global(), id, options),
+    );
   const temp = program
     .command('temp')
     .description('temporary memberships, removals, additional owners and managers (lifecycle)');
@@ -159,16 +153,12 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .description('schedules still to be applied, and failed ones with the reason; who created each')
     .option('--all', 'also those done or cancelled')
     .option('--json', 'print one JSON array')
-    .action((o: { json?: boolean; all?: boolean }) => {
-      tempList(ctx, global(), o);
-    });
+    .action((o: { json?: boolean; all?: boolean }) => tempList(ctx, global(), o));
   temp
     .command('cancel')
     .description('cancel a schedule (the directory is left as it is)')
     .argument('<id>', 'schedule ID, from "temp list"')
-    .action((id: string) => {
-      tempCancel(ctx, global(), id);
-    });
+    .action((id: string) => tempCancel(ctx, global(), id));
   temp
     .command('apply')
     .description('run the lifecycle job now: apply due changes and deliver its notices')

@@ -46,15 +46,19 @@ export function auditSource(deps: Pick<Deps, 'config'>): 'samba-audit' | 'window
  * Reads what the audit files gained since the last read into the state; returns how many
  * records. `quiet`: a refused file was already warned about this cycle.
  */
-export function pullAudit(deps: Pick<Deps, 'config' | 'store' | 'log' | 'clock'>, quiet = false): number {
+export async function pullAudit(
+  deps: Pick<Deps, 'config' | 'store' | 'log' | 'clock'>,
+  quiet = false,
+): Promise<number> {
   const source = auditSource(deps);
   if (source === null) return 0;
   const { store, config } = deps;
   const parse = source === 'samba-audit' ? parseSambaAudit : parseWindowsEvent;
-  const started = store.cycles.getMeta(STARTED) !== undefined;
+  const started = (await store.cycles.getMeta(STARTED)) !== undefined;
   let total = 0;
   for (let round = 0; round < 100; round++) {
-    const read = readNewLines(config.directory.actor.paths, store.audit.positions(), started, undefined, {
+    const positions = await store.audit.positions();
+    const read = readNewLines(config.directory.actor.paths, positions, started, undefined, {
       allowInsecure: config.directory.actor.allowInsecureFiles,
     });
     if (round === 0 && !quiet) {
@@ -86,12 +90,12 @@ export function pullAudit(deps: Pick<Deps, 'config' | 'store' | 'log' | 'clock'>
       }
       return true;
     });
-    store.audit.add(records);
-    store.audit.setPositions(read.positions);
+    await store.audit.add(records);
+    await store.audit.setPositions(read.positions);
     total += records.length;
     if (!read.more) break;
   }
-  if (!started) store.cycles.setMeta(STARTED, deps.clock.now().toISOString());
+  if (!started) await store.cycles.setMeta(STARTED, deps.clock.now().toISOString());
   if (total > 0) deps.log.debug('audit records read', { records: total });
   return total;
 }
@@ -120,14 +124,14 @@ export async function attributeActors(
   if (source === null) return { named: 0, unknown: 0 };
   const { store, config, log } = deps;
   const from = new Date(since.getTime() - WINDOW_SLACK_MS).toISOString();
-  store.audit.prune(new Date(since.getTime() - KEEP_UNMATCHED_MS).toISOString());
+  await store.audit.prune(new Date(since.getTime() - KEEP_UNMATCHED_MS).toISOString());
   const resolver = new ActorResolver(deps.directory, config.directory.bindDN, domain.namingContext);
   // Forwarded Windows events are believed only from the domain's own DCs (core/audit.ts).
   const watched =
     source === 'windows-events'
       ? await watchedDomain(deps.directory, domain.namingContexts, domain.namingContext)
       : null;
-  const records = store.audit.unused(from);
+  const records = await store.audit.unused(from);
   const refused =
     watched === null
       ? []
@@ -141,7 +145,7 @@ export async function attributeActors(
       first: refused[0],
     });
     // Never matched, and not warned about again.
-    store.audit.markUsed(refused.map((r) => r.id));
+    await store.audit.markUsed(refused.map((r) => r.id));
   }
   const ignored = new Set(refused.map((r) => r.id));
   const index = indexRecords(records.filter((r) => !ignored.has(r.id)));
@@ -149,19 +153,20 @@ export async function attributeActors(
   const used = new Set<number>();
   let named = 0;
   let unknown = 0;
-  for (const chunk of objectChunks(store.events, cycleId)) {
+  for await (const chunk of objectChunks(store.events, cycleId)) {
     const open: Recorded[] = [];
-    for (const r of store.events.recordedOfCycle(cycleId, chunk)) {
+    for (const r of await store.events.recordedOfCycle(cycleId, chunk)) {
       if (r.event.type.startsWith('lifecycle.') || 'actor' in r.event) continue;
       // Samba does not log renames and moves (seen on 4.17): no record of one is coming.
       if (source === 'samba-audit' && r.event.type === 'object.moved') {
-        store.events.replace(r.id, { ...r.event, actor: null });
+        await store.events.replace(r.id, { ...r.event, actor: null });
       } else open.push(r);
     }
     const result = await nameAll(deps, resolver, cycleId, open, index, used);
     named += result.named;
     unknown += result.still.length;
-    if (final) for (const { id, event } of result.still) store.events.replace(id, { ...event, actor: null });
+    if (final)
+      for (const { id, event } of result.still) await store.events.replace(id, { ...event, actor: null });
   }
   if (final && unknown > 0) {
     log.warn('no audit record named who made these changes in time; they go out with the actor unknown', {
@@ -211,7 +216,7 @@ async function nameAll(
   for (const recorded of events) {
     const { event } = recorded;
     const dns = aliases.get(event.object.guid) ?? [];
-    const account = accountOf(deps, event.object.guid);
+    const account = await accountOf(deps, event.object.guid);
     const candidates = [
       ...(index.get(`g:${event.object.guid.toLowerCase()}`) ?? []),
       ...[event.object.dn, ...dns].flatMap((dn) => index.get(`d:${normalizeDn(dn)}`) ?? []),
@@ -229,8 +234,8 @@ async function nameAll(
 }
 
 /** The object's sAMAccountName (Windows 47xx events name objects so). */
-function accountOf(deps: Pick<Deps, 'store'>, guid: string): string | null {
-  const value = deps.store.snapshot.getObject(guid)?.attributes['sAMAccountName']?.[0];
+async function accountOf(deps: Pick<Deps, 'store'>, guid: string): Promise<string | null> {
+  const value = (await deps.store.snapshot.getObject(guid))?.attributes['sAMAccountName']?.[0];
   return typeof value === 'string' ? value : null;
 }
 
@@ -250,7 +255,7 @@ async function name(
   if (found.size === 0) return null;
   const used = [...found.values()].flat();
   const ids = used.map((r) => r.id);
-  store.audit.markUsed(ids);
+  await store.audit.markUsed(ids);
   const actorOf = async (list: readonly StoredAuditRecord[]): Promise<Actor | null> => {
     const sid = actorSids(list).at(-1);
     const record = list.find((r) => r.actorSid === sid);
@@ -265,7 +270,7 @@ async function name(
     return actor;
   };
   if (event.type !== 'object.modified') {
-    store.events.replace(id, { ...event, actor: await actorOf(used) });
+    await store.events.replace(id, { ...event, actor: await actorOf(used) });
     return ids;
   }
   // A modification by several people: one event each, with the changes each one made.
@@ -278,8 +283,8 @@ async function name(
   for (const [sid, changes] of byActor) {
     const list = used.filter((r) => r.actorSid === sid);
     const split = { ...event, changes, actor: sid === '' ? null : await actorOf(list) };
-    if (first) store.events.replace(id, split);
-    else store.events.add(cycleId, at, split);
+    if (first) await store.events.replace(id, split);
+    else await store.events.add(cycleId, at, split);
     first = false;
   }
   return ids;

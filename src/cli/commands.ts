@@ -134,7 +134,7 @@ export async function digest(
     if (!dryRun) await deliver(ctx, loaded, store, log);
   } finally {
     dryRun?.close();
-    store.close();
+    await store.close();
   }
 }
 
@@ -149,7 +149,7 @@ export async function once(ctx: Context, global: GlobalOptions): Promise<void> {
     await deliver(ctx, loaded, store, log);
   } finally {
     await directory.close();
-    store.close();
+    await store.close();
   }
 }
 
@@ -178,11 +178,11 @@ export function parseSince(text: string, now: Date): Date {
   );
 }
 
-export function history(
+export async function history(
   ctx: Context,
   global: GlobalOptions,
   options: { since?: string; json?: boolean },
-): void {
+): Promise<void> {
   const since = parseSince(options.since ?? '24h', ctx.clock.now());
   const loaded = ctx.config(global.config);
   if (!ctx.stateExists(loaded)) {
@@ -194,9 +194,9 @@ export function history(
   try {
     // Every event says who made it: an Actor, or null when nobody is known.
     // The same JSON a webhook and the SIEM get (eventJson).
-    const events = store.events
-      .since(since.toISOString())
-      .map((e) => eventJson({ id: e.id, cycle: e.cycle, at: e.at, event: e }));
+    const events = (await store.events.since(since.toISOString())).map((e) =>
+      eventJson({ id: e.id, cycle: e.cycle, at: e.at, event: e }),
+    );
     if (options.json === true) {
       ctx.out(JSON.stringify(events, null, 2));
       return;
@@ -204,7 +204,7 @@ export function history(
     if (events.length === 0) ctx.out(`no events since ${since.toISOString()}`);
     for (const event of events) for (const line of eventLines(event)) ctx.out(line);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -238,11 +238,15 @@ export async function passwordExpiry(
     if (!dryRun) await deliver(ctx, loaded, store, log);
   } finally {
     await directory.close();
-    store.close();
+    await store.close();
   }
 }
 
-export function status(ctx: Context, global: GlobalOptions, options: { json?: boolean }): void {
+export async function status(
+  ctx: Context,
+  global: GlobalOptions,
+  options: { json?: boolean },
+): Promise<void> {
   const loaded = ctx.config(global.config);
   const path = ctx.statePath(loaded);
   if (!ctx.stateExists(loaded)) {
@@ -252,10 +256,10 @@ export function status(ctx: Context, global: GlobalOptions, options: { json?: bo
   }
   const store = ctx.openStore(loaded);
   try {
-    const dc = store.cycles.directoryState();
-    const counts = store.snapshot.counts();
-    const last = store.cycles.lastRun();
-    const outbox = store.outbox.counts();
+    const dc = await store.cycles.directoryState();
+    const counts = await store.snapshot.counts();
+    const last = await store.cycles.lastRun();
+    const outbox = await store.outbox.counts();
     if (options.json === true) {
       ctx.out(
         JSON.stringify(
@@ -296,6 +300,6 @@ export function status(ctx: Context, global: GlobalOptions, options: { json?: bo
         .join(', ')}`,
     );
   } finally {
-    store.close();
+    await store.close();
   }
 }

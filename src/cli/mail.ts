@@ -45,7 +45,7 @@ export async function deliver(
     const down: string[] = [];
     for (const [channel, r] of reports) {
       // How many wait (pending, whenever due), counted up to a bound: a backlog is not read whole.
-      const left = store.outbox.due(FOREVER, WAITING_SHOWN + 1, channel).length;
+      const left = (await store.outbox.due(FOREVER, WAITING_SHOWN + 1, channel)).length;
       if (r.sent + r.retrying + r.failed > 0 || left > 0) {
         ctx.out(
           `${channel}: ${r.sent} sent via ${channels.get(channel)?.target ?? channel}; ${left > WAITING_SHOWN ? `over ${WAITING_SHOWN}` : left} waiting, ${r.failed} failed now`,
@@ -53,10 +53,10 @@ export async function deliver(
       }
       if (r.stopped !== null) down.push(`${channel}: ${r.stopped.reason}`);
     }
-    for (const [channel, n] of store.outbox.waitingByChannel()) {
+    for (const [channel, n] of await store.outbox.waitingByChannel()) {
       if (channel !== MAIL && !channels.has(channel)) ctx.out(`${channel}: ${n} ${ORPHANS_FIX}`);
     }
-    const counts = store.outbox.counts();
+    const counts = await store.outbox.counts();
     if (report.sent + report.retrying + report.failed > 0 || counts.pending + counts.held > 0) {
       const where = loaded.config.delivery.dryRun
         ? `written as .eml files to ${transport.target}`
@@ -93,11 +93,11 @@ const WAITING_SHOWN = 1000;
 
 const STATUSES: readonly OutboxStatus[] = ['pending', 'held', 'digest', 'sent', 'failed'];
 
-export function outboxList(
+export async function outboxList(
   ctx: Context,
   global: GlobalOptions,
   options: { status?: string; json?: boolean },
-): void {
+): Promise<void> {
   const status = options.status;
   if (status !== undefined && !STATUSES.includes(status as OutboxStatus)) {
     throw new UsageError(`--status ${JSON.stringify(status)}: expected one of ${STATUSES.join(', ')}`);
@@ -109,7 +109,7 @@ export function outboxList(
   }
   const store = ctx.openStore(loaded);
   try {
-    const messages = store.outbox.list(status as OutboxStatus | undefined);
+    const messages = await store.outbox.list(status as OutboxStatus | undefined);
     if (options.json === true) {
       ctx.out(
         JSON.stringify(
@@ -144,23 +144,23 @@ export function outboxList(
       if (m.lastError !== null) ctx.out(`      last error: ${safeText(m.lastError, 300)}`);
     }
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
 async function changeAndDeliver(
   ctx: Context,
   global: GlobalOptions,
-  change: (store: StateStore, now: string) => string,
+  change: (store: StateStore, now: string) => Promise<string>,
 ): Promise<void> {
   const loaded = ctx.config(global.config);
   const log = ctx.logger(loaded);
   const store = ctx.openStore(loaded);
   try {
-    ctx.out(change(store, ctx.clock.now().toISOString()));
+    ctx.out(await change(store, ctx.clock.now().toISOString()));
     await deliver(ctx, loaded, store, log);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -176,10 +176,10 @@ export async function outboxRetry(
   const which = options.all === true ? 'all' : Number(id);
   if (which !== 'all' && !Number.isInteger(which))
     throw new UsageError(`outbox retry: "${id ?? ''}" is not a message ID`);
-  await changeAndDeliver(ctx, global, (store, now) => {
-    const count = store.outbox.retry(which, now);
+  await changeAndDeliver(ctx, global, async (store, now) => {
+    const count = await store.outbox.retry(which, now);
     if (count === 0 && which !== 'all') {
-      const message = store.outbox.get(which);
+      const message = await store.outbox.get(which);
       throw new UsageError(
         message
           ? `outbox: message #${which} is ${message.status}, not failed`
@@ -202,18 +202,18 @@ export async function outboxRelease(
   await changeAndDeliver(
     ctx,
     global,
-    (store, now) =>
-      `outbox: ${store.outbox.release(now, cycle)} held messages${cycle === undefined ? '' : ` of cycle ${cycle}`} released`,
+    async (store, now) =>
+      `outbox: ${await store.outbox.release(now, cycle)} held messages${cycle === undefined ? '' : ` of cycle ${cycle}`} released`,
   );
 }
 
 /** `outbox discard ID|--held|--failed`: drop messages that must not be sent. */
-export function outboxDiscard(
+export async function outboxDiscard(
   ctx: Context,
   global: GlobalOptions,
   id: string | undefined,
   options: { held?: boolean; failed?: boolean },
-): void {
+): Promise<void> {
   const given = [id !== undefined, options.held === true, options.failed === true].filter(Boolean).length;
   if (given !== 1) throw new UsageError('outbox discard: give one message ID, --held or --failed');
   const which = options.held === true ? 'held' : options.failed === true ? 'failed' : Number(id);
@@ -224,9 +224,9 @@ export function outboxDiscard(
   if (!ctx.stateExists(loaded)) throw new UsageError('outbox discard: there is no state yet, so no message');
   const store = ctx.openStore(loaded);
   try {
-    const count = store.outbox.discard(which, ctx.clock.now().toISOString());
+    const count = await store.outbox.discard(which, ctx.clock.now().toISOString());
     if (count === 0 && typeof which === 'number') {
-      const message = store.outbox.get(which);
+      const message = await store.outbox.get(which);
       if (message?.status === 'pending') {
         throw new TemporaryError(
           `outbox: message #${which} is being sent right now (until ${message.claimedUntil ?? '?'}); not discarded`,
@@ -241,7 +241,7 @@ export function outboxDiscard(
       .warn('messages discarded from the outbox', { which: String(which), count, by: ctx.user });
     ctx.out(`outbox: ${count} ${typeof which === 'number' ? '' : `${which} `}messages discarded`);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -114,7 +114,7 @@ export async function tempAdd(
         createdBy: ctx.user,
       });
     }
-    const id = store.schedules.add({
+    const id = await store.schedules.add({
       kind,
       targetGuid: target.guid,
       targetDn: target.dn,
@@ -137,15 +137,15 @@ export async function tempAdd(
     }
   } finally {
     await directory.close();
-    store.close();
+    await store.close();
   }
 }
 
-export function tempList(
+export async function tempList(
   ctx: Context,
   global: GlobalOptions,
   options: { json?: boolean; all?: boolean },
-): void {
+): Promise<void> {
   const loaded = ctx.config(global.config);
   if (!ctx.stateExists(loaded)) {
     ctx.out(options.json === true ? '[]' : 'no schedules');
@@ -153,7 +153,7 @@ export function tempList(
   }
   const store = ctx.openStore(loaded);
   try {
-    const list = store.schedules.list(options.all === true);
+    const list = await store.schedules.list(options.all === true);
     if (options.json === true) {
       ctx.out(JSON.stringify(list, null, 2));
       return;
@@ -172,23 +172,23 @@ export function tempList(
       }
     }
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
-export function tempCancel(ctx: Context, global: GlobalOptions, idText: string): void {
+export async function tempCancel(ctx: Context, global: GlobalOptions, idText: string): Promise<void> {
   const id = Number(idText);
   if (!Number.isInteger(id)) throw new UsageError(`temp cancel: "${idText}" is not a schedule ID`);
   const loaded = ctx.config(global.config);
   const store = ctx.openStore(loaded);
   try {
-    const s = store.schedules.get(id);
+    const s = await store.schedules.get(id);
     if (!s) throw new UsageError(`temp cancel: no schedule #${id}`);
     if (s.state === 'done' || s.state === 'cancelled')
       throw new UsageError(`temp cancel: schedule #${id} is already ${s.state}`);
     // A schedule failed for good is cancelled to say an administrator has dealt with it.
     const acknowledged = s.state === 'failed' && s.resumeFrom === null;
-    if (!store.schedules.setState(id, s.state, 'cancelled', ctx.clock.now().toISOString())) {
+    if (!(await store.schedules.setState(id, s.state, 'cancelled', ctx.clock.now().toISOString()))) {
       throw new TemporaryError(
         `temp cancel: schedule #${id} changed while it was being cancelled (the lifecycle job applied a step); run "adnotify temp list" and try again`,
       );
@@ -200,7 +200,7 @@ export function tempCancel(ctx: Context, global: GlobalOptions, idText: string):
         : `schedule #${id} cancelled${started ? '; the directory is left as it is now (the change made at its start stays)' : ''}`,
     );
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -230,6 +230,6 @@ export async function tempApply(
     if (!dryRun) await deliver(ctx, loaded, store, log);
   } finally {
     await directory.close();
-    store.close();
+    await store.close();
   }
 }

@@ -36,7 +36,7 @@ type AlertView =
   | { alert: 'schedules-failed'; schedules: number }
   | { alert: 'schedules-cleared' };
 
-export function checkHealth(
+export async function checkHealth(
   deps: {
     config: Config;
     store: Pick<StateStore, 'cycles' | 'outbox' | 'schedules'>;
@@ -44,11 +44,12 @@ export function checkHealth(
     log: Logger;
   },
   input: HealthInput,
-): void {
+): Promise<void> {
   const { config, store, log } = deps;
   const recipients = { to: [...config.smtp.to], cc: [...config.smtp.cc] };
   if (recipients.to.length + recipients.cc.length === 0) return;
-  const state = JSON.parse(store.cycles.getMeta('alerts') ?? '{"stale":false,"failed":false}') as AlertState;
+  const recorded = await store.cycles.getMeta('alerts');
+  const state = JSON.parse(recorded ?? '{"stale":false,"failed":false}') as AlertState;
   const next: AlertState = { ...state };
   const at = input.now.toISOString();
   const alerts: AlertView[] = [];
@@ -72,7 +73,7 @@ export function checkHealth(
     }
   }
   if (config.alerts.failedMessages) {
-    const failed = store.outbox.counts().failed;
+    const { failed } = await store.outbox.counts();
     if (failed > 0 && !state.failed) {
       alerts.push({ alert: 'failed', failed });
       next.failed = true;
@@ -83,7 +84,7 @@ export function checkHealth(
   }
   // A lifecycle step that failed for good (the group deleted, a bad schedule) may have left a
   // temporary change in the directory: a person has to look, whatever the alerts: options.
-  const given = store.schedules.counts()['failed-final'];
+  const given = (await store.schedules.counts())['failed-final'];
   if (given > 0 && state.schedules !== true) {
     alerts.push({ alert: 'schedules-failed', schedules: given });
     next.schedules = true;
@@ -95,12 +96,12 @@ export function checkHealth(
   for (const view of alerts) {
     const rendered = deps.renderer.render('health', view);
     log.warn('health alert', { subject: rendered.subject });
-    enqueue(
+    await enqueue(
       store.outbox,
       config.smtp.from,
       { cycleId: null, createdAt: at, kind: 'health', objectGuid: null, ...recipients },
       rendered,
     );
   }
-  store.cycles.setMeta('alerts', JSON.stringify(next));
+  await store.cycles.setMeta('alerts', JSON.stringify(next));
 }

@@ -96,8 +96,6 @@ export class Daemon {
     this.#startedAt = factory.clock.now();
     this.#metrics = new Metrics(() => (this.#stopping ? undefined : this.#parts.store));
     this.#mail = new DeliveryRounds(this.#metrics, factory.clock);
-    const last = parts.store.cycles.lastRun();
-    if (last?.outcome === 'ok') this.#lastSuccess = new Date(last.finishedAt);
   }
 
   get #log(): Logger {
@@ -113,6 +111,8 @@ export class Daemon {
    * once when it is wrong; then schedules the work and takes the first poll.
    */
   async start(): Promise<void> {
+    const last = await this.#parts.store.cycles.lastRun();
+    if (last?.outcome === 'ok') this.#lastSuccess = new Date(last.finishedAt);
     await preflight(this.#config, this.#parts.directory, this.#parts.transport, this.#log);
     if (this.#config.http.listen !== null) {
       this.#server = await serveHttp(this.#config.http.listen, this.#metrics, () => this.health());
@@ -160,7 +160,7 @@ export class Daemon {
       this.#metrics.cycleSeconds.observe(seconds);
       this.#metrics.cycles.inc({ kind: summary.kind, outcome: 'ok' });
       this.#metrics.lastSuccess.set(clock.now().getTime() / 1000);
-      const types = eventTypes(store, summary.cycleId);
+      const types = await eventTypes(store, summary.cycleId);
       for (const [type, n] of types) this.#metrics.events.inc({ type }, n);
       this.#scheduler.pollSucceeded();
       this.#lastSuccess = clock.now();
@@ -197,7 +197,7 @@ export class Daemon {
       if (err instanceof DirectoryError || !(err instanceof AdnotifyError)) await directory.close();
       await this.#deliver().catch(() => undefined);
     } finally {
-      checkHealth(
+      await checkHealth(
         { config: this.#config, store, renderer, log: log.child({ component: 'health' }) },
         {
           now: clock.now(),
@@ -273,7 +273,7 @@ export class Daemon {
     await old.directory.close();
     old.transport.close();
     for (const t of old.channels.values()) t.close();
-    if (next.store !== old.store) old.store.close();
+    if (next.store !== old.store) await old.store.close();
     this.#parts = next;
     this.#scheduler.start(this.#config);
     this.#log.info('config reloaded', { file: loaded.file });
@@ -310,7 +310,7 @@ export class Daemon {
     this.#parts.transport.close();
     for (const t of this.#parts.channels.values()) t.close();
     await this.#parts.directory.close();
-    if (finished) this.#parts.store.close();
+    if (finished) await this.#parts.store.close();
     this.#log.info('stopped', { signal });
   }
 
@@ -318,9 +318,9 @@ export class Daemon {
     return new Redactor(this.#parts.loaded.secrets).text(text);
   }
 
-  health(): Health {
+  async health(): Promise<Health> {
     const store = this.#stopping ? null : this.#parts.store;
-    const schedules = store === null ? null : store.schedules.counts();
+    const schedules = store === null ? null : await store.schedules.counts();
     return healthOf({
       now: this.#factory.clock.now(),
       intervalMs: this.#scheduler.intervalMs(this.#config),
@@ -337,7 +337,7 @@ export class Daemon {
       orphans: this.#mail.orphans,
       counts: store &&
         schedules && {
-          ...store.outbox.counts(),
+          ...(await store.outbox.counts()),
           stuckSchedules: schedules.failed,
           failedSchedules: schedules['failed-final'],
         },
@@ -346,6 +346,9 @@ export class Daemon {
   }
 }
 
-function eventTypes(store: Pick<StateStore, 'events'>, cycleId: number | null): Map<string, number> {
+async function eventTypes(
+  store: Pick<StateStore, 'events'>,
+  cycleId: number | null,
+): Promise<Map<string, number>> {
   return cycleId === null ? new Map<string, number>() : store.events.typesOfCycle(cycleId);
 }

@@ -75,7 +75,7 @@ export class DeliveryRounds {
     for (const channel of this.channelsDown.keys()) {
       if (!parts.channels.has(channel)) this.channelsDown.delete(channel);
     }
-    this.#orphans(parts);
+    await this.#orphans(parts);
     return { sent: mail.sent, failed: mail.failed };
   }
 
@@ -83,9 +83,13 @@ export class DeliveryRounds {
   readonly orphans = new Map<string, number>();
   #orphansSaid = '';
 
-  #orphans(parts: { store: StateStore; channels: ReadonlyMap<string, Transport>; log: Logger }): void {
+  async #orphans(parts: {
+    store: StateStore;
+    channels: ReadonlyMap<string, Transport>;
+    log: Logger;
+  }): Promise<void> {
     this.orphans.clear();
-    for (const [channel, n] of parts.store.outbox.waitingByChannel()) {
+    for (const [channel, n] of await parts.store.outbox.waitingByChannel()) {
       if (channel !== MAIL && !parts.channels.has(channel)) this.orphans.set(channel, n);
     }
     const said = [...this.orphans.keys()].sort().join(',');

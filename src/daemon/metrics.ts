@@ -71,9 +71,9 @@ export class Metrics {
       name: 'adnotify_snapshot_objects',
       help: 'Watched objects in the snapshot',
       registers,
-      collect() {
+      async collect() {
         const s = store();
-        if (s) this.set(s.snapshot.counts().objects);
+        if (s) this.set((await s.snapshot.counts()).objects);
       },
     });
     this.outbox = new Gauge({
@@ -81,10 +81,10 @@ export class Metrics {
       help: 'Messages in the outbox by status',
       labelNames: ['status'],
       registers,
-      collect() {
+      async collect() {
         const s = store();
         if (!s) return;
-        for (const [status, n] of Object.entries(s.outbox.counts())) this.set({ status }, n);
+        for (const [status, n] of Object.entries(await s.outbox.counts())) this.set({ status }, n);
       },
     });
     this.channelSent = new Counter({
@@ -110,10 +110,10 @@ export class Metrics {
       help: 'Lifecycle schedules by state ("failed": retried each run; "failed-final": the object is gone)',
       labelNames: ['state'],
       registers,
-      collect() {
+      async collect() {
         const s = store();
         if (!s) return;
-        for (const [state, n] of Object.entries(s.schedules.counts())) this.set({ state }, n);
+        for (const [state, n] of Object.entries(await s.schedules.counts())) this.set({ state }, n);
       },
     });
   }
@@ -127,7 +127,11 @@ export interface Health {
 }
 
 /** Serves /healthz and /metrics on `listen` ("host:port"); resolves once listening. */
-export async function serveHttp(listen: string, metrics: Metrics, health: () => Health): Promise<Server> {
+export async function serveHttp(
+  listen: string,
+  metrics: Metrics,
+  health: () => Promise<Health>,
+): Promise<Server> {
   const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(listen);
   const host = match?.[1] ?? '127.0.0.1';
   const port = Number(match?.[2] ?? '9469');
@@ -138,9 +142,12 @@ export async function serveHttp(listen: string, metrics: Metrics, health: () => 
       return;
     }
     if (path === '/healthz') {
-      const h = health();
-      res.writeHead(h.healthy ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(`${JSON.stringify(h)}\n`);
+      health()
+        .then((h) => {
+          res.writeHead(h.healthy ? 200 : 503, { 'content-type': 'application/json' });
+          res.end(`${JSON.stringify(h)}\n`);
+        })
+        .catch(() => res.writeHead(500).end());
       return;
     }
     if (path === '/metrics') {

@@ -46,7 +46,7 @@ export async function passwordExpiryJob(deps: Deps, options: { dryRun: boolean }
         expiresAt,
         now,
         thresholds,
-        store.reminders.recorded(entry.guid, expiresAt.toISOString()),
+        await store.reminders.recorded(entry.guid, expiresAt.toISOString()),
       );
       if (!reminder) continue;
       due.push({
@@ -61,7 +61,7 @@ export async function passwordExpiryJob(deps: Deps, options: { dryRun: boolean }
   }
   if (options.dryRun || due.length === 0) return due;
 
-  await store.transaction(() => {
+  await store.transaction(async () => {
     const at = now.toISOString();
     for (const r of due) {
       const rendered = deps.renderer.render('password-expiry', {
@@ -71,14 +71,14 @@ export async function passwordExpiryJob(deps: Deps, options: { dryRun: boolean }
         today: r.daysLeft === 0,
         portalUrl: config.passwordExpiry.portalUrl,
       });
-      enqueue(
+      await enqueue(
         store.outbox,
         config.smtp.from,
         { cycleId: null, createdAt: at, kind: 'password-expiry', objectGuid: r.guid, to: [r.mail] },
         rendered,
       );
       const expires = r.expiresAt.toISOString();
-      store.reminders.record({
+      await store.reminders.record({
         userGuid: r.guid,
         expiresAt: expires,
         threshold: r.threshold,
@@ -86,10 +86,15 @@ export async function passwordExpiryJob(deps: Deps, options: { dryRun: boolean }
         at,
       });
       for (const t of r.passed) {
-        store.reminders.record({ userGuid: r.guid, expiresAt: expires, threshold: t, outcome: 'passed', at });
+        await store.reminders.record({
+          userGuid: r.guid,
+          expiresAt: expires,
+          threshold: t,
+          outcome: 'passed',
+          at,
+        });
       }
     }
-    return Promise.resolve();
   });
   log.info('password reminders queued', { reminders: due.length });
   return due;

@@ -72,20 +72,20 @@ export async function deliverDue(
 ): Promise<DeliveryReport> {
   const report: DeliveryReport = { sent: 0, retrying: 0, failed: 0, stopped: null };
   // A message a killed process had claimed goes now, not when its claim runs out.
-  const released = store.outbox.releaseClaims(goneLocally);
+  const released = await store.outbox.releaseClaims(goneLocally);
   if (released > 0) log.info('claims of a sender that is gone released', { messages: released });
   for (;;) {
-    const due = store.outbox.due(clock.now().toISOString(), 100, channel);
+    const due = await store.outbox.due(clock.now().toISOString(), 100, channel);
     if (due.length === 0) return report;
     for (const message of due) {
       const now = clock.now();
       // Another sender took it, or it was discarded or held since the list was read.
       const until = new Date(now.getTime() + CLAIM_MS).toISOString();
-      if (!store.outbox.claim(message.id, now.toISOString(), until, SENDER)) continue;
+      if (!(await store.outbox.claim(message.id, now.toISOString(), until, SENDER))) continue;
       const attempts = message.attempts + 1;
       try {
         await transport.send(message);
-        store.outbox.markSent(message.id, clock.now().toISOString(), attempts);
+        await store.outbox.markSent(message.id, clock.now().toISOString(), attempts);
         report.sent++;
         log.info('message sent', {
           id: message.id,
@@ -102,23 +102,23 @@ export async function deliverDue(
           // A service that asked for a pause (Retry-After) gets it before this message.
           if (refusal === 'throttled' && failure.retryAfterMs !== undefined) {
             const next = new Date(clock.now().getTime() + failure.retryAfterMs);
-            store.outbox.markRetry(message.id, message.attempts, next.toISOString(), failure.message);
+            await store.outbox.markRetry(message.id, message.attempts, next.toISOString(), failure.message);
           } else {
-            store.outbox.markWaiting(message.id, failure.message);
+            await store.outbox.markWaiting(message.id, failure.message);
           }
           report.retrying++;
           report.stopped = { reason: failure.message, refusal };
           return report;
         }
         if (failure.refusal === 'message' || attempts >= options.maxAttempts) {
-          store.outbox.markFailed(message.id, attempts, failure.message);
+          await store.outbox.markFailed(message.id, attempts, failure.message);
           report.failed++;
           log.error('message failed for good', { id: message.id, attempts, error: failure.message });
         } else {
           // The outbox's back-off, and never sooner than the service asked (Retry-After).
           const wait = Math.max(failure.retryAfterMs ?? 0, backoffMs(attempts, options.retryBaseMs));
           const next = new Date(clock.now().getTime() + wait);
-          store.outbox.markRetry(message.id, attempts, next.toISOString(), failure.message);
+          await store.outbox.markRetry(message.id, attempts, next.toISOString(), failure.message);
           report.retrying++;
           log.warn('message not sent; will retry', {
             id: message.id,

@@ -33,11 +33,11 @@ export interface ObjectItems {
 const NO_ENVELOPE = { from: '', to: [], cc: [] };
 
 /** Queues the chat posts and webhook calls about one object's events; returns how many. */
-export function queueObjectItems(
+export async function queueObjectItems(
   outbox: OutboxStore,
   config: Pick<Config, 'channels'>,
   o: ObjectItems,
-): number {
+): Promise<number> {
   let count = 0;
   const typed = o.events.map((r) => ({ ...r, type: r.event.type }));
   for (const channel of config.channels) {
@@ -55,7 +55,7 @@ export function queueObjectItems(
     if (channel.type === 'webhook') {
       for (const r of taken) {
         const json = eventJson(r);
-        outbox.add({
+        await outbox.add({
           ...common,
           createdAt: o.createdAt,
           kind: r.event.type,
@@ -68,7 +68,7 @@ export function queueObjectItems(
       continue;
     }
     const view = o.view(taken.map((r) => r.event));
-    outbox.add({
+    await outbox.add({
       ...common,
       createdAt: o.createdAt,
       kind: channel.type,
@@ -84,12 +84,12 @@ export function queueObjectItems(
 }
 
 /** Queues one SIEM record per event and sink, in the order given (the events' order). */
-export function queueSiemRecords(
+export async function queueSiemRecords(
   outbox: OutboxStore,
   config: Pick<Config, 'siem'>,
   events: readonly RecordedEvent[],
   isProtected: (guid: string) => boolean,
-): number {
+): Promise<number> {
   const sinks = [config.siem?.syslog ? SIEM_SYSLOG : null, config.siem?.file ? SIEM_FILE : null].filter(
     (s) => s !== null,
   );
@@ -98,7 +98,7 @@ export function queueSiemRecords(
     const json = eventJson(r);
     const text = JSON.stringify(json);
     for (const sink of sinks) {
-      outbox.add({
+      await outbox.add({
         cycleId: r.cycle,
         createdAt: r.at,
         status: 'pending',

@@ -19,11 +19,11 @@ export { goesToDigest } from '../core/digest.js';
 /** A change view as a digest item keeps it: the object's view and the recipient's reasons. */
 type ItemView = ObjectChangeView & { reasons: Reason[]; recipientName: string | null };
 
-export function queueDigestItem(
+export async function queueDigestItem(
   outbox: OutboxStore,
   from: string,
   item: { cycleId: number; createdAt: string; objectGuid: string; to: readonly string[]; view: ItemView },
-): number {
+): Promise<number> {
   return outbox.add({
     cycleId: item.cycleId,
     createdAt: item.createdAt,
@@ -44,9 +44,9 @@ export interface DigestOutcome {
 }
 
 /** The digests pending now: each recipient's items, grouped by object in the order they came. */
-function pendingDigests(outbox: OutboxStore): Map<string, OutboxMessage[]> {
+async function pendingDigests(outbox: OutboxStore): Promise<Map<string, OutboxMessage[]>> {
   const byRecipient = new Map<string, OutboxMessage[]>();
-  for (const item of outbox.list('digest')) {
+  for (const item of await outbox.list('digest')) {
     const to = item.envelope.to[0];
     if (to === undefined) continue;
     const list = byRecipient.get(to);
@@ -91,7 +91,7 @@ export async function runDigest(
   options: { dryRun?: Transport } = {},
 ): Promise<DigestOutcome> {
   const { config, store, log } = deps;
-  const pending = pendingDigests(store.outbox);
+  const pending = await pendingDigests(store.outbox);
   const outcome: DigestOutcome = { digests: [] };
   for (const [to, items] of pending) {
     const view = digestView(deps, items);
@@ -107,9 +107,9 @@ export async function runDigest(
       continue;
     }
     const outboxId = await store
-      .transaction(() => {
+      .transaction(async () => {
         const now = deps.clock.now().toISOString();
-        const id = enqueue(
+        const id = await enqueue(
           store.outbox,
           config.smtp.from,
           { cycleId: null, createdAt: now, kind: 'digest', objectGuid: null, to: [to] },
@@ -117,8 +117,8 @@ export async function runDigest(
         );
         const ids = items.map((i) => i.id);
         // Another run (a second process) took some of them since they were read: this one sends nothing.
-        if (store.outbox.markDigested(ids, now) !== ids.length) throw new DigestRaceError(to);
-        return Promise.resolve(id);
+        if ((await store.outbox.markDigested(ids, now)) !== ids.length) throw new DigestRaceError(to);
+        return id;
       })
       .catch((err: unknown) => {
         if (err instanceof DigestRaceError) {

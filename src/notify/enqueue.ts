@@ -21,12 +21,12 @@ export interface Outgoing {
 }
 
 /** Queues `rendered` as pending; returns the message's outbox ID. */
-export function enqueue(
+export async function enqueue(
   outbox: OutboxStore,
   from: string,
   message: Outgoing,
   rendered: RenderedMessage,
-): number {
+): Promise<number> {
   return outbox.add({
     cycleId: message.cycleId,
     createdAt: message.createdAt,

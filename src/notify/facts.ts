@@ -65,20 +65,24 @@ function isProtectedGroup(
 }
 
 /** The object as the cycle left it (written, in the snapshot, or departed). */
-function objectOf(snapshot: Pick<SnapshotStore, 'getObject'>, cycle: CycleObjects, guid: string) {
-  return cycle.written?.get(guid) ?? snapshot.getObject(guid) ?? cycle.departed.get(guid)?.object;
+async function objectOf(
+  snapshot: Pick<SnapshotStore, 'getObject'>,
+  cycle: CycleObjects,
+  guid: string,
+): Promise<SnapshotObject | undefined> {
+  return cycle.written?.get(guid) ?? (await snapshot.getObject(guid)) ?? cycle.departed.get(guid)?.object;
 }
 
-export function factsFor(
+export async function factsFor(
   config: Config,
-  snapshot: Pick<SnapshotStore, 'getObject' | 'members' | 'classOf'>,
+  snapshot: Pick<SnapshotStore, 'getObject' | 'members' | 'classesOf'>,
   cycle: CycleObjects,
   events: readonly DirectoryEvent[],
   isPublic: boolean,
-): ObjectFacts | undefined {
+): Promise<ObjectFacts | undefined> {
   const ref = events[0]?.object;
   if (!ref) return undefined;
-  const object = objectOf(snapshot, cycle, ref.guid);
+  const object = await objectOf(snapshot, cycle, ref.guid);
   if (!object) return undefined;
   const isGroup = object.class === 'group';
   return {
@@ -93,7 +97,7 @@ export function factsFor(
     // Only objectModified tells a group's members: do not read a large group otherwise.
     members:
       isGroup && config.notify.objectModified
-        ? membersOf(snapshot, ref.guid, config.notify.expandNestedGroups)
+        ? await membersOf(snapshot, ref.guid, config.notify.expandNestedGroups)
         : [],
     isPublic,
     isProtected: isProtectedGroup(object, events, config.notify.protectedGroupsExtra),
@@ -101,24 +105,28 @@ export function factsFor(
 }
 
 /** A group's members from the snapshot; with `nested`, members of member groups too. */
-function membersOf(
-  snapshot: Pick<SnapshotStore, 'members' | 'classOf'>,
+async function membersOf(
+  snapshot: Pick<SnapshotStore, 'members' | 'classesOf'>,
   guid: string,
   nested: boolean,
-): Party[] {
+): Promise<Party[]> {
   const out = new Map<string, Party>();
   const seen = new Set<string>([guid]);
-  const visit = (group: string) => {
-    for (const m of snapshot.members(group)) {
+  const visit = async (group: string): Promise<void> => {
+    const members = await snapshot.members(group);
+    for (const m of members) {
       const key = m.guid ?? m.dn.toLowerCase();
       if (!out.has(key)) out.set(key, m);
-      if (nested && m.guid !== null && !seen.has(m.guid) && snapshot.classOf(m.guid) === 'group') {
-        seen.add(m.guid);
-        visit(m.guid);
-      }
+    }
+    if (!nested) return;
+    const unseen = members.flatMap((m) => (m.guid === null || seen.has(m.guid) ? [] : [m.guid]));
+    for (const [member, cls] of await snapshot.classesOf(unseen)) {
+      if (cls !== 'group' || seen.has(member)) continue;
+      seen.add(member);
+      await visit(member);
     }
   };
-  visit(guid);
+  await visit(guid);
   return [...out.values()];
 }
 
@@ -138,8 +146,8 @@ export async function findPublicGroups(
 ): Promise<Set<string>> {
   const found = new Set<string>();
   if (!config.notify.publicGroupOwnerOnMembershipChange) return found;
-  const hasOwner = (guid: string) => {
-    const object = cycle.written?.get(guid) ?? snapshot.getObject(guid);
+  const hasOwner = async (guid: string) => {
+    const object = cycle.written?.get(guid) ?? (await snapshot.getObject(guid));
     return (
       object !== undefined &&
       dnValues(object, 'managedBy').length +
@@ -147,14 +155,12 @@ export async function findPublicGroups(
         0
     );
   };
-  const candidates = [...grouped]
-    .filter(
-      ([guid, events]) =>
-        !cycle.departed.get(guid)?.deleted &&
-        events.some((e) => e.type.startsWith('group.member.')) &&
-        hasOwner(guid),
-    )
-    .map(([guid]) => guid);
+  const candidates: string[] = [];
+  for (const [guid, events] of grouped) {
+    if (cycle.departed.get(guid)?.deleted) continue;
+    if (!events.some((e) => e.type.startsWith('group.member.'))) continue;
+    if (await hasOwner(guid)) candidates.push(guid);
+  }
   const { publicGroups } = config.notify;
   if (publicGroups === 'all') return new Set(candidates);
   for (let i = 0; i < candidates.length; i += PUBLIC_BATCH) {

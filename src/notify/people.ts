@@ -51,7 +51,7 @@ export interface PeopleOptions {
   /** Members of member groups are told too (notify.expandNestedGroups). */
   nested: boolean;
   /** A poll cycle's snapshot, looked in first. */
-  snapshot?: Pick<SnapshotStore, 'getObject' | 'members' | 'classOf'>;
+  snapshot?: Pick<SnapshotStore, 'getObject' | 'getObjects' | 'members' | 'classOf'>;
   /** Objects that left the snapshot this cycle, as it last knew them. */
   departed?: ReadonlyMap<string, { object: SnapshotObject; deleted: boolean }>;
 }
@@ -62,9 +62,22 @@ const MAX_DEPTH = 10;
 export class People {
   readonly #o: PeopleOptions;
   readonly #cache = new Map<string, Person | null>();
+  /** Snapshot objects whose names {@link nameOf} gives (see {@link learnNames}). */
+  readonly #named = new Map<string, SnapshotObject>();
 
   constructor(options: PeopleOptions) {
     this.#o = options;
+  }
+
+  /**
+   * Reads the snapshot objects of `guids` in one query, so that {@link nameOf} (which a
+   * template calls synchronously) names them by their displayName.
+   */
+  async learnNames(guids: readonly string[]): Promise<void> {
+    const { snapshot } = this.#o;
+    const wanted = [...new Set(guids)].filter((g) => !this.#named.has(g));
+    if (!snapshot || wanted.length === 0) return;
+    for (const [guid, object] of await snapshot.getObjects(wanted)) this.#named.set(guid, object);
   }
 
   /** Keeps an entry already read, so that it is not read again. */
@@ -74,8 +87,7 @@ export class People {
 
   /** The name to show for an object: its displayName when known, else its RDN value. */
   nameOf(guid: string | null, dn: string): string {
-    const object =
-      guid === null ? undefined : (this.#o.snapshot?.getObject(guid) ?? this.#o.departed?.get(guid)?.object);
+    const object = guid === null ? undefined : (this.#named.get(guid) ?? this.#o.departed?.get(guid)?.object);
     return (object && snapshotText(object, 'displayName')) ?? rdnValue(dn);
   }
 
@@ -118,7 +130,7 @@ export class People {
   async #lookup(party: Party): Promise<Person | undefined> {
     const key = party.guid ?? `dn:${party.dn.toLowerCase()}`;
     if (this.#cache.has(key)) return this.#cache.get(key) ?? undefined;
-    const person = this.#fromSnapshot(party) ?? (await this.#fromDirectory(party));
+    const person = (await this.#fromSnapshot(party)) ?? (await this.#fromDirectory(party));
     this.#cache.set(key, person ?? null);
     if (person?.badMail != null) {
       this.#o.log.warn('not mailed: its mail attribute is not one plain address', {
@@ -129,13 +141,14 @@ export class People {
     return person;
   }
 
-  #fromSnapshot(party: Party): Person | undefined {
+  async #fromSnapshot(party: Party): Promise<Person | undefined> {
     const { snapshot, departed } = this.#o;
     if (party.guid === null) return undefined;
-    const known = snapshot?.getObject(party.guid);
+    const known = await snapshot?.getObject(party.guid);
     // Only a group's members are ever needed; do not read them for every person.
     if (snapshot && known) {
-      return personFromSnapshot(known, known.class === 'group' ? snapshot.members(party.guid) : [], false);
+      const members = known.class === 'group' ? await snapshot.members(party.guid) : [];
+      return personFromSnapshot(known, members, false);
     }
     const gone = departed?.get(party.guid);
     return gone && personFromSnapshot(gone.object, [], gone.deleted);

@@ -49,10 +49,11 @@ export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome):
   let items = 0;
   let digestItems = 0;
   const protectedGroups: ObjectRef[] = [];
-  for (const chunk of objectChunks(store.events, cycle.cycleId)) {
-    const recorded = store.events
-      .recordedOfCycle(cycle.cycleId, chunk)
-      .map((r) => ({ ...r, cycle: cycle.cycleId }));
+  for await (const chunk of objectChunks(store.events, cycle.cycleId)) {
+    const recorded = (await store.events.recordedOfCycle(cycle.cycleId, chunk)).map((r) => ({
+      ...r,
+      cycle: cycle.cycleId,
+    }));
     const queued = await queueChunk(deps, cycle, recorded);
     total += queued.messages;
     items += queued.items;
@@ -62,12 +63,12 @@ export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome):
   if (protectedGroups.length > 0) {
     log.warn('protected groups changed', { groups: protectedGroups.map((g) => g.dn) });
   }
-  items += queueSiem(deps, cycle.cycleId, new Set(protectedGroups.map((g) => g.guid)));
+  items += await queueSiem(deps, cycle.cycleId, new Set(protectedGroups.map((g) => g.guid)));
 
   const held = total > config.delivery.maxMessagesPerCycle;
   if (held) {
     // Copies about protected groups are never held: a privileged change is told at once.
-    const count = store.outbox.holdCycle(cycle.cycleId);
+    const count = await store.outbox.holdCycle(cycle.cycleId);
     const admins = [...config.smtp.to, ...config.smtp.cc];
     log.error(
       'flood guard: this cycle would send more messages than delivery.maxMessagesPerCycle; all but the protected-group copies are held',
@@ -87,7 +88,7 @@ export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome):
         when: createdAt,
         protectedGroups: protectedGroups.map((g) => showValue(g.dn)),
       });
-      enqueue(
+      await enqueue(
         store.outbox,
         config.smtp.from,
         {
@@ -109,15 +110,19 @@ export async function queueNotifications(deps: NotifyDeps, cycle: CycleOutcome):
 }
 
 /** One SIEM record per event of the cycle and sink, in event order, a page at a time. */
-function queueSiem(deps: NotifyDeps, cycleId: number, protectedGuids: ReadonlySet<string>): number {
+async function queueSiem(
+  deps: NotifyDeps,
+  cycleId: number,
+  protectedGuids: ReadonlySet<string>,
+): Promise<number> {
   const { config, store } = deps;
   if (!config.siem?.syslog && !config.siem?.file) return 0;
   let count = 0;
   let after = 0;
   for (;;) {
-    const page = store.events.pageOfCycle(cycleId, after, SIEM_PAGE);
+    const page = await store.events.pageOfCycle(cycleId, after, SIEM_PAGE);
     if (page.length === 0) return count;
-    count += queueSiemRecords(
+    count += await queueSiemRecords(
       store.outbox,
       config,
       page.map((r) => ({ ...r, cycle: cycleId })),
@@ -147,13 +152,18 @@ async function queueChunk(
     snapshot: store.snapshot,
     departed: cycle.departed,
   });
+  await people.learnNames(
+    recorded.flatMap(({ event }) =>
+      'member' in event && event.member.guid !== null ? [event.member.guid] : [],
+    ),
+  );
   const publicGroups = await findPublicGroups(config, store.snapshot, deps.directory, base, cycle, grouped);
 
   const intents: ResolvedIntent[] = [];
   const facts = new Map<string, ObjectFacts>();
   const protectedGroups: ObjectRef[] = [];
   for (const [guid, events] of grouped) {
-    const f = factsFor(config, store.snapshot, cycle, events, publicGroups.has(guid));
+    const f = await factsFor(config, store.snapshot, cycle, events, publicGroups.has(guid));
     if (!f) continue;
     facts.set(guid, f);
     if (config.notify.protectedGroups && concernsProtectedGroup(events, f)) protectedGroups.push(f.object);
@@ -176,7 +186,7 @@ async function queueChunk(
       const f = facts.get(guid);
       const object = f?.object ?? events[0]?.event.object;
       if (object === undefined) continue;
-      items += queueObjectItems(store.outbox, config, {
+      items += await queueObjectItems(store.outbox, config, {
         cycleId: cycle.cycleId,
         createdAt,
         guid,
@@ -239,7 +249,7 @@ async function queueChunk(
         protectedGuids.has(message.object.guid),
       )
     ) {
-      queueDigestItem(store.outbox, config.smtp.from, {
+      await queueDigestItem(store.outbox, config.smtp.from, {
         cycleId: cycle.cycleId,
         createdAt,
         objectGuid: message.object.guid,
@@ -250,7 +260,7 @@ async function queueChunk(
       continue;
     }
     const rendered = deps.renderer.render(message.kind, view);
-    enqueue(
+    await enqueue(
       store.outbox,
       config.smtp.from,
       {

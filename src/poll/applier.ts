@@ -19,8 +19,8 @@ import {
 } from '../core/dn.js';
 import { deletionEvents, deriveEvents, objectRef, type DirectoryEvent } from '../core/events.js';
 import { parseGeneralizedTime } from '../core/normalize.js';
-import type { SnapshotObject } from '../core/snapshot.js';
-import { isContainer, type DirectoryEntry } from '../core/types.js';
+import type { SnapshotObject, StoredMember } from '../core/snapshot.js';
+import { isContainer, type DirectoryEntry, type MemberRef } from '../core/types.js';
 import type { DirectorySource } from '../directory/port.js';
 import type { Logger } from '../log/logger.js';
 import { toSnapshotObject, type SnapshotPolicy } from '../store/snapshotValues.js';
@@ -48,7 +48,7 @@ export interface ApplierOptions {
   /** The time recorded with each event. */
   at: () => string;
   /** The cycle row the events belong to (written on first use). */
-  cycleId: () => number;
+  cycleId: () => Promise<number>;
 }
 
 /** Objects with events kept in memory for the notification step (the rest are re-read). */
@@ -84,20 +84,56 @@ export class ChangeApplier {
   /** Objects with events this cycle, as written: the notifications read them from here. */
   readonly written = new Map<string, SnapshotObject>();
 
+  /**
+   * The snapshot rows of the page being applied, read in one query (null: not in the snapshot).
+   * Each write of an object updates its row here; a container rename, which rewrites the DNs
+   * of many, empties it.
+   */
+  #page = new Map<string, SnapshotObject | null>();
+
   constructor(options: ApplierOptions) {
     this.#o = options;
+  }
+
+  /** A page of the change search (or of a resync's full read): its snapshot rows read at once. */
+  async page(entries: readonly DirectoryEntry[]): Promise<void> {
+    const guids = entries.map((e) => e.guid);
+    const found = await this.#o.snapshot.getObjects(guids);
+    this.#page = new Map(guids.map((guid) => [guid, found.get(guid) ?? null]));
+    try {
+      for (const entry of entries) await this.entry(entry);
+    } finally {
+      this.#page.clear();
+    }
   }
 
   /** One entry of the change search (or of a resync's full read). */
   async entry(entry: DirectoryEntry): Promise<void> {
     if (entry.usnChanged > this.maxUsnChanged) this.maxUsnChanged = entry.usnChanged;
-    if (entry.deleted) this.deleted(entry.guid);
+    if (entry.deleted) await this.deleted(entry.guid);
     else if (isContainer(entry.objectClass)) await this.#container(entry);
-    else if (isWithin(entry.dn, this.#o.baseDN)) this.#inScope(entry);
+    else if (isWithin(entry.dn, this.#o.baseDN)) await this.#inScope(entry);
     else {
-      const before = this.#o.snapshot.getObject(entry.guid);
-      if (before) this.#leaveScope(before, entry.dn);
+      const before = await this.#stored(entry.guid);
+      if (before) await this.#leaveScope(before, entry.dn);
     }
+  }
+
+  /** The stored object, from the page's rows when they hold it. */
+  async #stored(guid: string): Promise<SnapshotObject | undefined> {
+    const cached = this.#page.get(guid);
+    if (cached !== undefined) return cached ?? undefined;
+    return this.#o.snapshot.getObject(guid);
+  }
+
+  async #put(object: SnapshotObject): Promise<void> {
+    await this.#o.snapshot.putObject(object);
+    if (this.#page.has(object.guid)) this.#page.set(object.guid, object);
+  }
+
+  async #delete(guid: string): Promise<void> {
+    await this.#o.snapshot.deleteObject(guid);
+    if (this.#page.has(guid)) this.#page.set(guid, null);
   }
 
   /**
@@ -105,22 +141,22 @@ export class ChangeApplier {
    * found it. A tombstone is a deletion; a live object has moved out of the base or no longer
    * matches the filter.
    */
-  missing(entry: DirectoryEntry): void {
+  async missing(entry: DirectoryEntry): Promise<void> {
     if (entry.deleted) {
-      this.deleted(entry.guid);
+      await this.deleted(entry.guid);
       return;
     }
-    const before = this.#o.snapshot.getObject(entry.guid);
-    if (before) this.#leaveScope(before, entry.dn);
+    const before = await this.#o.snapshot.getObject(entry.guid);
+    if (before) await this.#leaveScope(before, entry.dn);
   }
 
   /**
    * An object that changed and no longer matches directory.filter (read by a search for what
    * does not match it): when the snapshot holds it, it leaves the scope.
    */
-  noLongerMatching(entry: DirectoryEntry): void {
-    const before = this.#o.snapshot.getObject(entry.guid);
-    if (before) this.#leaveScope(before, entry.dn);
+  async noLongerMatching(entry: DirectoryEntry): Promise<void> {
+    const before = await this.#o.snapshot.getObject(entry.guid);
+    if (before) await this.#leaveScope(before, entry.dn);
   }
 
   /**
@@ -129,31 +165,29 @@ export class ChangeApplier {
    * each of its groups with `group.member.removed`: the directory drops the member values
    * without bumping the groups, so only the snapshot knows.
    */
-  deleted(guid: string): void {
+  async deleted(guid: string): Promise<void> {
     const { snapshot } = this.#o;
-    if (snapshot.containerDn(guid) !== undefined) {
-      snapshot.deleteContainer(guid);
+    if ((await snapshot.containerDn(guid)) !== undefined) {
+      await snapshot.deleteContainer(guid);
       this.counts.containers++;
     }
-    const stored = snapshot.getObject(guid);
+    const stored = await this.#stored(guid);
     // Told by the DN it had before the cycle, not one a container rename of this cycle gave it.
     const known = stored && this.#beforeCycle(stored);
-    const groups = snapshot
-      .groupsContaining(guid)
-      .map((g) => snapshot.getObject(g))
-      .filter((g): g is SnapshotObject => g !== undefined);
+    const containing = await snapshot.groupsContaining(guid);
+    const groups = [...(await snapshot.getObjects(containing)).values()];
     if (!known && groups.length === 0) return;
-    const memberDn = snapshot.memberDn(guid);
+    const memberDn = await snapshot.memberDn(guid);
     const member = {
       guid,
       dn: known?.dn ?? (memberDn === undefined ? guid : unrebaseAll(memberDn, this.#renames)),
       class: known?.class ?? null,
     };
-    for (const event of deletionEvents(known, member, groups)) this.#record(event);
-    for (const group of groups) snapshot.deleteMembership(group.guid, guid);
+    for (const event of deletionEvents(known, member, groups)) await this.#record(event);
+    for (const group of groups) await snapshot.deleteMembership(group.guid, guid);
     if (known) {
       this.departed.set(guid, { object: known, deleted: true });
-      snapshot.deleteObject(guid);
+      await this.#delete(guid);
       this.counts.objects++;
     }
   }
@@ -163,39 +197,42 @@ export class ChangeApplier {
    * container renames explain it, and a member's class is filled in when the member was read
    * later in the cycle than its group.
    */
-  finish(): void {
+  async finish(): Promise<void> {
     const { events } = this.#o;
     for (const { id, event } of this.#moves) {
       if (!event.leftScope && rebaseAll(event.from, this.#renames) === event.to) {
-        events.delete(id);
+        await events.delete(id);
         this.events--;
       }
     }
-    if (this.#classless > 0) this.#fillMemberClasses();
+    if (this.#classless > 0) await this.#fillMemberClasses();
     this.#moves.length = 0;
     this.#classless = 0;
   }
 
   /** Fills in the class of members read after their group, a chunk of the cycle's events at a time. */
-  #fillMemberClasses(): void {
+  async #fillMemberClasses(): Promise<void> {
     const { snapshot, events } = this.#o;
-    const cycleId = this.#o.cycleId();
-    for (const chunk of objectChunks(events, cycleId)) {
-      for (const { id, event } of events.recordedOfCycle(cycleId, chunk)) {
+    const cycleId = await this.#o.cycleId();
+    for await (const chunk of objectChunks(events, cycleId)) {
+      for (const { id, event } of await events.recordedOfCycle(cycleId, chunk)) {
         if (event.type !== 'group.member.added' && event.type !== 'group.member.removed') continue;
         if (event.member.class !== null || event.member.guid === null) continue;
-        const cls = snapshot.classOf(event.member.guid);
-        if (cls !== null) events.replace(id, { ...event, member: { ...event.member, class: cls } });
+        const cls = await snapshot.classOf(event.member.guid);
+        if (cls !== null) await events.replace(id, { ...event, member: { ...event.member, class: cls } });
       }
     }
   }
 
-  #inScope(entry: DirectoryEntry): void {
+  async #inScope(entry: DirectoryEntry): Promise<void> {
     const { snapshot } = this.#o;
     const after = toSnapshotObject(entry, this.#o.policy);
-    const stored = snapshot.getObject(entry.guid);
+    const stored = await this.#stored(entry.guid);
     const before = stored && this.#beforeCycle(stored);
-    const beforeMembers = before && entry.members ? snapshot.members(entry.guid) : undefined;
+    const beforeMembers = before && entry.members ? await snapshot.members(entry.guid) : undefined;
+    const classes = await snapshot.classesOf(
+      changedMembers(beforeMembers, entry.members, before === undefined),
+    );
     const events = deriveEvents(
       {
         ...(before
@@ -207,11 +244,11 @@ export class ChangeApplier {
       {
         ignore: this.#o.ignore,
         actorAttribute: this.#o.actorAttribute,
-        classOf: (guid) => snapshot.classOf(guid),
+        classOf: (guid) => classes.get(guid) ?? null,
       },
     );
-    for (const event of events) this.#record(event);
-    snapshot.putObject(after);
+    for (const event of events) await this.#record(event);
+    await this.#put(after);
     // Kept only for objects with events, and only so many: a mass change falls back to
     // reading them from SQLite, so memory stays bounded.
     if (events.length > 0 && (this.written.size < WRITTEN_KEPT || this.written.has(after.guid))) {
@@ -219,12 +256,12 @@ export class ChangeApplier {
     }
     this.counts.objects++;
     if (entry.members) {
-      if (beforeMembers) snapshot.updateMemberships(entry.guid, beforeMembers, entry.members);
-      else snapshot.replaceMemberships(entry.guid, entry.members);
+      if (beforeMembers) await snapshot.updateMemberships(entry.guid, beforeMembers, entry.members);
+      else await snapshot.replaceMemberships(entry.guid, entry.members);
       this.counts.groups++;
       this.counts.memberships += entry.members.length;
     }
-    if (before && before.dn !== after.dn) snapshot.setMemberDn(entry.guid, after.dn);
+    if (before && before.dn !== after.dn) await snapshot.setMemberDn(entry.guid, after.dn);
   }
 
   #createdSinceLastCycle(entry: DirectoryEntry): boolean {
@@ -241,11 +278,11 @@ export class ChangeApplier {
 
   async #container(entry: DirectoryEntry): Promise<void> {
     const { snapshot, log } = this.#o;
-    const old = snapshot.containerDn(entry.guid);
+    const old = await snapshot.containerDn(entry.guid);
     const inScope = isWithin(entry.dn, this.#o.baseDN);
     if (old === undefined) {
       if (!inScope) return;
-      snapshot.putContainer(entry.guid, entry.dn);
+      await snapshot.putContainer(entry.guid, entry.dn);
       this.counts.containers++;
       // An existing OU moved into the base brings its objects along without bumping them.
       const movedIn = this.#o.cursor !== null && entry.usnCreated <= this.#o.cursor;
@@ -254,9 +291,11 @@ export class ChangeApplier {
     }
     if (old === entry.dn) return;
     this.counts.containers++;
+    // Rows read for the page may hold DNs this rename or move rewrites.
+    this.#page.clear();
     if (inScope) {
-      const moved = snapshot.renameSubtree(old, entry.dn);
-      snapshot.putContainer(entry.guid, entry.dn);
+      const moved = await snapshot.renameSubtree(old, entry.dn);
+      await snapshot.putContainer(entry.guid, entry.dn);
       this.#renames.push({ from: old, to: entry.dn });
       log.info('container renamed or moved; the snapshot follows', {
         from: old,
@@ -265,9 +304,9 @@ export class ChangeApplier {
       });
       return;
     }
-    for (const object of snapshot.objectsBeneath(old))
-      this.#leaveScope(object, rebase(object.dn, old, entry.dn));
-    snapshot.deleteContainersWithin(old);
+    for (const object of await snapshot.objectsBeneath(old))
+      await this.#leaveScope(object, rebase(object.dn, old, entry.dn));
+    await snapshot.deleteContainersWithin(old);
   }
 
   async #enterSubtree(dn: string): Promise<void> {
@@ -277,8 +316,8 @@ export class ChangeApplier {
       filter: fullReadFilter(this.#o.scopeFilter),
     })) {
       for (const entry of page) {
-        if (isContainer(entry.objectClass)) this.#o.snapshot.putContainer(entry.guid, entry.dn);
-        else this.#inScope(entry);
+        if (isContainer(entry.objectClass)) await this.#o.snapshot.putContainer(entry.guid, entry.dn);
+        else await this.#inScope(entry);
       }
     }
   }
@@ -291,18 +330,17 @@ export class ChangeApplier {
   }
 
   /** A watched object moved out of the base (or out of the filter): reported, then no longer watched. */
-  #leaveScope(object: SnapshotObject, to: string): void {
-    const { snapshot } = this.#o;
+  async #leaveScope(object: SnapshotObject, to: string): Promise<void> {
     const from = this.#beforeCycle(object).dn;
-    this.#record({ type: 'object.moved', object: objectRef(object), from, to, leftScope: true });
+    await this.#record({ type: 'object.moved', object: objectRef(object), from, to, leftScope: true });
     this.departed.set(object.guid, { object: { ...object, dn: to }, deleted: false });
-    snapshot.deleteObject(object.guid);
-    snapshot.setMemberDn(object.guid, to);
+    await this.#delete(object.guid);
+    await this.#o.snapshot.setMemberDn(object.guid, to);
     this.counts.objects++;
   }
 
-  #record(event: DirectoryEvent): void {
-    const id = this.#o.events.add(this.#o.cycleId(), this.#o.at(), event);
+  async #record(event: DirectoryEvent): Promise<void> {
+    const id = await this.#o.events.add(await this.#o.cycleId(), this.#o.at(), event);
     this.events++;
     this.#o.log.debug('event', { id, type: event.type, guid: event.object.guid, dn: event.object.dn });
     if (event.type === 'object.moved' && !event.leftScope) this.#moves.push({ id, event });
@@ -314,4 +352,22 @@ export class ChangeApplier {
       this.#classless++;
     }
   }
+}
+
+/**
+ * The members whose class an event may name: those added or removed (or, for a group new to the
+ * snapshot, all of them). Their classes are read in one query.
+ */
+function changedMembers(
+  before: readonly StoredMember[] | undefined,
+  after: readonly MemberRef[] | undefined,
+  isNew: boolean,
+): string[] {
+  if (!after) return [];
+  const guids = (members: readonly { guid: string | null }[]) =>
+    members.flatMap((m) => (m.guid === null ? [] : [m.guid]));
+  if (isNew || !before) return guids(after);
+  const had = new Set(guids(before));
+  const has = new Set(guids(after));
+  return [...guids(after).filter((g) => !had.has(g)), ...guids(before).filter((g) => !has.has(g))];
 }

@@ -54,14 +54,14 @@ function sameScope(a: string, b: string): boolean {
 export async function runCycle(deps: Deps): Promise<CycleSummary> {
   const { config, directory, store, clock, log } = deps;
   const started = clock.now();
-  const state = store.cycles.directoryState();
+  const state = await store.cycles.directoryState();
   let kind: PollKind = state ? 'incremental' : 'baseline';
   try {
     // Notifications a stopped adnotify left waiting for their actors go first.
     await notifyLeftOver(deps);
     const identity = await directory.identity();
     const scope = JSON.stringify({ baseDN: config.directory.baseDN, filter: config.directory.filter });
-    const recordedScope = store.cycles.getMeta('scope');
+    const recordedScope = await store.cycles.getMeta('scope');
     if (state && recordedScope !== undefined && !sameScope(recordedScope, scope)) {
       log.warn(
         'directory.baseDN or directory.filter changed since the snapshot was taken: taking a new baseline (no mail for it)',
@@ -99,7 +99,7 @@ export async function runCycle(deps: Deps): Promise<CycleSummary> {
       );
       kind = 'resync';
     }
-    const cache = kind === 'incremental' ? cachedSyntaxes(store.cycles, started) : undefined;
+    const cache = kind === 'incremental' ? await cachedSyntaxes(store.cycles, started) : undefined;
     if (cache) directory.useAttributeSyntaxes(cache);
 
     const summary =
@@ -108,11 +108,11 @@ export async function runCycle(deps: Deps): Promise<CycleSummary> {
         : kind === 'resync'
           ? await resync(deps, identity, state, started, scope)
           : await incremental(deps, identity, state, started, cache === undefined);
-    pruneDaily(config, store, clock.now(), log);
+    await pruneDaily(config, store, clock.now(), log);
     return summary;
   } catch (err: unknown) {
     const finished = clock.now();
-    store.cycles.setLastRun({
+    await store.cycles.setLastRun({
       kind,
       startedAt: started.toISOString(),
       finishedAt: finished.toISOString(),
@@ -159,7 +159,7 @@ async function awaitCaughtUp(
   }
   const reached = vector.get(state.invocationId);
   // What the snapshot reflects of the previous DC: the highest uSNChanged read from it.
-  const needed = usnSeen(store, state.invocationId) ?? state.usnCursor;
+  const needed = (await usnSeen(store, state.invocationId)) ?? state.usnCursor;
   const lag = {
     previous: state.dsServiceName,
     dc: identity.dsServiceName,
@@ -167,15 +167,15 @@ async function awaitCaughtUp(
     reached: reached?.toString() ?? null,
   };
   if (reached !== undefined && reached >= needed) {
-    store.cycles.setMeta(FAILOVER_WAIT, '');
+    await store.cycles.setMeta(FAILOVER_WAIT, '');
     log.info('the domain controller holds everything the previous one had told', lag);
     return;
   }
-  const recorded = store.cycles.getMeta(FAILOVER_WAIT);
+  const recorded = await store.cycles.getMeta(FAILOVER_WAIT);
   const wait = recorded ? (JSON.parse(recorded) as { dc: string; since: string }) : null;
   const since = wait?.dc === identity.dsServiceName ? new Date(wait.since) : started;
   if (wait?.dc !== identity.dsServiceName) {
-    store.cycles.setMeta(
+    await store.cycles.setMeta(
       FAILOVER_WAIT,
       JSON.stringify({ dc: identity.dsServiceName, since: since.toISOString() }),
     );
@@ -192,15 +192,15 @@ async function awaitCaughtUp(
       `${dcName(identity.dsServiceName)} has not caught up with ${dcName(state.dsServiceName)} yet (it holds its changes up to USN ${reached ?? 'none'}; adnotify had read changes up to ${needed}): waiting up to ${limit} s (directory.failoverWaitSeconds, ${waited} s so far) before resyncing, so that changes not yet replicated are not told as reverts`,
     );
   }
-  store.cycles.setMeta(FAILOVER_WAIT, '');
+  await store.cycles.setMeta(FAILOVER_WAIT, '');
   log.warn(
     'the domain controller has still not caught up after directory.failoverWaitSeconds: resyncing all the same; reverts it reports may be replication lag',
     lag,
   );
 }
 
-function cachedSyntaxes(cycles: CycleLog, now: Date): AttributeSyntaxes | undefined {
-  const text = cycles.getMeta(SYNTAXES_META);
+async function cachedSyntaxes(cycles: CycleLog, now: Date): Promise<AttributeSyntaxes | undefined> {
+  const text = await cycles.getMeta(SYNTAXES_META);
   if (text === undefined) return undefined;
   try {
     const cached = JSON.parse(text) as { readAt: string } & AttributeSyntaxes;

@@ -63,34 +63,34 @@ export async function baseline(
   scope: string,
 ): Promise<CycleSummary> {
   const { config, directory, store, clock, log } = deps;
-  const policy = snapshotPolicy(config, store);
+  const policy = await snapshotPolicy(config, store);
   const counts = { objects: 0, groups: 0, memberships: 0, containers: 0 };
   log.info('baseline started', { dc: identity.dsServiceName, usn: identity.highestCommittedUSN.toString() });
   const cycleId = await store.transaction(async () => {
-    store.snapshot.clear();
+    await store.snapshot.clear();
     let maxUsn = 0n;
     for await (const page of directory.search({ filter: fullReadFilter(config.directory.filter) })) {
       for (const entry of page) {
         if (entry.usnChanged > maxUsn) maxUsn = entry.usnChanged;
         if (isContainer(entry.objectClass)) {
-          store.snapshot.putContainer(entry.guid, entry.dn);
+          await store.snapshot.putContainer(entry.guid, entry.dn);
           counts.containers++;
           continue;
         }
-        store.snapshot.putObject(toSnapshotObject(entry, policy));
+        await store.snapshot.putObject(toSnapshotObject(entry, policy));
         counts.objects++;
         if (entry.members) {
-          store.snapshot.replaceMemberships(entry.guid, entry.members);
+          await store.snapshot.replaceMemberships(entry.guid, entry.members);
           counts.groups++;
           counts.memberships += entry.members.length;
         }
       }
     }
-    recordUsnSeen(store, identity.invocationId, maxUsn);
+    await recordUsnSeen(store, identity.invocationId, maxUsn);
     // The audit files are taken from their end: changes before the baseline are not reported.
-    pullAudit(deps);
+    await pullAudit(deps);
     const finished = await closeFullRead(deps, identity, started, null, scope);
-    const id = store.cycles.begin('baseline', started.toISOString());
+    const id = await store.cycles.begin('baseline', started.toISOString());
     const record = {
       finishedAt: finished.toISOString(),
       durationMs: finished.getTime() - started.getTime(),
@@ -99,8 +99,8 @@ export async function baseline(
       events: 0,
       error: null,
     };
-    store.cycles.finish(id, record);
-    store.cycles.setLastRun({ kind: 'baseline', startedAt: started.toISOString(), ...record });
+    await store.cycles.finish(id, record);
+    await store.cycles.setLastRun({ kind: 'baseline', startedAt: started.toISOString(), ...record });
     return id;
   });
   const seconds = (clock.now().getTime() - started.getTime()) / 1000;
@@ -130,23 +130,23 @@ export async function incremental(
   const hcu = identity.highestCommittedUSN;
   const cursor = state.usnCursor;
   let id: number | null = null;
-  const cycleId = () => (id ??= store.cycles.begin('incremental', started.toISOString()));
+  const cycleId = async () => (id ??= await store.cycles.begin('incremental', started.toISOString()));
   const now = () => clock.now().toISOString();
 
   const committed = await store.transaction(async () => {
-    const apply = applier(deps, cursor, null, now, cycleId);
+    const apply = await applier(deps, cursor, null, now, cycleId);
     if (hcu > cursor) {
       const base = namingContextOf(config.directory.baseDN, identity.namingContexts);
       const filter = changeFilter(config.directory.filter, cursor, hcu);
       for await (const page of directory.search({ base, filter, showDeleted: true })) {
-        for (const entry of page) await apply.entry(entry);
+        await apply.page(page);
       }
       // The default filter is by class, which an object keeps: only another filter can be left
       // by a change (a department); then ask which changed objects no longer match it.
       if (config.directory.filter !== DEFAULT_FILTER) {
         const left = leftFilter(config.directory.filter, cursor, hcu);
         for await (const page of directory.search({ base, filter: left, namesOnly: true })) {
-          for (const entry of page) apply.noLongerMatching(entry);
+          for (const entry of page) await apply.noLongerMatching(entry);
         }
       }
     }
@@ -163,8 +163,15 @@ export async function incremental(
     const finished = clock.now();
     const idle = apply.counts.objects === 0 && apply.counts.containers === 0 && apply.events === 0;
     const advance = !idle || hcu - cursor > IDLE_CURSOR_SLACK;
-    if (advance && hcu > cursor) store.cycles.setCursor(hcu, finished.toISOString());
-    const record = closeCycle(store, 'incremental', started, finished, apply, idle ? null : cycleId());
+    if (advance && hcu > cursor) await store.cycles.setCursor(hcu, finished.toISOString());
+    const record = await closeCycle(
+      store,
+      'incremental',
+      started,
+      finished,
+      apply,
+      idle ? null : await cycleId(),
+    );
     const seconds = record.durationMs / 1000;
     const fields = {
       ...apply.counts,
@@ -213,34 +220,32 @@ export async function resync(
 ): Promise<CycleSummary> {
   const { config, directory, store, clock, log } = deps;
   let id: number | null = null;
-  const cycleId = () => (id ??= store.cycles.begin('resync', started.toISOString()));
+  const cycleId = async () => (id ??= await store.cycles.begin('resync', started.toISOString()));
   const now = () => clock.now().toISOString();
 
   const committed = await store.transaction(async () => {
     // USNs of another DC say nothing about this one: objects are new when created after the
     // last cycle this state recorded.
-    const apply = applier(deps, null, new Date(state.updatedAt), now, cycleId);
+    const apply = await applier(deps, null, new Date(state.updatedAt), now, cycleId);
     const seen = new Set<string>();
     for await (const page of directory.search({ filter: fullReadFilter(config.directory.filter) })) {
-      for (const entry of page) {
-        seen.add(entry.guid);
-        await apply.entry(entry);
-      }
+      for (const entry of page) seen.add(entry.guid);
+      await apply.page(page);
     }
     // What the snapshot has and the directory did not show: deleted, or moved out of scope.
-    const missing = store.snapshot.objectGuids().filter((guid) => !seen.has(guid));
+    const missing = (await store.snapshot.objectGuids()).filter((guid) => !seen.has(guid));
     const base = namingContextOf(config.directory.baseDN, identity.namingContexts);
     for await (const { batch, entries } of searchByGuids(directory, base, missing, { showDeleted: true })) {
       const found = new Set<string>();
       for (const entry of entries) {
         found.add(entry.guid);
-        apply.missing(entry);
+        await apply.missing(entry);
       }
       // Not even a tombstone left (garbage-collected): deleted.
-      for (const guid of batch) if (!found.has(guid)) apply.deleted(guid);
+      for (const guid of batch) if (!found.has(guid)) await apply.deleted(guid);
     }
-    for (const guid of store.snapshot.containerGuids()) {
-      if (!seen.has(guid)) store.snapshot.deleteContainer(guid);
+    for (const guid of await store.snapshot.containerGuids()) {
+      if (!seen.has(guid)) await store.snapshot.deleteContainer(guid);
     }
     const { deferred, ...queued } = await finishAndNotify(
       deps,
@@ -251,7 +256,7 @@ export async function resync(
       new Date(state.updatedAt),
     );
     const finished = await closeFullRead(deps, identity, started, state.baselineAt, scope);
-    const record = closeCycle(store, 'resync', started, finished, apply, cycleId());
+    const record = await closeCycle(store, 'resync', started, finished, apply, await cycleId());
     const seconds = record.durationMs / 1000;
     log.info('resync done', {
       ...apply.counts,

@@ -11,17 +11,17 @@ import type { StateStore } from '../store/ports.js';
 const DAY_MS = 86_400_000;
 const LAST_PRUNE = 'lastPrune';
 
-export function pruneDaily(
+export async function pruneDaily(
   config: Config,
   store: Pick<StateStore, 'cycles' | 'prune'>,
   now: Date,
   log: Logger,
-): void {
-  const last = Date.parse(store.cycles.getMeta(LAST_PRUNE) ?? '');
+): Promise<void> {
+  const last = Date.parse((await store.cycles.getMeta(LAST_PRUNE)) ?? '');
   if (!Number.isNaN(last) && now.getTime() - last < DAY_MS) return;
   const before = new Date(now.getTime() - config.state.retentionDays * DAY_MS).toISOString();
-  const removed = store.prune(before);
-  store.cycles.setMeta(LAST_PRUNE, now.toISOString());
+  const removed = await store.prune(before);
+  await store.cycles.setMeta(LAST_PRUNE, now.toISOString());
   if (removed.events + removed.messages + removed.cycles > 0) {
     log.info('pruned what is older than state.retentionDays', {
       retentionDays: config.state.retentionDays,

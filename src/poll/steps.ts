@@ -23,23 +23,26 @@ export async function saveAttributeSyntaxes(
   now: Date,
 ): Promise<void> {
   const { binary, dn } = await directory.attributeSyntaxes();
-  store.cycles.setMeta(SYNTAXES_META, JSON.stringify({ readAt: now.toISOString(), binary, dn }));
+  await store.cycles.setMeta(SYNTAXES_META, JSON.stringify({ readAt: now.toISOString(), binary, dn }));
 }
 
-export function snapshotPolicy(config: Config, store: Pick<StateStore, 'cycles'>): SnapshotPolicy {
+export async function snapshotPolicy(
+  config: Config,
+  store: Pick<StateStore, 'cycles'>,
+): Promise<SnapshotPolicy> {
   return {
     redact: redactedAttributes(config.directory.attributes.redact),
-    hmacKey: store.cycles.redactionKey(),
+    hmacKey: await store.cycles.redactionKey(),
   };
 }
 
-export function applier(
+export async function applier(
   deps: Deps,
   cursor: bigint | null,
   since: Date | null,
   at: () => string,
-  cycleId: () => number,
-) {
+  cycleId: () => Promise<number>,
+): Promise<ChangeApplier> {
   const { config, store, directory, log } = deps;
   return new ChangeApplier({
     snapshot: store.snapshot,
@@ -48,7 +51,7 @@ export function applier(
     log,
     baseDN: config.directory.baseDN,
     scopeFilter: config.directory.filter,
-    policy: snapshotPolicy(config, store),
+    policy: await snapshotPolicy(config, store),
     ignore: new AttributeSet([...BUILTIN_IGNORED_ATTRIBUTES, ...config.directory.attributes.ignore]),
     actorAttribute: config.directory.actor.source === 'attribute' ? config.directory.actor.attribute : null,
     cursor,
@@ -74,20 +77,20 @@ export async function closeFullRead(
   await saveAttributeSyntaxes(directory, store, started);
   const finished = clock.now();
   const at = finished.toISOString();
-  store.cycles.setDirectoryState(identity, identity.highestCommittedUSN, at, baselineAt ?? at);
-  store.cycles.setMeta('scope', scope);
+  await store.cycles.setDirectoryState(identity, identity.highestCommittedUSN, at, baselineAt ?? at);
+  await store.cycles.setMeta('scope', scope);
   return finished;
 }
 
 /** Completes the cycle's row (when it wrote one) and the last-run record. */
-export function closeCycle(
+export async function closeCycle(
   store: Pick<StateStore, 'cycles'>,
   kind: 'incremental' | 'resync',
   started: Date,
   finished: Date,
   apply: ChangeApplier,
   cycleId: number | null,
-) {
+): Promise<{ finishedAt: string; durationMs: number; outcome: 'ok'; events: number; error: null }> {
   const record = {
     finishedAt: finished.toISOString(),
     durationMs: finished.getTime() - started.getTime(),
@@ -95,8 +98,8 @@ export function closeCycle(
     events: apply.events,
     error: null,
   };
-  if (cycleId !== null) store.cycles.finish(cycleId, { ...record, ...apply.counts });
-  store.cycles.setLastRun({ kind, startedAt: started.toISOString(), ...record });
+  if (cycleId !== null) await store.cycles.finish(cycleId, { ...record, ...apply.counts });
+  await store.cycles.setLastRun({ kind, startedAt: started.toISOString(), ...record });
   return record;
 }
 
@@ -109,16 +112,23 @@ const USN_SEEN = 'usnSeen';
  * vector with this, not with highestCommittedUSN, which also counts changes that do not
  * replicate or are in other naming contexts.
  */
-export function recordUsnSeen(store: Pick<StateStore, 'cycles'>, invocationId: string, usn: bigint): void {
+export async function recordUsnSeen(
+  store: Pick<StateStore, 'cycles'>,
+  invocationId: string,
+  usn: bigint,
+): Promise<void> {
   if (usn === 0n) return;
-  const before = usnSeen(store, invocationId);
+  const before = await usnSeen(store, invocationId);
   if (before !== undefined && before >= usn) return;
-  store.cycles.setMeta(USN_SEEN, JSON.stringify({ invocationId, usn: usn.toString() }));
+  await store.cycles.setMeta(USN_SEEN, JSON.stringify({ invocationId, usn: usn.toString() }));
 }
 
 /** The highest uSNChanged of the DC `invocationId` the snapshot reflects, when recorded. */
-export function usnSeen(store: Pick<StateStore, 'cycles'>, invocationId: string): bigint | undefined {
-  const text = store.cycles.getMeta(USN_SEEN);
+export async function usnSeen(
+  store: Pick<StateStore, 'cycles'>,
+  invocationId: string,
+): Promise<bigint | undefined> {
+  const text = await store.cycles.getMeta(USN_SEEN);
   if (text === undefined || text === '') return undefined;
   const seen = JSON.parse(text) as { invocationId: string; usn: string };
   return seen.invocationId === invocationId ? BigInt(seen.usn) : undefined;
@@ -148,18 +158,18 @@ export type Objects = Pick<CycleOutcome, 'departed' | 'written'>;
 export async function finishAndNotify(
   deps: Deps,
   apply: ChangeApplier,
-  cycleId: () => number,
+  cycleId: () => Promise<number>,
   when: Date,
   identity: DirectoryIdentity,
   since: Date,
 ): Promise<QueueSummary & { deferred?: DeferredNotice & { objects: Objects } }> {
-  apply.finish();
+  await apply.finish();
   // How far this DC's changes were read, for a failover's catch-up check (awaitCaughtUp).
-  recordUsnSeen(deps.store, identity.invocationId, apply.maxUsnChanged);
-  pullAudit(deps);
+  await recordUsnSeen(deps.store, identity.invocationId, apply.maxUsnChanged);
+  await pullAudit(deps);
   if (apply.events === 0) return { messages: 0, held: false };
   const deferred: DeferredNotice = {
-    cycleId: cycleId(),
+    cycleId: await cycleId(),
     since: since.toISOString(),
     when: when.toISOString(),
     namingContexts: identity.namingContexts,
@@ -171,7 +181,7 @@ export async function finishAndNotify(
       events: unknown,
       waitSeconds: deps.config.directory.actor.waitSeconds,
     });
-    deps.store.cycles.setMeta(ACTORS_PENDING, JSON.stringify(deferred));
+    await deps.store.cycles.setMeta(ACTORS_PENDING, JSON.stringify(deferred));
     return { messages: 0, held: false, deferred: { ...deferred, objects: apply } };
   }
   return queueNotifications(deps, { ...outcome(deferred), departed: apply.departed, written: apply.written });
@@ -209,13 +219,13 @@ export async function notifyDeferred(
   while (performance.now() < deadline) {
     await sleep(Math.min(1000, Math.max(0, deadline - performance.now())));
     const { unknown } = await store.transaction(async () => {
-      pullAudit(deps, true);
+      await pullAudit(deps, true);
       return attributeActors(deps, deferred.cycleId, since, domain, false);
     });
     if (unknown === 0) break;
   }
   return store.transaction(async () => {
-    pullAudit(deps, true);
+    await pullAudit(deps, true);
     await attributeActors(deps, deferred.cycleId, since, domain, true);
     const queued = await queueNotifications(deps, {
       ...outcome(deferred),
@@ -224,7 +234,7 @@ export async function notifyDeferred(
       departed: objects?.departed ?? new Map(),
       ...(objects?.written ? { written: objects.written } : {}),
     });
-    store.cycles.setMeta(ACTORS_PENDING, '');
+    await store.cycles.setMeta(ACTORS_PENDING, '');
     return queued;
   });
 }
@@ -234,7 +244,7 @@ export async function notifyDeferred(
  * the records there are, and queued, before the next cycle. Nothing told is lost to a restart.
  */
 export async function notifyLeftOver(deps: Deps): Promise<void> {
-  const text = deps.store.cycles.getMeta(ACTORS_PENDING);
+  const text = await deps.store.cycles.getMeta(ACTORS_PENDING);
   if (text === undefined || text === '') return;
   const deferred = JSON.parse(text) as DeferredNotice;
   deps.log.warn('notifications of a cycle were waiting for their actors when adnotify stopped: queued now', {

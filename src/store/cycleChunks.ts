@@ -12,14 +12,14 @@ export interface ChunkLimits {
 
 export const CHUNK_LIMITS: ChunkLimits = { objects: 1_000, events: 20_000 };
 
-export function* objectChunks(
+export async function* objectChunks(
   events: Pick<EventLog, 'objectsOfCycle'>,
   cycleId: number,
   limits: ChunkLimits = CHUNK_LIMITS,
-): Generator<string[]> {
+): AsyncGenerator<string[]> {
   let chunk: string[] = [];
   let size = 0;
-  for (const { guid, events: count } of events.objectsOfCycle(cycleId)) {
+  for (const { guid, events: count } of await events.objectsOfCycle(cycleId)) {
     if (chunk.length > 0 && (chunk.length >= limits.objects || size + count > limits.events)) {
       yield chunk;
       chunk = [];

@@ -9,21 +9,21 @@ import type { SnapshotStore } from './ports.js';
  * adnotify itself added or removed `subject` in a DN-valued attribute of `targetGuid`
  * (`member` included): the snapshot follows, so the next cycle does not report it again.
  */
-export function applyOwnChange(
+export async function applyOwnChange(
   snapshot: Pick<SnapshotStore, 'getObject' | 'putObject' | 'updateMemberships' | 'deleteMembership'>,
   targetGuid: string,
   attribute: string,
   operation: 'add' | 'delete',
   subject: { guid: string; dn: string },
-): void {
-  const object = snapshot.getObject(targetGuid);
+): Promise<void> {
+  const object = await snapshot.getObject(targetGuid);
   if (!object) return;
   if (attribute.toLowerCase() !== 'member') {
-    snapshot.putObject(withOwnChange(object, attribute, operation, subject));
+    await snapshot.putObject(withOwnChange(object, attribute, operation, subject));
   } else if (operation === 'add') {
-    snapshot.updateMemberships(targetGuid, [], [{ guid: subject.guid, sid: null, dn: subject.dn }]);
+    await snapshot.updateMemberships(targetGuid, [], [{ guid: subject.guid, sid: null, dn: subject.dn }]);
   } else {
-    snapshot.deleteMembership(targetGuid, subject.guid);
+    await snapshot.deleteMembership(targetGuid, subject.guid);
   }
 }
 

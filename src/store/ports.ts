@@ -35,8 +35,8 @@ export interface StateStore {
    * Removes what is older than `before` (ISO time) and no longer needed: events, sent messages
    * (their bodies are personal data) and the cycles nothing refers to any more.
    */
-  prune(before: string): PruneCounts;
-  close(): void;
+  prune(before: string): Promise<PruneCounts>;
+  close(): Promise<void>;
 }
 
 export interface PruneCounts {
@@ -56,45 +56,56 @@ export interface SnapshotCounts {
 }
 
 export interface SnapshotStore {
-  getObject(guid: string): SnapshotObject | undefined;
-  putObject(object: SnapshotObject): void;
+  getObject(guid: string): Promise<SnapshotObject | undefined>;
+  /**
+   * The stored objects among `guids`, in one read: a cycle asks for a whole search page at
+   * once, so that a network database's round trip per object does not set its pace.
+   */
+  getObjects(guids: readonly string[]): Promise<Map<string, SnapshotObject>>;
+  putObject(object: SnapshotObject): Promise<void>;
   /** Removes an object and, when it is a group, its memberships. */
-  deleteObject(guid: string): void;
+  deleteObject(guid: string): Promise<void>;
   /** The object's structural class, or null when the snapshot does not hold it. */
-  classOf(guid: string): string | null;
+  classOf(guid: string): Promise<string | null>;
+  /** The classes of those of `guids` the snapshot holds, in one read. */
+  classesOf(guids: readonly string[]): Promise<Map<string, string>>;
   /** Every GUID in the snapshot (a resync looks for the ones the directory no longer has). */
-  objectGuids(): string[];
+  objectGuids(): Promise<string[]>;
   /** Snapshot objects strictly beneath `dn`. */
-  objectsBeneath(dn: string): SnapshotObject[];
+  objectsBeneath(dn: string): Promise<SnapshotObject[]>;
 
   /** A group's stored members; a member without a GUID has `guid: null`. */
-  members(groupGuid: string): StoredMember[];
+  members(groupGuid: string): Promise<StoredMember[]>;
   /** Replaces a group's stored members; a member without a GUID is keyed by its DN. */
-  replaceMemberships(groupGuid: string, members: readonly MemberRef[]): void;
+  replaceMemberships(groupGuid: string, members: readonly MemberRef[]): Promise<void>;
   /** Writes only the difference between `before` (what is stored) and `after`. */
-  updateMemberships(groupGuid: string, before: readonly StoredMember[], after: readonly MemberRef[]): void;
+  updateMemberships(
+    groupGuid: string,
+    before: readonly StoredMember[],
+    after: readonly MemberRef[],
+  ): Promise<void>;
   /** GUIDs of the groups holding `memberKey` (a GUID, or "dn:<dn>" for a member without one). */
-  groupsContaining(memberKey: string): string[];
+  groupsContaining(memberKey: string): Promise<string[]>;
   /** The DN last known for a member, from any group it is in. */
-  memberDn(memberKey: string): string | undefined;
-  deleteMembership(groupGuid: string, memberKey: string): void;
+  memberDn(memberKey: string): Promise<string | undefined>;
+  deleteMembership(groupGuid: string, memberKey: string): Promise<void>;
   /** A member renamed or moved: the memberships that name it follow. */
-  setMemberDn(memberGuid: string, dn: string): void;
+  setMemberDn(memberGuid: string, dn: string): Promise<void>;
 
-  putContainer(guid: string, dn: string): void;
-  containerDn(guid: string): string | undefined;
-  containerGuids(): string[];
-  deleteContainer(guid: string): void;
+  putContainer(guid: string, dn: string): Promise<void>;
+  containerDn(guid: string): Promise<string | undefined>;
+  containerGuids(): Promise<string[]>;
+  deleteContainer(guid: string): Promise<void>;
   /** Forgets containers at or beneath `dn` (they left the watched scope). */
-  deleteContainersWithin(dn: string): void;
+  deleteContainersWithin(dn: string): Promise<void>;
   /**
    * A container was renamed or moved from `from` to `to`: every stored DN beneath it follows
    * (objects, containers, member DNs). Returns how many objects moved with it.
    */
-  renameSubtree(from: string, to: string): number;
+  renameSubtree(from: string, to: string): Promise<number>;
   /** Empties the snapshot (objects, containers, memberships) before a new baseline. */
-  clear(): void;
-  counts(): SnapshotCounts;
+  clear(): Promise<void>;
+  counts(): Promise<SnapshotCounts>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -105,29 +116,29 @@ export type HistoryEvent = { id: number; cycle: number; at: string } & Directory
 
 export interface EventLog {
   /** Records an event of a cycle; returns its id. */
-  add(cycleId: number, at: string, event: DirectoryEvent): number;
+  add(cycleId: number, at: string, event: DirectoryEvent): Promise<number>;
   /** Rewrites a recorded event (a cycle's fix-ups before it commits). */
-  replace(id: number, event: DirectoryEvent): void;
-  delete(id: number): void;
+  replace(id: number, event: DirectoryEvent): Promise<void>;
+  delete(id: number): Promise<void>;
   /** The objects one cycle recorded events for, in the order of their first event, with how many. */
-  objectsOfCycle(cycleId: number): { guid: string; events: number }[];
+  objectsOfCycle(cycleId: number): Promise<{ guid: string; events: number }[]>;
   /** The events one cycle recorded for these objects, oldest first. */
-  ofCycle(cycleId: number, objectGuids: readonly string[]): DirectoryEvent[];
+  ofCycle(cycleId: number, objectGuids: readonly string[]): Promise<DirectoryEvent[]>;
   /** The same, with each event's id (to replace it) and time. */
   recordedOfCycle(
     cycleId: number,
     objectGuids: readonly string[],
-  ): { id: number; at: string; event: DirectoryEvent }[];
+  ): Promise<{ id: number; at: string; event: DirectoryEvent }[]>;
   /** Up to `limit` events of one cycle after event `afterId`, in event order (id). */
   pageOfCycle(
     cycleId: number,
     afterId: number,
     limit: number,
-  ): { id: number; at: string; event: DirectoryEvent }[];
+  ): Promise<{ id: number; at: string; event: DirectoryEvent }[]>;
   /** How many events of each type one cycle recorded. */
-  typesOfCycle(cycleId: number): Map<string, number>;
+  typesOfCycle(cycleId: number): Promise<Map<string, number>>;
   /** Events recorded at or after `since` (ISO time), oldest first. */
-  since(since: string): HistoryEvent[];
+  since(since: string): Promise<HistoryEvent[]>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -169,19 +180,24 @@ export interface LastRun {
 }
 
 export interface CycleLog {
-  directoryState(): DirectoryState | undefined;
-  setDirectoryState(identity: DirectoryIdentity, cursor: bigint, at: string, baselineAt: string): void;
-  setCursor(cursor: bigint, at: string): void;
+  directoryState(): Promise<DirectoryState | undefined>;
+  setDirectoryState(
+    identity: DirectoryIdentity,
+    cursor: bigint,
+    at: string,
+    baselineAt: string,
+  ): Promise<void>;
+  setCursor(cursor: bigint, at: string): Promise<void>;
   /** Opens a cycle's row so its events can refer to it; {@link finish} completes it. */
-  begin(kind: CycleKind, startedAt: string): number;
-  finish(id: number, cycle: Omit<CycleRecord, 'kind' | 'startedAt'>): void;
-  setLastRun(run: LastRun): void;
-  lastRun(): LastRun | undefined;
+  begin(kind: CycleKind, startedAt: string): Promise<number>;
+  finish(id: number, cycle: Omit<CycleRecord, 'kind' | 'startedAt'>): Promise<void>;
+  setLastRun(run: LastRun): Promise<void>;
+  lastRun(): Promise<LastRun | undefined>;
   /** A setting kept with the state (the scope, the binary-attribute cache, alert state...). */
-  getMeta(key: string): string | undefined;
-  setMeta(key: string, value: string): void;
+  getMeta(key: string): Promise<string | undefined>;
+  setMeta(key: string, value: string): Promise<void>;
   /** The HMAC key redacted values are hashed with: random, made with the state, kept in it. */
-  redactionKey(): Uint8Array;
+  redactionKey(): Promise<Uint8Array>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -241,12 +257,12 @@ export interface OutboxMessage extends Omit<NewMessage, 'status' | 'protectedGro
 }
 
 export interface OutboxStore {
-  add(message: NewMessage): number;
+  add(message: NewMessage): Promise<number>;
   /**
    * Pending messages whose next attempt is due and that no sender holds, oldest first: of one
    * channel, or of every channel.
    */
-  due(now: string, limit?: number, channel?: string): OutboxMessage[];
+  due(now: string, limit?: number, channel?: string): Promise<OutboxMessage[]>;
   /**
    * Takes a message for sending, until `until`: only while it is pending and no other sender
    * holds it (a claim past its time was left by a sender that died). False when it was
@@ -254,48 +270,48 @@ export interface OutboxStore {
    * ends the claim. Two senders (the daemon and a CLI delivery, or two instances) never send
    * the same message, and a message discarded before its claim never goes.
    */
-  claim(id: number, now: string, until: string, owner: string): boolean;
+  claim(id: number, now: string, until: string, owner: string): Promise<boolean>;
   /**
    * Ends the claims of senders known to be gone (`gone(owner)`: a process on this host that no
    * longer runs), so that a message a killed process had claimed goes at once rather than when
    * its claim runs out. Returns how many.
    */
-  releaseClaims(gone: (owner: string) => boolean): number;
-  get(id: number): OutboxMessage | undefined;
+  releaseClaims(gone: (owner: string) => boolean): Promise<number>;
+  get(id: number): Promise<OutboxMessage | undefined>;
   /** Every message, or those with one status, oldest first. */
-  list(status?: OutboxStatus): OutboxMessage[];
-  counts(): OutboxCounts;
+  list(status?: OutboxStatus): Promise<OutboxMessage[]>;
+  counts(): Promise<OutboxCounts>;
   /** How many items wait (pending or held) for each channel, mail included. */
-  waitingByChannel(): Map<string, number>;
-  markSent(id: number, at: string, attempts: number): void;
-  markRetry(id: number, attempts: number, nextAttemptAt: string, error: string): void;
+  waitingByChannel(): Promise<Map<string, number>>;
+  markSent(id: number, at: string, attempts: number): Promise<void>;
+  markRetry(id: number, attempts: number, nextAttemptAt: string, error: string): Promise<void>;
   /**
    * The server could not be reached: the message keeps its attempts and its place, so that an
    * outage neither uses up `maxAttempts` nor lets later mail to the same people overtake it.
    */
-  markWaiting(id: number, error: string): void;
-  markFailed(id: number, attempts: number, error: string): void;
+  markWaiting(id: number, error: string): Promise<void>;
+  markFailed(id: number, attempts: number, error: string): Promise<void>;
   /** Failed messages (one, or all) go back to pending with a fresh count of attempts. */
-  retry(id: number | 'all', now: string): number;
+  retry(id: number | 'all', now: string): Promise<number>;
   /**
    * The flood guard: a cycle's pending messages are held until released or discarded, except
    * the copies about protected groups ({@link NewMessage.protectedGroup}), which always go out,
    * and the SIEM records (channels `siem.*`, {@link isSiemChannel}): a mass change is exactly
    * what the SIEM must see as it happens.
    */
-  holdCycle(cycleId: number): number;
+  holdCycle(cycleId: number): Promise<number>;
   /**
    * Digest items (status digest) become sent at `at`, as folded into a digest mail: only those
    * still waiting, so that two digest runs never send one item twice. Returns how many.
    */
-  markDigested(ids: readonly number[], at: string): number;
+  markDigested(ids: readonly number[], at: string): Promise<number>;
   /** Messages held by the flood guard (all, or one cycle's) become pending. */
-  release(now: string, cycleId?: number): number;
+  release(now: string, cycleId?: number): Promise<number>;
   /**
    * Drops messages never to be sent: one not yet sent and not being sent now (claimed at
    * `now`), or every held or failed one.
    */
-  discard(which: number | 'held' | 'failed', now: string): number;
+  discard(which: number | 'held' | 'failed', now: string): Promise<number>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -337,25 +353,31 @@ export interface Schedule extends NewSchedule {
 export type ScheduleCounts = Record<ScheduleState | 'failed-final', number>;
 
 export interface ScheduleStore {
-  add(schedule: NewSchedule): number;
-  get(id: number): Schedule | undefined;
+  add(schedule: NewSchedule): Promise<number>;
+  get(id: number): Promise<Schedule | undefined>;
   /** Schedules the job has to look at: scheduled, active, or failed with a retry. */
-  pending(): Schedule[];
+  pending(): Promise<Schedule[]>;
   /** Schedules still running or failed, or every one with `all`. */
-  list(all?: boolean): Schedule[];
+  list(all?: boolean): Promise<Schedule[]>;
   /** Schedules by state; failed ones split by whether they are retried. */
-  counts(): ScheduleCounts;
+  counts(): Promise<ScheduleCounts>;
   /**
    * Every state change is a compare-and-set: it takes effect only while the schedule is still
    * in `from`, the state the caller read (with the transaction it read it in), and says whether
    * it did. A schedule cancelled by `temp cancel` meanwhile stays cancelled.
    */
   /** The step applied: the schedule moves to `state`, and any failure is cleared. */
-  setState(id: number, from: ScheduleState, state: ScheduleState, at: string, note?: string | null): boolean;
+  setState(
+    id: number,
+    from: ScheduleState,
+    state: ScheduleState,
+    at: string,
+    note?: string | null,
+  ): Promise<boolean>;
   /** The warning was sent; a failed warning goes back to where it was. */
-  setWarned(id: number, from: ScheduleState, at: string): boolean;
+  setWarned(id: number, from: ScheduleState, at: string): Promise<boolean>;
   /** Records whether the start step changed the directory ({@link Schedule.startChanged}). */
-  recordStart(id: number, changed: boolean): void;
+  recordStart(id: number, changed: boolean): Promise<void>;
   /**
    * A step could not be applied: state `failed` with the reason. `resumeFrom` is where the
    * next run goes on from, or null when nothing is left to apply.
@@ -366,7 +388,7 @@ export interface ScheduleStore {
     error: string,
     resumeFrom: 'scheduled' | 'active' | null,
     at: string,
-  ): boolean;
+  ): Promise<boolean>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -383,9 +405,9 @@ export interface ReminderRecord {
 
 export interface ReminderStore {
   /** Thresholds already handled (sent or passed) for this user and expiry date. */
-  recorded(userGuid: string, expiresAt: string): Set<number>;
+  recorded(userGuid: string, expiresAt: string): Promise<Set<number>>;
   /** Records a threshold once; a second record of it changes nothing. */
-  record(reminder: ReminderRecord): void;
+  record(reminder: ReminderRecord): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -405,16 +427,16 @@ export interface AuditPosition {
 
 export interface AuditStore {
   /** Where reading stopped, per file; empty before the first read. */
-  positions(): AuditPosition[];
+  positions(): Promise<AuditPosition[]>;
   /** Replaces the positions (files no longer found are dropped). */
-  setPositions(positions: readonly AuditPosition[]): void;
-  add(records: readonly AuditRecord[]): void;
+  setPositions(positions: readonly AuditPosition[]): Promise<void>;
+  add(records: readonly AuditRecord[]): Promise<void>;
   /** Records not yet matched to an event, recorded at or after `since`, oldest first. */
-  unused(since: string): StoredAuditRecord[];
+  unused(since: string): Promise<StoredAuditRecord[]>;
   /** These records made an event: they are not matched again. */
-  markUsed(ids: readonly number[]): void;
+  markUsed(ids: readonly number[]): Promise<void>;
   /** Forgets records recorded before `before`. */
-  prune(before: string): number;
+  prune(before: string): Promise<number>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -438,4 +460,36 @@ export function openedCycle(kind: CycleKind, startedAt: string): CycleRecord {
 
 export function noSchedules(): ScheduleCounts {
   return { scheduled: 0, active: 0, done: 0, cancelled: 0, failed: 0, 'failed-final': 0 };
+}
+
+/**
+ * A port written synchronously: how the SQLite and memory stores implement the (asynchronous)
+ * ports, since a local file answers at once. {@link promisedPort} lifts one to the port.
+ */
+export type Synchronous<P> = {
+  [K in keyof P]: P[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : P[K];
+};
+
+/**
+ * The asynchronous port over a synchronous implementation: each call runs at once (so calls
+ * keep their order even unawaited) and its result or error comes back as a promise.
+ */
+export function promisedPort<P extends object>(sync: Synchronous<P>): P {
+  return new Proxy(sync, {
+    get(target, key, receiver): unknown {
+      const value: unknown = Reflect.get(target, key, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]): Promise<unknown> =>
+        settled(() => (value as (...a: unknown[]) => unknown).apply(target, args));
+    },
+  }) as unknown as P;
+}
+
+/** Runs `work` now; its result or its error as a promise. */
+export function settled<T>(work: () => T): Promise<T> {
+  try {
+    return Promise.resolve(work());
+  } catch (err: unknown) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
 }

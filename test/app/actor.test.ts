@@ -55,21 +55,21 @@ describe('the actor from a samba-audit file (in-memory ports)', () => {
     change(olga, ann, { title: 'Engineer' });
     await runCycle(bed.deps());
 
-    const [event] = bed.store.events.since('');
+    const [event] = await bed.store.events.since('');
     expect(event?.actor).toEqual({
       sid: bed.directory.sidOf(olga),
       account: 'oop',
       name: 'Olga',
       dn: olga.dn,
     });
-    expect(bed.mail()).toEqual([
+    expect(await bed.mail()).toEqual([
       'olga@x.test: Changes to user Ann',
       'helpdesk@x.test: [adnotify] Changes to user Ann',
     ]);
-    const [toOlga] = bed.store.outbox.list();
+    const [toOlga] = await bed.store.outbox.list();
     expect(toOlga?.text).toContain('You are told because you made this change.');
     expect(toOlga?.text).toContain('By: Olga (oop)');
-    expect(JSON.stringify(bed.store.outbox.list())).not.toContain('secret-ish');
+    expect(JSON.stringify(await bed.store.outbox.list())).not.toContain('secret-ish');
   });
 
   it('two people changing one object in one cycle: one event each, both named', async () => {
@@ -81,15 +81,12 @@ describe('the actor from a samba-audit file (in-memory ports)', () => {
     change(ben, ann, { telephoneNumber: '+1 555' });
     await runCycle(bed.deps());
 
-    expect(
-      bed.store.events
-        .since('')
-        .map((e) => `${e.type} ${e.actor?.name ?? '?'}`)
-        .sort(),
-    ).toEqual(['object.modified Ben', 'object.modified Olga']);
-    expect(bed.store.outbox.list().find((m) => m.envelope.to.includes('helpdesk@x.test'))?.text).toContain(
-      'By: Ben (ben), Olga (oop)',
+    expect((await bed.store.events.since('')).map((e) => `${e.type} ${e.actor?.name ?? '?'}`).sort()).toEqual(
+      ['object.modified Ben', 'object.modified Olga'],
     );
+    expect(
+      (await bed.store.outbox.list()).find((m) => m.envelope.to.includes('helpdesk@x.test'))?.text,
+    ).toContain('By: Ben (ben), Olga (oop)');
   });
 
   it('a change whose record never arrives goes out after waitSeconds with the actor unknown', async () => {
@@ -101,13 +98,13 @@ describe('the actor from a samba-audit file (in-memory ports)', () => {
     await runCycle(bed.deps());
 
     expect(performance.now() - started).toBeGreaterThanOrEqual(900);
-    expect(bed.store.events.since('')[0]?.actor).toBeNull();
+    expect((await bed.store.events.since(''))[0]?.actor).toBeNull();
     expect(bed.logged()).toContain('no audit record named who made these changes in time');
-    expect(bed.mail()).toEqual([
+    expect(await bed.mail()).toEqual([
       'ann@x.test: Changes to user Ann',
       'helpdesk@x.test: [adnotify] Changes to user Ann',
     ]);
-    expect(bed.store.outbox.list()[0]?.text).toContain(
+    expect((await bed.store.outbox.list())[0]?.text).toContain(
       'By: unknown (no audit record named who made this change)',
     );
   });
@@ -121,7 +118,7 @@ describe('the actor from a samba-audit file (in-memory ports)', () => {
 
     await runCycle(bed.deps());
 
-    expect(bed.store.events.since('').map((e) => e.actor?.name ?? null)).toEqual(['Olga', null]);
+    expect((await bed.store.events.since('')).map((e) => e.actor?.name ?? null)).toEqual(['Olga', null]);
   });
 
   it('tells the creator of an object with loggedInUser, saying it was created', async () => {
@@ -140,11 +137,11 @@ describe('the actor from a samba-audit file (in-memory ports)', () => {
 
     await runCycle(bed.deps());
 
-    expect(bed.mail()).toEqual([
+    expect(await bed.mail()).toEqual([
       'olga@x.test: Created user Cara',
       'helpdesk@x.test: [adnotify] Created user Cara',
     ]);
-    expect(bed.store.outbox.list()[0]?.text).toContain('The user was created.');
+    expect((await bed.store.outbox.list())[0]?.text).toContain('The user was created.');
   });
 
   it('a record dated in the future is dropped when read: it cannot claim a later change', async () => {
@@ -164,7 +161,7 @@ describe('the actor from a samba-audit file (in-memory ports)', () => {
 
     await runCycle(bed.deps());
 
-    expect(bed.store.events.since('').map((e) => e.actor?.name ?? null)).toEqual([null, null]);
+    expect((await bed.store.events.since('')).map((e) => e.actor?.name ?? null)).toEqual([null, null]);
     expect(bed.logged()).toContain('audit record skipped: it is dated in the future');
   });
 
@@ -180,7 +177,7 @@ describe('the actor from a samba-audit file (in-memory ports)', () => {
     bed.directory.set(ann, { title: 'Next' });
     expect((await runCycle(bed.deps())).events).toBe(1);
 
-    expect(bed.store.events.since('').map((e) => e.actor ?? null)).toEqual([null, null]);
+    expect((await bed.store.events.since('')).map((e) => e.actor ?? null)).toEqual([null, null]);
     expect(bed.logged()).toContain('audit record skipped: its actor SID is malformed');
   });
 
@@ -217,8 +214,8 @@ describe('the actor from a samba-audit file (in-memory ports)', () => {
 
     await runCycle(bed.deps());
 
-    expect(bed.store.events.since('')[0]?.actor).toMatchObject({ name: 'svc', serviceAccount: true });
-    expect(bed.store.outbox.list().at(-1)?.text).toContain(
+    expect((await bed.store.events.since(''))[0]?.actor).toMatchObject({ name: 'svc', serviceAccount: true });
+    expect((await bed.store.outbox.list()).at(-1)?.text).toContain(
       "By: svc (svc-adnotify), adnotify's service account used by someone else",
     );
     expect(bed.logged()).toContain("a change was made with adnotify's bind account");

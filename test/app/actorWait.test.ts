@@ -57,22 +57,22 @@ describe('waiting for an audit record (SQLite on disk)', () => {
     const other = SqliteStore.open(path);
     try {
       // What `temp add` writes: it must not wait for the cycle, let alone fail busy.
-      other.schedules.add(A_SCHEDULE);
+      await other.schedules.add(A_SCHEDULE);
       // The cycle has committed its events; its mail waits for the actor.
-      expect(other.events.since('').map((e) => e.type)).toEqual(['object.modified']);
-      expect(other.outbox.counts().pending).toBe(0);
+      expect((await other.events.since('')).map((e) => e.type)).toEqual(['object.modified']);
+      expect((await other.outbox.counts()).pending).toBe(0);
     } finally {
-      other.close();
+      await other.close();
     }
     const summary = await cycle;
 
     expect(summary.messages).toBe(2);
-    expect(store.events.since('')[0]?.actor).toBeNull();
-    expect(store.outbox.list().map((m) => m.subject)).toEqual([
+    expect((await store.events.since(''))[0]?.actor).toBeNull();
+    expect((await store.outbox.list()).map((m) => m.subject)).toEqual([
       'Changes to user Ann',
       '[adnotify] Changes to user Ann',
     ]);
-    store.close();
+    await store.close();
   }, 20_000);
 
   it('a record that arrives while the cycle waits names the actor in the mail', async () => {
@@ -91,9 +91,9 @@ describe('waiting for an audit record (SQLite on disk)', () => {
     }, 1500);
     await cycle;
 
-    expect(store.events.since('')[0]?.actor).toMatchObject({ name: 'Olga' });
-    expect(store.outbox.list()[0]?.text).toContain('By: Olga');
-    store.close();
+    expect((await store.events.since(''))[0]?.actor).toMatchObject({ name: 'Olga' });
+    expect((await store.outbox.list())[0]?.text).toContain('By: Olga');
+    await store.close();
   }, 20_000);
 
   it('notifications left waiting by a stopped adnotify are queued by the next cycle', async () => {
@@ -104,16 +104,16 @@ describe('waiting for an audit record (SQLite on disk)', () => {
     // Stopped mid-wait: the cycle committed, its notifications did not.
     void runCycle(deps()).catch(() => undefined);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    store.close();
+    await store.close();
 
     const again = SqliteStore.open(path);
     const d = buildDeps({ ...deps(), store: again }, 'test');
     await runCycle(d);
 
-    expect(again.outbox.list().map((m) => m.subject)).toEqual([
+    expect((await again.outbox.list()).map((m) => m.subject)).toEqual([
       'Changes to user Ann',
       '[adnotify] Changes to user Ann',
     ]);
-    again.close();
+    await again.close();
   }, 20_000);
 });

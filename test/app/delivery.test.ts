@@ -47,7 +47,8 @@ function scripted(script: Record<string, { refusal: Refusal; retryAfterMs?: numb
 function outboxWith(...recipients: string[]): MemoryStore {
   const store = new MemoryStore();
   for (const to of recipients) {
-    store.outbox.add({
+    // The memory store writes at once: no need to wait for the promise.
+    void store.outbox.add({
       cycleId: null,
       createdAt: T0.toISOString(),
       status: 'pending',
@@ -67,7 +68,8 @@ const log = quietLogger();
 const options = { maxAttempts: 3, retryBaseMs: 60_000 };
 const deliver = (store: MemoryStore, transport: Transport, at = T0) =>
   deliverDue(store, transport, { now: () => at }, log, options);
-const row = (store: MemoryStore, to: string) => store.outbox.list().find((m) => m.envelope.to[0] === to);
+const row = async (store: MemoryStore, to: string) =>
+  (await store.outbox.list()).find((m) => m.envelope.to[0] === to);
 
 describe('deliverDue: what each refusal does to the outbox', () => {
   it('a message refused for itself fails at once; the others go out', async () => {
@@ -76,25 +78,25 @@ describe('deliverDue: what each refusal does to the outbox', () => {
     const report = await deliver(store, transport);
     expect(report).toMatchObject({ sent: 2, failed: 1, stopped: null });
     expect(sent).toEqual(['a@x.test', 'c@x.test']);
-    expect(row(store, 'bad@x.test')).toMatchObject({ status: 'failed', attempts: 1 });
+    expect(await row(store, 'bad@x.test')).toMatchObject({ status: 'failed', attempts: 1 });
   });
 
   it('a message that may go later is retried after the back-off, attempts counted, up to maxAttempts', async () => {
     const store = outboxWith('slow@x.test', 'b@x.test');
     const { transport } = scripted({ 'slow@x.test': { refusal: 'retry' } });
     expect(await deliver(store, transport)).toMatchObject({ sent: 1, retrying: 1, stopped: null });
-    expect(row(store, 'slow@x.test')).toMatchObject({
+    expect(await row(store, 'slow@x.test')).toMatchObject({
       status: 'pending',
       attempts: 1,
       nextAttemptAt: '2026-12-02T10:01:00.000Z',
     });
     await deliver(store, transport, new Date('2026-12-02T10:01:00.000Z'));
-    expect(row(store, 'slow@x.test')).toMatchObject({
+    expect(await row(store, 'slow@x.test')).toMatchObject({
       attempts: 2,
       nextAttemptAt: '2026-12-02T10:03:00.000Z',
     });
     await deliver(store, transport, new Date('2026-12-02T10:03:00.000Z'));
-    expect(row(store, 'slow@x.test')).toMatchObject({ status: 'failed', attempts: 3 });
+    expect(await row(store, 'slow@x.test')).toMatchObject({ status: 'failed', attempts: 3 });
   });
 
   for (const refusal of ['unreachable', 'credentials'] as const) {
@@ -104,12 +106,12 @@ describe('deliverDue: what each refusal does to the outbox', () => {
       const report = await deliver(store, transport);
       expect(report.stopped).toEqual({ reason: 'refused a@x.test', refusal });
       expect(tried).toEqual(['a@x.test']);
-      expect(store.outbox.list().map((m) => [m.status, m.attempts])).toEqual([
+      expect((await store.outbox.list()).map((m) => [m.status, m.attempts])).toEqual([
         ['pending', 0],
         ['pending', 0],
         ['pending', 0],
       ]);
-      expect(row(store, 'a@x.test')?.lastError).toBe('refused a@x.test');
+      expect((await row(store, 'a@x.test'))?.lastError).toBe('refused a@x.test');
     });
   }
 
@@ -119,12 +121,12 @@ describe('deliverDue: what each refusal does to the outbox', () => {
     const report = await deliver(store, transport);
     expect(report.stopped?.refusal).toBe('throttled');
     expect(tried).toEqual(['a@x.test']);
-    expect(row(store, 'a@x.test')).toMatchObject({
+    expect(await row(store, 'a@x.test')).toMatchObject({
       status: 'pending',
       attempts: 0,
       nextAttemptAt: '2026-12-02T10:02:00.000Z',
     });
-    expect(row(store, 'b@x.test')).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(await row(store, 'b@x.test')).toMatchObject({ status: 'pending', attempts: 0 });
   });
 
   it('a retry the service timed (Retry-After on a 5xx or 429) waits the back-off, and never less than asked', async () => {
@@ -134,14 +136,20 @@ describe('deliverDue: what each refusal does to the outbox', () => {
       'b@x.test': { refusal: 'retry', retryAfterMs: 300_000 },
     });
     await deliver(store, transport);
-    expect(row(store, 'a@x.test')).toMatchObject({ attempts: 1, nextAttemptAt: '2026-12-02T10:01:00.000Z' });
-    expect(row(store, 'b@x.test')).toMatchObject({ attempts: 1, nextAttemptAt: '2026-12-02T10:05:00.000Z' });
+    expect(await row(store, 'a@x.test')).toMatchObject({
+      attempts: 1,
+      nextAttemptAt: '2026-12-02T10:01:00.000Z',
+    });
+    expect(await row(store, 'b@x.test')).toMatchObject({
+      attempts: 1,
+      nextAttemptAt: '2026-12-02T10:05:00.000Z',
+    });
   });
 });
 
 describe('deliverDue: each message is claimed before it is sent', () => {
   /** A transport that takes a moment per letter, so that two senders overlap, and can act mid-send. */
-  function slow(during?: (to: string) => void) {
+  function slow(during?: (to: string) => void | Promise<void>) {
     const sent: string[] = [];
     const transport: Transport = {
       name: 'slow',
@@ -149,7 +157,7 @@ describe('deliverDue: each message is claimed before it is sent', () => {
       service: 'the slow service',
       async send(letter: Letter) {
         const to = letter.envelope.to[0] ?? '';
-        during?.(to);
+        await during?.(to);
         await new Promise((resolve) => setTimeout(resolve, 5));
         sent.push(to);
         return { answer: 'ok' };
@@ -168,29 +176,33 @@ describe('deliverDue: each message is claimed before it is sent', () => {
 
     expect(sent.sort()).toEqual(['a@x.test', 'b@x.test', 'c@x.test']);
     expect(reports.map((r) => r.sent).reduce((a, b) => a + b)).toBe(3);
-    expect(store.outbox.counts()).toMatchObject({ pending: 0, sent: 3 });
+    expect(await store.outbox.counts()).toMatchObject({ pending: 0, sent: 3 });
   });
 
   it('a pending message discarded while a round runs is not sent', async () => {
     const store = outboxWith('a@x.test', 'b@x.test');
-    const b = row(store, 'b@x.test')!.id;
-    const { transport, sent } = slow((to) => {
-      if (to === 'a@x.test') expect(store.outbox.discard(b, T0.toISOString())).toBe(1);
+    const b = (await row(store, 'b@x.test'))!.id;
+    const { transport, sent } = slow(async (to) => {
+      if (to === 'a@x.test') expect(await store.outbox.discard(b, T0.toISOString())).toBe(1);
     });
 
     await deliver(store, transport);
 
     expect(sent).toEqual(['a@x.test']);
-    expect(store.outbox.list().map((m) => m.envelope.to[0])).toEqual(['a@x.test']);
+    expect((await store.outbox.list()).map((m) => m.envelope.to[0])).toEqual(['a@x.test']);
   });
 
   it('a message being sent cannot be discarded; a claim left by a sender that died expires', async () => {
     const store = outboxWith('a@x.test');
-    const a = row(store, 'a@x.test')!.id;
-    expect(store.outbox.claim(a, T0.toISOString(), '2026-12-02T10:01:00.000Z', 'other-host:1')).toBe(true);
-    expect(store.outbox.claim(a, T0.toISOString(), '2026-12-02T10:01:00.000Z', 'other-host:1')).toBe(false);
-    expect(store.outbox.discard(a, T0.toISOString())).toBe(0);
-    expect(store.outbox.due(T0.toISOString())).toEqual([]);
+    const a = (await row(store, 'a@x.test'))!.id;
+    expect(await store.outbox.claim(a, T0.toISOString(), '2026-12-02T10:01:00.000Z', 'other-host:1')).toBe(
+      true,
+    );
+    expect(await store.outbox.claim(a, T0.toISOString(), '2026-12-02T10:01:00.000Z', 'other-host:1')).toBe(
+      false,
+    );
+    expect(await store.outbox.discard(a, T0.toISOString())).toBe(0);
+    expect(await store.outbox.due(T0.toISOString())).toEqual([]);
 
     const { transport, sent } = slow();
     await deliver(store, transport, new Date('2026-12-02T10:01:01.000Z'));
@@ -201,17 +213,18 @@ describe('deliverDue: each message is claimed before it is sent', () => {
 describe('DeliveryRounds: each channel on its own', () => {
   it('a SIEM sink that is down holds only its own items; /healthz and /metrics say so after three intervals, and clear', async () => {
     const store = outboxWith('a@x.test');
+    const first = (await store.outbox.get(1))!;
     const add = (channel: string, n: number) =>
       store.outbox.add({
-        ...store.outbox.get(1)!,
+        ...first,
         channel,
         messageId: `evt_${n}`,
         status: 'pending',
         envelope: { from: '', to: [], cc: [] },
       });
-    add('siem.syslog', 1);
-    add('siem.syslog', 2);
-    add('chat', 3);
+    await add('siem.syslog', 1);
+    await add('siem.syslog', 2);
+    await add('chat', 3);
     const syslogDown = scripted({ '': { refusal: 'unreachable' } });
     const chat = scripted({});
     const mail = scripted({});
@@ -232,7 +245,7 @@ describe('DeliveryRounds: each channel on its own', () => {
     };
     // The SIEM records carry no recipient: the scripted sink refuses them all.
     await rounds.run(parts);
-    expect(store.outbox.list().map((m) => `${m.channel} ${m.status} ${m.attempts}`)).toEqual([
+    expect((await store.outbox.list()).map((m) => `${m.channel} ${m.status} ${m.attempts}`)).toEqual([
       'mail sent 1',
       'siem.syslog pending 0',
       'siem.syslog pending 0',
@@ -255,7 +268,7 @@ describe('DeliveryRounds: each channel on its own', () => {
     // The sink is back: the records go, in order, and the health clears.
     parts.channels.set('siem.syslog', chat.transport);
     await rounds.run(parts);
-    expect(store.outbox.list().every((m) => m.status === 'sent')).toBe(true);
+    expect((await store.outbox.list()).every((m) => m.status === 'sent')).toBe(true);
     expect(health().healthy).toBe(true);
     expect(await metrics.registry.getSingleMetricAsString('adnotify_channel_sent_total')).toMatch(
       /adnotify_channel_sent_total\{channel="siem.syslog"\} 2/,
@@ -264,8 +277,8 @@ describe('DeliveryRounds: each channel on its own', () => {
 
   it('items of a channel the config no longer has are named once in the log and on /healthz, not silently kept', async () => {
     const store = outboxWith('a@x.test');
-    store.outbox.add({
-      ...store.outbox.get(1)!,
+    await store.outbox.add({
+      ...(await store.outbox.get(1))!,
       status: 'pending',
       channel: 'gone',
       envelope: { from: '', to: [], cc: [] },
@@ -291,7 +304,7 @@ describe('DeliveryRounds: each channel on its own', () => {
         /^1 items wait for channel gone, which is no longer configured: .*outbox discard/,
       ),
     ]);
-    store.outbox.discard(2, T0.toISOString());
+    await store.outbox.discard(2, T0.toISOString());
     await rounds.run(parts);
     expect(rounds.orphans.size).toBe(0);
   });

@@ -11,8 +11,8 @@ import { appBed, type AppBed } from '../support/appBed.js';
 import { healthyFacts } from '../support/health.js';
 
 /** A temporary membership of `member` in `group` from 1 to 10 December, as `temp add` makes it. */
-function temporaryMember(bed: AppBed, group: DirectoryEntry, member: DirectoryEntry): number {
-  return bed.store.schedules.add({
+async function temporaryMember(bed: AppBed, group: DirectoryEntry, member: DirectoryEntry): Promise<number> {
+  return await bed.store.schedules.add({
     kind: 'member',
     targetGuid: group.guid,
     targetDn: group.dn,
@@ -34,7 +34,7 @@ async function startedMembership() {
   const ann = bed.directory.user('Ann');
   const team = bed.directory.group('Team');
   await runCycle(bed.deps());
-  const id = temporaryMember(bed, team, ann);
+  const id = await temporaryMember(bed, team, ann);
   await lifecycleJob(bed.deps(), { dryRun: false });
   return { bed, ann, team, id };
 }
@@ -46,7 +46,7 @@ describe('lifecycleJob on in-memory ports', () => {
     const ann = bed.directory.user('Ann');
     const team = bed.directory.group('Team', [], { managedBy: owner });
     await runCycle(bed.deps());
-    const id = temporaryMember(bed, team, ann);
+    const id = await temporaryMember(bed, team, ann);
 
     const started = await lifecycleJob(bed.deps(), { dryRun: false });
 
@@ -54,9 +54,9 @@ describe('lifecycleJob on in-memory ports', () => {
     expect(bed.directory.modifies).toEqual([
       { dn: team.dn, operation: 'add', attribute: 'member', values: [ann.dn] },
     ]);
-    expect(bed.store.snapshot.members(team.guid)).toEqual([{ guid: ann.guid, dn: ann.dn }]);
-    expect(bed.store.schedules.get(id)?.state).toBe('active');
-    expect(bed.mail()).toEqual([
+    expect(await bed.store.snapshot.members(team.guid)).toEqual([{ guid: ann.guid, dn: ann.dn }]);
+    expect((await bed.store.schedules.get(id))?.state).toBe('active');
+    expect(await bed.mail()).toEqual([
       'ann@x.test: You joined Team',
       'helpdesk@x.test: [adnotify] Ann joined Team',
     ]);
@@ -73,7 +73,7 @@ describe('lifecycleJob on in-memory ports', () => {
       attribute: 'member',
       values: [ann.dn],
     });
-    expect(bed.store.schedules.get(id)?.state).toBe('done');
+    expect((await bed.store.schedules.get(id))?.state).toBe('done');
   });
 
   it('each lifecycle step also goes to the chat channels, the webhooks and the SIEM, as its event', async () => {
@@ -86,10 +86,10 @@ siem: { syslog: "udp://127.0.0.1:514" }
     const ann = bed.directory.user('Ann');
     const team = bed.directory.group('Team');
     await runCycle(bed.deps());
-    temporaryMember(bed, team, ann);
+    await temporaryMember(bed, team, ann);
     await lifecycleJob(bed.deps(), { dryRun: false });
 
-    const items = bed.store.outbox.list().filter((m) => m.channel !== 'mail');
+    const items = (await bed.store.outbox.list()).filter((m) => m.channel !== 'mail');
     // The webhook takes object events only: nothing. Slack gets one post naming the step.
     expect(items.map((m) => `${m.channel} ${m.kind}`)).toEqual([
       'chat slack',
@@ -98,7 +98,7 @@ siem: { syslog: "udp://127.0.0.1:514" }
     expect(items[0]?.text).toContain('Ann joined Team');
     const event = JSON.parse(items[1]!.text) as { type: string; id: number; subject: { dn: string } };
     expect(event).toMatchObject({ type: 'lifecycle.joined', subject: { dn: ann.dn } });
-    expect(bed.store.events.since('1970-01-01').map((e) => e.id)).toContain(event.id);
+    expect((await bed.store.events.since('1970-01-01')).map((e) => e.id)).toContain(event.id);
   });
 
   it('every step on a protected group sends the administrators a copy never held, naming the schedule, who made it and its end', async () => {
@@ -106,17 +106,17 @@ siem: { syslog: "udp://127.0.0.1:514" }
     const admins = bed.directory.group('Domain Admins', [], { adminCount: '1' });
     const ivan = bed.directory.user('Ivan', { mail: '' });
     await runCycle(bed.deps());
-    temporaryMember(bed, admins, ivan);
+    await temporaryMember(bed, admins, ivan);
 
     await lifecycleJob(bed.deps(), { dryRun: false });
     bed.now = new Date('2026-12-10T08:01:00Z');
     await lifecycleJob(bed.deps(), { dryRun: false });
 
-    expect(bed.mail()).toEqual([
+    expect(await bed.mail()).toEqual([
       'helpdesk@x.test: [adnotify] Protected group: Ivan joined Domain Admins',
       'helpdesk@x.test: [adnotify] Protected group: Ivan left Domain Admins',
     ]);
-    const [joined] = bed.store.outbox.list();
+    const [joined] = await bed.store.outbox.list();
     expect(joined).toMatchObject({ protectedGroup: true, status: 'pending' });
     expect(joined?.text).toContain(
       'Schedule #1: from 2026-12-01 08:00 UTC until 2026-12-10 08:00 UTC, scheduled by admin',
@@ -133,21 +133,21 @@ siem: { syslog: "udp://127.0.0.1:514" }
     const team = bed.directory.group('Team');
     const club = bed.directory.group('Club');
     await runCycle(bed.deps());
-    temporaryMember(bed, team, ann);
-    const later = temporaryMember(bed, club, ben);
+    await temporaryMember(bed, team, ann);
+    const later = await temporaryMember(bed, club, ben);
     // `temp cancel` in another process, while the job applies the first schedule.
     const modify = bed.directory.modify.bind(bed.directory);
     bed.directory.modify = async (...args) => {
       await modify(...args);
-      bed.store.schedules.setState(later, 'scheduled', 'cancelled', bed.now.toISOString());
+      await bed.store.schedules.setState(later, 'scheduled', 'cancelled', bed.now.toISOString());
     };
 
     const steps = await lifecycleJob(bed.deps(), { dryRun: false });
 
     expect(steps.map((s) => `#${s.schedule.id} ${s.step}`)).toEqual(['#1 start']);
-    expect(bed.store.schedules.get(later)?.state).toBe('cancelled');
+    expect((await bed.store.schedules.get(later))?.state).toBe('cancelled');
     expect(bed.directory.modifies.map((m) => m.dn)).toEqual([team.dn]);
-    expect(bed.mail().filter((m) => m.includes('Club'))).toEqual([]);
+    expect((await bed.mail()).filter((m) => m.includes('Club'))).toEqual([]);
   });
 
   it('a temporary removal whose member was already gone at its start does not put the member back at its end', async () => {
@@ -156,7 +156,7 @@ siem: { syslog: "udp://127.0.0.1:514" }
     const ann = bed.directory.user('Ann');
     const team = bed.directory.group('Team', [ann], { managedBy: owner });
     await runCycle(bed.deps());
-    const id = bed.store.schedules.add({
+    const id = await bed.store.schedules.add({
       kind: 'removal',
       targetGuid: team.guid,
       targetDn: team.dn,
@@ -172,15 +172,17 @@ siem: { syslog: "udp://127.0.0.1:514" }
     await runCycle(bed.deps());
 
     await lifecycleJob(bed.deps(), { dryRun: false });
-    expect(bed.store.schedules.get(id)?.startChanged).toBe(false);
+    expect((await bed.store.schedules.get(id))?.startChanged).toBe(false);
     bed.now = new Date('2026-12-10T08:01:00Z');
     const ended = await lifecycleJob(bed.deps(), { dryRun: false });
 
     expect(ended.map((s) => `${s.step} ${s.event}`)).toEqual(['end lifecycle.not-rejoined']);
     expect(bed.directory.modifies).toEqual([]);
     expect(team.members).toEqual([]);
-    expect(bed.store.schedules.get(id)).toMatchObject({ state: 'done' });
-    expect(bed.store.schedules.get(id)?.lastError).toContain('not in the group when the removal started');
+    expect(await bed.store.schedules.get(id)).toMatchObject({ state: 'done' });
+    expect((await bed.store.schedules.get(id))?.lastError).toContain(
+      'not in the group when the removal started',
+    );
   });
 
   it('a temporary member the bind account can no longer read is still removed at the end, by GUID', async () => {
@@ -198,7 +200,7 @@ siem: { syslog: "udp://127.0.0.1:514" }
       attribute: 'member',
       values: [`<GUID=${ann.guid}>`],
     });
-    expect(bed.store.schedules.get(id)?.state).toBe('done');
+    expect((await bed.store.schedules.get(id))?.state).toBe('done');
   });
 
   it('a group the bind account can no longer read is retried, not given up: only a tombstone means gone', async () => {
@@ -209,26 +211,26 @@ siem: { syslog: "udp://127.0.0.1:514" }
     const ended = await lifecycleJob(bed.deps(), { dryRun: false });
 
     expect(ended).toMatchObject([{ step: 'end', final: false }]);
-    expect(bed.store.schedules.get(id)).toMatchObject({ state: 'failed', resumeFrom: 'active' });
-    expect(bed.store.schedules.get(id)?.lastError).toContain('cannot be read');
+    expect(await bed.store.schedules.get(id)).toMatchObject({ state: 'failed', resumeFrom: 'active' });
+    expect((await bed.store.schedules.get(id))?.lastError).toContain('cannot be read');
     bed.directory.unreadable.delete(team.guid);
     await lifecycleJob(bed.deps(), { dryRun: false });
     expect(team.members).toEqual([]);
-    expect(bed.store.schedules.get(id)?.state).toBe('done');
+    expect((await bed.store.schedules.get(id))?.state).toBe('done');
   });
 
   it('a step whose group is gone fails for good and says why; the run goes on', async () => {
     const bed = appBed('lifecycle: { enabled: true }');
     const ann = bed.directory.user('Ann');
     const team = bed.directory.group('Team');
-    const id = temporaryMember(bed, team, ann);
+    const id = await temporaryMember(bed, team, ann);
     bed.directory.delete(team);
 
     const steps = await lifecycleJob(bed.deps(), { dryRun: false });
 
     expect(steps).toMatchObject([{ step: 'start', final: true }]);
-    expect(bed.store.schedules.get(id)).toMatchObject({ state: 'failed', resumeFrom: null });
-    expect(bed.store.schedules.get(id)?.lastError).toContain('no longer exists');
+    expect(await bed.store.schedules.get(id)).toMatchObject({ state: 'failed', resumeFrom: null });
+    expect((await bed.store.schedules.get(id))?.lastError).toContain('no longer exists');
     expect(bed.directory.modifies).toEqual([]);
   });
 
@@ -236,32 +238,34 @@ siem: { syslog: "udp://127.0.0.1:514" }
     const bed = appBed('lifecycle: { enabled: true }');
     const ann = bed.directory.user('Ann');
     const team = bed.directory.group('Team');
-    const id = temporaryMember(bed, team, ann);
+    const id = await temporaryMember(bed, team, ann);
     bed.directory.delete(team);
     await lifecycleJob(bed.deps(), { dryRun: false });
-    const health = () =>
+    const health = async () =>
       healthOf(
         healthyFacts(bed.now, {
           counts: {
-            ...bed.store.outbox.counts(),
-            stuckSchedules: bed.store.schedules.counts().failed,
-            failedSchedules: bed.store.schedules.counts()['failed-final'],
+            ...(await bed.store.outbox.counts()),
+            stuckSchedules: (await bed.store.schedules.counts()).failed,
+            failedSchedules: (await bed.store.schedules.counts())['failed-final'],
           },
         }),
       );
     const input = { now: bed.now, lastSuccess: bed.now, startedAt: bed.now, lastError: null };
 
-    checkHealth(bed.deps(), input);
-    checkHealth(bed.deps(), input);
+    await checkHealth(bed.deps(), input);
+    await checkHealth(bed.deps(), input);
 
-    expect(bed.mail()).toEqual(['helpdesk@x.test: [adnotify] 1 lifecycle schedule failed for good']);
-    expect(health()).toMatchObject({ healthy: false });
-    expect(health().reasons.join()).toContain('1 lifecycle schedules failed for good');
+    expect(await bed.mail()).toEqual(['helpdesk@x.test: [adnotify] 1 lifecycle schedule failed for good']);
+    expect(await health()).toMatchObject({ healthy: false });
+    expect((await health()).reasons.join()).toContain('1 lifecycle schedules failed for good');
 
-    bed.store.schedules.setState(id, 'failed', 'cancelled', bed.now.toISOString()); // temp cancel
-    checkHealth(bed.deps(), input);
-    expect(health()).toMatchObject({ healthy: true });
-    expect(bed.mail().at(-1)).toBe('helpdesk@x.test: [adnotify] no lifecycle schedule is left failed');
+    await bed.store.schedules.setState(id, 'failed', 'cancelled', bed.now.toISOString()); // temp cancel
+    await checkHealth(bed.deps(), input);
+    expect(await health()).toMatchObject({ healthy: true });
+    expect((await bed.mail()).at(-1)).toBe(
+      'helpdesk@x.test: [adnotify] no lifecycle schedule is left failed',
+    );
   });
 });
 
@@ -286,7 +290,7 @@ describe('passwordExpiryJob on in-memory ports', () => {
 
     expect(first.map((r) => `${r.mail} ${r.threshold} ${r.daysLeft}`)).toEqual(['ann@x.test 3 2']);
     expect(again).toEqual([]);
-    expect(bed.mail()).toEqual(['ann@x.test: Your password expires in 2 days']);
-    expect(bed.store.outbox.list()[0]?.text).toContain('https://pw.x.test');
+    expect(await bed.mail()).toEqual(['ann@x.test: Your password expires in 2 days']);
+    expect((await bed.store.outbox.list())[0]?.text).toContain('https://pw.x.test');
   });
 });

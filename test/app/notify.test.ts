@@ -36,7 +36,7 @@ describe('queueNotifications on in-memory ports', () => {
     bed.directory.addMember(team, ann);
     await runCycle(bed.deps());
 
-    expect(bed.mail()).toEqual([
+    expect(await bed.mail()).toEqual([
       'olga@x.test: Changes to group Team',
       'ann@x.test: You were added to Team',
       'helpdesk@x.test: [adnotify] Changes to group Team',
@@ -58,7 +58,7 @@ describe('queueNotifications on in-memory ports', () => {
     bed.directory.addMember(club, cara);
     await runCycle(bed.deps());
 
-    const owned = bed.mail().filter((m) => !m.startsWith('cara@') && !m.startsWith('helpdesk@'));
+    const owned = (await bed.mail()).filter((m) => !m.startsWith('cara@') && !m.startsWith('helpdesk@'));
     expect(owned).toEqual([
       'ann@x.test: Changes to group Team',
       'ben@x.test: Changes to group Team',
@@ -79,7 +79,9 @@ describe('queueNotifications on in-memory ports', () => {
     bed.directory.addMember(closed, ann);
     await runCycle(bed.deps());
 
-    expect(bed.mail().filter((m) => m.startsWith('olga@'))).toEqual(['olga@x.test: Changes to group Open']);
+    expect((await bed.mail()).filter((m) => m.startsWith('olga@'))).toEqual([
+      'olga@x.test: Changes to group Open',
+    ]);
     expect(bed.directory.searches).toBeGreaterThan(0);
   });
 
@@ -97,12 +99,7 @@ describe('queueNotifications on in-memory ports', () => {
     bed.directory.set(team, { description: 'changed' });
     await runCycle(bed.deps());
 
-    expect(
-      bed
-        .mail()
-        .filter((m) => !m.startsWith('helpdesk@'))
-        .sort(),
-    ).toEqual(
+    expect((await bed.mail()).filter((m) => !m.startsWith('helpdesk@')).sort()).toEqual(
       people
         .map((p) => `${p.dn.slice(3, p.dn.indexOf(',')).toLowerCase()}@x.test: Changes to group Team`)
         .sort(),
@@ -119,8 +116,8 @@ describe('queueNotifications on in-memory ports', () => {
     const summary = await runCycle(bed.deps());
 
     expect(summary).toMatchObject({ held: true, messages: 5 });
-    expect(bed.store.outbox.counts()).toEqual({ pending: 1, held: 5, digest: 0, sent: 0, failed: 0 });
-    expect(bed.store.outbox.list('pending').map((m) => m.subject)).toEqual([
+    expect(await bed.store.outbox.counts()).toEqual({ pending: 1, held: 5, digest: 0, sent: 0, failed: 0 });
+    expect((await bed.store.outbox.list('pending')).map((m) => m.subject)).toEqual([
       '[adnotify] 5 notifications held: release or discard them',
     ]);
   });
@@ -137,8 +134,7 @@ siem: { file: /nonexistent/events.jsonl }
       bed.directory.set(team, { description: 'renamed' });
     });
 
-    const items = bed.store.outbox
-      .list()
+    const items = (await bed.store.outbox.list())
       .filter((m) => m.channel !== 'mail')
       .map((m) => `${m.channel} ${m.status} ${m.kind} ${m.subject}`);
     expect(items).toEqual([
@@ -152,22 +148,20 @@ siem: { file: /nonexistent/events.jsonl }
       'chat pending slack group Domain Admins: 1 change',
       'tier0 pending teams group Domain Admins: 1 change',
       `hook pending group.member.added group.member.added ${admins.dn}`,
-      ...bed.store.outbox
-        .list()
+      ...(await bed.store.outbox.list())
         .filter((m) => m.channel === 'siem.file')
         .map((m) => `siem.file pending ${m.kind} ${m.subject}`),
     ]);
     // The SIEM has every event of the cycle, in event order.
-    const siem = bed.store.outbox.list().filter((m) => m.channel === 'siem.file');
+    const siem = (await bed.store.outbox.list()).filter((m) => m.channel === 'siem.file');
     expect(siem.map((m) => (JSON.parse(m.text) as { id: number }).id)).toEqual(
-      bed.store.events
-        .since('1970-01-01')
+      (await bed.store.events.since('1970-01-01'))
         .filter((e) => e.cycle === siem[0]?.cycleId)
         .map((e) => e.id),
     );
     expect(siem).toHaveLength(6);
-    expect(bed.store.outbox.release(bed.now.toISOString())).toBe(10);
-    expect(bed.store.outbox.list('held')).toEqual([]);
+    expect(await bed.store.outbox.release(bed.now.toISOString())).toBe(10);
+    expect(await bed.store.outbox.list('held')).toEqual([]);
   });
 
   it('the flood guard never holds the administrators’ copy about a protected group, and its alert names the group', async () => {
@@ -175,13 +169,15 @@ siem: { file: /nonexistent/events.jsonl }
     const { admins, summary } = await floodOfFive(bed);
 
     expect(summary).toMatchObject({ held: true });
-    expect(bed.store.outbox.list('pending').map((m) => m.subject)).toEqual([
+    expect((await bed.store.outbox.list('pending')).map((m) => m.subject)).toEqual([
       '[adnotify] Protected group: Changes to group Domain Admins',
       '[adnotify] 5 notifications held: release or discard them',
     ]);
-    expect(bed.store.outbox.counts().held).toBe(5);
-    expect(bed.store.outbox.list('held').some((m) => m.subject.includes('Domain Admins'))).toBe(false);
-    const alert = bed.store.outbox.list('pending').at(-1);
+    expect((await bed.store.outbox.counts()).held).toBe(5);
+    expect((await bed.store.outbox.list('held')).some((m) => m.subject.includes('Domain Admins'))).toBe(
+      false,
+    );
+    const alert = (await bed.store.outbox.list('pending')).at(-1);
     expect(alert?.text).toContain('Protected groups changed in this cycle');
     expect(alert?.text).toContain(admins.dn);
     expect(alert?.text).toMatch(/already sent|were not held/);

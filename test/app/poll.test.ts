@@ -19,9 +19,14 @@ describe('runCycle on in-memory ports', () => {
     const summary = await runCycle(bed.deps());
 
     expect(summary).toMatchObject({ kind: 'baseline', objects: 2, groups: 1, memberships: 1, events: 0 });
-    expect(bed.store.snapshot.counts()).toEqual({ objects: 2, groups: 1, containers: 1, memberships: 1 });
-    expect(bed.store.cycles.directoryState()?.usnCursor).toBe(summary.cursor);
-    expect(bed.mail()).toEqual([]);
+    expect(await bed.store.snapshot.counts()).toEqual({
+      objects: 2,
+      groups: 1,
+      containers: 1,
+      memberships: 1,
+    });
+    expect((await bed.store.cycles.directoryState())?.usnCursor).toBe(summary.cursor);
+    expect(await bed.mail()).toEqual([]);
   });
 
   it('an incremental cycle reads what changed since the cursor, records the events and queues the mail', async () => {
@@ -36,11 +41,11 @@ describe('runCycle on in-memory ports', () => {
     const summary = await runCycle(bed.deps());
 
     expect(summary).toMatchObject({ kind: 'incremental', idle: false, objects: 2, events: 2 });
-    expect(bed.store.events.since('').map((e) => `${e.type} ${e.object.dn}`)).toEqual([
+    expect((await bed.store.events.since('')).map((e) => `${e.type} ${e.object.dn}`)).toEqual([
       `object.modified ${ann.dn}`,
       `group.member.added ${team.dn}`,
     ]);
-    expect(bed.mail()).toEqual([
+    expect(await bed.mail()).toEqual([
       'ann@x.test: Changes to user Ann',
       'bob@x.test: Changes to user Ann',
       'helpdesk@x.test: [adnotify] Changes to user Ann',
@@ -49,9 +54,9 @@ describe('runCycle on in-memory ports', () => {
       'bob@x.test: Changes to group Team',
       'helpdesk@x.test: [adnotify] Changes to group Team',
     ]);
-    expect(bed.store.snapshot.members(team.guid)).toEqual([{ guid: ann.guid, dn: ann.dn }]);
+    expect(await bed.store.snapshot.members(team.guid)).toEqual([{ guid: ann.guid, dn: ann.dn }]);
     // Attributes are named as the directory's display specifiers name them to people.
-    expect(bed.store.outbox.list()[0]?.text).toContain('Job Title: (none) -> Engineer');
+    expect((await bed.store.outbox.list())[0]?.text).toContain('Job Title: (none) -> Engineer');
   });
 
   it('an incremental cycle with nothing in scope changed writes nothing and keeps its cursor', async () => {
@@ -63,7 +68,7 @@ describe('runCycle on in-memory ports', () => {
     const summary = await runCycle(bed.deps());
 
     expect(summary).toMatchObject({ kind: 'incremental', idle: true, events: 0, cursor: baseline.cursor });
-    expect(bed.store.events.since('')).toEqual([]);
+    expect(await bed.store.events.since('')).toEqual([]);
   });
 
   it('a new invocationId (a restored DC) resyncs: everything read and diffed, real differences once', async () => {
@@ -78,11 +83,11 @@ describe('runCycle on in-memory ports', () => {
     const summary = await runCycle(bed.deps());
 
     expect(summary.kind).toBe('resync');
-    expect(bed.store.events.since('').map((e) => `${e.type} ${e.object.guid}`)).toEqual([
+    expect((await bed.store.events.since('')).map((e) => `${e.type} ${e.object.guid}`)).toEqual([
       `object.modified ${ann.guid}`,
       `object.deleted ${gone.guid}`,
     ]);
-    expect(bed.store.cycles.directoryState()?.invocationId).toBe(bed.directory.invocationId);
+    expect((await bed.store.cycles.directoryState())?.invocationId).toBe(bed.directory.invocationId);
   });
 
   it('a move to another DC whose USNs are below the cursor is named as a DC change, not a USN rollback', async () => {
@@ -109,7 +114,9 @@ describe('runCycle on in-memory ports', () => {
 
     await expect(runCycle(bed.deps())).rejects.toThrow('Hunter2-bind');
 
-    expect(bed.store.cycles.lastRun()?.error).toBe('invalid credentials for svc: password *** refused');
+    expect((await bed.store.cycles.lastRun())?.error).toBe(
+      'invalid credentials for svc: password *** refused',
+    );
   });
 
   it('an object that stops matching directory.filter leaves the scope in an incremental cycle, and enters again', async () => {
@@ -124,11 +131,11 @@ describe('runCycle on in-memory ports', () => {
 
     expect([left.kind, back.kind]).toEqual(['incremental', 'incremental']);
     expect(
-      bed.store.events
-        .since('')
-        .map((e) => e.type + (e.type === 'object.moved' && e.leftScope ? ' left' : '')),
+      (await bed.store.events.since('')).map(
+        (e) => e.type + (e.type === 'object.moved' && e.leftScope ? ' left' : ''),
+      ),
     ).toEqual(['object.moved left', 'object.created']);
-    expect(bed.store.events.since('')[1]).toMatchObject({ enteredScope: true });
+    expect((await bed.store.events.since(''))[1]).toMatchObject({ enteredScope: true });
   });
 
   it('a failover to a DC that has not caught up waits (exit 75, nothing committed) instead of telling a revert', async () => {
@@ -138,12 +145,12 @@ describe('runCycle on in-memory ports', () => {
     const dc1 = bed.directory.invocationId;
     bed.directory.set(ann, { title: 'Told on DC1' });
     await runCycle(bed.deps());
-    const reached = bed.store.cycles.directoryState()!.usnCursor;
+    const reached = (await bed.store.cycles.directoryState())!.usnCursor;
     // DC2 has replicated DC1 only up to before the title change: it still shows the old title.
     bed.directory.becomeOtherDc('DC2', 10n);
     bed.directory.set(ann, { title: null });
     bed.directory.upToDate.set(dc1, reached - 1n);
-    const told = bed.store.events.since('').length;
+    const told = (await bed.store.events.since('')).length;
 
     const lag = await runCycle(bed.deps()).then(
       () => null,
@@ -156,15 +163,15 @@ describe('runCycle on in-memory ports', () => {
     const health = healthOf(healthyFacts(bed.now, { lagging: (lag as Error).message }));
     expect(health.healthy).toBe(false);
     expect(health.reasons.join()).toContain('DC2 has not caught up with DC1 yet');
-    expect(bed.store.events.since('')).toHaveLength(told);
-    expect(bed.store.cycles.directoryState()?.invocationId).toBe(dc1);
+    expect(await bed.store.events.since('')).toHaveLength(told);
+    expect((await bed.store.cycles.directoryState())?.invocationId).toBe(dc1);
 
     bed.directory.set(ann, { title: 'Told on DC1' }); // replication caught up
     bed.directory.upToDate.set(dc1, reached);
     const resync = await runCycle(bed.deps());
 
     expect(resync.kind).toBe('resync');
-    expect(bed.store.events.since('')).toHaveLength(told); // nothing told twice, no phantom revert
+    expect(await bed.store.events.since('')).toHaveLength(told); // nothing told twice, no phantom revert
     expect(bed.logged()).toContain('has not caught up');
   });
 
@@ -192,13 +199,13 @@ describe('runCycle on in-memory ports', () => {
     bed.directory.failNextSearch = new Error('the DC went away');
 
     await expect(runCycle(bed.deps())).rejects.toThrow('the DC went away');
-    expect(bed.store.cycles.directoryState()?.usnCursor).toBe(first.cursor);
-    expect(bed.store.cycles.lastRun()).toMatchObject({ outcome: 'failed', error: 'the DC went away' });
-    expect(bed.store.events.since('')).toEqual([]);
+    expect((await bed.store.cycles.directoryState())?.usnCursor).toBe(first.cursor);
+    expect(await bed.store.cycles.lastRun()).toMatchObject({ outcome: 'failed', error: 'the DC went away' });
+    expect(await bed.store.events.since('')).toEqual([]);
 
     const retry = await runCycle(bed.deps());
     expect(retry.events).toBe(1);
-    expect(bed.mail()).toEqual([
+    expect(await bed.mail()).toEqual([
       'ann@x.test: Changes to user Ann',
       'helpdesk@x.test: [adnotify] Changes to user Ann',
     ]);

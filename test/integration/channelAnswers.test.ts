@@ -95,13 +95,13 @@ describe('channel transports against loopback endpoints', () => {
     ['webhook', 'Webhook'],
   ] as const;
   it.each(KINDS)(
-    'HTTPS (%s): 2xx is sent, 429 waits at least Retry-After, 5xx backs off, another 4xx fails with the answer kept',
+    'HTTPS async (%s): 2xx is sent, 429 waits at least Retry-After, 5xx backs off, another 4xx fails with the answer kept',
     async (kind, shown) => {
       const receiver = await ChannelReceiver.start(kind, { tls: ca, secret: SECRET });
       const transport = chatTransport(kind, 'secops', receiver.url(), kind === 'webhook' ? SECRET : null);
       try {
         const store = new MemoryStore();
-        const ids = [1, 2, 3, 4].map((n) => store.outbox.add(item('secops', n)));
+        const ids = await Promise.all([1, 2, 3, 4].map((n) => store.outbox.add(item('secops', n))));
         receiver.answers.push(
           { status: kind === 'slack' ? 200 : 202 },
           { status: 429, headers: { 'retry-after': '300' } },
@@ -110,12 +110,9 @@ describe('channel transports against loopback endpoints', () => {
         );
         const report = await deliverDue(store, transport, clock, log, options, 'secops');
         expect(report).toMatchObject({ sent: 1, retrying: 2, failed: 1, stopped: null });
-        const [sent, throttled, busy, refused] = ids.map((id) => store.outbox.get(id)!) as [
-          OutboxMessage,
-          OutboxMessage,
-          OutboxMessage,
-          OutboxMessage,
-        ];
+        const [sent, throttled, busy, refused] = (await Promise.all(
+          ids.map((id) => store.outbox.get(id)),
+        )) as [OutboxMessage, OutboxMessage, OutboxMessage, OutboxMessage];
         expect(sent.status).toBe('sent');
         expect(throttled).toMatchObject({
           status: 'pending',
@@ -147,13 +144,13 @@ describe('channel transports against loopback endpoints', () => {
     const { receiver, transport } = await teamsChannel();
     await receiver.stop();
     const store = new MemoryStore();
-    const ids = [1, 2].map((n) => store.outbox.add(item('secops', n)));
+    const ids = await Promise.all([1, 2].map((n) => store.outbox.add(item('secops', n))));
     const report = await deliverDue(store, transport, clock, log, options, 'secops');
     expect(report.stopped).toMatchObject({ refusal: 'unreachable' });
     expect(report.stopped?.reason).toMatch(
       /Teams channel secops \(127\.0\.0\.1:\d+\) could not be reached: .*ECONNREFUSED/,
     );
-    expect(ids.map((id) => store.outbox.get(id))).toMatchObject([
+    expect(await Promise.all(ids.map((id) => store.outbox.get(id)))).toMatchObject([
       { status: 'pending', attempts: 0 },
       { status: 'pending', attempts: 0 },
     ]);
@@ -165,7 +162,7 @@ describe('channel transports against loopback endpoints', () => {
     const transport = chatTransport('slack', 'chat', receiver.url());
     try {
       const store = new MemoryStore();
-      store.outbox.add(item('chat', 1));
+      await store.outbox.add(item('chat', 1));
       const report = await deliverDue(store, transport, clock, log, options, 'chat');
       expect(report.stopped?.reason).toMatch(
         /could not be reached: .*(self-signed|unable to verify|UNABLE_TO_VERIFY)/i,
@@ -181,12 +178,12 @@ describe('channel transports against loopback endpoints', () => {
     const transport = chatTransport('webhook', 'automation', receiver.url(), SECRET);
     try {
       const store = new MemoryStore();
-      const id = store.outbox.add(item('automation', 7));
+      const id = await store.outbox.add(item('automation', 7));
       receiver.answers.push({ status: 500 });
       await deliverDue(store, transport, clock, log, options, 'automation');
       const later = { now: () => new Date(T0.getTime() + 120_000) };
       await deliverDue(store, transport, later, log, options, 'automation');
-      expect(store.outbox.get(id)).toMatchObject({ status: 'sent', attempts: 2 });
+      expect(await store.outbox.get(id)).toMatchObject({ status: 'sent', attempts: 2 });
       expect(receiver.received.map((r) => r.problems)).toEqual([[], []]);
       expect(receiver.received.map((r) => r.headers['webhook-id'])).toEqual(['evt_7', 'evt_7']);
       expect(receiver.received[0]?.headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/]+=*$/);
@@ -203,8 +200,8 @@ describe('channel transports against loopback endpoints', () => {
       try {
         const store = new MemoryStore();
         const long = 'x'.repeat(5000);
-        store.outbox.add(item('siem.syslog', 1, { kind: 'group.member.added', protectedGroup: true }));
-        store.outbox.add(
+        await store.outbox.add(item('siem.syslog', 1, { kind: 'group.member.added', protectedGroup: true }));
+        await store.outbox.add(
           item('siem.syslog', 2, { text: JSON.stringify({ id: 2, v: `line\nbreak ünïcode ${long}` }) }),
         );
         const report = await deliverDue(store, transport, clock, log, options, 'siem.syslog');
@@ -246,8 +243,8 @@ describe('channel transports against loopback endpoints', () => {
         actor: null,
         changes: [{ attribute: 'description', before: [], after: ['z'.repeat(200_000)] }],
       };
-      store.outbox.add(item('siem.syslog', 1, { text: JSON.stringify(huge) }));
-      store.outbox.add(item('siem.syslog', 2));
+      await store.outbox.add(item('siem.syslog', 1, { text: JSON.stringify(huge) }));
+      await store.outbox.add(item('siem.syslog', 2));
       expect(await deliverDue(store, transport, clock, log, options, 'siem.syslog')).toMatchObject({
         sent: 2,
         stopped: null,
@@ -272,7 +269,7 @@ describe('channel transports against loopback endpoints', () => {
     const transport = siemTransport({ syslog: receiver.url(), caFile: ca.caFile });
     try {
       const store = new MemoryStore();
-      store.outbox.add(item('siem.syslog', 1));
+      await store.outbox.add(item('siem.syslog', 1));
       const report = await deliverDue(store, transport, clock, log, options, 'siem.syslog');
       expect(report.stopped?.refusal).toBe('unreachable');
       expect(receiver.records).toEqual([]);
@@ -287,12 +284,12 @@ describe('channel transports against loopback endpoints', () => {
     writeFileSync(blocker, '');
     const transport = siemTransport({ file: join(blocker, 'events.jsonl') });
     const store = new MemoryStore();
-    const ids = [1, 2].map((n) => store.outbox.add(item('siem.file', n)));
+    const ids = await Promise.all([1, 2].map((n) => store.outbox.add(item('siem.file', n))));
     const report = await deliverDue(store, transport, clock, log, options, 'siem.file');
     expect(report.stopped?.reason).toMatch(
       /the SIEM file .*not-a-directory\/events\.jsonl could not be written: .*(ENOTDIR|EEXIST)/,
     );
-    expect(ids.map((id) => store.outbox.get(id))).toMatchObject([
+    expect(await Promise.all(ids.map((id) => store.outbox.get(id)))).toMatchObject([
       { status: 'pending', attempts: 0 },
       { status: 'pending', attempts: 0 },
     ]);
@@ -303,7 +300,7 @@ describe('channel transports against loopback endpoints', () => {
     const transport = siemTransport({ file, fileMaxBytes: 1024 });
     const store = new MemoryStore();
     for (let n = 1; n <= 40; n++)
-      store.outbox.add(item('siem.file', n, { text: JSON.stringify({ id: n, pad: 'p'.repeat(60) }) }));
+      await store.outbox.add(item('siem.file', n, { text: JSON.stringify({ id: n, pad: 'p'.repeat(60) }) }));
     expect((await deliverDue(store, transport, clock, log, options, 'siem.file')).sent).toBe(40);
     const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').trimEnd().split('\n') : []);
     const ids = [`${file}.2`, `${file}.1`, file]

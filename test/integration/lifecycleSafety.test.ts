@@ -84,7 +84,7 @@ describe.skipIf(!samba)('lifecycle safety (Samba AD DC + SMTP)', () => {
       expect(metrics).toMatch(/^adnotify_lifecycle_schedules\{state="failed-final"\} 1$/m);
       expect(metrics).toMatch(/^adnotify_lifecycle_schedules\{state="active"\} 1$/m);
     } finally {
-      store.close();
+      await store.close();
     }
 
     at(1.1 * DAY);

@@ -83,9 +83,9 @@ ${identity.configBlock()}`,
       `${readFileSync(file, 'utf8')}poll: { schedule: "1s" }\nlogging: { level: debug, format: json }\n`,
     );
     const state = join(dir, 'state.db');
-    const queue = (n: number) => {
+    const queue = async (n: number) => {
       const store = SqliteStore.open(state);
-      store.outbox.add({
+      await store.outbox.add({
         cycleId: null,
         createdAt: new Date().toISOString(),
         status: 'pending',
@@ -97,18 +97,18 @@ ${identity.configBlock()}`,
         text: 'x',
         html: '<p>x</p>',
       });
-      store.close();
+      await store.close();
     };
     identity.lifetime = 3;
     const issuedBefore = identity.issued.length;
-    queue(1);
+    await queue(1);
     const daemon = startDaemon(file, env);
     try {
       await daemon.waitFor((l) => l['message'] === 'message sent', 'the first message');
       const after = daemon.mark();
       const port = smtp.port;
       await smtp.stop(); // the outage
-      queue(2);
+      await queue(2);
       await new Promise((r) => setTimeout(r, 5_000)); // longer than the token lives
       smtp = await SmtpCapture.start({ port, xoauth2: { user: MAILBOX, valid: (t) => identity.valid(t) } });
       await daemon.waitFor((l) => l['message'] === 'message sent', 'the second message', 60_000, after);
@@ -167,11 +167,11 @@ describe('delivery.transport graph: sendMail with the message as MIME (loopback 
    * A config for Graph, and a rendered change notification held in its outbox. `credential`:
    * the lines proving the app (default its client secret, from the env).
    */
-  function setup(credential?: string): {
+  async function setup(credential?: string): Promise<{
     file: string;
     env: NodeJS.ProcessEnv;
     state: string;
-  } {
+  }> {
     const { file, state } = offlineConfig(
       `smtp: { host: smtp.invalid, from: "Directory Notifications <${MAILBOX}>" }
 delivery: { transport: graph }
@@ -196,7 +196,7 @@ ${identity.configBlock({ credential, graph })}`,
         recipientName: 'Ann',
       }),
     );
-    store.outbox.add({
+    await store.outbox.add({
       cycleId: null,
       createdAt: when.toISOString(),
       status: 'held',
@@ -206,7 +206,7 @@ ${identity.configBlock({ credential, graph })}`,
       envelope: { from: `Directory Notifications <${MAILBOX}>`, to: ['ann@contoso.test'], cc: [] },
       ...rendered,
     });
-    store.close();
+    await store.close();
     return {
       file,
       env: { NODE_EXTRA_CA_CERTS: identity.caFile, TEST_CLIENT_SECRET: identity.clientSecret },
@@ -215,7 +215,7 @@ ${identity.configBlock({ credential, graph })}`,
   }
 
   it('a notification goes out as MIME through sendMail, text, HTML and headers as SMTP would send them', async () => {
-    const { file, env } = setup();
+    const { file, env } = await setup();
     const result = await adnotify(['--config', file, 'outbox', 'release'], env);
 
     expect(result.code, result.out).toBe(0);
@@ -231,13 +231,13 @@ ${identity.configBlock({ credential, graph })}`,
   });
 
   it('429 with Retry-After: retried after the time Graph asked for, then sent', async () => {
-    const { file, env, state } = setup();
+    const { file, env, state } = await setup();
     graph.next.push({ status: 429, code: 'ApplicationThrottled', retryAfter: 120 });
     const first = await adnotify(['--config', file, 'outbox', 'release'], env);
     expect(first.out).toMatch(/0 sent/);
     const store = SqliteStore.open(state);
-    const [row] = store.outbox.list();
-    store.close();
+    const [row] = await store.outbox.list();
+    await store.close();
     expect(row?.lastError).toContain('429 ApplicationThrottled');
     const waited = Date.parse(row?.nextAttemptAt ?? '') - Date.parse(row?.createdAt ?? '');
     expect(waited).toBeGreaterThanOrEqual(115_000);
@@ -252,20 +252,20 @@ ${identity.configBlock({ credential, graph })}`,
   });
 
   it('403 (the app may not send as the mailbox): every message waits, exit 75 saying what to grant', async () => {
-    const { file, env, state } = setup();
+    const { file, env, state } = await setup();
     graph.next.push({ status: 403, code: 'ErrorAccessDenied' });
     const result = await adnotify(['--config', file, 'outbox', 'release'], env);
 
     expect(result.code, result.out).toBe(75);
     expect(result.out).toMatch(/403 ErrorAccessDenied.*Mail\.Send application permission/s);
     const store = SqliteStore.open(state);
-    expect(store.outbox.counts()).toMatchObject({ pending: 1, failed: 0 });
-    expect(store.outbox.list()[0]?.attempts).toBe(0);
-    store.close();
+    expect(await store.outbox.counts()).toMatchObject({ pending: 1, failed: 0 });
+    expect((await store.outbox.list())[0]?.attempts).toBe(0);
+    await store.close();
   });
 
   it('401 (Graph does not take the token): every message waits, exit 75 saying what to check', async () => {
-    const { file, env, state } = setup();
+    const { file, env, state } = await setup();
     graph.next.push({ status: 401, code: 'InvalidAuthenticationToken' });
     const result = await adnotify(['--config', file, 'outbox', 'release'], env);
 
@@ -274,20 +274,20 @@ ${identity.configBlock({ credential, graph })}`,
       /Microsoft Graph refused adnotify's credentials \(Microsoft Graph answered 401 InvalidAuthenticationToken .*did not accept the app's token.*microsoft365\.graphBaseUrl/,
     );
     const store = SqliteStore.open(state);
-    expect(store.outbox.list()[0]).toMatchObject({ status: 'pending', attempts: 0 });
-    store.close();
+    expect((await store.outbox.list())[0]).toMatchObject({ status: 'pending', attempts: 0 });
+    await store.close();
   });
 
   it('403 under a running daemon: sending stops until the config is reloaded; /healthz says why', async () => {
-    const { file, env, state } = setup();
+    const { file, env, state } = await setup();
     const port = await freePort();
     writeFileSync(
       file,
       `${readFileSync(file, 'utf8')}poll: { schedule: "1s" }\nhttp: { listen: "127.0.0.1:${port}" }\n`,
     );
     const store = SqliteStore.open(state);
-    store.outbox.release(new Date().toISOString()); // the held notification, due now
-    store.close();
+    await store.outbox.release(new Date().toISOString()); // the held notification, due now
+    await store.close();
     graph.next.push({ status: 403, code: 'ErrorAccessDenied' });
     const requests = graph.requests;
     const daemon = startDaemon(file, env);
@@ -332,13 +332,13 @@ ${identity.configBlock({ credential, graph })}`,
   });
 
   it('a running daemon renews its Graph token across an outage longer than the token lives', async () => {
-    const { file, env, state } = setup();
+    const { file, env, state } = await setup();
     writeFileSync(file, `${readFileSync(file, 'utf8')}poll: { schedule: "1s" }\n`);
     identity.lifetime = 3;
     graph.down = true; // the outage, from the start: the first send finds Graph unreachable
     const store = SqliteStore.open(state);
-    store.outbox.release(new Date().toISOString());
-    store.close();
+    await store.outbox.release(new Date().toISOString());
+    await store.close();
     const issued = identity.issued.length;
     const daemon = startDaemon(file, env);
     try {
@@ -379,7 +379,7 @@ ${identity.configBlock({ credential, graph })}`,
     const app = makeCa(dir, 'app', 'adnotify app');
     identity.certificate = readFileSync(app.ca, 'utf8');
     try {
-      const { file, env } = setup(`certificateFile: "${app.ca}"\n  privateKeyFile: "${app.key}"`);
+      const { file, env } = await setup(`certificateFile: "${app.ca}"\n  privateKeyFile: "${app.key}"`);
       const checked = await adnotify(['--config', file, 'check-config'], env);
       expect(checked.code, checked.out).toBe(0);
       const granted = identity.credentials.length;
@@ -390,7 +390,7 @@ ${identity.configBlock({ credential, graph })}`,
 
       // Another key, not registered to the app: refused, exit 77, naming the certificate.
       const other = makeCa(tempDir('adnotify-othercert-'), 'other', 'not the app');
-      const wrong = setup(`certificateFile: "${other.ca}"\n  privateKeyFile: "${other.key}"`);
+      const wrong = await setup(`certificateFile: "${other.ca}"\n  privateKeyFile: "${other.key}"`);
       const refused = await adnotify(
         ['--config', wrong.file, 'test-email', '--to', 'ops@contoso.test'],
         wrong.env,
@@ -406,19 +406,19 @@ ${identity.configBlock({ credential, graph })}`,
   });
 
   it('400 ErrorInvalidRecipients fails that message only, for good', async () => {
-    const { file, env, state } = setup();
+    const { file, env, state } = await setup();
     graph.next.push({ status: 400, code: 'ErrorInvalidRecipients' });
     const result = await adnotify(['--config', file, 'outbox', 'release'], env);
 
     expect(result.code, result.out).toBe(0);
     const store = SqliteStore.open(state);
-    expect(store.outbox.list()[0]).toMatchObject({ status: 'failed', attempts: 1 });
-    expect(store.outbox.list()[0]?.lastError).toContain('400 ErrorInvalidRecipients');
-    store.close();
+    expect((await store.outbox.list())[0]).toMatchObject({ status: 'failed', attempts: 1 });
+    expect((await store.outbox.list())[0]?.lastError).toContain('400 ErrorInvalidRecipients');
+    await store.close();
   });
 
   it('no such mailbox (Graph 404 ErrorInvalidUser): test-email exits 77 naming the sender to fix', async () => {
-    const { file, env } = setup();
+    const { file, env } = await setup();
     graph.next.push({ status: 404, code: 'ErrorInvalidUser' });
     const result = await adnotify(['--config', file, 'test-email', '--to', 'ops@contoso.test'], env);
     expect(result.code, result.out).toBe(77);
@@ -428,7 +428,7 @@ ${identity.configBlock({ credential, graph })}`,
   });
 
   it('the token endpoint unreachable: mail waits, attempts untouched, exit 75; nothing says the secret is wrong', async () => {
-    const { file, env, state } = setup();
+    const { file, env, state } = await setup();
     const closed = `https://127.0.0.1:${await freePort()}`;
     writeFileSync(file, readFileSync(file, 'utf8').replace(identity.authorityHost, closed));
     const result = await adnotify(['--config', file, 'outbox', 'release'], env);
@@ -439,12 +439,12 @@ ${identity.configBlock({ credential, graph })}`,
     );
     expect(result.out).not.toMatch(/refused/);
     const after = SqliteStore.open(state);
-    expect(after.outbox.list()[0]).toMatchObject({ status: 'pending', attempts: 0 });
-    after.close();
+    expect((await after.outbox.list())[0]).toMatchObject({ status: 'pending', attempts: 0 });
+    await after.close();
   });
 
   it('test-email through Graph prints the request-id', async () => {
-    const { file, env } = setup();
+    const { file, env } = await setup();
     const result = await adnotify(['--config', file, 'test-email', '--to', 'ops@contoso.test'], env);
     expect(result.code, result.out).toBe(0);
     expect(result.out).toMatch(/via Microsoft Graph as adnotify@contoso\.test; request-id [0-9a-f-]{36}/);

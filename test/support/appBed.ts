@@ -21,7 +21,7 @@ export interface AppBed {
   now: Date;
   deps(component?: string): Deps;
   /** Every queued message as "to: subject", in outbox order. */
-  mail(): string[];
+  mail(): Promise<string[]>;
   /** What was logged, one JSON object per line. */
   logged(): string;
 }
@@ -55,8 +55,10 @@ ${yaml}
         { config, directory: bed.directory, store: bed.store, clock: { now: () => bed.now }, renderer, log },
         component,
       ),
-    mail: () =>
-      bed.store.outbox.list().map((m) => `${[...m.envelope.to, ...m.envelope.cc].join(',')}: ${m.subject}`),
+    mail: async () =>
+      (await bed.store.outbox.list()).map(
+        (m) => `${[...m.envelope.to, ...m.envelope.cc].join(',')}: ${m.subject}`,
+      ),
     logged: () => logged,
   };
   return bed;

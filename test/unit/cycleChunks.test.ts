@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { objectChunks } from '../../src/store/cycleChunks.js';
 
 const log = (counts: number[]) => ({
-  objectsOfCycle: () => counts.map((events, i) => ({ guid: `g${i}`, events })),
+  objectsOfCycle: () => Promise.resolve(counts.map((events, i) => ({ guid: `g${i}`, events }))),
 });
 
 describe('objectChunks', () => {
@@ -13,7 +13,9 @@ describe('objectChunks', () => {
     ['by events', [3, 3, 3], { objects: 10, events: 6 }, [['g0', 'g1'], ['g2']]],
     ['a big object alone', [1, 50, 1], { objects: 10, events: 6 }, [['g0'], ['g1'], ['g2']]],
     ['nothing', [], { objects: 10, events: 6 }, []],
-  ])('%s', (_name, counts, limits, expected) => {
-    expect([...objectChunks(log(counts), 1, limits)]).toEqual(expected);
+  ])('%s', async (_name, counts, limits, expected) => {
+    const chunks: string[][] = [];
+    for await (const chunk of objectChunks(log(counts), 1, limits)) chunks.push(chunk);
+    expect(chunks).toEqual(expected);
   });
 });

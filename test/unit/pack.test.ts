@@ -12,7 +12,7 @@ import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { tempDir } from '../support/cli.js';
 
 describe.skipIf(!existsSync('dist/bin.js'))('the npm package (npm run build first)', () => {
-  it('packs, installs globally and runs', () => {
+  it('packs, installs globally and runs', async () => {
     const dir = tempDir('adnotify-pack-');
     const npm = (args: string[]) =>
       spawnSync('npm', args, { encoding: 'utf8', env: { ...process.env, npm_config_loglevel: 'error' } });
@@ -55,7 +55,7 @@ describe.skipIf(!existsSync('dist/bin.js'))('the npm package (npm run build firs
 
     // The installed copy opens a state database with its own native module.
     const state = join(dir, 'state.db');
-    SqliteStore.open(state).close();
+    await SqliteStore.open(state).close();
     const config = join(dir, 'adnotify.yaml');
     writeFileSync(
       config,

@@ -31,7 +31,7 @@ describe('adnotify status', () => {
   it('never prints a secret that a recorded error quotes, in words or as JSON', async () => {
     const password = 'Tr0ub4dor&3-status';
     const { config, store } = offlineState('${env:PW}');
-    store.cycles.setLastRun({
+    await store.cycles.setLastRun({
       kind: 'incremental',
       startedAt: '2026-12-01T08:00:00.000Z',
       finishedAt: '2026-12-01T08:00:01.000Z',
@@ -40,7 +40,7 @@ describe('adnotify status', () => {
       events: 0,
       error: `bind refused for svc@x.test with password ${password}`,
     });
-    store.close();
+    await store.close();
 
     const plain = await runCli(['--config', config, 'status'], { PW: password });
     const json = await runCli(['--config', config, 'status', '--json'], { PW: password });
@@ -54,7 +54,7 @@ describe('adnotify status', () => {
 
   it('a state database another process keeps locked is exit 75 with a line that says so', async () => {
     const { dir, config, store } = offlineState('pw');
-    const id = store.schedules.add(A_SCHEDULE);
+    const id = await store.schedules.add(A_SCHEDULE);
     const writer = new Database(join(dir, 'state.db'));
     writer.exec('BEGIN IMMEDIATE'); // another process in the middle of a write
     try {
@@ -64,7 +64,7 @@ describe('adnotify status', () => {
     } finally {
       writer.exec('ROLLBACK');
       writer.close();
-      store.close();
+      await store.close();
     }
   }, 15_000);
 });

@@ -11,10 +11,10 @@ import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { tempDir } from '../support/cli.js';
 
 describe('SqliteStore (SQLite on disk): the file', () => {
-  it('creates the file with mode 0600 in WAL mode at the latest schema version, and reopens idempotently', () => {
+  it('creates the file with mode 0600 in WAL mode at the latest schema version, and reopens idempotently', async () => {
     const path = join(tempDir(), 'nested', 'state.db');
-    SqliteStore.open(path).close();
-    SqliteStore.open(path).close();
+    await SqliteStore.open(path).close();
+    await SqliteStore.open(path).close();
     expect(statSync(path).mode & 0o777).toBe(0o600);
     const db = new Database(path, { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
@@ -22,7 +22,7 @@ describe('SqliteStore (SQLite on disk): the file', () => {
     db.close();
   });
 
-  it('upgrading to schema 6 makes the redaction key and hashes secrets kept in clear before', () => {
+  it('upgrading to schema 6 makes the redaction key and hashes secrets kept in clear before', async () => {
     const path = join(tempDir(), 'state.db');
     const old = new Database(path);
     for (const m of MIGRATIONS.filter((x) => x.version <= 5)) old.exec(m.sql);
@@ -56,15 +56,15 @@ describe('SqliteStore (SQLite on disk): the file', () => {
     old.close();
 
     const store = SqliteStore.open(path);
-    const key = store.cycles.redactionKey();
+    const key = await store.cycles.redactionKey();
     expect(key.length).toBe(32);
-    const object = store.snapshot.getObject('g1');
+    const object = await store.snapshot.getObject('g1');
     expect(object?.attributes['ms-mcs-admpwd']).toEqual([
       { hmac: createHmac('sha256', key).update('Hunter2-legacy-LAPS').digest('hex'), redacted: true },
     ]);
     expect(object?.attributes['info']).toEqual(attributes.info);
     expect(object?.attributes['displayName']).toEqual(['Sue']);
-    store.close();
+    await store.close();
     const raw = readFileSync(path);
     expect(raw.includes(Buffer.from('Hunter2'))).toBe(false);
     const db = new Database(path, { readonly: true });
@@ -79,7 +79,7 @@ describe('SqliteStore (SQLite on disk): the file', () => {
     expect(event.payload).not.toContain('Hunter2');
   });
 
-  it('upgrading to schema 11 scrubs secrets from outbox bodies and hashes the newly listed secret attributes', () => {
+  it('upgrading to schema 11 scrubs secrets from outbox bodies and hashes the newly listed secret attributes', async () => {
     const path = join(tempDir(), 'state.db');
     const old = new Database(path);
     for (const m of MIGRATIONS.filter((x) => x.version <= 10)) {
@@ -118,17 +118,17 @@ describe('SqliteStore (SQLite on disk): the file', () => {
     old.close();
 
     const store = SqliteStore.open(path);
-    const object = store.snapshot.getObject('g1');
+    const object = await store.snapshot.getObject('g1');
     expect(object?.attributes['msFVE-RecoveryPassword']).toEqual([
       {
-        hmac: createHmac('sha256', store.cycles.redactionKey())
+        hmac: createHmac('sha256', await store.cycles.redactionKey())
           .update('111111-222222-BitLocker')
           .digest('hex'),
         redacted: true,
       },
     ]);
-    const messages = store.outbox.list();
-    store.close();
+    const messages = await store.outbox.list();
+    await store.close();
     expect(messages.map((m) => m.status)).toEqual(['pending', 'sent']);
     for (const m of messages) {
       expect(m.text).toContain('  ms-Mcs-AdmPwd: (not shown) -> changed (not shown)');
@@ -141,9 +141,9 @@ describe('SqliteStore (SQLite on disk): the file', () => {
     expect(raw.includes(Buffer.from('BitLocker'))).toBe(false);
   });
 
-  it('refuses a database written by a newer adnotify', () => {
+  it('refuses a database written by a newer adnotify', async () => {
     const path = join(tempDir(), 'state.db');
-    SqliteStore.open(path).close();
+    await SqliteStore.open(path).close();
     const db = new Database(path);
     db.pragma('user_version = 999');
     db.close();

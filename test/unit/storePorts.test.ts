@@ -43,292 +43,313 @@ describe.each([
   ['SqliteStore', (): StateStore => SqliteStore.open(join(tempDir(), 'state.db'))],
   ['MemoryStore', (): StateStore => new MemoryStore()],
 ])('the state ports on %s', (_name, open) => {
-  it('keeps a 64-bit USN cursor exactly', () => {
+  it('keeps a 64-bit USN cursor exactly', async () => {
     const store = open();
-    store.cycles.setDirectoryState(identity, identity.highestCommittedUSN, 'now', 'then');
-    expect(store.cycles.directoryState()?.usnCursor).toBe(9_007_199_254_740_993n);
-    store.cycles.setCursor(identity.highestCommittedUSN + 1n, 'later');
-    expect(store.cycles.directoryState()).toMatchObject({
+    await store.cycles.setDirectoryState(identity, identity.highestCommittedUSN, 'now', 'then');
+    expect((await store.cycles.directoryState())?.usnCursor).toBe(9_007_199_254_740_993n);
+    await store.cycles.setCursor(identity.highestCommittedUSN + 1n, 'later');
+    expect(await store.cycles.directoryState()).toMatchObject({
       usnCursor: 9_007_199_254_740_994n,
       updatedAt: 'later',
     });
-    store.close();
+    await store.close();
   });
 
   it('commits nothing when the work inside a transaction fails, in any port', async () => {
     const store = open();
     await expect(
       store.transaction(async () => {
-        store.snapshot.putContainer('guid-1', 'OU=A,DC=x');
-        store.cycles.setDirectoryState(identity, 1n, 'now', 'then');
-        store.outbox.add(message());
+        await store.snapshot.putContainer('guid-1', 'OU=A,DC=x');
+        await store.cycles.setDirectoryState(identity, 1n, 'now', 'then');
+        await store.outbox.add(message());
         await Promise.resolve();
         throw new Error('LDAP went away');
       }),
     ).rejects.toThrow('LDAP went away');
-    expect(store.snapshot.counts().containers).toBe(0);
-    expect(store.cycles.directoryState()).toBeUndefined();
-    expect(store.outbox.counts().pending).toBe(0);
+    expect((await store.snapshot.counts()).containers).toBe(0);
+    expect(await store.cycles.directoryState()).toBeUndefined();
+    expect((await store.outbox.counts()).pending).toBe(0);
     await expect(store.transaction(() => Promise.resolve(1))).resolves.toBe(1);
-    store.close();
+    await store.close();
   });
 
-  it('moves the stored DNs beneath a renamed container, and only those', () => {
+  it('moves the stored DNs beneath a renamed container, and only those', async () => {
     const store = open();
-    const put = (guid: string, dn: string) => {
-      store.snapshot.putObject({ guid, dn, class: 'user', usnChanged: 1n, attributes: {} });
+    const put = async (guid: string, dn: string) => {
+      await store.snapshot.putObject({ guid, dn, class: 'user', usnChanged: 1n, attributes: {} });
     };
-    put('a', 'CN=A,OU=Staff,DC=x');
-    put('b', 'CN=B,OU=Team,OU=Staff,DC=x');
-    put('c', 'CN=C,OU=XStaff,DC=x');
-    put('d', 'CN=D,ou=staff,DC=x');
-    store.snapshot.putContainer('staff', 'OU=Staff,DC=x');
-    store.snapshot.putContainer('team', 'OU=Team,OU=Staff,DC=x');
-    store.snapshot.replaceMemberships('g', [{ guid: 'b', sid: null, dn: 'CN=B,OU=Team,OU=Staff,DC=x' }]);
+    await put('a', 'CN=A,OU=Staff,DC=x');
+    await put('b', 'CN=B,OU=Team,OU=Staff,DC=x');
+    await put('c', 'CN=C,OU=XStaff,DC=x');
+    await put('d', 'CN=D,ou=staff,DC=x');
+    await store.snapshot.putContainer('staff', 'OU=Staff,DC=x');
+    await store.snapshot.putContainer('team', 'OU=Team,OU=Staff,DC=x');
+    await store.snapshot.replaceMemberships('g', [
+      { guid: 'b', sid: null, dn: 'CN=B,OU=Team,OU=Staff,DC=x' },
+    ]);
 
-    expect(store.snapshot.renameSubtree('OU=Staff,DC=x', 'OU=People,DC=x')).toBe(3);
-    expect(['a', 'b', 'c', 'd'].map((g) => store.snapshot.getObject(g)?.dn)).toEqual([
+    expect(await store.snapshot.renameSubtree('OU=Staff,DC=x', 'OU=People,DC=x')).toBe(3);
+    const dns = await Promise.all(
+      ['a', 'b', 'c', 'd'].map(async (g) => (await store.snapshot.getObject(g))?.dn),
+    );
+    expect(dns).toEqual([
       'CN=A,OU=People,DC=x',
       'CN=B,OU=Team,OU=People,DC=x',
       'CN=C,OU=XStaff,DC=x',
       'CN=D,OU=People,DC=x',
     ]);
-    expect(store.snapshot.containerDn('team')).toBe('OU=Team,OU=People,DC=x');
-    expect(store.snapshot.containerDn('staff')).toBe('OU=Staff,DC=x'); // the container itself is the caller's
-    expect(store.snapshot.members('g')).toEqual([{ guid: 'b', dn: 'CN=B,OU=Team,OU=People,DC=x' }]);
-    expect(
-      store.snapshot
-        .objectsBeneath('OU=People,DC=x')
-        .map((o) => o.guid)
-        .sort(),
-    ).toEqual(['a', 'b', 'd']);
-    store.snapshot.deleteContainersWithin('OU=People,DC=x');
-    expect(store.snapshot.containerGuids()).toEqual(['staff']);
-    store.close();
+    expect(await store.snapshot.containerDn('team')).toBe('OU=Team,OU=People,DC=x');
+    expect(await store.snapshot.containerDn('staff')).toBe('OU=Staff,DC=x'); // the container itself is the caller's
+    expect(await store.snapshot.members('g')).toEqual([{ guid: 'b', dn: 'CN=B,OU=Team,OU=People,DC=x' }]);
+    expect((await store.snapshot.objectsBeneath('OU=People,DC=x')).map((o) => o.guid).sort()).toEqual([
+      'a',
+      'b',
+      'd',
+    ]);
+    await store.snapshot.deleteContainersWithin('OU=People,DC=x');
+    expect(await store.snapshot.containerGuids()).toEqual(['staff']);
+    await store.close();
   });
 
-  it('keeps memberships by GUID, or by DN for a member without one, and writes only the difference', () => {
+  it('keeps memberships by GUID, or by DN for a member without one, and writes only the difference', async () => {
     const store = open();
     const a = { guid: 'a', sid: null, dn: 'CN=A,DC=x' };
     const b = { guid: 'b', sid: null, dn: 'CN=B,DC=x' };
     const foreign = { guid: null, sid: null, dn: 'CN=F,DC=y' };
-    store.snapshot.putObject({ guid: 'g', dn: 'CN=G,DC=x', class: 'group', usnChanged: 1n, attributes: {} });
-    store.snapshot.replaceMemberships('g', [a, foreign]);
-    expect(store.snapshot.groupsContaining('dn:CN=F,DC=y')).toEqual(['g']);
+    await store.snapshot.putObject({
+      guid: 'g',
+      dn: 'CN=G,DC=x',
+      class: 'group',
+      usnChanged: 1n,
+      attributes: {},
+    });
+    await store.snapshot.replaceMemberships('g', [a, foreign]);
+    expect(await store.snapshot.groupsContaining('dn:CN=F,DC=y')).toEqual(['g']);
 
-    store.snapshot.updateMemberships('g', store.snapshot.members('g'), [{ ...a, dn: 'CN=A2,DC=x' }, b]);
-    expect(store.snapshot.members('g').sort((x, y) => x.dn.localeCompare(y.dn))).toEqual([
+    await store.snapshot.updateMemberships('g', await store.snapshot.members('g'), [
+      { ...a, dn: 'CN=A2,DC=x' },
+      b,
+    ]);
+    expect((await store.snapshot.members('g')).sort((x, y) => x.dn.localeCompare(y.dn))).toEqual([
       { guid: 'a', dn: 'CN=A2,DC=x' },
       { guid: 'b', dn: 'CN=B,DC=x' },
     ]);
-    store.snapshot.setMemberDn('b', 'CN=B2,DC=x');
-    expect(store.snapshot.memberDn('b')).toBe('CN=B2,DC=x');
-    applyOwnChange(store.snapshot, 'g', 'member', 'delete', { guid: 'a', dn: 'CN=A2,DC=x' });
-    applyOwnChange(store.snapshot, 'g', 'secretary', 'add', { guid: 'b', dn: 'CN=B2,DC=x' });
-    expect(store.snapshot.members('g')).toEqual([{ guid: 'b', dn: 'CN=B2,DC=x' }]);
-    expect(store.snapshot.getObject('g')?.attributes['secretary']).toEqual([{ dn: 'CN=B2,DC=x', guid: 'b' }]);
-    expect(store.snapshot.counts()).toEqual({ objects: 1, groups: 1, containers: 0, memberships: 1 });
-    store.snapshot.deleteObject('g');
-    expect(store.snapshot.counts()).toEqual({ objects: 0, groups: 0, containers: 0, memberships: 0 });
-    store.close();
+    await store.snapshot.setMemberDn('b', 'CN=B2,DC=x');
+    expect(await store.snapshot.memberDn('b')).toBe('CN=B2,DC=x');
+    await applyOwnChange(store.snapshot, 'g', 'member', 'delete', { guid: 'a', dn: 'CN=A2,DC=x' });
+    await applyOwnChange(store.snapshot, 'g', 'secretary', 'add', { guid: 'b', dn: 'CN=B2,DC=x' });
+    expect(await store.snapshot.members('g')).toEqual([{ guid: 'b', dn: 'CN=B2,DC=x' }]);
+    expect((await store.snapshot.getObject('g'))?.attributes['secretary']).toEqual([
+      { dn: 'CN=B2,DC=x', guid: 'b' },
+    ]);
+    expect(await store.snapshot.counts()).toEqual({ objects: 1, groups: 1, containers: 0, memberships: 1 });
+    await store.snapshot.deleteObject('g');
+    expect(await store.snapshot.counts()).toEqual({ objects: 0, groups: 0, containers: 0, memberships: 0 });
+    await store.close();
   });
 
-  it('keeps events with their cycle, in order, as history prints them', () => {
+  it('keeps events with their cycle, in order, as history prints them', async () => {
     const store = open();
-    const cycle = store.cycles.begin('incremental', '2026-11-25T08:00:00.000Z');
+    const cycle = await store.cycles.begin('incremental', '2026-11-25T08:00:00.000Z');
     const object = { guid: 'a', dn: 'CN=A,DC=x', class: 'user' };
     const other = { guid: 'b', dn: 'CN=B,DC=x', class: 'user' };
-    store.events.add(cycle, '2026-11-25T08:00:01.000Z', { type: 'object.created', object });
-    store.events.add(cycle, '2026-11-25T09:00:01.000Z', { type: 'object.deleted', object });
-    const third = store.events.add(cycle, '2026-11-25T09:00:02.000Z', {
+    await store.events.add(cycle, '2026-11-25T08:00:01.000Z', { type: 'object.created', object });
+    await store.events.add(cycle, '2026-11-25T09:00:01.000Z', { type: 'object.deleted', object });
+    const third = await store.events.add(cycle, '2026-11-25T09:00:02.000Z', {
       type: 'object.created',
       object: other,
     });
-    expect(store.events.since('2026-11-25T08:30:00.000Z').slice(0, 1)).toEqual([
+    expect((await store.events.since('2026-11-25T08:30:00.000Z')).slice(0, 1)).toEqual([
       { id: 2, cycle, at: '2026-11-25T09:00:01.000Z', type: 'object.deleted', object },
     ]);
-    expect(store.events.objectsOfCycle(cycle)).toEqual([
+    expect(await store.events.objectsOfCycle(cycle)).toEqual([
       { guid: 'a', events: 2 },
       { guid: 'b', events: 1 },
     ]);
-    expect(store.events.ofCycle(cycle, ['b']).map((e) => e.type)).toEqual(['object.created']);
-    expect(store.events.typesOfCycle(cycle)).toEqual(
+    expect((await store.events.ofCycle(cycle, ['b'])).map((e) => e.type)).toEqual(['object.created']);
+    expect(await store.events.typesOfCycle(cycle)).toEqual(
       new Map([
         ['object.created', 2],
         ['object.deleted', 1],
       ]),
     );
-    store.events.delete(third);
-    expect(store.events.ofCycle(cycle, ['b'])).toEqual([]);
-    store.close();
+    await store.events.delete(third);
+    expect(await store.events.ofCycle(cycle, ['b'])).toEqual([]);
+    await store.close();
   });
 
-  it('moves messages through the outbox: due, retried, failed, held, released, discarded', () => {
+  it('moves messages through the outbox: due, retried, failed, held, released, discarded', async () => {
     const store = open();
-    const cycle = store.cycles.begin('incremental', 'now');
-    const first = store.outbox.add(message({ cycleId: cycle }));
-    const second = store.outbox.add(message({ cycleId: cycle, createdAt: '2026-11-25T09:00:00.000Z' }));
-    expect(store.outbox.due('2026-11-25T08:30:00.000Z').map((m) => m.id)).toEqual([first]);
-    store.outbox.markRetry(first, 1, '2026-11-25T10:00:00.000Z', 'busy');
-    store.outbox.markFailed(second, 3, '550 no such user');
-    expect(store.outbox.counts()).toEqual({ pending: 1, held: 0, digest: 0, sent: 0, failed: 1 });
-    expect(store.outbox.retry('all', 'now')).toBe(1);
-    expect(store.outbox.holdCycle(cycle)).toBe(2);
-    expect(store.outbox.release('now', cycle)).toBe(2);
-    store.outbox.markSent(first, '2026-11-25T10:00:01.000Z', 2);
-    expect(store.outbox.get(first)).toMatchObject({ status: 'sent', attempts: 2, lastError: null });
-    expect(store.outbox.discard(first, 'now')).toBe(0); // a sent message stays
-    expect(store.outbox.discard(second, 'now')).toBe(1);
-    expect(store.outbox.list().map((m) => m.id)).toEqual([first]);
-    store.close();
+    const cycle = await store.cycles.begin('incremental', 'now');
+    const first = await store.outbox.add(message({ cycleId: cycle }));
+    const second = await store.outbox.add(message({ cycleId: cycle, createdAt: '2026-11-25T09:00:00.000Z' }));
+    expect((await store.outbox.due('2026-11-25T08:30:00.000Z')).map((m) => m.id)).toEqual([first]);
+    await store.outbox.markRetry(first, 1, '2026-11-25T10:00:00.000Z', 'busy');
+    await store.outbox.markFailed(second, 3, '550 no such user');
+    expect(await store.outbox.counts()).toEqual({ pending: 1, held: 0, digest: 0, sent: 0, failed: 1 });
+    expect(await store.outbox.retry('all', 'now')).toBe(1);
+    expect(await store.outbox.holdCycle(cycle)).toBe(2);
+    expect(await store.outbox.release('now', cycle)).toBe(2);
+    await store.outbox.markSent(first, '2026-11-25T10:00:01.000Z', 2);
+    expect(await store.outbox.get(first)).toMatchObject({ status: 'sent', attempts: 2, lastError: null });
+    expect(await store.outbox.discard(first, 'now')).toBe(0); // a sent message stays
+    expect(await store.outbox.discard(second, 'now')).toBe(1);
+    expect((await store.outbox.list()).map((m) => m.id)).toEqual([first]);
+    await store.close();
   });
 
-  it('keeps each channel apart: due by channel, SIEM records never held, digest items marked sent once, waiting counted by channel', () => {
+  it('keeps each channel apart: due by channel, SIEM records never held, digest items marked sent once, waiting counted by channel', async () => {
     const store = open();
-    const cycle = store.cycles.begin('incremental', 'now');
-    const mail = store.outbox.add(message({ cycleId: cycle }));
-    const chat = store.outbox.add(message({ cycleId: cycle, channel: 'chat' }));
-    const siem = store.outbox.add(message({ cycleId: cycle, channel: 'siem.syslog' }));
-    const digest = store.outbox.add(message({ cycleId: cycle, status: 'digest' }));
+    const cycle = await store.cycles.begin('incremental', 'now');
+    const mail = await store.outbox.add(message({ cycleId: cycle }));
+    const chat = await store.outbox.add(message({ cycleId: cycle, channel: 'chat' }));
+    const siem = await store.outbox.add(message({ cycleId: cycle, channel: 'siem.syslog' }));
+    const digest = await store.outbox.add(message({ cycleId: cycle, status: 'digest' }));
     const later = '2026-11-26T00:00:00.000Z';
-    expect(store.outbox.due(later, 10, 'chat').map((m) => m.id)).toEqual([chat]);
-    expect(store.outbox.due(later, 10, 'mail').map((m) => m.id)).toEqual([mail]);
-    expect(store.outbox.get(siem)?.channel).toBe('siem.syslog');
+    expect((await store.outbox.due(later, 10, 'chat')).map((m) => m.id)).toEqual([chat]);
+    expect((await store.outbox.due(later, 10, 'mail')).map((m) => m.id)).toEqual([mail]);
+    expect((await store.outbox.get(siem))?.channel).toBe('siem.syslog');
     // The flood guard: mail and chat held, the SIEM record and the digest item untouched.
-    expect(store.outbox.holdCycle(cycle)).toBe(2);
-    expect(store.outbox.get(siem)?.status).toBe('pending');
-    expect(store.outbox.get(digest)?.status).toBe('digest');
-    expect(store.outbox.waitingByChannel()).toEqual(
+    expect(await store.outbox.holdCycle(cycle)).toBe(2);
+    expect((await store.outbox.get(siem))?.status).toBe('pending');
+    expect((await store.outbox.get(digest))?.status).toBe('digest');
+    expect(await store.outbox.waitingByChannel()).toEqual(
       new Map([
         ['mail', 1],
         ['chat', 1],
         ['siem.syslog', 1],
       ]),
     );
-    expect(store.outbox.markDigested([digest, mail], 'then')).toBe(1);
-    expect(store.outbox.markDigested([digest], 'again')).toBe(0);
-    expect(store.outbox.get(digest)).toMatchObject({ status: 'sent', sentAt: 'then' });
-    expect(store.outbox.counts()).toEqual({ pending: 1, held: 2, digest: 0, sent: 1, failed: 0 });
-    store.close();
+    expect(await store.outbox.markDigested([digest, mail], 'then')).toBe(1);
+    expect(await store.outbox.markDigested([digest], 'again')).toBe(0);
+    expect(await store.outbox.get(digest)).toMatchObject({ status: 'sent', sentAt: 'then' });
+    expect(await store.outbox.counts()).toEqual({ pending: 1, held: 2, digest: 0, sent: 1, failed: 0 });
+    await store.close();
   });
 
-  it('claims a message for one sender at a time; every outcome ends the claim; an old claim expires', () => {
+  it('claims a message for one sender at a time; every outcome ends the claim; an old claim expires', async () => {
     const store = open();
-    const id = store.outbox.add(message());
+    const id = await store.outbox.add(message());
     const t = (m: number) => `2026-11-25T08:0${m}:00.000Z`;
-    expect(store.outbox.claim(id, t(0), t(1), 'daemon')).toBe(true);
-    expect(store.outbox.claim(id, t(0), t(1), 'daemon')).toBe(false);
-    expect(store.outbox.due(t(0))).toEqual([]);
-    expect(store.outbox.get(id)?.claimedUntil).toBe(t(1));
-    expect(store.outbox.discard(id, t(0))).toBe(0); // being sent
-    expect(store.outbox.claim(id, t(2), t(3), 'cli')).toBe(true); // the first sender died
-    store.outbox.markWaiting(id, 'unreachable');
-    expect(store.outbox.get(id)?.claimedUntil).toBeNull();
-    expect(store.outbox.due(t(2)).map((m) => m.id)).toEqual([id]);
-    store.outbox.holdCycle(-1);
-    expect(store.outbox.discard(id, t(2))).toBe(1);
-    expect(store.outbox.claim(id, t(2), t(3), 'cli')).toBe(false); // discarded: never sent
-    store.close();
+    expect(await store.outbox.claim(id, t(0), t(1), 'daemon')).toBe(true);
+    expect(await store.outbox.claim(id, t(0), t(1), 'daemon')).toBe(false);
+    expect(await store.outbox.due(t(0))).toEqual([]);
+    expect((await store.outbox.get(id))?.claimedUntil).toBe(t(1));
+    expect(await store.outbox.discard(id, t(0))).toBe(0); // being sent
+    expect(await store.outbox.claim(id, t(2), t(3), 'cli')).toBe(true); // the first sender died
+    await store.outbox.markWaiting(id, 'unreachable');
+    expect((await store.outbox.get(id))?.claimedUntil).toBeNull();
+    expect((await store.outbox.due(t(2))).map((m) => m.id)).toEqual([id]);
+    await store.outbox.holdCycle(-1);
+    expect(await store.outbox.discard(id, t(2))).toBe(1);
+    expect(await store.outbox.claim(id, t(2), t(3), 'cli')).toBe(false); // discarded: never sent
+    await store.close();
   });
 
-  it('releases the claims of a sender that is gone, and only those', () => {
+  it('releases the claims of a sender that is gone, and only those', async () => {
     const store = open();
-    const a = store.outbox.add(message());
-    const b = store.outbox.add(message());
+    const a = await store.outbox.add(message());
+    const b = await store.outbox.add(message());
     const [now, later] = ['2026-11-25T08:00:00.000Z', '2026-11-25T08:01:00.000Z'];
-    store.outbox.claim(a, now, later, 'host:111');
-    store.outbox.claim(b, now, later, 'host:222');
-    expect(store.outbox.releaseClaims((owner) => owner === 'host:111')).toBe(1);
-    expect(store.outbox.get(a)).toMatchObject({ claimedUntil: null, claimedBy: null });
-    expect(store.outbox.get(b)).toMatchObject({ claimedUntil: later, claimedBy: 'host:222' });
-    expect(store.outbox.due(now).map((m) => m.id)).toEqual([a]);
-    store.close();
+    await store.outbox.claim(a, now, later, 'host:111');
+    await store.outbox.claim(b, now, later, 'host:222');
+    expect(await store.outbox.releaseClaims((owner) => owner === 'host:111')).toBe(1);
+    expect(await store.outbox.get(a)).toMatchObject({ claimedUntil: null, claimedBy: null });
+    expect(await store.outbox.get(b)).toMatchObject({ claimedUntil: later, claimedBy: 'host:222' });
+    expect((await store.outbox.due(now)).map((m) => m.id)).toEqual([a]);
+    await store.close();
   });
 
-  it("the flood guard holds a cycle's messages but never its copies about protected groups", () => {
+  it("the flood guard holds a cycle's messages but never its copies about protected groups", async () => {
     const store = open();
-    const cycle = store.cycles.begin('incremental', 'now');
-    const ordinary = store.outbox.add(message({ cycleId: cycle }));
-    const privileged = store.outbox.add(message({ cycleId: cycle, protectedGroup: true }));
-    expect(store.outbox.holdCycle(cycle)).toBe(1);
-    expect(store.outbox.get(ordinary)).toMatchObject({ status: 'held', protectedGroup: false });
-    expect(store.outbox.get(privileged)).toMatchObject({ status: 'pending', protectedGroup: true });
-    expect(store.outbox.discard('held', 'now')).toBe(1);
-    expect(store.outbox.list().map((m) => m.id)).toEqual([privileged]);
-    store.close();
+    const cycle = await store.cycles.begin('incremental', 'now');
+    const ordinary = await store.outbox.add(message({ cycleId: cycle }));
+    const privileged = await store.outbox.add(message({ cycleId: cycle, protectedGroup: true }));
+    expect(await store.outbox.holdCycle(cycle)).toBe(1);
+    expect(await store.outbox.get(ordinary)).toMatchObject({ status: 'held', protectedGroup: false });
+    expect(await store.outbox.get(privileged)).toMatchObject({ status: 'pending', protectedGroup: true });
+    expect(await store.outbox.discard('held', 'now')).toBe(1);
+    expect((await store.outbox.list()).map((m) => m.id)).toEqual([privileged]);
+    await store.close();
   });
 
-  it('keeps schedules: pending until done, failures with where to go on from, counts by state', () => {
+  it('keeps schedules: pending until done, failures with where to go on from, counts by state', async () => {
     const store = open();
-    const a = store.schedules.add(schedule);
-    const b = store.schedules.add(schedule);
-    const c = store.schedules.add(schedule);
-    expect(store.schedules.setState(a, 'scheduled', 'active', 't1')).toBe(true);
-    store.schedules.setFailed(b, 'scheduled', 'no write access', 'scheduled', 't1');
-    store.schedules.setFailed(c, 'scheduled', 'the group is gone', null, 't1');
-    expect(store.schedules.pending().map((s) => s.id)).toEqual([a, b]);
-    expect(store.schedules.get(b)).toMatchObject({ state: 'failed', resumeFrom: 'scheduled', failures: 1 });
-    store.schedules.setWarned(b, 'failed', 't2');
-    expect(store.schedules.get(b)).toMatchObject({ state: 'scheduled', warnedAt: 't2', failures: 0 });
-    expect(store.schedules.counts()).toMatchObject({ scheduled: 1, active: 1, 'failed-final': 1 });
-    expect(store.schedules.list().length).toBe(3);
-    store.schedules.setState(a, 'active', 'done', 't3');
-    expect(store.schedules.list().length).toBe(2);
-    expect(store.schedules.list(true).length).toBe(3);
-    store.close();
+    const a = await store.schedules.add(schedule);
+    const b = await store.schedules.add(schedule);
+    const c = await store.schedules.add(schedule);
+    expect(await store.schedules.setState(a, 'scheduled', 'active', 't1')).toBe(true);
+    await store.schedules.setFailed(b, 'scheduled', 'no write access', 'scheduled', 't1');
+    await store.schedules.setFailed(c, 'scheduled', 'the group is gone', null, 't1');
+    expect((await store.schedules.pending()).map((s) => s.id)).toEqual([a, b]);
+    expect(await store.schedules.get(b)).toMatchObject({
+      state: 'failed',
+      resumeFrom: 'scheduled',
+      failures: 1,
+    });
+    await store.schedules.setWarned(b, 'failed', 't2');
+    expect(await store.schedules.get(b)).toMatchObject({ state: 'scheduled', warnedAt: 't2', failures: 0 });
+    expect(await store.schedules.counts()).toMatchObject({ scheduled: 1, active: 1, 'failed-final': 1 });
+    expect((await store.schedules.list()).length).toBe(3);
+    await store.schedules.setState(a, 'active', 'done', 't3');
+    expect((await store.schedules.list()).length).toBe(2);
+    expect((await store.schedules.list(true)).length).toBe(3);
+    await store.close();
   });
 
-  it("changes a schedule's state only from the state the caller read: a cancelled schedule stays cancelled", () => {
+  it("changes a schedule's state only from the state the caller read: a cancelled schedule stays cancelled", async () => {
     const store = open();
-    const id = store.schedules.add(schedule);
-    expect(store.schedules.setState(id, 'scheduled', 'cancelled', 't1')).toBe(true);
-    expect(store.schedules.setState(id, 'scheduled', 'active', 't2')).toBe(false);
-    expect(store.schedules.setWarned(id, 'scheduled', 't2')).toBe(false);
-    expect(store.schedules.setFailed(id, 'scheduled', 'no write access', 'scheduled', 't2')).toBe(false);
-    expect(store.schedules.get(id)).toMatchObject({ state: 'cancelled', updatedAt: 't1', failures: 0 });
-    store.close();
+    const id = await store.schedules.add(schedule);
+    expect(await store.schedules.setState(id, 'scheduled', 'cancelled', 't1')).toBe(true);
+    expect(await store.schedules.setState(id, 'scheduled', 'active', 't2')).toBe(false);
+    expect(await store.schedules.setWarned(id, 'scheduled', 't2')).toBe(false);
+    expect(await store.schedules.setFailed(id, 'scheduled', 'no write access', 'scheduled', 't2')).toBe(
+      false,
+    );
+    expect(await store.schedules.get(id)).toMatchObject({ state: 'cancelled', updatedAt: 't1', failures: 0 });
+    await store.close();
   });
 
-  it('records password reminders once per threshold, and prunes old events and sent mail only', () => {
+  it('records password reminders once per threshold, and prunes old events and sent mail only', async () => {
     const store = open();
-    store.reminders.record({
+    await store.reminders.record({
       userGuid: 'u',
       expiresAt: '2026-12-01',
       threshold: 7,
       outcome: 'sent',
       at: 't',
     });
-    store.reminders.record({
+    await store.reminders.record({
       userGuid: 'u',
       expiresAt: '2026-12-01',
       threshold: 7,
       outcome: 'passed',
       at: 't',
     });
-    store.reminders.record({
+    await store.reminders.record({
       userGuid: 'u',
       expiresAt: '2026-12-01',
       threshold: 3,
       outcome: 'passed',
       at: 't',
     });
-    expect([...store.reminders.recorded('u', '2026-12-01')].sort()).toEqual([3, 7]);
-    expect(store.reminders.recorded('u', '2027-01-01').size).toBe(0);
+    expect([...(await store.reminders.recorded('u', '2026-12-01'))].sort()).toEqual([3, 7]);
+    expect((await store.reminders.recorded('u', '2027-01-01')).size).toBe(0);
 
-    const old = store.cycles.begin('incremental', '2026-01-01T00:00:00.000Z');
-    store.events.add(old, '2026-01-01T00:00:01.000Z', {
+    const old = await store.cycles.begin('incremental', '2026-01-01T00:00:00.000Z');
+    await store.events.add(old, '2026-01-01T00:00:01.000Z', {
       type: 'object.created',
       object: { guid: 'a', dn: 'CN=A', class: 'user' },
     });
-    const sent = store.outbox.add(message({ createdAt: '2026-01-01T00:00:00.000Z' }));
-    store.outbox.markSent(sent, '2026-01-01T00:00:02.000Z', 1);
-    store.outbox.add(message({ createdAt: '2026-01-01T00:00:00.000Z' })); // pending: kept
-    expect(store.prune('2026-06-01T00:00:00.000Z')).toEqual({ events: 1, messages: 1, cycles: 1 });
-    expect(store.outbox.counts()).toEqual({ pending: 1, held: 0, digest: 0, sent: 0, failed: 0 });
-    store.close();
+    const sent = await store.outbox.add(message({ createdAt: '2026-01-01T00:00:00.000Z' }));
+    await store.outbox.markSent(sent, '2026-01-01T00:00:02.000Z', 1);
+    await store.outbox.add(message({ createdAt: '2026-01-01T00:00:00.000Z' })); // pending: kept
+    expect(await store.prune('2026-06-01T00:00:00.000Z')).toEqual({ events: 1, messages: 1, cycles: 1 });
+    expect(await store.outbox.counts()).toEqual({ pending: 1, held: 0, digest: 0, sent: 0, failed: 0 });
+    await store.close();
   });
 
-  it('keeps audit records until matched or pruned, and where each audit file was read', () => {
+  it('keeps audit records until matched or pruned, and where each audit file was read', async () => {
     const store = open();
     const record = (at: string, attribute: string) => ({
       at,
@@ -341,41 +362,45 @@ describe.each([
       attribute,
       member: null,
     });
-    store.audit.add([
+    await store.audit.add([
       record('2026-12-02T08:00:00.000Z', 'title'),
       record('2026-12-02T09:00:00.000Z', 'mail'),
     ]);
-    const [first, second] = store.audit.unused('2026-12-02T00:00:00.000Z');
+    const [first, second] = await store.audit.unused('2026-12-02T00:00:00.000Z');
     expect([first?.attribute, second?.attribute]).toEqual(['title', 'mail']);
-    store.audit.markUsed([first!.id]);
-    expect(store.audit.unused('2026-12-02T00:00:00.000Z').map((r) => r.attribute)).toEqual(['mail']);
-    expect(store.audit.unused('2026-12-02T09:30:00.000Z')).toEqual([]);
-    expect(store.audit.prune('2026-12-02T08:30:00.000Z')).toBe(1);
+    await store.audit.markUsed([first!.id]);
+    expect((await store.audit.unused('2026-12-02T00:00:00.000Z')).map((r) => r.attribute)).toEqual(['mail']);
+    expect(await store.audit.unused('2026-12-02T09:30:00.000Z')).toEqual([]);
+    expect(await store.audit.prune('2026-12-02T08:30:00.000Z')).toBe(1);
 
-    expect(store.audit.positions()).toEqual([]);
-    store.audit.setPositions([
+    expect(await store.audit.positions()).toEqual([]);
+    await store.audit.setPositions([
       { file: '2049:17', path: '/var/log/samba/audit.log', offset: 4096, head: 'ab' },
     ]);
-    store.audit.setPositions([{ file: '2049:18', path: '/var/log/samba/audit.log', offset: 10, head: 'cd' }]);
-    expect(store.audit.positions()).toEqual([
+    await store.audit.setPositions([
       { file: '2049:18', path: '/var/log/samba/audit.log', offset: 10, head: 'cd' },
     ]);
-    store.close();
+    expect(await store.audit.positions()).toEqual([
+      { file: '2049:18', path: '/var/log/samba/audit.log', offset: 10, head: 'cd' },
+    ]);
+    await store.close();
   });
 });
 
 describe('outbox claims across processes (two SQLite connections to one file)', () => {
-  it('only one connection wins the claim on a message', () => {
+  it('only one connection wins the claim on a message', async () => {
     const path = join(tempDir(), 'state.db');
     const daemon = SqliteStore.open(path);
     const cli = SqliteStore.open(path);
-    const id = daemon.outbox.add(message());
-    expect(cli.outbox.claim(id, '2026-11-25T08:00:00.000Z', '2026-11-25T08:01:00.000Z', 'cli')).toBe(true);
-    expect(daemon.outbox.claim(id, '2026-11-25T08:00:00.000Z', '2026-11-25T08:01:00.000Z', 'daemon')).toBe(
-      false,
+    const id = await daemon.outbox.add(message());
+    expect(await cli.outbox.claim(id, '2026-11-25T08:00:00.000Z', '2026-11-25T08:01:00.000Z', 'cli')).toBe(
+      true,
     );
-    expect(daemon.outbox.due('2026-11-25T08:00:30.000Z')).toEqual([]);
-    daemon.close();
-    cli.close();
+    expect(
+      await daemon.outbox.claim(id, '2026-11-25T08:00:00.000Z', '2026-11-25T08:01:00.000Z', 'daemon'),
+    ).toBe(false);
+    expect(await daemon.outbox.due('2026-11-25T08:00:30.000Z')).toEqual([]);
+    await daemon.close();
+    await cli.close();
   });
 });

@@ -64,7 +64,7 @@ export async function lifecycleJob(deps: Deps, options: { dryRun: boolean }): Pr
   // The cycle row the run's events belong to. It commits on its own, before the first step:
   // a step that fails rolls back its own writes, never the row the next steps refer to.
   let cycleId: number | null = null;
-  for (const original of store.schedules.pending()) {
+  for (const original of await store.schedules.pending()) {
     let schedule = original;
     for (let guard = 0; guard < 3; guard++) {
       const now = clock.now();
@@ -85,13 +85,13 @@ export async function lifecycleJob(deps: Deps, options: { dryRun: boolean }): Pr
         continue;
       }
       try {
-        cycleId ??= store.cycles.begin('lifecycle', now.toISOString());
+        cycleId ??= await store.cycles.begin('lifecycle', now.toISOString());
         const run = cycleId;
         const read = schedule;
         const applied = await store.transaction(async () => {
           // The list was read when the run began: `temp cancel` may have changed the schedule
           // since. Read it again inside the step's transaction and apply only what was read.
-          if (!unchanged(store.schedules.get(read.id), read)) return null;
+          if (!unchanged(await store.schedules.get(read.id), read)) return null;
           return applyStep(deps, base, read, from, step, run, now);
         });
         if (applied === null) {
@@ -99,18 +99,18 @@ export async function lifecycleJob(deps: Deps, options: { dryRun: boolean }): Pr
           break;
         }
         done.push({ schedule, step, event: applied.event, ...(applied.note ? { note: applied.note } : {}) });
-        schedule = store.schedules.get(schedule.id) ?? schedule;
+        schedule = (await store.schedules.get(schedule.id)) ?? schedule;
       } catch (err: unknown) {
         const message = errorMessage(err);
         const final = err instanceof GoneError;
         if (
-          !store.schedules.setFailed(
+          !(await store.schedules.setFailed(
             schedule.id,
             schedule.state,
             message,
             final ? null : from,
             now.toISOString(),
-          )
+          ))
         ) {
           log.info('lifecycle schedule changed since the run began; left as it is', {
             schedule: schedule.id,
@@ -134,7 +134,7 @@ export async function lifecycleJob(deps: Deps, options: { dryRun: boolean }): Pr
   }
   if (cycleId !== null) {
     const failed = done.filter((d) => d.error !== undefined).length;
-    store.cycles.finish(cycleId, {
+    await store.cycles.finish(cycleId, {
       finishedAt: clock.now().toISOString(),
       durationMs: 0,
       outcome: failed > 0 ? 'failed' : 'ok',
@@ -186,7 +186,7 @@ async function applyStep(
     if (from === 'scheduled') {
       // The removal never took effect as far as the state knows: nobody to tell of a rejoin.
       const note = `the start was never applied before the end; not put back: ${reason}`;
-      moved(store.schedules.setState(s.id, s.state, 'done', at, note), s.id);
+      moved(await store.schedules.setState(s.id, s.state, 'done', at, note), s.id);
       return { event: 'lifecycle.not-rejoined', note };
     }
     log.warn('temporary removal ended; the member is not put back', {
@@ -207,7 +207,7 @@ async function applyStep(
       now,
       reason,
     );
-    moved(store.schedules.setState(s.id, s.state, 'done', at, `not put back: ${reason}`), s.id);
+    moved(await store.schedules.setState(s.id, s.state, 'done', at, `not put back: ${reason}`), s.id);
     return { event: 'lifecycle.not-rejoined', note: `not put back: ${reason}` };
   }
   if (operation !== null) {
@@ -228,8 +228,8 @@ async function applyStep(
     const inPlace = holds(target, attribute, ref) === (operation === 'add');
     const value = subject ? subject.dn : `<GUID=${s.subjectGuid}>`;
     if (!inPlace) await deps.directory.modify(target.dn, operation, attribute, [value]);
-    if (step === 'start') store.schedules.recordStart(s.id, !inPlace);
-    applyOwnChange(store.snapshot, target.guid, attribute, operation, ref);
+    if (step === 'start') await store.schedules.recordStart(s.id, !inPlace);
+    await applyOwnChange(store.snapshot, target.guid, attribute, operation, ref);
     log.info(inPlace ? 'lifecycle change already in place' : 'lifecycle change applied', {
       schedule: s.id,
       step,
@@ -249,14 +249,14 @@ async function applyStep(
     // no temporary grant outlives its schedule; nobody is told of a start that never was.
     const note = 'the start was never applied before the end; the end was applied and nobody was told';
     log.warn('lifecycle schedule ended before its start was applied', { schedule: s.id });
-    moved(store.schedules.setState(s.id, s.state, 'done', at, note), s.id);
+    moved(await store.schedules.setState(s.id, s.state, 'done', at, note), s.id);
     return { event, note };
   }
   await record(deps, base, s, step, event, target, subject ?? null, cycleId, now);
   moved(
     step === 'warn'
-      ? store.schedules.setWarned(s.id, s.state, at)
-      : store.schedules.setState(s.id, s.state, stateAfter(step, from), at),
+      ? await store.schedules.setWarned(s.id, s.state, at)
+      : await store.schedules.setState(s.id, s.state, stateAfter(step, from), at),
     s.id,
   );
   return { event };

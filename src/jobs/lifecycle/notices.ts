@@ -53,7 +53,7 @@ export async function record(
     ...(until ? { until } : {}),
     ...(reason ? { reason } : {}),
   };
-  const eventId = store.events.add(cycleId, at, lifecycleEvent);
+  const eventId = await store.events.add(cycleId, at, lifecycleEvent);
 
   // Lifecycle notices look people up in the directory (the snapshot may be a poll behind);
   // groups are told through their members, one level down.
@@ -115,7 +115,7 @@ export async function record(
     if (seen.has(key)) continue;
     seen.add(key);
     const recipientName = r.to.name === null ? null : showValue(r.to.name);
-    queue(
+    await queue(
       'lifecycle',
       [r.to.address],
       [],
@@ -128,7 +128,7 @@ export async function record(
     config.notify.protectedGroups && isProtectedEntry(target, config.notify.protectedGroupsExtra);
   // The chat channels, webhooks and SIEM sinks hear of it as of any change.
   const recorded = [{ id: eventId, cycle: cycleId, at, event: lifecycleEvent }];
-  queueObjectItems(store.outbox, config, {
+  await queueObjectItems(store.outbox, config, {
     cycleId,
     createdAt: at,
     guid: target.guid,
@@ -147,7 +147,7 @@ export async function record(
       ],
     }),
   });
-  queueSiemRecords(store.outbox, config, recorded, () => protectedTarget);
+  await queueSiemRecords(store.outbox, config, recorded, () => protectedTarget);
   const always = event === 'lifecycle.not-rejoined' || protectedTarget;
   if ((seen.size > 0 || always) && config.smtp.to.length + config.smtp.cc.length > 0) {
     const rendered = deps.renderer.render('lifecycle', {
@@ -157,6 +157,6 @@ export async function record(
       protectedGroup: protectedTarget,
       recipientName: null,
     });
-    queue('admin-copy', config.smtp.to, config.smtp.cc, rendered, protectedTarget);
+    await queue('admin-copy', config.smtp.to, config.smtp.cc, rendered, protectedTarget);
   }
 }

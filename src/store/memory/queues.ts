@@ -12,6 +12,7 @@ import {
   type ScheduleCounts,
   type ScheduleState,
   type ScheduleStore,
+  type Synchronous,
 } from '../ports.js';
 
 export interface QueueData {
@@ -35,7 +36,7 @@ abstract class MemoryTable {
   }
 }
 
-export class MemoryOutbox extends MemoryTable implements OutboxStore {
+export class MemoryOutbox extends MemoryTable implements Synchronous<OutboxStore> {
   #all(): OutboxMessage[] {
     return [...this.data().outbox.values()].sort(byId);
   }
@@ -196,7 +197,7 @@ export class MemoryOutbox extends MemoryTable implements OutboxStore {
   }
 }
 
-export class MemorySchedules extends MemoryTable implements ScheduleStore {
+export class MemorySchedules extends MemoryTable implements Synchronous<ScheduleStore> {
   #all(): Schedule[] {
     return [...this.data().schedules.values()].sort(byId);
   }

@@ -1,7 +1,7 @@
 /** The snapshot port in memory (for tests): the same answers as the SQLite one. */
 import type { SnapshotObject, StoredMember } from '../../core/snapshot.js';
 import type { MemberRef } from '../../core/types.js';
-import type { SnapshotCounts, SnapshotStore } from '../ports.js';
+import type { SnapshotCounts, SnapshotStore, Synchronous } from '../ports.js';
 
 export interface SnapshotData {
   objects: Map<string, SnapshotObject>;
@@ -20,7 +20,7 @@ const memberKey = (m: { guid: string | null; dn: string }) => m.guid ?? `dn:${m.
 const beneath = (dn: string, base: string) => dn.toLowerCase().endsWith(`,${base.toLowerCase()}`);
 const rebased = (dn: string, from: string, to: string) => dn.slice(0, dn.length - from.length) + to;
 
-export class MemorySnapshot implements SnapshotStore {
+export class MemorySnapshot implements Synchronous<SnapshotStore> {
   readonly #data: () => SnapshotData;
 
   constructor(data: () => SnapshotData) {
@@ -32,6 +32,15 @@ export class MemorySnapshot implements SnapshotStore {
     return object && structuredClone(object);
   }
 
+  getObjects(guids: readonly string[]): Map<string, SnapshotObject> {
+    const found = new Map<string, SnapshotObject>();
+    for (const guid of guids) {
+      const object = this.getObject(guid);
+      if (object) found.set(guid, object);
+    }
+    return found;
+  }
+
   putObject(object: SnapshotObject): void {
     this.#data().objects.set(object.guid, structuredClone(object));
   }
@@ -39,6 +48,15 @@ export class MemorySnapshot implements SnapshotStore {
   deleteObject(guid: string): void {
     this.#data().objects.delete(guid);
     this.#data().memberships.delete(guid);
+  }
+
+  classesOf(guids: readonly string[]): Map<string, string> {
+    const found = new Map<string, string>();
+    for (const guid of guids) {
+      const cls = this.classOf(guid);
+      if (cls !== null) found.set(guid, cls);
+    }
+    return found;
   }
 
   classOf(guid: string): string | null {

@@ -11,6 +11,11 @@ import type { DirectoryEvent } from '../../core/events.js';
 import type { DirectoryIdentity } from '../../core/types.js';
 import {
   openedCycle,
+  promisedPort,
+  settled,
+  type OutboxStore,
+  type ScheduleStore,
+  type SnapshotStore,
   type CycleKind,
   type CycleLog,
   type CycleRecord,
@@ -24,6 +29,7 @@ import {
   type ReminderRecord,
   type ReminderStore,
   type StateStore,
+  type Synchronous,
 } from '../ports.js';
 import { MemoryOutbox, MemorySchedules, type QueueData } from './queues.js';
 import { emptySnapshot, MemorySnapshot, type SnapshotData } from './snapshot.js';
@@ -56,19 +62,23 @@ export class MemoryStore implements StateStore {
   };
   #inTransaction = false;
   #closed = false;
-  readonly snapshot = new MemorySnapshot(() => this.#data);
-  readonly events: EventLog = new MemoryEventLog(() => this.#data);
-  readonly cycles = new MemoryCycleLog(() => this.#data);
-  readonly outbox = new MemoryOutbox(
-    () => this.#data,
-    () => this.#data.ids.outbox++,
+  readonly snapshot = promisedPort<SnapshotStore>(new MemorySnapshot(() => this.#data));
+  readonly events = promisedPort<EventLog>(new MemoryEventLog(() => this.#data));
+  readonly cycles = promisedPort<CycleLog>(new MemoryCycleLog(() => this.#data));
+  readonly outbox = promisedPort<OutboxStore>(
+    new MemoryOutbox(
+      () => this.#data,
+      () => this.#data.ids.outbox++,
+    ),
   );
-  readonly schedules = new MemorySchedules(
-    () => this.#data,
-    () => this.#data.ids.schedules++,
+  readonly schedules = promisedPort<ScheduleStore>(
+    new MemorySchedules(
+      () => this.#data,
+      () => this.#data.ids.schedules++,
+    ),
   );
-  readonly reminders: ReminderStore = new MemoryReminders(() => this.#data);
-  readonly audit: AuditStore = new MemoryAudit(() => this.#data);
+  readonly reminders = promisedPort<ReminderStore>(new MemoryReminders(() => this.#data));
+  readonly audit = promisedPort<AuditStore>(new MemoryAudit(() => this.#data));
 
   async transaction<T>(work: () => Promise<T>): Promise<T> {
     if (this.#inTransaction) throw new Error('transactions do not nest');
@@ -84,7 +94,11 @@ export class MemoryStore implements StateStore {
     }
   }
 
-  prune(before: string): PruneCounts {
+  prune(before: string): Promise<PruneCounts> {
+    return settled(() => this.#prune(before));
+  }
+
+  #prune(before: string): PruneCounts {
     const data = this.#data;
     let events = 0;
     let messages = 0;
@@ -107,12 +121,13 @@ export class MemoryStore implements StateStore {
     return this.#closed;
   }
 
-  close(): void {
+  close(): Promise<void> {
     this.#closed = true;
+    return Promise.resolve();
   }
 }
 
-class MemoryEventLog implements EventLog {
+class MemoryEventLog implements Synchronous<EventLog> {
   readonly #data: () => Data;
 
   constructor(data: () => Data) {
@@ -187,7 +202,7 @@ class MemoryEventLog implements EventLog {
   }
 }
 
-class MemoryCycleLog implements CycleLog {
+class MemoryCycleLog implements Synchronous<CycleLog> {
   readonly #data: () => Data;
 
   constructor(data: () => Data) {
@@ -251,7 +266,7 @@ class MemoryCycleLog implements CycleLog {
   }
 }
 
-class MemoryReminders implements ReminderStore {
+class MemoryReminders implements Synchronous<ReminderStore> {
   readonly #data: () => Data;
 
   constructor(data: () => Data) {
@@ -273,7 +288,7 @@ class MemoryReminders implements ReminderStore {
   }
 }
 
-class MemoryAudit implements AuditStore {
+class MemoryAudit implements Synchronous<AuditStore> {
   readonly #data: () => Data;
 
   constructor(data: () => Data) {

@@ -1,10 +1,10 @@
 /** Audit records and audit-file positions on SQLite (migrations 8 and 12). */
 import type { AuditRecord } from '../../core/audit.js';
 import type { StoredAuditRecord } from '../../core/correlate.js';
-import type { AuditPosition, AuditStore } from '../ports.js';
+import type { AuditPosition, AuditStore, Synchronous } from '../ports.js';
 import type { Statements } from './database.js';
 
-export class SqliteAudit implements AuditStore {
+export class SqliteAudit implements Synchronous<AuditStore> {
   readonly #sql: Statements;
 
   constructor(statements: Statements) {

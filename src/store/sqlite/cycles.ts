@@ -10,11 +10,12 @@ import {
   type CycleRecord,
   type DirectoryState,
   type LastRun,
+  type Synchronous,
 } from '../ports.js';
 import type { Statements } from './database.js';
 import { REDACTION_KEY } from './scrub.js';
 
-export class SqliteCycleLog implements CycleLog {
+export class SqliteCycleLog implements Synchronous<CycleLog> {
   readonly #sql: Statements;
 
   constructor(statements: Statements) {

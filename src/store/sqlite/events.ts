@@ -1,9 +1,9 @@
 /** The event log on SQLite: one row per event, the event itself as JSON. */
 import type { DirectoryEvent } from '../../core/events.js';
-import type { EventLog, HistoryEvent } from '../ports.js';
+import type { EventLog, HistoryEvent, Synchronous } from '../ports.js';
 import type { Statements } from './database.js';
 
-export class SqliteEventLog implements EventLog {
+export class SqliteEventLog implements Synchronous<EventLog> {
   readonly #sql: Statements;
 
   constructor(statements: Statements) {

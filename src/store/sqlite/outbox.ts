@@ -11,6 +11,7 @@ import type {
   OutboxStatus,
   OutboxStore,
   Envelope,
+  Synchronous,
 } from '../ports.js';
 import { SIEM_PREFIX } from '../../core/channels.js';
 import type { Statements } from './database.js';
@@ -61,7 +62,7 @@ function fromRow(r: Row): OutboxMessage {
   };
 }
 
-export class SqliteOutbox implements OutboxStore {
+export class SqliteOutbox implements Synchronous<OutboxStore> {
   readonly #sql: Statements;
 
   constructor(statements: Statements) {

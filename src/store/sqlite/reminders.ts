@@ -1,8 +1,8 @@
 /** Password reminders on SQLite: one row per user, expiry date and threshold handled. */
-import type { ReminderRecord, ReminderStore } from '../ports.js';
+import type { ReminderRecord, ReminderStore, Synchronous } from '../ports.js';
 import type { Statements } from './database.js';
 
-export class SqliteReminders implements ReminderStore {
+export class SqliteReminders implements Synchronous<ReminderStore> {
   readonly #sql: Statements;
 
   constructor(statements: Statements) {

@@ -12,6 +12,7 @@ import {
   type ScheduleKind,
   type ScheduleState,
   type ScheduleStore,
+  type Synchronous,
 } from '../ports.js';
 import type { Statements } from './database.js';
 
@@ -55,7 +56,7 @@ const fromRow = (r: Row): Schedule => ({
   startChanged: r.start_changed === null ? null : r.start_changed === 1,
 });
 
-export class SqliteSchedules implements ScheduleStore {
+export class SqliteSchedules implements Synchronous<ScheduleStore> {
   readonly #sql: Statements;
 
   constructor(statements: Statements) {

@@ -4,7 +4,7 @@
  */
 import type { SnapshotObject, StoredMember } from '../../core/snapshot.js';
 import type { MemberRef } from '../../core/types.js';
-import type { SnapshotCounts, SnapshotStore } from '../ports.js';
+import type { SnapshotCounts, SnapshotStore, Synchronous } from '../ports.js';
 import { Statements, type Db } from './database.js';
 
 const INSERT_MEMBER =
@@ -14,7 +14,7 @@ const BENEATH = 'lower(substr(dn, -length(@from) - 1)) = lower(@suffix)';
 
 const memberKey = (m: { guid: string | null; dn: string }) => m.guid ?? `dn:${m.dn}`;
 
-export class SqliteSnapshot implements SnapshotStore {
+export class SqliteSnapshot implements Synchronous<SnapshotStore> {
   readonly #db: Db;
   readonly #sql: Statements;
 
@@ -47,6 +47,24 @@ export class SqliteSnapshot implements SnapshotStore {
       usnChanged: row.usn_changed,
       attributes: JSON.parse(row.attributes) as SnapshotObject['attributes'],
     };
+  }
+
+  getObjects(guids: readonly string[]): Map<string, SnapshotObject> {
+    const found = new Map<string, SnapshotObject>();
+    for (const guid of guids) {
+      const object = this.getObject(guid);
+      if (object) found.set(guid, object);
+    }
+    return found;
+  }
+
+  classesOf(guids: readonly string[]): Map<string, string> {
+    const found = new Map<string, string>();
+    for (const guid of guids) {
+      const cls = this.classOf(guid);
+      if (cls !== null) found.set(guid, cls);
+    }
+    return found;
   }
 
   classOf(guid: string): string | null {

@@ -4,7 +4,19 @@
  * transaction, and a cycle that fails part-way commits nothing.
  */
 import { TemporaryError } from '../../errors.js';
-import type { PruneCounts, StateStore } from '../ports.js';
+import {
+  promisedPort,
+  settled,
+  type AuditStore,
+  type CycleLog,
+  type EventLog,
+  type OutboxStore,
+  type PruneCounts,
+  type ReminderStore,
+  type ScheduleStore,
+  type SnapshotStore,
+  type StateStore,
+} from '../ports.js';
 import { SqliteAudit } from './audit.js';
 import { SqliteCycleLog } from './cycles.js';
 import { openDatabase, Statements, type Db } from './database.js';
@@ -17,24 +29,24 @@ import { SqliteSnapshot } from './snapshot.js';
 export class SqliteStore implements StateStore {
   readonly #db: Db;
   #inTransaction = false;
-  readonly snapshot: SqliteSnapshot;
-  readonly events: SqliteEventLog;
-  readonly cycles: SqliteCycleLog;
-  readonly outbox: SqliteOutbox;
-  readonly schedules: SqliteSchedules;
-  readonly reminders: SqliteReminders;
-  readonly audit: SqliteAudit;
+  readonly snapshot: SnapshotStore;
+  readonly events: EventLog;
+  readonly cycles: CycleLog;
+  readonly outbox: OutboxStore;
+  readonly schedules: ScheduleStore;
+  readonly reminders: ReminderStore;
+  readonly audit: AuditStore;
 
   private constructor(db: Db) {
     this.#db = db;
     const statements = new Statements(db);
-    this.snapshot = new SqliteSnapshot(db, statements);
-    this.events = new SqliteEventLog(statements);
-    this.cycles = new SqliteCycleLog(statements);
-    this.outbox = new SqliteOutbox(statements);
-    this.schedules = new SqliteSchedules(statements);
-    this.reminders = new SqliteReminders(statements);
-    this.audit = new SqliteAudit(statements);
+    this.snapshot = promisedPort<SnapshotStore>(new SqliteSnapshot(db, statements));
+    this.events = promisedPort<EventLog>(new SqliteEventLog(statements));
+    this.cycles = promisedPort<CycleLog>(new SqliteCycleLog(statements));
+    this.outbox = promisedPort<OutboxStore>(new SqliteOutbox(statements));
+    this.schedules = promisedPort<ScheduleStore>(new SqliteSchedules(statements));
+    this.reminders = promisedPort<ReminderStore>(new SqliteReminders(statements));
+    this.audit = promisedPort<AuditStore>(new SqliteAudit(statements));
   }
 
   /** Opens (creating with mode 0600 when missing), checks and migrates the state file. */
@@ -73,7 +85,11 @@ export class SqliteStore implements StateStore {
   }
 
   /** Pending, held and failed messages stay. Freed pages are overwritten (secure_delete). */
-  prune(before: string): PruneCounts {
+  prune(before: string): Promise<PruneCounts> {
+    return settled(() => this.#prune(before));
+  }
+
+  #prune(before: string): PruneCounts {
     this.#db.pragma('secure_delete = ON');
     try {
       return this.#db.transaction(() => {
@@ -95,7 +111,8 @@ export class SqliteStore implements StateStore {
     }
   }
 
-  close(): void {
+  close(): Promise<void> {
     if (this.#db.open) this.#db.close();
+    return Promise.resolve();
   }
 }
