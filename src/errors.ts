@@ -108,13 +108,34 @@ export class ChannelError extends AdnotifyError {
 
 /** The state database cannot be used as it is (corrupt, newer schema, unreadable). */
 export class StateError extends AdnotifyError {
-  override readonly exitCode = ExitCode.software;
+  override readonly exitCode: ExitCode = ExitCode.software;
+}
+
+/** The state database (PostgreSQL) could not be reached: exit 69, naming the host. */
+export class StateUnavailableError extends StateError {
+  override readonly exitCode = ExitCode.unavailable;
+}
+
+/** The state database refused the credentials: exit 77, never quoting the password. */
+export class StateAuthError extends StateError {
+  override readonly exitCode = ExitCode.noPermission;
+}
+
+/** The state was written by a newer adnotify: exit 78 (upgrade, or point the config elsewhere). */
+export class StateTooNewError extends StateError {
+  override readonly exitCode = ExitCode.config;
 }
 
 /** Something that may succeed when tried again later (state locked by another process). */
 export class TemporaryError extends AdnotifyError {
   override readonly exitCode = ExitCode.tempFail;
 }
+
+/**
+ * This instance no longer holds the leader lease (another took it over, or it expired while
+ * this one was paused or cut off): what it was about to commit is rolled back.
+ */
+export class DeposedError extends TemporaryError {}
 
 /**
  * The DC adnotify moved to does not yet hold everything the previous one had: the cycle waits

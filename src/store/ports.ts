@@ -32,11 +32,58 @@ export interface StateStore {
    */
   transaction<T>(work: () => Promise<T>): Promise<T>;
   /**
+   * The leader lease of an active/standby pair (PostgreSQL), or null where there is one
+   * instance by design (SQLite: one file on one machine).
+   */
+  readonly lease: LeaseStore | null;
+  /**
+   * Fences every later transaction with the lease `held` (or none with null): one commits only
+   * while `held.instance` still holds the lease with `held.token`, unexpired, and otherwise
+   * rolls back with {@link DeposedError}. A leader paused or cut off past its lease and waking
+   * up late commits nothing. A no-op without a lease.
+   */
+  fence(held: HeldLease | null): void;
+  /**
    * Removes what is older than `before` (ISO time) and no longer needed: events, sent messages
    * (their bodies are personal data) and the cycles nothing refers to any more.
    */
   prune(before: string): Promise<PruneCounts>;
   close(): Promise<void>;
+}
+
+export interface HeldLease {
+  instance: string;
+  token: bigint;
+}
+
+/** The lease row, as the database has it. Times are ISO 8601, of the database's clock. */
+export interface LeaseState {
+  holder: string | null;
+  token: bigint;
+  since: string | null;
+  heartbeatAt: string | null;
+  expiresAt: string | null;
+}
+
+export interface InstanceRecord {
+  instance: string;
+  role: 'leader' | 'standby';
+  heartbeatAt: string;
+}
+
+export interface LeaseStore {
+  /**
+   * Takes the lease for `instance` for `seconds` when nobody holds it or its holder let it
+   * expire (a new token then), or renews it when `instance` holds it (same token). Returns the
+   * lease as it is after: held by `instance` or by another.
+   */
+  acquire(instance: string, seconds: number): Promise<LeaseState>;
+  /** Gives the lease up (a clean stop), so that a standby takes over at once. */
+  release(instance: string, token: bigint): Promise<void>;
+  /** Records that `instance` is alive in `role` (status lists the instances). */
+  heartbeat(instance: string, role: 'leader' | 'standby'): Promise<void>;
+  /** The lease and every instance seen in the last `withinSeconds`. */
+  view(withinSeconds: number): Promise<{ lease: LeaseState; instances: InstanceRecord[] }>;
 }
 
 export interface PruneCounts {

@@ -5,13 +5,15 @@
  */
 import { join } from 'node:path';
 
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { MemoryStore } from '../../src/store/memory/store.js';
 import { applyOwnChange } from '../../src/store/ownChange.js';
 import type { NewMessage, NewSchedule, StateStore } from '../../src/store/ports.js';
+import { PostgresStore } from '../../src/store/postgres/store.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { tempDir } from '../support/cli.js';
+import { PostgresServer, requirePostgres } from '../support/postgres.js';
 import { A_SCHEDULE } from '../support/schedules.js';
 
 const identity = {
@@ -39,12 +41,27 @@ const message = (over: Partial<NewMessage> = {}): NewMessage => ({
 
 const schedule: NewSchedule = A_SCHEDULE;
 
-describe.each([
-  ['SqliteStore', (): StateStore => SqliteStore.open(join(tempDir(), 'state.db'))],
-  ['MemoryStore', (): StateStore => new MemoryStore()],
-])('the state ports on %s', (_name, open) => {
+/** PostgreSQL started for this file (a fresh database per test), when installed. */
+const withPostgres = requirePostgres();
+let postgres: PostgresServer | undefined;
+beforeAll(async () => {
+  if (withPostgres) postgres = await PostgresServer.start();
+}, 60_000);
+afterAll(() => {
+  postgres?.destroy();
+});
+
+const stores: [string, () => Promise<StateStore>][] = [
+  ['SqliteStore', () => Promise.resolve(SqliteStore.open(join(tempDir(), 'state.db')))],
+  ['MemoryStore', () => Promise.resolve(new MemoryStore())],
+];
+if (withPostgres) {
+  stores.push(['PostgresStore', async () => PostgresStore.open({ url: await postgres!.database() })]);
+}
+
+describe.each(stores)('the state ports on %s', (_name, open) => {
   it('keeps a 64-bit USN cursor exactly', async () => {
-    const store = open();
+    const store = await open();
     await store.cycles.setDirectoryState(identity, identity.highestCommittedUSN, 'now', 'then');
     expect((await store.cycles.directoryState())?.usnCursor).toBe(9_007_199_254_740_993n);
     await store.cycles.setCursor(identity.highestCommittedUSN + 1n, 'later');
@@ -56,7 +73,7 @@ describe.each([
   });
 
   it('commits nothing when the work inside a transaction fails, in any port', async () => {
-    const store = open();
+    const store = await open();
     await expect(
       store.transaction(async () => {
         await store.snapshot.putContainer('guid-1', 'OU=A,DC=x');
@@ -74,7 +91,7 @@ describe.each([
   });
 
   it('moves the stored DNs beneath a renamed container, and only those', async () => {
-    const store = open();
+    const store = await open();
     const put = async (guid: string, dn: string) => {
       await store.snapshot.putObject({ guid, dn, class: 'user', usnChanged: 1n, attributes: {} });
     };
@@ -112,7 +129,7 @@ describe.each([
   });
 
   it('keeps memberships by GUID, or by DN for a member without one, and writes only the difference', async () => {
-    const store = open();
+    const store = await open();
     const a = { guid: 'a', sid: null, dn: 'CN=A,DC=x' };
     const b = { guid: 'b', sid: null, dn: 'CN=B,DC=x' };
     const foreign = { guid: null, sid: null, dn: 'CN=F,DC=y' };
@@ -149,7 +166,7 @@ describe.each([
   });
 
   it('keeps events with their cycle, in order, as history prints them', async () => {
-    const store = open();
+    const store = await open();
     const cycle = await store.cycles.begin('incremental', '2026-11-25T08:00:00.000Z');
     const object = { guid: 'a', dn: 'CN=A,DC=x', class: 'user' };
     const other = { guid: 'b', dn: 'CN=B,DC=x', class: 'user' };
@@ -179,7 +196,7 @@ describe.each([
   });
 
   it('moves messages through the outbox: due, retried, failed, held, released, discarded', async () => {
-    const store = open();
+    const store = await open();
     const cycle = await store.cycles.begin('incremental', 'now');
     const first = await store.outbox.add(message({ cycleId: cycle }));
     const second = await store.outbox.add(message({ cycleId: cycle, createdAt: '2026-11-25T09:00:00.000Z' }));
@@ -199,7 +216,7 @@ describe.each([
   });
 
   it('keeps each channel apart: due by channel, SIEM records never held, digest items marked sent once, waiting counted by channel', async () => {
-    const store = open();
+    const store = await open();
     const cycle = await store.cycles.begin('incremental', 'now');
     const mail = await store.outbox.add(message({ cycleId: cycle }));
     const chat = await store.outbox.add(message({ cycleId: cycle, channel: 'chat' }));
@@ -228,7 +245,7 @@ describe.each([
   });
 
   it('claims a message for one sender at a time; every outcome ends the claim; an old claim expires', async () => {
-    const store = open();
+    const store = await open();
     const id = await store.outbox.add(message());
     const t = (m: number) => `2026-11-25T08:0${m}:00.000Z`;
     expect(await store.outbox.claim(id, t(0), t(1), 'daemon')).toBe(true);
@@ -247,7 +264,7 @@ describe.each([
   });
 
   it('releases the claims of a sender that is gone, and only those', async () => {
-    const store = open();
+    const store = await open();
     const a = await store.outbox.add(message());
     const b = await store.outbox.add(message());
     const [now, later] = ['2026-11-25T08:00:00.000Z', '2026-11-25T08:01:00.000Z'];
@@ -261,7 +278,7 @@ describe.each([
   });
 
   it("the flood guard holds a cycle's messages but never its copies about protected groups", async () => {
-    const store = open();
+    const store = await open();
     const cycle = await store.cycles.begin('incremental', 'now');
     const ordinary = await store.outbox.add(message({ cycleId: cycle }));
     const privileged = await store.outbox.add(message({ cycleId: cycle, protectedGroup: true }));
@@ -274,7 +291,7 @@ describe.each([
   });
 
   it('keeps schedules: pending until done, failures with where to go on from, counts by state', async () => {
-    const store = open();
+    const store = await open();
     const a = await store.schedules.add(schedule);
     const b = await store.schedules.add(schedule);
     const c = await store.schedules.add(schedule);
@@ -298,7 +315,7 @@ describe.each([
   });
 
   it("changes a schedule's state only from the state the caller read: a cancelled schedule stays cancelled", async () => {
-    const store = open();
+    const store = await open();
     const id = await store.schedules.add(schedule);
     expect(await store.schedules.setState(id, 'scheduled', 'cancelled', 't1')).toBe(true);
     expect(await store.schedules.setState(id, 'scheduled', 'active', 't2')).toBe(false);
@@ -311,7 +328,7 @@ describe.each([
   });
 
   it('records password reminders once per threshold, and prunes old events and sent mail only', async () => {
-    const store = open();
+    const store = await open();
     await store.reminders.record({
       userGuid: 'u',
       expiresAt: '2026-12-01',
@@ -350,7 +367,7 @@ describe.each([
   });
 
   it('keeps audit records until matched or pruned, and where each audit file was read', async () => {
-    const store = open();
+    const store = await open();
     const record = (at: string, attribute: string) => ({
       at,
       actorSid: 'S-1-5-21-1-2-3-1102',

@@ -78,7 +78,13 @@ export class MemoryStore implements StateStore {
     ),
   );
   readonly reminders = promisedPort<ReminderStore>(new MemoryReminders(() => this.#data));
+  /** One instance by design: no lease, nothing to fence. */
+  readonly lease = null;
   readonly audit = promisedPort<AuditStore>(new MemoryAudit(() => this.#data));
+
+  fence(): void {
+    // One instance by design: nothing to fence.
+  }
 
   async transaction<T>(work: () => Promise<T>): Promise<T> {
     if (this.#inTransaction) throw new Error('transactions do not nest');

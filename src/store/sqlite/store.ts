@@ -35,6 +35,8 @@ export class SqliteStore implements StateStore {
   readonly outbox: OutboxStore;
   readonly schedules: ScheduleStore;
   readonly reminders: ReminderStore;
+  /** One instance by design: no lease, nothing to fence. */
+  readonly lease = null;
   readonly audit: AuditStore;
 
   private constructor(db: Db) {
@@ -59,6 +61,10 @@ export class SqliteStore implements StateStore {
    * file is told so (TemporaryError) instead of failing part-way. Async so a cycle can stream
    * LDAP pages into it.
    */
+  fence(): void {
+    // One instance by design: nothing to fence.
+  }
+
   async transaction<T>(work: () => Promise<T>): Promise<T> {
     if (this.#inTransaction) throw new Error('transactions do not nest');
     try {
