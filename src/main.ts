@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { checkConfig, digest, history, once, passwordExpiry, status } from './cli/commands.js';
 import { Context, type GlobalOptions, type Io } from './cli/context.js';
 import { outboxDiscard, outboxList, outboxRelease, outboxRetry, testEmail } from './cli/mail.js';
+import { migrateState } from './cli/migrate.js';
 import { run } from './cli/run.js';
 import { tempAdd, tempApply, tempCancel, tempList, type TempAddOptions } from './cli/temp.js';
 import { ConfigError, ExitCode, exitCodeFor, errorMessage, formatProblem, reportable } from './errors.js';
@@ -51,9 +52,21 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .action((options: { connect?: boolean }) => checkConfig(ctx, global(), options));
   program
     .command('status')
-    .description('DC in use, invocationId, USN cursor, snapshot size, last cycle, outbox counts')
+    .description(
+      'DC in use, invocationId, USN cursor, snapshot size, last cycle, outbox counts, leader and instances',
+    )
     .option('--json', 'print one JSON document')
     .action((options: { json?: boolean }) => status(ctx, global(), options));
+  program
+    .command('migrate-state')
+    .description(
+      'copy the configured state (snapshot, cursor, history, outbox, job state) to an empty PostgreSQL database or SQLite file; stop adnotify first',
+    )
+    .requiredOption(
+      '--to <target>',
+      'a postgres:// URL (leave the password out to take it from PGPASSWORD) or a SQLite file path',
+    )
+    .action((options: { to: string }) => migrateState(ctx, global(), options));
   program
     .command('history')
     .description('the events derived recently, newest last')

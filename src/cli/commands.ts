@@ -21,6 +21,8 @@ import {
 import { channelTransports } from '../channels/transports.js';
 import { emlTransport } from '../mail/eml.js';
 import { runDigest } from '../notify/digest.js';
+import type { InstanceRecord, StateStore } from '../store/ports.js';
+import { asLeader } from './lease.js';
 import { commandError } from '../mail/transports.js';
 import type { Context, GlobalOptions } from './context.js';
 import { eventLines, safeText } from './format.js';
@@ -118,12 +120,19 @@ export async function digest(
     return;
   }
   const log = ctx.logger(loaded);
-  const store = ctx.openStore(loaded);
+  const store = await ctx.openStore(loaded);
   const dryRun = options.dryRun === true ? emlTransport(ctx.emlDir(loaded)) : undefined;
   try {
-    const outcome = await runDigest(
-      { config: loaded.config, store, renderer: ctx.renderer(loaded), clock: ctx.clock, log },
-      dryRun ? { dryRun } : {},
+    const outcome = await asLeader(
+      loaded,
+      store,
+      'digest',
+      () =>
+        runDigest(
+          { config: loaded.config, store, renderer: ctx.renderer(loaded), clock: ctx.clock, log },
+          dryRun ? { dryRun } : {},
+        ),
+      { dryRun: dryRun !== undefined },
     );
     if (outcome.digests.length === 0) ctx.out('digest: nothing pending');
     for (const d of outcome.digests) {
@@ -141,16 +150,40 @@ export async function digest(
 export async function once(ctx: Context, global: GlobalOptions): Promise<void> {
   const loaded = ctx.config(global.config);
   const log = ctx.logger(loaded);
-  const store = ctx.openStore(loaded);
+  const store = await ctx.openStore(loaded);
   const directory = ctx.directory(loaded, log);
   try {
-    const summary = await runCycle(ctx.deps(loaded, { log, store, directory }, 'cycle'));
+    const summary = await asLeader(loaded, store, 'once', () =>
+      runCycle(ctx.deps(loaded, { log, store, directory }, 'cycle')),
+    );
     ctx.out(describeCycle(summary));
     await deliver(ctx, loaded, store, log);
   } finally {
     await directory.close();
     await store.close();
   }
+}
+
+/**
+ * Who leads a shared state: the lease while it is held and unexpired, and the instances that
+ * renewed or tried to within three leases. Without a lease (SQLite): no leader to name.
+ */
+async function leadershipOf(
+  store: StateStore,
+  leaseSeconds: number,
+): Promise<{
+  leader: { instance: string; since: string | null; heartbeatAt: string | null } | null;
+  instances: InstanceRecord[];
+}> {
+  if (store.lease === null) return { leader: null, instances: [] };
+  const { lease, instances } = await store.lease.view(3 * leaseSeconds);
+  return {
+    leader:
+      lease.live && lease.holder !== null
+        ? { instance: lease.holder, since: lease.since, heartbeatAt: lease.heartbeatAt }
+        : null,
+    instances,
+  };
 }
 
 function describeCycle(s: CycleSummary): string {
@@ -190,7 +223,7 @@ export async function history(
     else ctx.out(`state: ${ctx.statePath(loaded)} does not exist yet; no events`);
     return;
   }
-  const store = ctx.openStore(loaded);
+  const store = await ctx.openStore(loaded);
   try {
     // Every event says who made it: an Actor, or null when nobody is known.
     // The same JSON a webhook and the SIEM get (eventJson).
@@ -221,12 +254,16 @@ export async function passwordExpiry(
     );
   }
   const log = ctx.logger(loaded);
-  const store = ctx.openStore(loaded);
+  const store = await ctx.openStore(loaded);
   const directory = ctx.directory(loaded, log);
   try {
-    const due = await passwordExpiryJob(ctx.deps(loaded, { log, store, directory }, 'password-expiry'), {
-      dryRun,
-    });
+    const due = await asLeader(
+      loaded,
+      store,
+      'password-expiry',
+      () => passwordExpiryJob(ctx.deps(loaded, { log, store, directory }, 'password-expiry'), { dryRun }),
+      { dryRun },
+    );
     if (due.length === 0) ctx.out('password-expiry: no reminders due');
     for (const r of due) {
       const passed =
@@ -254,12 +291,13 @@ export async function status(
     else ctx.out(`state: ${path} does not exist yet; "adnotify once" takes the baseline`);
     return;
   }
-  const store = ctx.openStore(loaded);
+  const store = await ctx.openStore(loaded);
   try {
     const dc = await store.cycles.directoryState();
     const counts = await store.snapshot.counts();
     const last = await store.cycles.lastRun();
     const outbox = await store.outbox.counts();
+    const ha = await leadershipOf(store, loaded.config.ha.leaseSeconds);
     if (options.json === true) {
       ctx.out(
         JSON.stringify(
@@ -269,6 +307,8 @@ export async function status(
             snapshot: counts,
             lastCycle: last ?? null,
             outbox,
+            leader: ha.leader,
+            instances: ha.instances,
           },
           null,
           2,
@@ -299,6 +339,22 @@ export async function status(
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')}`,
     );
+    if (store.lease === null) {
+      ctx.out('leader:        this machine alone (SQLite state: one instance, no lease)');
+    } else {
+      ctx.out(
+        ha.leader
+          ? `leader:        ${safeText(ha.leader.instance, 200)} since ${ha.leader.since}, lease renewed ${ha.leader.heartbeatAt}`
+          : 'leader:        none (no instance holds the lease: the next to renew takes it)',
+      );
+      if (ha.instances.length === 0) ctx.out('instances:     none seen lately');
+      for (const [i, r] of ha.instances.entries()) {
+        ctx.out(
+          (i === 0 ? 'instances:' : '').padEnd(15) +
+            `${safeText(r.instance, 200)} ${r.role}, seen ${r.heartbeatAt}`,
+        );
+      }
+    }
   } finally {
     await store.close();
   }

@@ -2,8 +2,7 @@
  * What every command is given: where to print, the environment, and how to build the
  * long-lived parts from the config. One place wires config → logger → store → adapters.
  */
-import { existsSync } from 'node:fs';
-import { userInfo } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
 import { loadConfig, resolveConfigPath, type LoadedConfig } from '../config/load.js';
@@ -18,7 +17,7 @@ import { Renderer } from '../mail/render.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { Redactor } from '../log/redact.js';
 import { UsageError } from '../errors.js';
-import { openStateStore } from '../store/open.js';
+import { openStateStore, stateExists, stateLocation } from '../store/open.js';
 import type { StateStore } from '../store/ports.js';
 
 /** The options every command takes. */
@@ -96,16 +95,22 @@ export class Context {
     return createLogger({ level, format, file, secrets: loaded.secrets, stream: this.#io.stderr });
   }
 
+  /** Where the state is, for people: the SQLite file, or the database URL without its password. */
   statePath(loaded: LoadedConfig): string {
-    return resolve(loaded.config.state.path);
+    return stateLocation(loaded.config.state);
   }
 
   stateExists(loaded: LoadedConfig): boolean {
-    return existsSync(this.statePath(loaded));
+    return stateExists(loaded.config.state);
   }
 
-  openStore(loaded: LoadedConfig): StateStore {
-    return openStateStore(this.statePath(loaded));
+  async openStore(loaded: LoadedConfig): Promise<StateStore> {
+    return openStateStore(loaded.config.state);
+  }
+
+  /** This instance's name in the lease and in status: ha.instance, else hostname:pid. */
+  instance(loaded: LoadedConfig): string {
+    return loaded.config.ha.instance ?? `${hostname()}:${process.pid}`;
   }
 
   /** The deps of a cycle or a job, from the parts a command opened. */
@@ -126,7 +131,7 @@ export class Context {
 
   /** Where .eml files go with delivery.dryRun: beside the state file. */
   emlDir(loaded: LoadedConfig): string {
-    return join(dirname(this.statePath(loaded)), 'outbox-eml');
+    return join(dirname(resolve(loaded.config.state.path)), 'outbox-eml');
   }
 
   /**

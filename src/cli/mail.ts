@@ -107,7 +107,7 @@ export async function outboxList(
     ctx.out(options.json === true ? '[]' : 'outbox: empty (no state yet)');
     return;
   }
-  const store = ctx.openStore(loaded);
+  const store = await ctx.openStore(loaded);
   try {
     const messages = await store.outbox.list(status as OutboxStatus | undefined);
     if (options.json === true) {
@@ -155,7 +155,7 @@ async function changeAndDeliver(
 ): Promise<void> {
   const loaded = ctx.config(global.config);
   const log = ctx.logger(loaded);
-  const store = ctx.openStore(loaded);
+  const store = await ctx.openStore(loaded);
   try {
     ctx.out(await change(store, ctx.clock.now().toISOString()));
     await deliver(ctx, loaded, store, log);
@@ -222,7 +222,7 @@ export async function outboxDiscard(
   }
   const loaded = ctx.config(global.config);
   if (!ctx.stateExists(loaded)) throw new UsageError('outbox discard: there is no state yet, so no message');
-  const store = ctx.openStore(loaded);
+  const store = await ctx.openStore(loaded);
   try {
     const count = await store.outbox.discard(which, ctx.clock.now().toISOString());
     if (count === 0 && typeof which === 'number') {

@@ -13,13 +13,14 @@ export async function run(ctx: Context, global: GlobalOptions): Promise<void> {
   const factory: DaemonFactory = {
     clock: ctx.clock,
     load: () => ctx.config(global.config),
-    build: (loaded: LoadedConfig): DaemonParts => {
+    instance: (loaded: LoadedConfig) => ctx.instance(loaded),
+    build: async (loaded: LoadedConfig): Promise<DaemonParts> => {
       const log = ctx.logger(loaded);
       const samePath = current && ctx.statePath(current.loaded) === ctx.statePath(loaded);
       const parts: DaemonParts = {
         loaded,
         log,
-        store: samePath && current ? current.store : ctx.openStore(loaded),
+        store: samePath && current ? current.store : await ctx.openStore(loaded),
         directory: ctx.directory(loaded, log),
         renderer: ctx.renderer(loaded),
         transport: ctx.transport(loaded),
@@ -29,7 +30,7 @@ export async function run(ctx: Context, global: GlobalOptions): Promise<void> {
       return parts;
     },
   };
-  const parts = factory.build(factory.load());
+  const parts = await factory.build(factory.load());
   const daemon = new Daemon(factory, parts);
   try {
     await daemon.start();

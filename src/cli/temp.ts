@@ -3,6 +3,7 @@
  * (spec/cli.md, "Lifecycle scheduling"), list and cancel them, and run the lifecycle job.
  */
 import { attributeFor, lifecycleJob, resolveName } from '../jobs/lifecycle/job.js';
+import { asLeader } from './lease.js';
 import type { LoadedConfig } from '../config/load.js';
 import { namingContextOf } from '../core/dn.js';
 import { parseDuration } from '../core/duration.js';
@@ -82,7 +83,7 @@ export async function tempAdd(
   if (kind === 'manager') attributeFor(kind, loaded.config); // fails early when no attribute is configured
   const log = ctx.logger(loaded);
   const directory = ctx.directory(loaded, log);
-  const store = ctx.openStore(loaded);
+  const store = await ctx.openStore(loaded);
   try {
     const identity = await directory.identity();
     const base = namingContextOf(loaded.config.directory.baseDN, identity.namingContexts);
@@ -151,7 +152,7 @@ export async function tempList(
     ctx.out(options.json === true ? '[]' : 'no schedules');
     return;
   }
-  const store = ctx.openStore(loaded);
+  const store = await ctx.openStore(loaded);
   try {
     const list = await store.schedules.list(options.all === true);
     if (options.json === true) {
@@ -180,7 +181,7 @@ export async function tempCancel(ctx: Context, global: GlobalOptions, idText: st
   const id = Number(idText);
   if (!Number.isInteger(id)) throw new UsageError(`temp cancel: "${idText}" is not a schedule ID`);
   const loaded = ctx.config(global.config);
-  const store = ctx.openStore(loaded);
+  const store = await ctx.openStore(loaded);
   try {
     const s = await store.schedules.get(id);
     if (!s) throw new UsageError(`temp cancel: no schedule #${id}`);
@@ -218,9 +219,15 @@ export async function tempApply(
   }
   const log = ctx.logger(loaded);
   const directory = ctx.directory(loaded, log);
-  const store = ctx.openStore(loaded);
+  const store = await ctx.openStore(loaded);
   try {
-    const steps = await lifecycleJob(ctx.deps(loaded, { log, store, directory }, 'lifecycle'), { dryRun });
+    const steps = await asLeader(
+      loaded,
+      store,
+      'temp apply',
+      () => lifecycleJob(ctx.deps(loaded, { log, store, directory }, 'lifecycle'), { dryRun }),
+      { dryRun },
+    );
     if (steps.length === 0) ctx.out('temp: nothing due');
     for (const s of steps) {
       ctx.out(

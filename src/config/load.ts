@@ -88,8 +88,21 @@ export function configSecrets(config: Config): string[] {
     config.directory.bindPassword,
     config.smtp.auth?.pass,
     config.microsoft365?.clientSecret,
+    config.state.url,
+    ...databasePassword(config.state.url),
     ...config.channels.flatMap((c) => [c.url, c.secret, ...urlSecrets(c.url)]),
   ].filter((s): s is string => typeof s === 'string' && s.length > 0);
+}
+
+/** The password in a postgres:// URL, as written and decoded, so that neither form is shown. */
+function databasePassword(url: string | undefined): string[] {
+  if (url === undefined) return [];
+  try {
+    const password = new URL(url).password;
+    return password === '' ? [] : [password, decodeURIComponent(password)];
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -133,11 +146,14 @@ function warningsFor(
 }
 
 const SECRET_REF = /^\$\{(env|file):([^}]*)\}$/;
+/** A reference inside a longer value: resolved in state.url only (its password). */
+const EMBEDDED_REF = /\$\{(?:env|file):[^}]*\}/;
 
 /**
  * Replaces every string that is exactly "${env:NAME}" or "${file:/path}" with its value
  * (a file's trailing newline trimmed), so passwords can come from systemd credentials or
- * a service's environment. Unresolvable references are reported, never left in place.
+ * a service's environment; in state.url, references inside the URL too (percent-encoded).
+ * Unresolvable references are reported, never left in place.
  */
 function resolveSecretRefs(
   value: unknown,
@@ -146,6 +162,12 @@ function resolveSecretRefs(
   report: (path: PropertyKey[], message: string) => void,
 ): unknown {
   if (typeof value === 'string') {
+    if (path.join('.') === 'state.url' && EMBEDDED_REF.test(value) && !SECRET_REF.test(value)) {
+      // A password inside the database URL: percent-encoded, so that it may hold any character.
+      return value.replaceAll(new RegExp(EMBEDDED_REF, 'g'), (ref) =>
+        encodeURIComponent(String(resolveSecretRefs(ref, path, env, report))),
+      );
+    }
     const match = SECRET_REF.exec(value);
     if (!match) return value;
     const [, kind, name = ''] = match;
@@ -200,7 +222,6 @@ function toProblem(
   return { path: formatPath(path), message: describeIssue(issue, input, shown), ...locate(path) };
 }
 
-/** Keys whose values are passwords: never echoed in an error. */
 /** Keys whose values are secrets: a config error names the key, never the value. */
 const SECRET_KEYS = new Set<PropertyKey>([
   'bindPassword',

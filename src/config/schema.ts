@@ -651,6 +651,29 @@ export const configSchema = z
       .prefault({}),
     state: z
       .strictObject({
+        backend: z
+          .enum(['sqlite', 'postgres'])
+          .default('sqlite')
+          .describe(
+            'Where the state lives: "sqlite" (one file, one machine) or "postgres" (shared by an active/standby pair; state.url). default: sqlite',
+          ),
+        url: z
+          .string()
+          .regex(/^postgres(ql)?:\/\//, {
+            message:
+              'expected a postgres:// URL such as "postgres://adnotify:${env:PGPASSWORD}@db1.example.com:5432/adnotify?sslmode=verify-full" (the value is hidden: it holds the password)',
+          })
+          .optional()
+          .describe(
+            'postgres backend: the database URL (ignored with sqlite); its password is a secret: write "${env:PGPASSWORD}". Add ?sslmode=verify-full for TLS verified against the system CAs or state.caFile. Never printed or logged',
+          ),
+        caFile: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            'postgres backend: PEM file of the CA the database certificate is verified against. default: system CAs',
+          ),
         path: z
           .string()
           .min(1)
@@ -668,6 +691,27 @@ export const configSchema = z
           ),
       })
       .prefault({}),
+    ha: z
+      .strictObject({
+        instance: z
+          .string()
+          .min(1)
+          .max(200)
+          .optional()
+          .describe("This instance's name in status and logs (postgres backend). default: hostname:pid"),
+        leaseSeconds: z
+          .int()
+          .min(3)
+          .max(3600)
+          .default(30)
+          .describe(
+            "How long the leader's lease lasts without renewal (renewed every third of it): a standby takes over within leaseSeconds plus one poll interval after the leader dies. default: 30",
+          ),
+      })
+      .prefault({})
+      .describe(
+        'Active/standby on the postgres backend: one leader polls and runs the jobs, every instance delivers',
+      ),
     smtp,
     notify,
     passwordExpiry,
@@ -699,6 +743,14 @@ export const configSchema = z
       }
       seen.add(c.name);
     });
+    if (config.state.backend === 'postgres' && config.state.url === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['state', 'url'],
+        message:
+          'state.backend postgres needs the database: set state.url to "postgres://adnotify:${env:PGPASSWORD}@db.example.com:5432/adnotify?sslmode=verify-full" (README, "Active/standby on PostgreSQL")',
+      });
+    }
     if (config.delivery.transport === 'graph' && config.microsoft365 === undefined) {
       ctx.addIssue({
         code: 'custom',

@@ -19,6 +19,7 @@ import {
   AdnotifyError,
   BindPasswordRefusedError,
   ConfigError,
+  DeposedError,
   DirectoryError,
   errorMessage,
   ReplicationLagError,
@@ -31,11 +32,13 @@ import type { StateStore } from '../store/ports.js';
 import { runCycle } from '../poll/cycle.js';
 import { Redactor } from '../log/redact.js';
 import { checkHealth } from './alerts.js';
+import { Leadership, type Role } from './leadership.js';
 import { healthOf } from './health.js';
 import { preflight } from './preflight.js';
 import { Scheduler } from './scheduler.js';
 import { lifecycleJob } from '../jobs/lifecycle/job.js';
 import { Metrics, serveHttp, type Health } from './metrics.js';
+import type { HealthFacts } from './health.js';
 import { passwordExpiryJob } from '../jobs/passwordExpiry.js';
 import { runDigest } from '../notify/digest.js';
 
@@ -55,8 +58,10 @@ export interface DaemonFactory {
   /** Reads and validates the config file (throws ConfigError). */
   load(): LoadedConfig;
   /** Builds the parts for a config; `previous` parts are closed by the daemon, not here. */
-  build(loaded: LoadedConfig): DaemonParts;
+  build(loaded: LoadedConfig): Promise<DaemonParts>;
   clock: Clock;
+  /** This instance's name in the leader lease and in status (ha.instance, else hostname:pid). */
+  instance(loaded: LoadedConfig): string;
 }
 
 /** How long stop() waits for the work in progress, then for a last delivery. */
@@ -89,6 +94,9 @@ export class Daemon {
   readonly #startedAt: Date;
   readonly #metrics: Metrics;
   #server: Server | undefined;
+  #leadership: Leadership;
+  /** Once start() scheduled the work: a lease won before then is followed by start's poll. */
+  #started = false;
 
   constructor(factory: DaemonFactory, parts: DaemonParts) {
     this.#factory = factory;
@@ -96,6 +104,25 @@ export class Daemon {
     this.#startedAt = factory.clock.now();
     this.#metrics = new Metrics(() => (this.#stopping ? undefined : this.#parts.store));
     this.#mail = new DeliveryRounds(this.#metrics, factory.clock);
+    this.#leadership = this.#lead(parts);
+  }
+
+  /** Leadership over the parts' store: the lease on a shared database, always leader alone. */
+  #lead(parts: DaemonParts): Leadership {
+    const leadership = new Leadership({
+      store: parts.store,
+      instance: this.#factory.instance(parts.loaded),
+      leaseSeconds: parts.loaded.config.ha.leaseSeconds,
+      log: parts.log.child({ component: 'ha' }),
+      clock: this.#factory.clock,
+      changed: (role: Role) => {
+        this.#metrics.leader.set(role === 'leader' ? 1 : 0);
+        // The new leader polls now: a standby takes over within the lease plus one cycle.
+        if (role === 'leader' && this.#started) this.#enqueue('poll');
+      },
+    });
+    this.#metrics.leader.set(leadership.isLeader ? 1 : 0);
+    return leadership;
   }
 
   get #log(): Logger {
@@ -118,9 +145,13 @@ export class Daemon {
       this.#server = await serveHttp(this.#config.http.listen, this.#metrics, () => this.health());
       this.#log.info('serving /healthz and /metrics', { listen: this.#config.http.listen });
     }
+    await this.#leadership.start();
     this.#scheduler.start(this.#config);
+    this.#started = true;
     this.#log.info('adnotify started', {
       config: this.#parts.loaded.file,
+      instance: this.#leadership.instance,
+      role: this.#leadership.role,
       poll: this.#config.poll.schedule,
       passwordExpiry: this.#config.passwordExpiry.enabled ? this.#config.passwordExpiry.schedule : 'off',
       lifecycle: this.#config.lifecycle.enabled ? this.#config.lifecycle.schedule : 'off',
@@ -155,6 +186,11 @@ export class Daemon {
         await this.#deliver();
         return;
       }
+      if (!this.#leadership.isLeader) {
+        // A standby delivers (claims keep two instances off one item) and waits for the lease.
+        await this.#deliver();
+        return;
+      }
       const summary = await runCycle(buildDeps({ ...this.#parts, config, clock }, 'cycle'));
       const seconds = (performance.now() - started) / 1000;
       this.#metrics.cycleSeconds.observe(seconds);
@@ -180,6 +216,12 @@ export class Daemon {
         seconds: Number(seconds.toFixed(3)),
       });
     } catch (err: unknown) {
+      if (err instanceof DeposedError) {
+        // Nothing was committed: the new leader goes on from the cursor as it was.
+        this.#leadership.deposed(err.message);
+        await this.#deliver().catch(() => undefined);
+        return;
+      }
       this.#lastError = errorMessage(err);
       this.#metrics.cycles.inc({ kind: 'incremental', outcome: 'failed' });
       const retryIn = this.#scheduler.pollFailed(!(err instanceof BindPasswordRefusedError));
@@ -210,6 +252,13 @@ export class Daemon {
     }
   }
 
+  /** Whether this instance may run leader work now; a standby says why it skips `kind`. */
+  #leads(kind: string): boolean {
+    if (this.#leadership.isLeader) return true;
+    this.#log.debug(`${kind} skipped: this instance stands by; the leader runs it`);
+    return false;
+  }
+
   /** The directory refused the bind password: stop binding until the config is reloaded. */
   #refuseBinds(err: BindPasswordRefusedError): void {
     this.#bindRefused = err.message;
@@ -220,6 +269,7 @@ export class Daemon {
   }
 
   async #job(kind: 'password-expiry' | 'lifecycle'): Promise<void> {
+    if (!this.#leads(kind)) return;
     if (this.#bindRefused !== null) {
       this.#log.warn(`${kind} skipped: the bind password was refused; waiting for a config reload`);
       return;
@@ -237,6 +287,7 @@ export class Daemon {
 
   /** delivery.digest.schedule: the pending digests go out (they need no directory). */
   async #digest(): Promise<void> {
+    if (!this.#leads('digest')) return;
     const deps = buildDeps({ ...this.#parts, config: this.#config, clock: this.#factory.clock }, 'digest');
     const outcome = await runDigest(deps);
     this.#log.info('digest done', { digests: outcome.digests.filter((d) => d.outboxId !== null).length });
@@ -268,13 +319,31 @@ export class Daemon {
       return;
     }
     const old = this.#parts;
-    const next = this.#factory.build(loaded);
+    let next: DaemonParts;
+    try {
+      next = await this.#factory.build(loaded);
+    } catch (err: unknown) {
+      this.#log.error('new config cannot be applied; keeping the old one', {
+        file: this.#parts.loaded.file,
+        err: errorMessage(err),
+      });
+      return;
+    }
     this.#scheduler.stop();
     await old.directory.close();
     old.transport.close();
     for (const t of old.channels.values()) t.close();
-    if (next.store !== old.store) await old.store.close();
     this.#parts = next;
+    if (next.store !== old.store) {
+      // Another state: its own lease (ha.* is read again with it).
+      await this.#leadership.stop();
+      await old.store.close();
+      this.#leadership = this.#lead(next);
+      await this.#leadership.start().catch((err: unknown) => {
+        this.#log.error('the new state cannot be reached; retrying the lease', { err: errorMessage(err) });
+        void this.#leadership.start();
+      });
+    }
     this.#scheduler.start(this.#config);
     this.#log.info('config reloaded', { file: loaded.file });
     const mailRefused = this.#mail.reloaded();
@@ -310,6 +379,8 @@ export class Daemon {
     this.#parts.transport.close();
     for (const t of this.#parts.channels.values()) t.close();
     await this.#parts.directory.close();
+    // Handed back only once nothing of ours can commit: a standby takes over at once.
+    if (finished) await this.#leadership.stop();
     if (finished) await this.#parts.store.close();
     this.#log.info('stopped', { signal });
   }
@@ -318,10 +389,31 @@ export class Daemon {
     return new Redactor(this.#parts.loaded.secrets).text(text);
   }
 
+  /** Who leads, for /healthz: this instance's role and why the state cannot be reached. */
+  get leadership(): Leadership {
+    return this.#leadership;
+  }
+
   async health(): Promise<Health> {
     const store = this.#stopping ? null : this.#parts.store;
-    const schedules = store === null ? null : await store.schedules.counts();
+    let counts: HealthFacts['counts'] = null;
+    let stateError: string | null = null;
+    try {
+      const schedules = store === null ? null : await store.schedules.counts();
+      counts = store &&
+        schedules && {
+          ...(await store.outbox.counts()),
+          stuckSchedules: schedules.failed,
+          failedSchedules: schedules['failed-final'],
+        };
+    } catch (err: unknown) {
+      stateError = errorMessage(err);
+    }
+    const down = this.#leadership.down;
     return healthOf({
+      role: this.#leadership.role,
+      shared: this.#leadership.shared,
+      stateDown: stateError ?? down?.reason ?? null,
       now: this.#factory.clock.now(),
       intervalMs: this.#scheduler.intervalMs(this.#config),
       startedAt: this.#startedAt,
@@ -335,12 +427,7 @@ export class Daemon {
       mailService: this.#parts.transport.service,
       channelsDown: this.#mail.channelsDown,
       orphans: this.#mail.orphans,
-      counts: store &&
-        schedules && {
-          ...(await store.outbox.counts()),
-          stuckSchedules: schedules.failed,
-          failedSchedules: schedules['failed-final'],
-        },
+      counts,
       redact: (text: string) => this.#redact(text),
     });
   }

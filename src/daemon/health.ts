@@ -8,6 +8,12 @@
 import type { Health } from './metrics.js';
 
 export interface HealthFacts {
+  /** leader: polls and runs the jobs; standby: delivers and waits for the lease. */
+  role: 'leader' | 'standby';
+  /** Whether the state is shared with other instances (a lease decides who leads). */
+  shared: boolean;
+  /** Why the state database cannot be reached, while it cannot; null when it can. */
+  stateDown: string | null;
   now: Date;
   /** The poll interval (or the gap between two cron runs), in ms. */
   intervalMs: number;
@@ -36,8 +42,10 @@ export interface HealthFacts {
 
 export function healthOf(f: HealthFacts): Health {
   const reasons: string[] = [];
+  if (f.stateDown !== null) reasons.push(`the state database cannot be reached: ${f.stateDown}`);
   const staleAfter = 3 * f.intervalMs + 60_000;
-  const since = f.lastSuccess ?? f.startedAt;
+  // A standby does not poll: the leader's polls are what count, and the leader says so.
+  const since = f.role === 'standby' ? f.now : (f.lastSuccess ?? f.startedAt);
   if (f.now.getTime() - since.getTime() > staleAfter) {
     reasons.push(
       `no successful poll since ${f.lastSuccess?.toISOString() ?? 'start'}${f.lastError ? `: ${f.lastError}` : ''}`,
@@ -87,6 +95,7 @@ export function healthOf(f: HealthFacts): Health {
   }
   return {
     healthy: reasons.length === 0,
+    role: f.role,
     reasons: reasons.map(f.redact),
     lastSuccess: f.lastSuccess?.toISOString() ?? null,
     failedMessages: failed,

@@ -17,6 +17,7 @@ export class Metrics {
   readonly sendFailures: Counter;
   readonly sent: Counter;
   readonly lastSuccess: Gauge;
+  readonly leader: Gauge;
   readonly smtpDown: Gauge;
   readonly mailRefused: Gauge;
   readonly snapshotObjects: Gauge;
@@ -55,6 +56,11 @@ export class Metrics {
     this.lastSuccess = new Gauge({
       name: 'adnotify_last_success_timestamp_seconds',
       help: 'When the last poll cycle succeeded (Unix time)',
+      registers,
+    });
+    this.leader = new Gauge({
+      name: 'adnotify_leader',
+      help: 'Whether this instance holds the leader lease and polls (1) or stands by (0); always 1 with SQLite',
       registers,
     });
     this.smtpDown = new Gauge({
@@ -121,6 +127,8 @@ export class Metrics {
 
 export interface Health {
   healthy: boolean;
+  /** leader: polls and runs the jobs; standby: delivers and waits for the lease. */
+  role: 'leader' | 'standby';
   reasons: string[];
   lastSuccess: string | null;
   failedMessages: number;

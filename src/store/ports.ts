@@ -48,7 +48,50 @@ export interface StateStore {
    * (their bodies are personal data) and the cycles nothing refers to any more.
    */
   prune(before: string): Promise<PruneCounts>;
+  /**
+   * The state's tables as rows, to copy it to another store (migrate-state); null where the
+   * store has no tables (the in-memory one of the tests).
+   */
+  readonly tables: StateTables | null;
   close(): Promise<void>;
+}
+
+/**
+ * Every table of the state, in an order that keeps references valid (cycles before the events
+ * and messages that name them). Both stores have these tables with these columns; the lease
+ * tables are not state and are not copied.
+ */
+export const STATE_TABLES = [
+  'meta',
+  'directory_state',
+  'objects',
+  'containers',
+  'memberships',
+  'cycles',
+  'last_run',
+  'events',
+  'outbox',
+  'password_reminders',
+  'schedules',
+  'audit_records',
+  'audit_positions',
+] as const;
+
+export type StateTable = (typeof STATE_TABLES)[number];
+
+/** One row by column name: text, integers (BigInt where they may exceed 2^53), flags, null. */
+export type StateRow = Record<string, string | number | bigint | boolean | null>;
+
+export interface StateTables {
+  /** Whether the state holds anything but its own settings (meta): a target must not. */
+  isEmpty(): Promise<boolean>;
+  /** A table's rows, `batch` at a time, in primary key order. */
+  read(table: StateTable, batch: number): AsyncIterable<StateRow[]>;
+  /**
+   * Adds rows as they are (ids included; meta replaces the keys it has, such as the redaction
+   * key made with a new state). Inside transaction().
+   */
+  write(table: StateTable, rows: StateRow[]): Promise<void>;
 }
 
 export interface HeldLease {
@@ -63,6 +106,8 @@ export interface LeaseState {
   since: string | null;
   heartbeatAt: string | null;
   expiresAt: string | null;
+  /** Whether the lease is held and unexpired, by the database's clock. */
+  live: boolean;
 }
 
 export interface InstanceRecord {

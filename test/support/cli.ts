@@ -62,6 +62,8 @@ export interface TestConfigOptions {
   smtpRequireTls?: boolean;
   /** logging.file. default: none */
   logFile?: string;
+  /** Lines inside the state: block, e.g. '  backend: postgres\n  url: "${env:TEST_PG_URL}"'. */
+  stateExtra?: string;
   /** directory.bindPassword as written in YAML. default: "${env:TEST_BIND_PASSWORD}" */
   bindPassword?: string;
 }
@@ -84,6 +86,7 @@ directory:
 ${options.directoryExtra ?? ''}
 state:
   path: ${JSON.stringify(join(dir, 'state', 'adnotify.db'))}
+${options.stateExtra ?? ''}
 smtp:
   host: 127.0.0.1
   port: ${options.smtpPort ?? 2525}

@@ -3,6 +3,9 @@ import type { HealthFacts } from '../../src/daemon/health.js';
 
 export function healthyFacts(now: Date, changed: Partial<HealthFacts> = {}): HealthFacts {
   return {
+    role: 'leader',
+    shared: false,
+    stateDown: null,
     now,
     intervalMs: 60_000,
     startedAt: now,

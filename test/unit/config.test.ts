@@ -68,6 +68,7 @@ describe('config file', () => {
       ADNOTIFY_M365_SECRET: 'client-secret',
       TEAMS_URL: 'https://teams.example.com/workflows/abc?sig=teams-key-123',
       HOOK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+      PGPASSWORD: 'pg-pass%word',
     });
     expect(loaded.config.directory.bindPassword).toBe('from-file');
     expect(loaded.config.smtp.auth?.pass).toBe('from-env');
@@ -77,6 +78,9 @@ describe('config file', () => {
       'from-file',
       'from-env',
       'client-secret',
+      'postgres://adnotify:pg-pass%25word@db1.example.com:5432/adnotify?sslmode=verify-full',
+      'pg-pass%25word',
+      'pg-pass%word',
       'https://teams.example.com/workflows/abc?sig=teams-key-123',
       '/workflows/abc?sig=teams-key-123',
       'sig=teams-key-123',
@@ -102,6 +106,26 @@ describe('config file', () => {
 
   it('config/adnotify.schema.json is what the zod schema generates (run npm run schema)', () => {
     expect(readFileSync('config/adnotify.schema.json', 'utf8')).toBe(configJsonSchemaText());
+  });
+
+  it('state on PostgreSQL: the URL is required, its password comes percent-encoded from the environment and is never shown', () => {
+    expect(problems(minimal('state: { backend: postgres }\n'))).toEqual([
+      expect.stringMatching(/^state\.url: state\.backend postgres needs the database: set state\.url/),
+    ]);
+    const url =
+      'state: { backend: postgres, url: "postgres://adnotify:${env:PGPASSWORD}@db1:5432/adnotify" }\n';
+    const loaded = parseConfigText(minimal(url), 'test.yaml', { PGPASSWORD: 'p@ss:w/rd' });
+    expect(loaded.config.state.url).toBe('postgres://adnotify:p%40ss%3Aw%2Frd@db1:5432/adnotify');
+    expect(loaded.secrets).toEqual(expect.arrayContaining(['p@ss:w/rd', 'p%40ss%3Aw%2Frd']));
+    expect(problems(minimal(url))).toEqual([
+      expect.stringContaining('environment variable PGPASSWORD is not set'),
+    ]);
+    const wrong = problems(minimal('state: { backend: postgres, url: "mysql://u:hunter2-pw@db1/x" }\n'));
+    expect(wrong).toEqual([expect.stringMatching(/^state\.url: expected a postgres:\/\/ URL/)]);
+    expect(wrong.join()).not.toContain('hunter2-pw');
+    expect(problems(minimal('ha: { leaseSeconds: 1 }\n'))).toEqual([
+      expect.stringMatching(/^ha\.leaseSeconds: /),
+    ]);
   });
 
   it('channels and the SIEM: plain http, an unknown type, a webhook without its secret, a taken name and a bad syslog scheme are refused, naming the key', () => {

@@ -80,6 +80,8 @@ export class MemoryStore implements StateStore {
   readonly reminders = promisedPort<ReminderStore>(new MemoryReminders(() => this.#data));
   /** One instance by design: no lease, nothing to fence. */
   readonly lease = null;
+  /** No tables to copy: migrate-state works between SQLite and PostgreSQL. */
+  readonly tables = null;
   readonly audit = promisedPort<AuditStore>(new MemoryAudit(() => this.#data));
 
   fence(): void {

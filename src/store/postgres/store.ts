@@ -11,6 +11,7 @@ import type pg from 'pg';
 
 import { DeposedError, errorMessage } from '../../errors.js';
 import type {
+  StateTables,
   AuditStore,
   CycleLog,
   EventLog,
@@ -29,6 +30,7 @@ import { openPool, pgError, Sql, type PgOptions } from './database.js';
 import { PgAudit, PgCycleLog, PgEventLog, PgReminders } from './log.js';
 import { PgOutbox, PgSchedules } from './queues.js';
 import { PgSnapshot } from './snapshot.js';
+import { PgTables } from './tables.js';
 
 export class PostgresStore implements StateStore {
   readonly #pool: pg.Pool;
@@ -44,6 +46,7 @@ export class PostgresStore implements StateStore {
   readonly reminders: ReminderStore;
   readonly audit: AuditStore;
   readonly lease: LeaseStore;
+  readonly tables: StateTables;
 
   private constructor(pool: pg.Pool, url: string) {
     this.#pool = pool;
@@ -57,6 +60,7 @@ export class PostgresStore implements StateStore {
     this.reminders = new PgReminders(this.#sql);
     this.audit = new PgAudit(this.#sql);
     this.lease = new PgLease(this.#sql);
+    this.tables = new PgTables(this.#sql);
   }
 
   /** Connects, checks and migrates; fails with exit 69 (unreachable), 77 (refused) or 78 (newer). */
@@ -143,6 +147,7 @@ interface LeaseRow {
   since: Date | null;
   heartbeat_at: Date | null;
   expires_at: Date | null;
+  live: boolean | null;
 }
 
 const leaseState = (r: LeaseRow | undefined): LeaseState => ({
@@ -151,7 +156,10 @@ const leaseState = (r: LeaseRow | undefined): LeaseState => ({
   since: r?.since?.toISOString() ?? null,
   heartbeatAt: r?.heartbeat_at?.toISOString() ?? null,
   expiresAt: r?.expires_at?.toISOString() ?? null,
+  live: r?.holder != null && r.live === true,
 });
+
+const LEASE_ROW = 'SELECT *, expires_at > clock_timestamp() AS live FROM ha_lease WHERE id = 1';
 
 /** The lease row, with the database's clock the only clock: instances' clocks may disagree. */
 class PgLease implements LeaseStore {
@@ -170,11 +178,11 @@ class PgLease implements LeaseStore {
          heartbeat_at = clock_timestamp(),
          expires_at = clock_timestamp() + make_interval(secs => $2)
        WHERE id = 1 AND (holder IS NULL OR holder = $1 OR expires_at IS NULL OR expires_at <= clock_timestamp())
-       RETURNING holder, token, since, heartbeat_at, expires_at`,
+       RETURNING holder, token, since, heartbeat_at, expires_at, true AS live`,
       [instance, seconds],
     );
     if (row) return leaseState(row);
-    return leaseState((await this.#sql.rows<LeaseRow>('SELECT * FROM ha_lease WHERE id = 1'))[0]);
+    return leaseState((await this.#sql.rows<LeaseRow>(LEASE_ROW))[0]);
   }
 
   async release(instance: string, token: bigint): Promise<void> {
@@ -193,7 +201,7 @@ class PgLease implements LeaseStore {
   }
 
   async view(withinSeconds: number): Promise<{ lease: LeaseState; instances: InstanceRecord[] }> {
-    const [lease] = await this.#sql.rows<LeaseRow>('SELECT * FROM ha_lease WHERE id = 1');
+    const [lease] = await this.#sql.rows<LeaseRow>(LEASE_ROW);
     const rows = await this.#sql.rows<{ instance: string; role: 'leader' | 'standby'; heartbeat_at: Date }>(
       `SELECT instance, role, heartbeat_at FROM ha_instances
        WHERE heartbeat_at > clock_timestamp() - make_interval(secs => $1) ORDER BY instance`,

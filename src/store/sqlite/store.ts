@@ -16,6 +16,7 @@ import {
   type ScheduleStore,
   type SnapshotStore,
   type StateStore,
+  type StateTables,
 } from '../ports.js';
 import { SqliteAudit } from './audit.js';
 import { SqliteCycleLog } from './cycles.js';
@@ -25,6 +26,7 @@ import { SqliteOutbox } from './outbox.js';
 import { SqliteReminders } from './reminders.js';
 import { SqliteSchedules } from './schedules.js';
 import { SqliteSnapshot } from './snapshot.js';
+import { SqliteTables } from './tables.js';
 
 export class SqliteStore implements StateStore {
   readonly #db: Db;
@@ -38,9 +40,11 @@ export class SqliteStore implements StateStore {
   /** One instance by design: no lease, nothing to fence. */
   readonly lease = null;
   readonly audit: AuditStore;
+  readonly tables: StateTables;
 
   private constructor(db: Db) {
     this.#db = db;
+    this.tables = new SqliteTables(db);
     const statements = new Statements(db);
     this.snapshot = promisedPort<SnapshotStore>(new SqliteSnapshot(db, statements));
     this.events = promisedPort<EventLog>(new SqliteEventLog(statements));
