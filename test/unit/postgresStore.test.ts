@@ -86,6 +86,38 @@ describe.skipIf(!withPostgres)('the PostgreSQL store', () => {
     }
   });
 
+  it('a leader paused inside a transaction does not block the new one: the takeover ends that transaction', async () => {
+    const url = await server.database();
+    const old = await PostgresStore.open({ url });
+    const next = await PostgresStore.open({ url });
+    try {
+      const lease = await old.lease.acquire('old', 1);
+      old.fence({ instance: 'old', token: lease.token });
+      let release!: () => void;
+      const pause = new Promise<void>((r) => (release = r));
+      // The old leader writes a row, then stops (as if SIGSTOPped) with its transaction open.
+      const stuck = old.transaction(async () => {
+        await old.cycles.setMeta('k', 'by the old leader');
+        await pause;
+        await old.cycles.setMeta('k2', 'after the pause');
+      });
+      stuck.catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 1_300));
+      const taken = await next.lease.acquire('next', 30);
+      next.fence({ instance: 'next', token: taken.token });
+      const started = Date.now();
+      await next.transaction(() => next.cycles.setMeta('k', 'by the new leader'));
+      expect(Date.now() - started).toBeLessThan(2_000); // not waiting for the paused one's lock
+      release();
+      await expect(stuck).rejects.toThrow();
+      expect(await next.cycles.getMeta('k')).toBe('by the new leader');
+      expect(await next.cycles.getMeta('k2')).toBeUndefined();
+    } finally {
+      await old.close();
+      await next.close();
+    }
+  });
+
   it('two instances never claim the same message; a claim of a dead instance is taken over after its time', async () => {
     const url = await server.database();
     const a = await PostgresStore.open({ url });

@@ -81,8 +81,20 @@ export class PostgresStore implements StateStore {
       throw pgError(this.#url, err);
     }
     let broken = false;
+    // A checked-out client has no error listener of the pool's: a connection the server ends
+    // (a restart, or a new leader ending ours) must fail this transaction, not the process.
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
+      if (this.#fence !== null) {
+        // Named, so that a new leader can end this transaction if we are paused in it (PgLease).
+        await client.query("SELECT set_config('application_name', $1, true)", [
+          applicationName(this.#fence.instance),
+        ]);
+      }
       const result = await this.#current.run(client, work);
       await this.#checkFence(client);
       await client.query('COMMIT');
@@ -91,9 +103,33 @@ export class PostgresStore implements StateStore {
       await client.query('ROLLBACK').catch(() => {
         broken = true;
       });
+      // Ended by a new leader (PgLease.acquire), or failed for any reason after losing the
+      // lease: say deposed, so that the daemon stands by rather than retries.
+      if (!(err instanceof DeposedError) && (await this.#deposed())) {
+        throw new DeposedError(
+          `${this.#fence?.instance ?? 'this instance'} no longer holds the leader lease: nothing was committed; the new leader goes on`,
+          { cause: err },
+        );
+      }
       throw err instanceof Error && 'exitCode' in err ? err : pgError(this.#url, err);
     } finally {
+      client.removeListener('error', onError);
       client.release(broken);
+    }
+  }
+
+  /** Whether this store is fenced with a lease it no longer holds (false when unknown). */
+  async #deposed(): Promise<boolean> {
+    const held = this.#fence;
+    if (held === null) return false;
+    try {
+      const { rows } = await this.#pool.query<{ ours: boolean }>(
+        'SELECT holder = $1 AND token = $2 AND expires_at > clock_timestamp() AS ours FROM ha_lease WHERE id = 1',
+        [held.instance, held.token.toString()],
+      );
+      return rows[0]?.ours !== true;
+    } catch {
+      return false;
     }
   }
 
@@ -159,6 +195,13 @@ const leaseState = (r: LeaseRow | undefined): LeaseState => ({
   live: r?.holder != null && r.live === true,
 });
 
+/** How a leader's transactions are named in pg_stat_activity (at most 63 bytes, as PostgreSQL keeps). */
+function applicationName(instance: string): string {
+  let name = `adnotify:${instance}`;
+  while (Buffer.byteLength(name) > 63) name = name.slice(0, -1);
+  return name;
+}
+
 const LEASE_ROW = 'SELECT *, expires_at > clock_timestamp() AS live FROM ha_lease WHERE id = 1';
 
 /** The lease row, with the database's clock the only clock: instances' clocks may disagree. */
@@ -170,19 +213,32 @@ class PgLease implements LeaseStore {
   }
 
   async acquire(instance: string, seconds: number): Promise<LeaseState> {
-    const [row] = await this.#sql.rows<LeaseRow>(
+    const [row] = await this.#sql.rows<LeaseRow & { previous: string | null; renewed: boolean }>(
       `UPDATE ha_lease SET
          token = CASE WHEN holder = $1 AND expires_at > clock_timestamp() THEN token ELSE token + 1 END,
          since = CASE WHEN holder = $1 AND expires_at > clock_timestamp() THEN since ELSE clock_timestamp() END,
          holder = $1,
          heartbeat_at = clock_timestamp(),
          expires_at = clock_timestamp() + make_interval(secs => $2)
+       FROM (SELECT holder AS previous, token AS previous_token FROM ha_lease WHERE id = 1) old
        WHERE id = 1 AND (holder IS NULL OR holder = $1 OR expires_at IS NULL OR expires_at <= clock_timestamp())
-       RETURNING holder, token, since, heartbeat_at, expires_at, true AS live`,
+       RETURNING holder, token, since, heartbeat_at, expires_at, true AS live, old.previous,
+         token = old.previous_token AS renewed`,
       [instance, seconds],
     );
-    if (row) return leaseState(row);
-    return leaseState((await this.#sql.rows<LeaseRow>(LEASE_ROW))[0]);
+    if (!row) return leaseState((await this.#sql.rows<LeaseRow>(LEASE_ROW))[0]);
+    if (!row.renewed && row.previous !== null && row.previous !== instance) {
+      // Taken over from a leader that may be paused inside a transaction, holding row locks
+      // our first cycle needs: end its open transactions (the fence refuses their commit
+      // anyway). The same database user may end its own sessions.
+      await this.#sql.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND application_name = $1
+           AND state IN ('idle in transaction', 'idle in transaction (aborted)')`,
+        [applicationName(row.previous)],
+      );
+    }
+    return leaseState(row);
   }
 
   async release(instance: string, token: bigint): Promise<void> {
