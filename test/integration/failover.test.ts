@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { uniqueName } from '../support/cli.js';
+import { startDaemon, type Running } from '../support/daemon.js';
+import { PostgresServer, requirePostgres } from '../support/postgres.js';
 import { DirectoryAdmin } from '../support/seed.js';
 import { SmtpCapture } from '../support/smtpCapture.js';
 import { startTwoDcs, twoDcsPossible, type TwoDcs } from '../support/twoDcs.js';
@@ -29,14 +31,19 @@ describe.skipIf(!possible)('a failover to a DC that lags (two replicating Samba 
   let dir = '';
   let admin: DirectoryAdmin | undefined;
   let smtp: SmtpCapture | undefined;
+  let postgres: PostgresServer | undefined;
+  const running: Running[] = [];
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'adnotify-twodc-'));
     dcs = await startTwoDcs(dir);
     admin = await DirectoryAdmin.connect(dcs.dc[1]);
     smtp = await SmtpCapture.start();
+    if (requirePostgres()) postgres = await PostgresServer.start();
   }, 180_000);
   afterAll(async () => {
+    for (const r of running) if (r.child.exitCode === null) r.child.kill('SIGKILL');
+    postgres?.destroy();
     await admin?.close();
     await smtp?.stop();
     await dcs?.stop();
@@ -82,5 +89,63 @@ describe.skipIf(!possible)('a failover to a DC that lags (two replicating Samba 
     expect(resync.stdout).toMatch(/^resync: /m);
     expect(resync.events).toEqual([]); // no revert, and the change not told again
     expect(mail.messages.filter((m) => (m.parsed.text ?? '').includes('Told on DC1'))).toHaveLength(1);
+  }, 120_000);
+
+  it('an active/standby pair listing the DCs in different orders: the new leader resyncs on its DC, nothing lost, nothing told twice', async () => {
+    if (!dcs || !admin || !smtp) throw new Error('the two DCs did not start');
+    if (!postgres) throw new Error('PostgreSQL is not installed (apt-get install -y postgresql)');
+    const { dc, replicate } = dcs;
+    const [directory, mail] = [admin, smtp];
+    let bea = '';
+    const url = await postgres.database();
+    const watch = await Watch.start(
+      directory,
+      dc[1],
+      'pairdcs',
+      async (ou) => {
+        bea = await directory.person(ou, 'Bea', {}, `bea-${uniqueName('p').slice(-6)}@example.test`);
+      },
+      {
+        urls: [dc[1].url, dc[2].url],
+        smtpPort: mail.port,
+        stateExtra: '  backend: postgres\n  url: "${env:TEST_PG_URL}"\n',
+        env: { TEST_PG_URL: url },
+        extra:
+          'notify: { objectModified: true }\npoll: { schedule: "1s" }\nha: { instance: "node-a", leaseSeconds: 3 }',
+      },
+    );
+    replicate(2, 1);
+    const configB = join(watch.dir, 'b.yaml');
+    writeFileSync(
+      configB,
+      readFileSync(watch.config, 'utf8')
+        .replace(`["${dc[1].url}","${dc[2].url}"]`, `["${dc[2].url}","${dc[1].url}"]`)
+        .replace('node-a', 'node-b'),
+    );
+    const told = (marker: string) =>
+      mail.messages.filter((m) => (m.parsed.text ?? '').includes(marker)).length;
+
+    const a = startDaemon(watch.config, watch.env);
+    running.push(a);
+    await a.waitFor((l) => l['message'] === 'became leader', 'node-a leads');
+    const b = startDaemon(configB, watch.env);
+    running.push(b);
+    await b.waitFor((l) => l['message'] === 'standing by', 'node-b stands by');
+
+    await directory.modify(bea, 'replace', 'title', ['Told by node-a on DC1']);
+    await expect.poll(() => told('Told by node-a on DC1'), { timeout: 15_000 }).toBe(1);
+    // A change node-a never sees: made on DC1 and replicated, then node-a dies.
+    await directory.modify(bea, 'replace', 'department', ['Seen first by node-b']);
+    replicate(2, 1);
+    a.child.kill('SIGKILL');
+    await b.waitFor((l) => l['message'] === 'became leader', 'node-b takes over', 20_000);
+    await b.waitFor((l) => l['message'] === 'poll done' && l['kind'] === 'resync', 'a resync on DC2', 20_000);
+    await expect.poll(() => told('Seen first by node-b'), { timeout: 15_000 }).toBe(1);
+
+    await new Promise((r) => setTimeout(r, 3_000)); // more polls: nothing else is told
+    expect(told('Told by node-a on DC1')).toBe(1);
+    expect(told('Seen first by node-b')).toBe(1);
+    b.child.kill('SIGTERM');
+    expect((await b.exited).code).toBe(0);
   }, 120_000);
 });
