@@ -44,6 +44,10 @@ export async function checkConfig(
     ['microsoft365.certificateFile', m365?.certificateFile ?? null],
     ['microsoft365.privateKeyFile', m365?.privateKeyFile ?? null],
     ['siem.caFile', loaded.config.siem?.caFile ?? null],
+    [
+      'state.caFile',
+      loaded.config.state.backend === 'postgres' ? (loaded.config.state.caFile ?? null) : null,
+    ],
   ] as const) {
     if (file === null) continue;
     try {
@@ -74,6 +78,18 @@ export async function checkConfig(
     }
   } finally {
     await directory.close();
+  }
+  if (loaded.config.state.backend === 'postgres') {
+    // The shared state: reached, the password taken, the schema known; who leads it.
+    const store = await ctx.openStore(loaded);
+    try {
+      const { leader } = await leadershipOf(store, loaded.config.ha.leaseSeconds);
+      ctx.out(
+        `state: connected to ${ctx.statePath(loaded)}; ${leader ? `${safeText(leader.instance, 200)} leads` : 'no instance leads'}`,
+      );
+    } finally {
+      await store.close();
+    }
   }
 
   // The transport that would carry mail, a dry run's included: what test-email would use.

@@ -90,6 +90,13 @@ export class ChangeApplier {
    * of many, empties it.
    */
   #page = new Map<string, SnapshotObject | null>();
+  /** The stored members of the page's groups, read in one query; dropped once one is written. */
+  #pageMembers = new Map<string, StoredMember[]>();
+  /**
+   * Classes of the members the page's groups gain or lose, read in one query (null: not in
+   * the snapshot); each object this cycle writes or removes updates its class here.
+   */
+  #pageClasses = new Map<string, string | null>();
 
   constructor(options: ApplierOptions) {
     this.#o = options;
@@ -100,11 +107,42 @@ export class ChangeApplier {
     const guids = entries.map((e) => e.guid);
     const found = await this.#o.snapshot.getObjects(guids);
     this.#page = new Map(guids.map((guid) => [guid, found.get(guid) ?? null]));
+    const groups = entries.filter((e) => e.members && found.has(e.guid)).map((e) => e.guid);
+    this.#pageMembers = await this.#o.snapshot.membersOf(groups);
+    const wanted = entries.flatMap((e) =>
+      changedMembers(this.#pageMembers.get(e.guid), e.members, !found.has(e.guid)),
+    );
+    const classes = await this.#o.snapshot.classesOf([...new Set(wanted)]);
+    this.#pageClasses = new Map(wanted.map((guid) => [guid, classes.get(guid) ?? null]));
     try {
       for (const entry of entries) await this.entry(entry);
     } finally {
-      this.#page.clear();
+      this.#forgetPage();
     }
+  }
+
+  /** Drops what was read for the page: after it, or when a write makes it stale. */
+  #forgetPage(): void {
+    this.#page.clear();
+    this.#pageMembers.clear();
+    this.#pageClasses.clear();
+  }
+
+  async #members(groupGuid: string): Promise<StoredMember[]> {
+    return this.#pageMembers.get(groupGuid) ?? this.#o.snapshot.members(groupGuid);
+  }
+
+  /** Classes of `guids`, from the page's where it read them, the rest in one query. */
+  async #classesOf(guids: readonly string[]): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    const unknown: string[] = [];
+    for (const guid of guids) {
+      const cls = this.#pageClasses.get(guid);
+      if (cls === undefined) unknown.push(guid);
+      else if (cls !== null) found.set(guid, cls);
+    }
+    for (const [guid, cls] of await this.#o.snapshot.classesOf(unknown)) found.set(guid, cls);
+    return found;
   }
 
   /** One entry of the change search (or of a resync's full read). */
@@ -129,11 +167,20 @@ export class ChangeApplier {
   async #put(object: SnapshotObject): Promise<void> {
     await this.#o.snapshot.putObject(object);
     if (this.#page.has(object.guid)) this.#page.set(object.guid, object);
+    if (this.#pageClasses.has(object.guid)) this.#pageClasses.set(object.guid, object.class);
   }
 
   async #delete(guid: string): Promise<void> {
     await this.#o.snapshot.deleteObject(guid);
     if (this.#page.has(guid)) this.#page.set(guid, null);
+    if (this.#pageClasses.has(guid)) this.#pageClasses.set(guid, null);
+    this.#pageMembers.delete(guid);
+  }
+
+  /** A member's DN changed in the memberships table: the page's member lists may hold it. */
+  async #setMemberDn(guid: string, dn: string): Promise<void> {
+    await this.#o.snapshot.setMemberDn(guid, dn);
+    this.#pageMembers.clear();
   }
 
   /**
@@ -184,7 +231,10 @@ export class ChangeApplier {
       class: known?.class ?? null,
     };
     for (const event of deletionEvents(known, member, groups)) await this.#record(event);
-    for (const group of groups) await snapshot.deleteMembership(group.guid, guid);
+    for (const group of groups) {
+      await snapshot.deleteMembership(group.guid, guid);
+      this.#pageMembers.delete(group.guid);
+    }
     if (known) {
       this.departed.set(guid, { object: known, deleted: true });
       await this.#delete(guid);
@@ -229,10 +279,8 @@ export class ChangeApplier {
     const after = toSnapshotObject(entry, this.#o.policy);
     const stored = await this.#stored(entry.guid);
     const before = stored && this.#beforeCycle(stored);
-    const beforeMembers = before && entry.members ? await snapshot.members(entry.guid) : undefined;
-    const classes = await snapshot.classesOf(
-      changedMembers(beforeMembers, entry.members, before === undefined),
-    );
+    const beforeMembers = before && entry.members ? await this.#members(entry.guid) : undefined;
+    const classes = await this.#classesOf(changedMembers(beforeMembers, entry.members, before === undefined));
     const events = deriveEvents(
       {
         ...(before
@@ -258,10 +306,11 @@ export class ChangeApplier {
     if (entry.members) {
       if (beforeMembers) await snapshot.updateMemberships(entry.guid, beforeMembers, entry.members);
       else await snapshot.replaceMemberships(entry.guid, entry.members);
+      this.#pageMembers.delete(entry.guid);
       this.counts.groups++;
       this.counts.memberships += entry.members.length;
     }
-    if (before && before.dn !== after.dn) await snapshot.setMemberDn(entry.guid, after.dn);
+    if (before && before.dn !== after.dn) await this.#setMemberDn(entry.guid, after.dn);
   }
 
   #createdSinceLastCycle(entry: DirectoryEntry): boolean {
@@ -292,7 +341,7 @@ export class ChangeApplier {
     if (old === entry.dn) return;
     this.counts.containers++;
     // Rows read for the page may hold DNs this rename or move rewrites.
-    this.#page.clear();
+    this.#forgetPage();
     if (inScope) {
       const moved = await snapshot.renameSubtree(old, entry.dn);
       await snapshot.putContainer(entry.guid, entry.dn);
@@ -335,7 +384,7 @@ export class ChangeApplier {
     await this.#record({ type: 'object.moved', object: objectRef(object), from, to, leftScope: true });
     this.departed.set(object.guid, { object: { ...object, dn: to }, deleted: false });
     await this.#delete(object.guid);
-    await this.#o.snapshot.setMemberDn(object.guid, to);
+    await this.#setMemberDn(object.guid, to);
     this.counts.objects++;
   }
 

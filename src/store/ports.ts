@@ -168,6 +168,8 @@ export interface SnapshotStore {
 
   /** A group's stored members; a member without a GUID has `guid: null`. */
   members(groupGuid: string): Promise<StoredMember[]>;
+  /** The stored members of many groups at once (a search page's); every group is a key. */
+  membersOf(groupGuids: readonly string[]): Promise<Map<string, StoredMember[]>>;
   /** Replaces a group's stored members; a member without a GUID is keyed by its DN. */
   replaceMemberships(groupGuid: string, members: readonly MemberRef[]): Promise<void>;
   /** Writes only the difference between `before` (what is stored) and `after`. */

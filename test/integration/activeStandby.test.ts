@@ -116,6 +116,12 @@ describe.skipIf(!samba || !withPostgres)('active/standby on PostgreSQL (Samba AD
       expect(metrics).toMatch(new RegExp(`^adnotify_leader ${leader}$`, 'm'));
     }
 
+    const check = await watch.run('check-config', '--connect');
+    expect(check.code, check.stderr).toBe(0);
+    expect(check.stdout).toMatch(
+      /^state: connected to postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/\w+; node-a leads$/m,
+    );
+
     // once beside a live leader: exits 75, naming it, having done nothing.
     const once = await watch.run('once');
     expect(once.code).toBe(75);
@@ -153,7 +159,7 @@ describe.skipIf(!samba || !withPostgres)('active/standby on PostgreSQL (Samba AD
     expect(b.lines().some((l) => l['message'] === 'lease released')).toBe(true);
     const after = JSON.parse((await watch.run('status', '--json')).stdout) as StatusJson;
     expect(after.leader).toBeNull();
-    for (const text of [status.stdout, plain.stdout, once.stderr, history.stdout]) {
+    for (const text of [status.stdout, plain.stdout, check.stdout, once.stderr, history.stdout]) {
       expect(text).not.toContain(PG_PASSWORD);
     }
   });

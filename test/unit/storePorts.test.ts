@@ -72,6 +72,62 @@ describe.each(stores)('the state ports on %s', (_name, open) => {
     await store.close();
   });
 
+  it('inside a transaction every read sees the writes before it, in order (PostgreSQL holds writes back)', async () => {
+    const store = await open();
+    const object = (title: string) => ({
+      guid: 'o-1',
+      dn: 'CN=O,DC=x',
+      class: 'user',
+      usnChanged: 7n,
+      attributes: { title: [title] },
+    });
+    const m = (guid: string) => ({ guid, dn: `CN=${guid},DC=x`, sid: null });
+    await store.transaction(async () => {
+      const cycle = await store.cycles.begin('incremental', '2026-11-25T08:00:00.000Z');
+      await store.snapshot.putObject(object('first'));
+      await store.snapshot.putObject(object('second'));
+      expect((await store.snapshot.getObject('o-1'))?.attributes).toEqual({ title: ['second'] });
+      await store.snapshot.replaceMemberships('g-1', [m('x'), m('y')]);
+      await store.snapshot.updateMemberships('g-1', await store.snapshot.members('g-1'), [m('y'), m('z')]);
+      await store.snapshot.replaceMemberships('g-2', [m('x')]);
+      await store.snapshot.updateMemberships('g-2', [{ guid: 'x', dn: 'CN=x,DC=x' }], []);
+      await store.snapshot.replaceMemberships('g-2', [m('w')]);
+      const members = await store.snapshot.membersOf(['g-1', 'g-2', 'g-3']);
+      expect(new Map([...members].map(([g, list]) => [g, list.map((x) => x.guid).sort()]))).toEqual(
+        new Map([
+          ['g-1', ['y', 'z']],
+          ['g-2', ['w']],
+          ['g-3', []],
+        ]),
+      );
+      const ref = { guid: 'o-1', dn: 'CN=O,DC=x', class: 'user' };
+      const first = await store.events.add(cycle, '2026-11-25T08:00:01.000Z', {
+        type: 'object.created',
+        object: ref,
+      });
+      const second = await store.events.add(cycle, '2026-11-25T08:00:02.000Z', {
+        type: 'object.deleted',
+        object: ref,
+      });
+      expect(second).toBeGreaterThan(first);
+      await store.events.replace(first, { type: 'object.created', object: { ...ref, dn: 'CN=P,DC=x' } });
+      expect((await store.events.ofCycle(cycle, ['o-1'])).map((e) => [e.type, e.object.dn])).toEqual([
+        ['object.created', 'CN=P,DC=x'],
+        ['object.deleted', 'CN=O,DC=x'],
+      ]);
+    });
+    await expect(
+      store.transaction(async () => {
+        await store.snapshot.putObject({ ...object('third'), guid: 'o-2' });
+        await store.snapshot.replaceMemberships('g-1', []);
+        throw new Error('the cycle failed');
+      }),
+    ).rejects.toThrow('the cycle failed');
+    expect(await store.snapshot.getObject('o-2')).toBeUndefined();
+    expect((await store.snapshot.members('g-1')).map((x) => x.guid).sort()).toEqual(['y', 'z']);
+    await store.close();
+  });
+
   it('commits nothing when the work inside a transaction fails, in any port', async () => {
     const store = await open();
     await expect(

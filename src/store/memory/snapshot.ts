@@ -71,6 +71,10 @@ export class MemorySnapshot implements Synchronous<SnapshotStore> {
     return [...this.#data().objects.values()].filter((o) => beneath(o.dn, dn)).map((o) => structuredClone(o));
   }
 
+  membersOf(groupGuids: readonly string[]): Map<string, StoredMember[]> {
+    return new Map(groupGuids.map((guid) => [guid, this.members(guid)]));
+  }
+
   members(groupGuid: string): StoredMember[] {
     return [...(this.#data().memberships.get(groupGuid) ?? new Map<string, string>())].map(([key, dn]) => ({
       guid: key.startsWith('dn:') ? null : key,

@@ -91,24 +91,107 @@ export function pgError(url: string, err: unknown): Error {
   return new StateError(`PostgreSQL at ${host}: ${message}`, { cause: err });
 }
 
+/** One open transaction: its client, the writes held back (see {@link Sql.later}), spare ids. */
+export interface Txn {
+  client: pg.PoolClient;
+  pending: Map<Deferred<never>, unknown[]>;
+  ids: Map<string, string[]>;
+}
+
+/**
+ * A write that may be held back inside a transaction and sent with others like it as one
+ * statement (`flush` writes the rows in the order given). A cycle writes a snapshot row and
+ * an event per changed entry: one round trip each would set the pace on a network database.
+ */
+export class Deferred<Row> {
+  constructor(
+    readonly flush: (sql: Sql, rows: Row[]) => Promise<void>,
+    readonly limit = 1_000,
+  ) {}
+}
+
 /** Queries through the transaction's client when inside one, else through the pool. */
 export class Sql {
   readonly pool: pg.Pool;
-  readonly #current: AsyncLocalStorage<pg.PoolClient>;
+  readonly #current: AsyncLocalStorage<Txn>;
   readonly #url: string;
 
-  constructor(pool: pg.Pool, current: AsyncLocalStorage<pg.PoolClient>, url: string) {
+  constructor(pool: pg.Pool, current: AsyncLocalStorage<Txn>, url: string) {
     this.pool = pool;
     this.#current = current;
     this.#url = url;
   }
 
+  /**
+   * Any statement in a transaction first sends the writes held back: so every statement sees
+   * the state as if each write had been sent when it was made.
+   */
   async query<R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+    if (this.#current.getStore()?.pending.size) await this.flush();
+    return this.#send<R>(text, params);
+  }
+
+  /** A statement as it is, without sending the writes held back first. */
+  async #send<R extends pg.QueryResultRow>(text: string, params: unknown[]): Promise<pg.QueryResult<R>> {
     try {
-      return await (this.#current.getStore() ?? this.pool).query<R>(text, params);
+      return await (this.#current.getStore()?.client ?? this.pool).query<R>(text, params);
     } catch (err: unknown) {
       throw pgError(this.#url, err);
     }
+  }
+
+  /**
+   * Holds `row` back until the transaction's next statement, its commit, or `deferred.limit`
+   * rows; outside a transaction it is written at once.
+   */
+  async later<Row>(deferred: Deferred<Row>, row: Row): Promise<void> {
+    const txn = this.#current.getStore();
+    if (txn === undefined) {
+      await deferred.flush(this, [row]);
+      return;
+    }
+    const key = deferred as unknown as Deferred<never>;
+    const rows = txn.pending.get(key) ?? [];
+    rows.push(row);
+    txn.pending.set(key, rows);
+    if (rows.length >= deferred.limit) await this.flush();
+  }
+
+  /** The rows `deferred` holds back in this transaction, oldest first. */
+  pending<Row>(deferred: Deferred<Row>): readonly Row[] {
+    const rows = this.#current.getStore()?.pending.get(deferred);
+    return (rows ?? []) as Row[];
+  }
+
+  /** Sends every write held back in this transaction. */
+  async flush(): Promise<void> {
+    const txn = this.#current.getStore();
+    while (txn !== undefined && txn.pending.size > 0) {
+      const batches = [...txn.pending];
+      txn.pending.clear();
+      for (const [deferred, rows] of batches) await deferred.flush(this, rows as never[]);
+    }
+  }
+
+  /**
+   * The next id of `table`'s identity, taken 256 at a time inside a transaction (the spares
+   * are dropped at its end, so ids keep growing across instances and transactions).
+   */
+  async nextId(table: string): Promise<string> {
+    const txn = this.#current.getStore();
+    const spare = txn?.ids.get(table) ?? [];
+    if (spare.length === 0) {
+      // A sequence is outside the transaction: what is held back need not go first.
+      const { rows } = await this.#send<{ id: string }>(
+        "SELECT nextval(pg_get_serial_sequence($1, 'id'))::text AS id FROM generate_series(1, $2)",
+        [table, txn === undefined ? 1 : 256],
+      );
+      spare.push(...rows.map((r) => r.id));
+      txn?.ids.set(table, spare);
+    }
+    const id = spare.shift();
+    if (id === undefined) throw new Error(`no id from the sequence of ${table}`);
+    return id;
   }
 
   async rows<R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<R[]> {

@@ -20,13 +20,36 @@ import {
   type ReminderRecord,
   type ReminderStore,
 } from '../ports.js';
-import type { Sql } from './database.js';
+import { Deferred, type Sql } from './database.js';
 
 type Recorded = { id: number; at: string; event: DirectoryEvent };
 const recorded = (r: { id: string; at: string; payload: string }): Recorded => ({
   id: Number(r.id),
   at: r.at,
   event: JSON.parse(r.payload) as DirectoryEvent,
+});
+
+interface EventRow {
+  id: string;
+  cycleId: number;
+  at: string;
+  event: DirectoryEvent;
+}
+
+/** Events written as one statement, with the ids add() already returned. */
+const EVENTS = new Deferred<EventRow>(async (sql, rows) => {
+  await sql.query(
+    `INSERT INTO events (id, cycle_id, at, type, object_guid, payload)
+     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])`,
+    [
+      rows.map((r) => r.id),
+      rows.map((r) => r.cycleId),
+      rows.map((r) => r.at),
+      rows.map((r) => r.event.type),
+      rows.map((r) => r.event.object.guid),
+      rows.map((r) => JSON.stringify(r.event)),
+    ],
+  );
 });
 
 export class PgEventLog implements EventLog {
@@ -37,10 +60,8 @@ export class PgEventLog implements EventLog {
   }
 
   async add(cycleId: number, at: string, event: DirectoryEvent): Promise<number> {
-    const id = await this.#sql.value<string>(
-      'INSERT INTO events (cycle_id, at, type, object_guid, payload) VALUES ($1, $2, $3, $4, $5) RETURNING id',
-      [cycleId, at, event.type, event.object.guid, JSON.stringify(event)],
-    );
+    const id = await this.#sql.nextId('events');
+    await this.#sql.later(EVENTS, { id, cycleId, at, event });
     return Number(id);
   }
 

@@ -2,7 +2,7 @@
 import type { SnapshotObject, StoredMember } from '../../core/snapshot.js';
 import type { MemberRef } from '../../core/types.js';
 import type { SnapshotCounts, SnapshotStore } from '../ports.js';
-import type { Sql } from './database.js';
+import { Deferred, type Sql } from './database.js';
 
 /** `dn` ($1 the DN) is strictly beneath the DN whose ",DN" suffix is $2, compared as AD does. */
 const beneath = (column: string) => `lower(right(${column}, length($1) + 1)) = lower($2)`;
@@ -24,6 +24,61 @@ const fromRow = (r: ObjectRow): SnapshotObject => ({
   attributes: JSON.parse(r.attributes) as SnapshotObject['attributes'],
 });
 
+/** Snapshot rows written as one statement (the last row of an object wins, as one at a time). */
+const OBJECTS = new Deferred<SnapshotObject>(async (sql, rows) => {
+  const last = [...new Map(rows.map((o) => [o.guid, o])).values()];
+  await sql.query(
+    `INSERT INTO objects (guid, dn, class, usn_changed, attributes)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[])
+     ON CONFLICT (guid) DO UPDATE SET dn = excluded.dn, class = excluded.class,
+       usn_changed = excluded.usn_changed, attributes = excluded.attributes`,
+    [
+      last.map((o) => o.guid),
+      last.map((o) => o.dn),
+      last.map((o) => o.class),
+      last.map((o) => o.usnChanged.toString()),
+      last.map((o) => JSON.stringify(o.attributes)),
+    ],
+  );
+});
+
+/**
+ * A membership write: a member (key and dn), the removal of one (dn null), or of all of a
+ * group's (key and dn null). Sent as at most three statements: whole groups cleared, members
+ * removed, members written (the last write of a member wins, as one at a time).
+ */
+interface MembershipWrite {
+  group: string;
+  key: string | null;
+  dn: string | null;
+}
+
+const MEMBERSHIPS = new Deferred<MembershipWrite>(async (sql, writes) => {
+  const cleared = writes.filter((w) => w.key === null).map((w) => w.group);
+  const removed = writes.filter((w) => w.key !== null && w.dn === null);
+  const written = [
+    ...new Map(
+      writes.filter((w) => w.dn !== null).map((w) => [`${w.group}\u0000${w.key ?? ''}`, w] as const),
+    ).values(),
+  ];
+  if (cleared.length > 0) await sql.query('DELETE FROM memberships WHERE group_guid = ANY($1)', [cleared]);
+  if (removed.length > 0) {
+    await sql.query(
+      `DELETE FROM memberships m USING unnest($1::text[], $2::text[]) AS d (g, k)
+       WHERE m.group_guid = d.g AND m.member_guid = d.k`,
+      [removed.map((w) => w.group), removed.map((w) => w.key)],
+    );
+  }
+  if (written.length > 0) {
+    await sql.query(
+      `INSERT INTO memberships (group_guid, member_guid, member_dn)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+       ON CONFLICT (group_guid, member_guid) DO UPDATE SET member_dn = excluded.member_dn`,
+      [written.map((w) => w.group), written.map((w) => w.key), written.map((w) => w.dn)],
+    );
+  }
+});
+
 export class PgSnapshot implements SnapshotStore {
   readonly #sql: Sql;
 
@@ -43,12 +98,7 @@ export class PgSnapshot implements SnapshotStore {
   }
 
   async putObject(o: SnapshotObject): Promise<void> {
-    await this.#sql.query(
-      `INSERT INTO objects (guid, dn, class, usn_changed, attributes) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (guid) DO UPDATE SET dn = excluded.dn, class = excluded.class,
-         usn_changed = excluded.usn_changed, attributes = excluded.attributes`,
-      [o.guid, o.dn, o.class, o.usnChanged.toString(), JSON.stringify(o.attributes)],
-    );
+    await this.#sql.later(OBJECTS, o);
   }
 
   async deleteObject(guid: string): Promise<void> {
@@ -92,23 +142,27 @@ export class PgSnapshot implements SnapshotStore {
     }));
   }
 
-  async replaceMemberships(groupGuid: string, members: readonly MemberRef[]): Promise<void> {
-    await this.#sql.query('DELETE FROM memberships WHERE group_guid = $1', [groupGuid]);
-    await this.#insertMembers(
-      groupGuid,
-      members.map((m) => [memberKey(m), m.dn]),
+  async membersOf(groupGuids: readonly string[]): Promise<Map<string, StoredMember[]>> {
+    const found = new Map<string, StoredMember[]>(groupGuids.map((guid) => [guid, []]));
+    if (groupGuids.length === 0) return found;
+    const rows = await this.#sql.rows<{ group_guid: string; member_guid: string; member_dn: string }>(
+      'SELECT group_guid, member_guid, member_dn FROM memberships WHERE group_guid = ANY($1)',
+      [groupGuids],
     );
+    for (const r of rows) {
+      found.get(r.group_guid)?.push({
+        guid: r.member_guid.startsWith('dn:') ? null : r.member_guid,
+        dn: r.member_dn,
+      });
+    }
+    return found;
   }
 
-  /** One statement for many members: a group of 10,000 is one round trip, not 10,000. */
-  async #insertMembers(groupGuid: string, members: readonly [string, string][]): Promise<void> {
-    const unique = [...new Map(members).entries()];
-    if (unique.length === 0) return;
-    await this.#sql.query(
-      `INSERT INTO memberships (group_guid, member_guid, member_dn)
-       SELECT $1, k, d FROM unnest($2::text[], $3::text[]) AS m (k, d)
-       ON CONFLICT (group_guid, member_guid) DO UPDATE SET member_dn = excluded.member_dn`,
-      [groupGuid, unique.map(([k]) => k), unique.map(([, d]) => d)],
+  async replaceMemberships(groupGuid: string, members: readonly MemberRef[]): Promise<void> {
+    await this.#membership(
+      groupGuid,
+      [{ group: groupGuid, key: null, dn: null }],
+      members.map((m) => [memberKey(m), m.dn]),
     );
   }
 
@@ -125,14 +179,32 @@ export class PgSnapshot implements SnapshotStore {
       seen.add(k);
       if (was.get(k) !== m.dn) changed.push([k, m.dn]);
     }
-    await this.#insertMembers(groupGuid, changed);
     const gone = [...was.keys()].filter((k) => !seen.has(k));
-    if (gone.length > 0) {
-      await this.#sql.query('DELETE FROM memberships WHERE group_guid = $1 AND member_guid = ANY($2)', [
-        groupGuid,
-        gone,
-      ]);
+    await this.#membership(
+      groupGuid,
+      gone.map((key) => ({ group: groupGuid, key, dn: null })),
+      changed,
+    );
+  }
+
+  /**
+   * A group's membership writes, held back with other groups' (MEMBERSHIPS): its deletions,
+   * then its members. A group whose members are still held back is sent first, so that in
+   * every batch a group's deletions come before its members.
+   */
+  async #membership(
+    groupGuid: string,
+    deletions: MembershipWrite[],
+    members: readonly [string, string][],
+  ): Promise<void> {
+    if (
+      deletions.length > 0 &&
+      this.#sql.pending(MEMBERSHIPS).some((w) => w.group === groupGuid && w.dn !== null)
+    ) {
+      await this.#sql.flush();
     }
+    for (const d of deletions) await this.#sql.later(MEMBERSHIPS, d);
+    for (const [key, dn] of members) await this.#sql.later(MEMBERSHIPS, { group: groupGuid, key, dn });
   }
 
   async groupsContaining(key: string): Promise<string[]> {

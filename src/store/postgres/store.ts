@@ -26,7 +26,7 @@ import type {
   SnapshotStore,
   StateStore,
 } from '../ports.js';
-import { openPool, pgError, Sql, type PgOptions } from './database.js';
+import { openPool, pgError, Sql, type PgOptions, type Txn } from './database.js';
 import { PgAudit, PgCycleLog, PgEventLog, PgReminders } from './log.js';
 import { PgOutbox, PgSchedules } from './queues.js';
 import { PgSnapshot } from './snapshot.js';
@@ -35,7 +35,7 @@ import { PgTables } from './tables.js';
 export class PostgresStore implements StateStore {
   readonly #pool: pg.Pool;
   readonly #url: string;
-  readonly #current = new AsyncLocalStorage<pg.PoolClient>();
+  readonly #current = new AsyncLocalStorage<Txn>();
   readonly #sql: Sql;
   #fence: HeldLease | null = null;
   readonly snapshot: SnapshotStore;
@@ -95,7 +95,12 @@ export class PostgresStore implements StateStore {
           applicationName(this.#fence.instance),
         ]);
       }
-      const result = await this.#current.run(client, work);
+      const txn: Txn = { client, pending: new Map(), ids: new Map() };
+      const result = await this.#current.run(txn, async () => {
+        const done = await work();
+        await this.#sql.flush();
+        return done;
+      });
       await this.#checkFence(client);
       await client.query('COMMIT');
       return result;

@@ -89,6 +89,10 @@ export class SqliteSnapshot implements Synchronous<SnapshotStore> {
     return guids.map((guid) => this.getObject(guid)).filter((o): o is SnapshotObject => o !== undefined);
   }
 
+  membersOf(groupGuids: readonly string[]): Map<string, StoredMember[]> {
+    return new Map(groupGuids.map((guid) => [guid, this.members(guid)]));
+  }
+
   members(groupGuid: string): StoredMember[] {
     const rows = this.#sql
       .get('SELECT member_guid, member_dn FROM memberships WHERE group_guid = ?')
