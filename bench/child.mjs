@@ -26,10 +26,11 @@ setInterval(() => {
 if (task === 'cycle' || task === 'deliver' || task === 'channel') {
   const { loadConfig } = await import('../dist/config/load.js');
   const { createLogger } = await import('../dist/log/logger.js');
-  const { SqliteStore } = await import('../dist/store/sqlite/store.js');
+  const { openStateStore } = await import('../dist/store/open.js');
   const loaded = loadConfig(arg, process.env);
   const log = createLogger({ ...silent, secrets: loaded.secrets });
-  const store = SqliteStore.open(loaded.config.state.path);
+  // SQLite or PostgreSQL, as state.backend says.
+  const store = await openStateStore(loaded.config.state);
   const clock = { now: () => new Date() };
   if (task === 'cycle') {
     const { LdapDirectory } = await import('../dist/directory/ldap.js');
@@ -50,7 +51,7 @@ if (task === 'cycle' || task === 'deliver' || task === 'channel') {
     const ms = performance.now() - started;
     const ops = directory.operations - afterBind;
     await directory.close();
-    store.close();
+    await store.close();
     process.stdout.write(
       `${JSON.stringify({ ms, ops, rssMb: rssMb(), peak, events: summary.events, messages: summary.messages, objects: summary.objects })}\n`,
     );
@@ -76,7 +77,7 @@ if (task === 'cycle' || task === 'deliver' || task === 'channel') {
     const ms = performance.now() - started;
     transport.close();
     if (report.sent === 0) throw new Error(`nothing sent: ${JSON.stringify(report)}`);
-    store.close();
+    await store.close();
     process.stdout.write(
       `${JSON.stringify({ ms, sent: report.sent, perSecond: report.sent / (ms / 1000), rssMb: rssMb() })}\n`,
     );

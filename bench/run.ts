@@ -17,7 +17,8 @@ import { join } from 'node:path';
 
 import { SMTPServer } from 'smtp-server';
 
-import { SqliteStore } from '../src/store/sqlite/store.js';
+import { openStateStore } from '../src/store/open.js';
+import { PostgresServer, postgresInstalled } from '../test/support/postgres.js';
 import { MicrosoftGraph, MicrosoftIdentity } from '../test/support/microsoftIdentity.js';
 import { ChannelReceiver, loopbackCertificate, SyslogReceiver } from '../test/support/receivers.js';
 import { sambaInstalled } from '../test/support/samba.js';
@@ -81,11 +82,43 @@ const info = seeded?.samba.info ?? {
   password: 'unused',
   baseDN: 'DC=example,DC=test',
 };
-const env = { ...process.env, BENCH_BIND_PASSWORD: info.password, LDAPTLS_CACERT: info.caFile };
+const env: NodeJS.ProcessEnv = {
+  ...process.env,
+  BENCH_BIND_PASSWORD: info.password,
+  LDAPTLS_CACERT: info.caFile,
+};
 
-/** A config watching `ou`, with its own state file; SMTP at `smtpPort`; `extra` appended. */
-function config(ou: string, name: string, smtpPort = 25, extra = ''): string {
+/**
+ * PostgreSQL started for the benchmark (loopback, a database per config), to measure the
+ * same figures on the postgres backend beside SQLite; skipped, saying so, when not installed.
+ */
+const postgres = postgresInstalled() ? await PostgresServer.start() : null;
+if (postgres === null)
+  say('PostgreSQL is not installed (apt-get install -y postgresql): measuring SQLite only');
+/** The state URL of each config on PostgreSQL, by name (BENCH_PG_URL_<n> in the environment). */
+const databases = new Map<string, string>();
+
+/** The state block of config `name`: its own SQLite file, or with `onPostgres` a fresh database. */
+async function stateOf(name: string, onPostgres: boolean): Promise<string> {
+  if (!onPostgres) return `state: { path: "${join(work, `${name}.db`)}" }`;
+  if (postgres === null) throw new Error('PostgreSQL is not installed');
+  const url = databases.get(name) ?? (await postgres.database());
+  databases.set(name, url);
+  const key = `BENCH_PG_URL_${databases.size}_${name.replaceAll(/\W/g, '_')}`;
+  env[key] = url;
+  return `state: { backend: postgres, url: "\${env:${key}}" }`;
+}
+
+/** A config watching `ou`, with its own state; SMTP at `smtpPort`; `extra` appended. */
+async function config(
+  ou: string,
+  name: string,
+  smtpPort = 25,
+  extra = '',
+  onPostgres = false,
+): Promise<string> {
   const file = join(work, `${name}.yaml`);
+  const state = await stateOf(name, onPostgres);
   writeFileSync(
     file,
     `version: 1
@@ -95,7 +128,7 @@ directory:
   bindDN: "${info.bindDN}"
   bindPassword: "\${env:BENCH_BIND_PASSWORD}"
   baseDN: "${ou}"
-state: { path: "${join(work, `${name}.db`)}" }
+${state}
 smtp: { host: 127.0.0.1, port: ${smtpPort}, requireTls: false, from: "adnotify <adnotify@example.test>" }
 ${extra}`,
   );
@@ -163,6 +196,8 @@ interface ScopeFigures {
   massChangeMs?: number;
   massChangeRssMb?: number;
   massChangeEvents?: number;
+  /** The same cycles with state.backend postgres (absent without PostgreSQL). */
+  postgres?: { baselineMs: number; baselineRssMb: number; idleMs: number; incrementalMs: number };
 }
 
 async function measureScope(scope: SeededOu, admin: DirectoryAdmin, full: boolean): Promise<ScopeFigures> {
@@ -171,16 +206,27 @@ async function measureScope(scope: SeededOu, admin: DirectoryAdmin, full: boolea
   const fullFilter = `(|${DEFAULT_FILTER}(objectClass=organizationalUnit)(objectClass=container))`;
   const baselines: ChildResult[] = [];
   const searches: number[] = [];
+  const pgBaselines: ChildResult[] = [];
   let cfg = '';
+  let pgCfg = '';
   for (let r = 0; r < RUNS; r++) {
-    cfg = config(scope.ou, `s${p.users}-${r}`);
+    cfg = await config(scope.ou, `s${p.users}-${r}`);
     searches.push(ldapsearch(scope.ou, fullFilter));
     baselines.push(await child(['cycle', cfg]));
+    if (postgres) {
+      pgCfg = await config(scope.ou, `pg${p.users}-${r}`, 25, '', true);
+      pgBaselines.push(await child(['cycle', pgCfg]));
+    }
   }
   const idle: ChildResult[] = [];
-  for (let r = 0; r < RUNS; r++) idle.push(await child(['cycle', cfg]));
+  const pgIdle: ChildResult[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    idle.push(await child(['cycle', cfg]));
+    if (postgres) pgIdle.push(await child(['cycle', pgCfg]));
+  }
 
   const incremental: ChildResult[] = [];
+  const pgIncremental: ChildResult[] = [];
   const changedSearch: number[] = [];
   const changes = Math.min(1_000, p.users, p.groups);
   for (let r = 0; r < RUNS; r++) {
@@ -201,6 +247,7 @@ async function measureScope(scope: SeededOu, admin: DirectoryAdmin, full: boolea
     const filter = `(&(uSNChanged>=${before + 1n})(uSNChanged<=${after})(|${DEFAULT_FILTER}(isDeleted=TRUE)(objectClass=organizationalUnit)(objectClass=container)))`;
     changedSearch.push(ldapsearch(info.baseDN, filter, true));
     incremental.push(await child(['cycle', cfg]));
+    if (postgres) pgIncremental.push(await child(['cycle', pgCfg]));
   }
 
   const figures: ScopeFigures = {
@@ -213,6 +260,14 @@ async function measureScope(scope: SeededOu, admin: DirectoryAdmin, full: boolea
     incrementalMs: median(incremental.map((b) => b.ms)),
     incrementalEvents: median(incremental.map((b) => b.events ?? 0)),
     ldapsearchIncrementalMs: median(changedSearch),
+    ...(postgres && {
+      postgres: {
+        baselineMs: median(pgBaselines.map((b) => b.ms)),
+        baselineRssMb: Math.max(...pgBaselines.map((b) => b.rssMb)),
+        idleMs: median(pgIdle.map((b) => b.ms)),
+        incrementalMs: median(pgIncremental.map((b) => b.ms)),
+      },
+    }),
   };
   if (full && scope.bigGroup !== null) {
     const big: ChildResult[] = [];
@@ -261,9 +316,14 @@ const EVENT = {
 
 const TEXT = 'Hello,\n\nUser 1 changed.\n\n  title: Staff -> Lead\n'.repeat(4);
 
-/** MESSAGES notifications (or, for a channel, event records) due in the outbox of `<work>/<name>.db`. */
+/** MESSAGES notifications (or, for a channel, event records) due in the outbox of config `name`'s state. */
 async function fillOutbox(name: string, channel = 'mail'): Promise<void> {
-  const store = SqliteStore.open(join(work, `${name}.db`));
+  const url = databases.get(name);
+  const store = await openStateStore(
+    url === undefined
+      ? { backend: 'sqlite', path: join(work, `${name}.db`), retentionDays: 180 }
+      : { backend: 'postgres', url, path: '', retentionDays: 180 },
+  );
   const at = new Date().toISOString();
   await store.transaction(async () => {
     for (let i = 0; i < MESSAGES; i++) {
@@ -287,7 +347,12 @@ async function fillOutbox(name: string, channel = 'mail'): Promise<void> {
 }
 
 /** MESSAGES messages through adnotify's outbox and through plain pooled nodemailer, to a sink. */
-async function measureDelivery(): Promise<{ adnotify: number; nodemailer: number; rssMb: number }> {
+async function measureDelivery(): Promise<{
+  adnotify: number;
+  nodemailer: number;
+  rssMb: number;
+  postgres: number | null;
+}> {
   const sink = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
@@ -305,21 +370,32 @@ async function measureDelivery(): Promise<{ adnotify: number; nodemailer: number
   const port = (sink.server.address() as { port: number }).port;
   const ours: number[] = [];
   const plain: number[] = [];
+  const onPostgres: number[] = [];
   let rssMb = 0;
   for (let r = 0; r < RUNS; r++) {
-    const cfg = config('DC=example,DC=test', `deliver-${r}`, port);
+    const cfg = await config('DC=example,DC=test', `deliver-${r}`, port);
     await fillOutbox(`deliver-${r}`);
     const result = await child(['deliver', cfg]);
     ours.push(result.perSecond ?? 0);
     rssMb = Math.max(rssMb, result.rssMb);
     plain.push((await child(['nodemailer', String(port), String(MESSAGES)])).perSecond ?? 0);
+    if (postgres) {
+      const pgCfg = await config('DC=example,DC=test', `deliver-pg-${r}`, port, '', true);
+      await fillOutbox(`deliver-pg-${r}`);
+      onPostgres.push((await child(['deliver', pgCfg])).perSecond ?? 0);
+    }
   }
   await new Promise<void>((resolve) => {
     sink.close(() => {
       resolve();
     });
   });
-  return { adnotify: median(ours), nodemailer: median(plain), rssMb };
+  return {
+    adnotify: median(ours),
+    nodemailer: median(plain),
+    rssMb,
+    postgres: postgres ? median(onPostgres) : null,
+  };
 }
 
 /**
@@ -334,7 +410,7 @@ async function measureGraphDelivery(): Promise<{ perSecond: number; rssMb: numbe
   let rssMb = 0;
   try {
     for (let r = 0; r < RUNS; r++) {
-      const cfg = config(
+      const cfg = await config(
         'DC=example,DC=test',
         `graph-${r}`,
         25,
@@ -377,14 +453,14 @@ async function measureFanOut(): Promise<{ webhook: number; syslog: number }> {
   try {
     for (let r = 0; r < RUNS; r++) {
       const extra = `channels:\n  - { name: hook, type: webhook, url: "${hook.url()}", secret: "${secret}" }\nsiem:\n  syslog: "${syslog.url()}"\n`;
-      const cfg = config('DC=example,DC=test', `fanout-${r}`, 25, extra);
+      const cfg = await config('DC=example,DC=test', `fanout-${r}`, 25, extra);
       await fillOutbox(`fanout-${r}`, 'hook');
       const viaHook = await child(['channel', cfg, 'hook'], { NODE_EXTRA_CA_CERTS: ca.caFile });
       if (hook.received.splice(0).some((x) => x.problems.length > 0))
         throw new Error('a webhook call did not verify');
       webhook.push(viaHook.perSecond ?? 0);
       await fillOutbox(`fanout-${r}-siem`, 'siem.syslog');
-      const siemCfg = config('DC=example,DC=test', `fanout-${r}-siem`, 25, extra);
+      const siemCfg = await config('DC=example,DC=test', `fanout-${r}-siem`, 25, extra);
       records.push((await child(['channel', siemCfg, 'siem.syslog'])).perSecond ?? 0);
     }
   } finally {
@@ -402,12 +478,18 @@ if (ONLY_DELIVERY) {
     say(
       `SMTP:  adnotify ${delivery.adnotify.toFixed(0)} messages/s, plain nodemailer ${delivery.nodemailer.toFixed(0)}, peak RSS ${delivery.rssMb.toFixed(0)} MB`,
     );
+    if (delivery.postgres !== null) {
+      say(
+        `SMTP with state on PostgreSQL: ${delivery.postgres.toFixed(0)} messages/s (${(delivery.adnotify / delivery.postgres).toFixed(2)} x slower than SQLite)`,
+      );
+    }
     say(`Graph: adnotify ${graph.perSecond.toFixed(0)} messages/s, peak RSS ${graph.rssMb.toFixed(0)} MB`);
     const fanOut = await measureFanOut();
     say(
       `Fan-out: webhook ${fanOut.webhook.toFixed(0)} events/s, syslog (TCP) ${fanOut.syslog.toFixed(0)} events/s`,
     );
   } finally {
+    postgres?.destroy();
     rmSync(work, { recursive: true, force: true });
   }
   process.exit(0);
@@ -453,6 +535,28 @@ try {
       '≥ 0.8 x',
       ratio(delivery.adnotify, delivery.nodemailer) >= 0.8,
     ],
+    ...(big.postgres && delivery.postgres !== null
+      ? ([
+          [
+            'PostgreSQL vs SQLite, baseline',
+            `${ratio(big.postgres.baselineMs, big.baselineMs).toFixed(2)} x`,
+            '≤ 1.5 x',
+            ratio(big.postgres.baselineMs, big.baselineMs) <= 1.5,
+          ],
+          [
+            'PostgreSQL vs SQLite, incremental',
+            `${ratio(big.postgres.incrementalMs, big.incrementalMs).toFixed(2)} x`,
+            '≤ 1.5 x',
+            ratio(big.postgres.incrementalMs, big.incrementalMs) <= 1.5,
+          ],
+          [
+            'PostgreSQL vs SQLite, delivery',
+            `${ratio(delivery.adnotify, delivery.postgres).toFixed(2)} x`,
+            '≤ 1.5 x',
+            ratio(delivery.adnotify, delivery.postgres) <= 1.5,
+          ],
+        ] as const)
+      : []),
     [
       `peak RSS at ${big.users} users`,
       `${big.baselineRssMb.toFixed(0)} MB`,
@@ -516,6 +620,22 @@ try {
       '',
       `${delivery.adnotify.toFixed(0)} / ${delivery.nodemailer.toFixed(0)}`,
     ],
+    ...(scaled.postgres && big.postgres
+      ? [
+          [
+            'state on PostgreSQL: baseline',
+            `${scaled.postgres.baselineMs.toFixed(0)} ms`,
+            `${big.postgres.baselineMs.toFixed(0)} ms, ${big.postgres.baselineRssMb.toFixed(0)} MB`,
+          ],
+          ['  idle cycle', `${scaled.postgres.idleMs.toFixed(0)} ms`, `${big.postgres.idleMs.toFixed(0)} ms`],
+          [
+            '  incremental (as above)',
+            `${scaled.postgres.incrementalMs.toFixed(0)} ms`,
+            `${big.postgres.incrementalMs.toFixed(0)} ms`,
+          ],
+          ['  delivery, messages/s', '', (delivery.postgres ?? NaN).toFixed(0)],
+        ]
+      : []),
     ['delivery through Microsoft Graph, messages/s', '', graph.perSecond.toFixed(0)],
     [
       'fan-out, events/s (signed webhook / syslog TCP)',
@@ -543,5 +663,6 @@ try {
   say('Written to bench/results.json');
 } finally {
   await samba.stop();
+  postgres?.destroy();
   rmSync(work, { recursive: true, force: true });
 }
