@@ -79,7 +79,9 @@ export class Metrics {
       registers,
       async collect() {
         const s = store();
-        if (s) this.set((await s.snapshot.counts()).objects);
+        // A state database that cannot be reached keeps the last figure: /metrics still answers.
+        const counts = await s?.snapshot.counts().catch(() => undefined);
+        if (counts) this.set(counts.objects);
       },
     });
     this.outbox = new Gauge({
@@ -88,9 +90,10 @@ export class Metrics {
       labelNames: ['status'],
       registers,
       async collect() {
-        const s = store();
-        if (!s) return;
-        for (const [status, n] of Object.entries(await s.outbox.counts())) this.set({ status }, n);
+        const counts = await store()
+          ?.outbox.counts()
+          .catch(() => undefined);
+        for (const [status, n] of Object.entries(counts ?? {})) this.set({ status }, n);
       },
     });
     this.channelSent = new Counter({
@@ -117,9 +120,10 @@ export class Metrics {
       labelNames: ['state'],
       registers,
       async collect() {
-        const s = store();
-        if (!s) return;
-        for (const [state, n] of Object.entries(await s.schedules.counts())) this.set({ state }, n);
+        const counts = await store()
+          ?.schedules.counts()
+          .catch(() => undefined);
+        for (const [state, n] of Object.entries(counts ?? {})) this.set({ state }, n);
       },
     });
   }

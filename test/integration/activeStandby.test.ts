@@ -154,6 +154,21 @@ describe.skipIf(!samba || !withPostgres)('active/standby on PostgreSQL (Samba AD
     expect(titles.filter((t) => t === 'Director')).toHaveLength(1);
     expect(titles.filter((t) => t === 'Managing Director')).toHaveLength(1);
 
+    // The database goes away: the instance says it is not healthy (and why), /metrics still
+    // answers; once the database is back, it is healthy again.
+    server.stop();
+    const healthOfB = async () => {
+      const response = await fetch(`http://127.0.0.1:${portB}/healthz`);
+      return { status: response.status, body: (await response.json()) as { reasons: string[] } };
+    };
+    await expect.poll(async () => (await healthOfB()).status, { timeout: 15_000 }).toBe(503);
+    expect((await healthOfB()).body.reasons.join()).toMatch(/the state database cannot be reached/);
+    const metricsDown = await fetch(`http://127.0.0.1:${portB}/metrics`);
+    expect(metricsDown.status).toBe(200);
+    expect(await metricsDown.text()).toMatch(/^adnotify_leader \d$/m);
+    server.startAgain();
+    await expect.poll(async () => (await healthOfB()).status, { timeout: 20_000 }).toBe(200);
+
     b.child.kill('SIGTERM');
     expect((await b.exited).code).toBe(0);
     expect(b.lines().some((l) => l['message'] === 'lease released')).toBe(true);
