@@ -44,6 +44,13 @@ export interface StateStore {
    */
   fence(held: HeldLease | null): void;
   /**
+   * Throws {@link DeposedError} unless the lease this store is fenced with is still held: for
+   * a write outside the state (the lifecycle job's directory change), checked just before it.
+   * Inside a transaction the lease cannot change hands until the transaction ends. A no-op
+   * without a lease or a fence.
+   */
+  assertLeader(): Promise<void>;
+  /**
    * Removes what is older than `before` (ISO time) and no longer needed: events, sent messages
    * (their bodies are personal data) and the cycles nothing refers to any more.
    */

@@ -72,6 +72,7 @@ describe.skipIf(!withPostgres)('the PostgreSQL store', () => {
       const lease = await old.lease.acquire('old', 1);
       old.fence({ instance: 'old', token: lease.token });
       await old.transaction(() => old.cycles.setMeta('k', 'by the leader'));
+      await old.assertLeader(); // held: a write outside the state may go ahead
       // Paused past its lease: the standby takes over while the old leader is mid-transaction.
       const late = old.transaction(async () => {
         await old.cycles.setMeta('k', 'by a deposed leader');
@@ -80,6 +81,9 @@ describe.skipIf(!withPostgres)('the PostgreSQL store', () => {
       });
       await expect(late).rejects.toBeInstanceOf(DeposedError);
       expect(await next.cycles.getMeta('k')).toBe('by the leader');
+      // Nor may it write to the directory (the lifecycle job asks just before).
+      await expect(old.assertLeader()).rejects.toBeInstanceOf(DeposedError);
+      await expect(old.transaction(() => old.assertLeader())).rejects.toBeInstanceOf(DeposedError);
     } finally {
       await old.close();
       await next.close();

@@ -12,7 +12,7 @@ import { namingContextOf } from '../../core/dn.js';
 import type { LifecycleType } from '../../core/events.js';
 import { effectOf, nextStep, pendingState, stateAfter, type Step } from '../../core/lifecycle.js';
 import type { Deps } from '../../deps.js';
-import { errorMessage } from '../../errors.js';
+import { DeposedError, errorMessage } from '../../errors.js';
 import { applyOwnChange } from '../../store/ownChange.js';
 import type { Schedule } from '../../store/ports.js';
 import { attributeFor, LookupError } from './names.js';
@@ -85,7 +85,8 @@ export async function lifecycleJob(deps: Deps, options: { dryRun: boolean }): Pr
         continue;
       }
       try {
-        cycleId ??= await store.cycles.begin('lifecycle', now.toISOString());
+        // In a transaction of its own, so that the fence of a leader's lease applies to it too.
+        cycleId ??= await store.transaction(() => store.cycles.begin('lifecycle', now.toISOString()));
         const run = cycleId;
         const read = schedule;
         const applied = await store.transaction(async () => {
@@ -103,13 +104,16 @@ export async function lifecycleJob(deps: Deps, options: { dryRun: boolean }): Pr
       } catch (err: unknown) {
         const message = errorMessage(err);
         const final = err instanceof GoneError;
+        if (err instanceof DeposedError) throw err; // the new leader goes on; record nothing
         if (
-          !(await store.schedules.setFailed(
-            schedule.id,
-            schedule.state,
-            message,
-            final ? null : from,
-            now.toISOString(),
+          !(await store.transaction(() =>
+            store.schedules.setFailed(
+              schedule.id,
+              schedule.state,
+              message,
+              final ? null : from,
+              now.toISOString(),
+            ),
           ))
         ) {
           log.info('lifecycle schedule changed since the run began; left as it is', {
@@ -134,16 +138,19 @@ export async function lifecycleJob(deps: Deps, options: { dryRun: boolean }): Pr
   }
   if (cycleId !== null) {
     const failed = done.filter((d) => d.error !== undefined).length;
-    await store.cycles.finish(cycleId, {
-      finishedAt: clock.now().toISOString(),
-      durationMs: 0,
-      outcome: failed > 0 ? 'failed' : 'ok',
-      objects: 0,
-      groups: 0,
-      memberships: 0,
-      events: done.length - failed,
-      error: failed > 0 ? `${failed} lifecycle step(s) failed` : null,
-    });
+    const id = cycleId;
+    await store.transaction(() =>
+      store.cycles.finish(id, {
+        finishedAt: clock.now().toISOString(),
+        durationMs: 0,
+        outcome: failed > 0 ? 'failed' : 'ok',
+        objects: 0,
+        groups: 0,
+        memberships: 0,
+        events: done.length - failed,
+        error: failed > 0 ? `${failed} lifecycle step(s) failed` : null,
+      }),
+    );
   }
   return done;
 }
@@ -227,7 +234,11 @@ async function applyStep(
     const attribute = attributeFor(s.kind, config);
     const inPlace = holds(target, attribute, ref) === (operation === 'add');
     const value = subject ? subject.dn : `<GUID=${s.subjectGuid}>`;
-    if (!inPlace) await deps.directory.modify(target.dn, operation, attribute, [value]);
+    if (!inPlace) {
+      // A leader paused past its lease changes the directory no more: checked just before.
+      await store.assertLeader();
+      await deps.directory.modify(target.dn, operation, attribute, [value]);
+    }
     if (step === 'start') await store.schedules.recordStart(s.id, !inPlace);
     await applyOwnChange(store.snapshot, target.guid, attribute, operation, ref);
     log.info(inPlace ? 'lifecycle change already in place' : 'lifecycle change applied', {

@@ -88,6 +88,10 @@ export class MemoryStore implements StateStore {
     // One instance by design: nothing to fence.
   }
 
+  assertLeader(): Promise<void> {
+    return Promise.resolve();
+  }
+
   async transaction<T>(work: () => Promise<T>): Promise<T> {
     if (this.#inTransaction) throw new Error('transactions do not nest');
     const saved = structuredClone(this.#data);

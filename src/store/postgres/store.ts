@@ -72,6 +72,18 @@ export class PostgresStore implements StateStore {
     this.#fence = held;
   }
 
+  async assertLeader(): Promise<void> {
+    const client = this.#current.getStore()?.client;
+    if (client !== undefined) {
+      await this.#sql.flush();
+      await this.#checkFence(client);
+    } else if (await this.#deposed()) {
+      throw new DeposedError(
+        `${this.#fence?.instance ?? 'this instance'} no longer holds the leader lease: the write was not made`,
+      );
+    }
+  }
+
   async transaction<T>(work: () => Promise<T>): Promise<T> {
     if (this.#current.getStore()) throw new Error('transactions do not nest');
     let client: pg.PoolClient;
@@ -218,32 +230,30 @@ class PgLease implements LeaseStore {
   }
 
   async acquire(instance: string, seconds: number): Promise<LeaseState> {
-    const [row] = await this.#sql.rows<LeaseRow & { previous: string | null; renewed: boolean }>(
+    const [current] = await this.#sql.rows<LeaseRow>(LEASE_ROW);
+    if (current?.holder != null && current.holder !== instance && current.live !== true) {
+      // Taking over from a leader that may be paused inside a transaction, holding row locks
+      // (the lease row's too, if paused between its fence check and COMMIT): end its open
+      // transactions, whose commit the fence refuses anyway. The same user may end its own.
+      await this.#sql.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND application_name = $1
+           AND state IN ('idle in transaction', 'idle in transaction (aborted)')`,
+        [applicationName(current.holder)],
+      );
+    }
+    const [row] = await this.#sql.rows<LeaseRow>(
       `UPDATE ha_lease SET
          token = CASE WHEN holder = $1 AND expires_at > clock_timestamp() THEN token ELSE token + 1 END,
          since = CASE WHEN holder = $1 AND expires_at > clock_timestamp() THEN since ELSE clock_timestamp() END,
          holder = $1,
          heartbeat_at = clock_timestamp(),
          expires_at = clock_timestamp() + make_interval(secs => $2)
-       FROM (SELECT holder AS previous, token AS previous_token FROM ha_lease WHERE id = 1) old
        WHERE id = 1 AND (holder IS NULL OR holder = $1 OR expires_at IS NULL OR expires_at <= clock_timestamp())
-       RETURNING holder, token, since, heartbeat_at, expires_at, true AS live, old.previous,
-         token = old.previous_token AS renewed`,
+       RETURNING holder, token, since, heartbeat_at, expires_at, true AS live`,
       [instance, seconds],
     );
-    if (!row) return leaseState((await this.#sql.rows<LeaseRow>(LEASE_ROW))[0]);
-    if (!row.renewed && row.previous !== null && row.previous !== instance) {
-      // Taken over from a leader that may be paused inside a transaction, holding row locks
-      // our first cycle needs: end its open transactions (the fence refuses their commit
-      // anyway). The same database user may end its own sessions.
-      await this.#sql.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE datname = current_database() AND application_name = $1
-           AND state IN ('idle in transaction', 'idle in transaction (aborted)')`,
-        [applicationName(row.previous)],
-      );
-    }
-    return leaseState(row);
+    return leaseState(row ?? (await this.#sql.rows<LeaseRow>(LEASE_ROW))[0]);
   }
 
   async release(instance: string, token: bigint): Promise<void> {
