@@ -24,7 +24,7 @@ export async function asLeader<T>(
   const instance = `${command}@${hostname()}:${process.pid}`;
   const seconds = loaded.config.ha.leaseSeconds;
   const state = await lease.acquire(instance, seconds);
-  if (state.holder !== instance) {
+  if (!state.mine) {
     throw new TemporaryError(
       `${state.holder ?? 'another instance'} holds the leader lease (leader since ${state.since ?? '?'}, last renewed ${state.heartbeatAt ?? '?'}, expires ${state.expiresAt ?? '?'}): it polls and runs the jobs, so "adnotify ${command}" did nothing. Its work is done by the leader; run the command again once no instance runs, or after the lease expired.`,
     );

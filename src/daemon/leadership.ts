@@ -103,9 +103,14 @@ export class Leadership {
       }
       const previous = this.#seen;
       this.#seen = state;
-      if (state.holder === instance) this.#hold(state, previous);
+      if (state.mine) this.#hold(state, previous);
       else if (this.#role === 'leader') {
         this.#lose(`${state.holder ?? 'another instance'} holds the lease (since ${state.since ?? '?'})`);
+      } else if (state.holder === instance) {
+        log.error('another process holds the lease under this instance name; standing by', {
+          instance,
+          fix: 'give each adnotify instance its own ha.instance',
+        });
       } else if (first || previous?.holder !== state.holder) {
         log.info('standing by', { instance, leader: state.holder, leaderSince: state.since });
       }

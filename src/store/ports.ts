@@ -115,6 +115,11 @@ export interface LeaseState {
   expiresAt: string | null;
   /** Whether the lease is held and unexpired, by the database's clock. */
   live: boolean;
+  /**
+   * Whether this process holds it (live): not merely an instance of the same name, as when
+   * two processes are given one ha.instance by mistake.
+   */
+  mine: boolean;
 }
 
 export interface InstanceRecord {

@@ -64,6 +64,21 @@ describe.skipIf(!withPostgres)('the PostgreSQL store', () => {
     }
   });
 
+  it('two processes given one ha.instance by mistake: only the one that took the lease holds it', async () => {
+    const url = await server.database();
+    const first = await PostgresStore.open({ url });
+    const second = await PostgresStore.open({ url });
+    try {
+      expect(await first.lease.acquire('adnotify-a', 30)).toMatchObject({ holder: 'adnotify-a', mine: true });
+      const other = await second.lease.acquire('adnotify-a', 30);
+      expect(other).toMatchObject({ holder: 'adnotify-a', mine: false, token: 1n });
+      expect(await first.lease.acquire('adnotify-a', 30)).toMatchObject({ mine: true, token: 1n });
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+
   it('a deposed leader commits nothing: its transaction rolls back at the fence', async () => {
     const url = await server.database();
     const old = await PostgresStore.open({ url });

@@ -140,6 +140,8 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       CREATE TABLE ha_lease (
         id           INTEGER PRIMARY KEY CHECK (id = 1),
         holder       TEXT,
+        -- Which process holds it: two processes given one ha.instance are told apart.
+        nonce        TEXT,
         token        BIGINT NOT NULL DEFAULT 0,
         since        TIMESTAMPTZ,
         heartbeat_at TIMESTAMPTZ,

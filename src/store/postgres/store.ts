@@ -6,6 +6,7 @@
  * each call is a statement of its own (delivery outcomes, as on SQLite).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
 
 import type pg from 'pg';
 
@@ -200,16 +201,18 @@ interface LeaseRow {
   since: Date | null;
   heartbeat_at: Date | null;
   expires_at: Date | null;
+  nonce: string | null;
   live: boolean | null;
 }
 
-const leaseState = (r: LeaseRow | undefined): LeaseState => ({
+const leaseState = (r: LeaseRow | undefined, nonce: string): LeaseState => ({
   holder: r?.holder ?? null,
   token: BigInt(r?.token ?? '0'),
   since: r?.since?.toISOString() ?? null,
   heartbeatAt: r?.heartbeat_at?.toISOString() ?? null,
   expiresAt: r?.expires_at?.toISOString() ?? null,
   live: r?.holder != null && r.live === true,
+  mine: r?.holder != null && r.live === true && r.nonce === nonce,
 });
 
 /** How a leader's transactions are named in pg_stat_activity (at most 63 bytes, as PostgreSQL keeps). */
@@ -224,6 +227,8 @@ const LEASE_ROW = 'SELECT *, expires_at > clock_timestamp() AS live FROM ha_leas
 /** The lease row, with the database's clock the only clock: instances' clocks may disagree. */
 class PgLease implements LeaseStore {
   readonly #sql: Sql;
+  /** This process's, so that a renewal is only ever of its own lease. */
+  readonly #nonce = randomUUID();
 
   constructor(sql: Sql) {
     this.#sql = sql;
@@ -242,23 +247,26 @@ class PgLease implements LeaseStore {
         [applicationName(current.holder)],
       );
     }
+    const ours = 'holder = $1 AND nonce = $3 AND expires_at > clock_timestamp()';
     const [row] = await this.#sql.rows<LeaseRow>(
       `UPDATE ha_lease SET
-         token = CASE WHEN holder = $1 AND expires_at > clock_timestamp() THEN token ELSE token + 1 END,
-         since = CASE WHEN holder = $1 AND expires_at > clock_timestamp() THEN since ELSE clock_timestamp() END,
+         token = CASE WHEN ${ours} THEN token ELSE token + 1 END,
+         since = CASE WHEN ${ours} THEN since ELSE clock_timestamp() END,
          holder = $1,
+         nonce = $3,
          heartbeat_at = clock_timestamp(),
          expires_at = clock_timestamp() + make_interval(secs => $2)
-       WHERE id = 1 AND (holder IS NULL OR holder = $1 OR expires_at IS NULL OR expires_at <= clock_timestamp())
-       RETURNING holder, token, since, heartbeat_at, expires_at, true AS live`,
-      [instance, seconds],
+       WHERE id = 1 AND (holder IS NULL OR (holder = $1 AND nonce = $3) OR expires_at IS NULL
+         OR expires_at <= clock_timestamp())
+       RETURNING *, true AS live`,
+      [instance, seconds, this.#nonce],
     );
-    return leaseState(row ?? (await this.#sql.rows<LeaseRow>(LEASE_ROW))[0]);
+    return leaseState(row ?? (await this.#sql.rows<LeaseRow>(LEASE_ROW))[0], this.#nonce);
   }
 
   async release(instance: string, token: bigint): Promise<void> {
     await this.#sql.query(
-      'UPDATE ha_lease SET holder = NULL, expires_at = NULL WHERE id = 1 AND holder = $1 AND token = $2',
+      'UPDATE ha_lease SET holder = NULL, nonce = NULL, expires_at = NULL WHERE id = 1 AND holder = $1 AND token = $2',
       [instance, token.toString()],
     );
   }
@@ -279,7 +287,7 @@ class PgLease implements LeaseStore {
       [withinSeconds],
     );
     return {
-      lease: leaseState(lease),
+      lease: leaseState(lease, this.#nonce),
       instances: rows.map((r) => ({
         instance: r.instance,
         role: r.role,
