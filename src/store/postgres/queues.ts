@@ -6,7 +6,6 @@
 import { SIEM_PREFIX } from '../../core/channels.js';
 import {
   noSchedules,
-  type Envelope,
   type NewMessage,
   type NewSchedule,
   type OutboxCounts,
@@ -15,55 +14,11 @@ import {
   type OutboxStore,
   type Schedule,
   type ScheduleCounts,
-  type ScheduleKind,
   type ScheduleState,
   type ScheduleStore,
 } from '../ports.js';
+import { outboxMessage, scheduleOf, type OutboxRow, type ScheduleRow } from '../rows.js';
 import type { Sql } from './database.js';
-
-interface OutboxRow {
-  id: string;
-  cycle_id: string | null;
-  created_at: string;
-  status: OutboxStatus;
-  kind: string;
-  object_guid: string | null;
-  message_id: string;
-  envelope: string;
-  subject: string;
-  text_body: string;
-  html_body: string;
-  attempts: number;
-  next_attempt_at: string | null;
-  last_error: string | null;
-  sent_at: string | null;
-  protected_group: boolean;
-  claimed_until: string | null;
-  claimed_by: string | null;
-  channel: string;
-}
-
-const message = (r: OutboxRow): OutboxMessage => ({
-  id: Number(r.id),
-  cycleId: r.cycle_id === null ? null : Number(r.cycle_id),
-  createdAt: r.created_at,
-  status: r.status,
-  kind: r.kind,
-  objectGuid: r.object_guid,
-  messageId: r.message_id,
-  envelope: JSON.parse(r.envelope) as Envelope,
-  subject: r.subject,
-  text: r.text_body,
-  html: r.html_body,
-  attempts: r.attempts,
-  nextAttemptAt: r.next_attempt_at,
-  lastError: r.last_error,
-  sentAt: r.sent_at,
-  protectedGroup: r.protected_group,
-  claimedUntil: r.claimed_until,
-  claimedBy: r.claimed_by,
-  channel: r.channel,
-});
 
 const RELEASED = 'claimed_until = NULL, claimed_by = NULL';
 
@@ -105,7 +60,7 @@ export class PgOutbox implements OutboxStore {
        ORDER BY id LIMIT $2`,
       [now, limit, channel ?? null],
     );
-    return rows.map(message);
+    return rows.map(outboxMessage);
   }
 
   async claim(id: number, now: string, until: string, owner: string): Promise<boolean> {
@@ -131,7 +86,7 @@ export class PgOutbox implements OutboxStore {
 
   async get(id: number): Promise<OutboxMessage | undefined> {
     const [row] = await this.#sql.rows<OutboxRow>('SELECT * FROM outbox WHERE id = $1', [id]);
-    return row && message(row);
+    return row && outboxMessage(row);
   }
 
   async list(status?: OutboxStatus): Promise<OutboxMessage[]> {
@@ -139,7 +94,7 @@ export class PgOutbox implements OutboxStore {
       'SELECT * FROM outbox WHERE $1::text IS NULL OR status = $1 ORDER BY id',
       [status ?? null],
     );
-    return rows.map(message);
+    return rows.map(outboxMessage);
   }
 
   async counts(): Promise<OutboxCounts> {
@@ -228,46 +183,6 @@ export class PgOutbox implements OutboxStore {
   }
 }
 
-interface ScheduleRow {
-  id: string;
-  kind: ScheduleKind;
-  target_guid: string;
-  target_dn: string;
-  subject_guid: string;
-  subject_dn: string;
-  start_at: string;
-  end_at: string;
-  state: ScheduleState;
-  resume_from: 'scheduled' | 'active' | null;
-  failures: number;
-  warned_at: string | null;
-  last_error: string | null;
-  created_at: string;
-  created_by: string | null;
-  updated_at: string;
-  start_changed: boolean | null;
-}
-
-const schedule = (r: ScheduleRow): Schedule => ({
-  id: Number(r.id),
-  kind: r.kind,
-  targetGuid: r.target_guid,
-  targetDn: r.target_dn,
-  subjectGuid: r.subject_guid,
-  subjectDn: r.subject_dn,
-  startAt: r.start_at,
-  endAt: r.end_at,
-  state: r.state,
-  resumeFrom: r.resume_from,
-  failures: r.failures,
-  warnedAt: r.warned_at,
-  lastError: r.last_error,
-  createdAt: r.created_at,
-  createdBy: r.created_by,
-  updatedAt: r.updated_at,
-  startChanged: r.start_changed,
-});
-
 export class PgSchedules implements ScheduleStore {
   readonly #sql: Sql;
 
@@ -297,7 +212,7 @@ export class PgSchedules implements ScheduleStore {
 
   async get(id: number): Promise<Schedule | undefined> {
     const [row] = await this.#sql.rows<ScheduleRow>('SELECT * FROM schedules WHERE id = $1', [id]);
-    return row && schedule(row);
+    return row && scheduleOf(row);
   }
 
   async pending(): Promise<Schedule[]> {
@@ -305,7 +220,7 @@ export class PgSchedules implements ScheduleStore {
       `SELECT * FROM schedules
        WHERE state IN ('scheduled', 'active') OR (state = 'failed' AND resume_from IS NOT NULL) ORDER BY id`,
     );
-    return rows.map(schedule);
+    return rows.map(scheduleOf);
   }
 
   async list(all = false): Promise<Schedule[]> {
@@ -313,7 +228,7 @@ export class PgSchedules implements ScheduleStore {
       `SELECT * FROM schedules WHERE $1 OR state IN ('scheduled', 'active', 'failed') ORDER BY id`,
       [all],
     );
-    return rows.map(schedule);
+    return rows.map(scheduleOf);
   }
 
   async counts(): Promise<ScheduleCounts> {

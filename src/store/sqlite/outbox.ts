@@ -10,57 +10,11 @@ import type {
   OutboxMessage,
   OutboxStatus,
   OutboxStore,
-  Envelope,
   Synchronous,
 } from '../ports.js';
 import { SIEM_PREFIX } from '../../core/channels.js';
+import { outboxMessage, type OutboxRow } from '../rows.js';
 import type { Statements } from './database.js';
-
-interface Row {
-  id: number;
-  cycle_id: number | null;
-  created_at: string;
-  status: OutboxStatus;
-  kind: string;
-  object_guid: string | null;
-  message_id: string;
-  envelope: string;
-  subject: string;
-  text_body: string;
-  html_body: string;
-  attempts: number;
-  next_attempt_at: string | null;
-  last_error: string | null;
-  sent_at: string | null;
-  protected_group: number;
-  claimed_until: string | null;
-  claimed_by: string | null;
-  channel: string;
-}
-
-function fromRow(r: Row): OutboxMessage {
-  return {
-    id: r.id,
-    cycleId: r.cycle_id,
-    createdAt: r.created_at,
-    status: r.status,
-    kind: r.kind,
-    objectGuid: r.object_guid,
-    messageId: r.message_id,
-    envelope: JSON.parse(r.envelope) as Envelope,
-    subject: r.subject,
-    text: r.text_body,
-    html: r.html_body,
-    attempts: r.attempts,
-    nextAttemptAt: r.next_attempt_at,
-    lastError: r.last_error,
-    sentAt: r.sent_at,
-    protectedGroup: r.protected_group === 1,
-    claimedUntil: r.claimed_until,
-    claimedBy: r.claimed_by,
-    channel: r.channel,
-  };
-}
 
 export class SqliteOutbox implements Synchronous<OutboxStore> {
   readonly #sql: Statements;
@@ -120,8 +74,8 @@ export class SqliteOutbox implements Synchronous<OutboxStore> {
                AND (claimed_until IS NULL OR claimed_until <= ?)
                ORDER BY id LIMIT ?`,
           ).all(channel, now, now, limit)
-    ) as Row[];
-    return rows.map(fromRow);
+    ) as OutboxRow[];
+    return rows.map(outboxMessage);
   }
 
   /** One UPDATE: SQLite's write lock makes the test-and-set atomic across processes. */
@@ -149,8 +103,8 @@ export class SqliteOutbox implements Synchronous<OutboxStore> {
   }
 
   get(id: number): OutboxMessage | undefined {
-    const row = this.#prepare('SELECT * FROM outbox WHERE id = ?').get(id) as Row | undefined;
-    return row ? fromRow(row) : undefined;
+    const row = this.#prepare('SELECT * FROM outbox WHERE id = ?').get(id) as OutboxRow | undefined;
+    return row ? outboxMessage(row) : undefined;
   }
 
   list(status?: OutboxStatus): OutboxMessage[] {
@@ -158,8 +112,8 @@ export class SqliteOutbox implements Synchronous<OutboxStore> {
       status === undefined
         ? this.#prepare('SELECT * FROM outbox ORDER BY id').all()
         : this.#prepare('SELECT * FROM outbox WHERE status = ? ORDER BY id').all(status)
-    ) as Row[];
-    return rows.map(fromRow);
+    ) as OutboxRow[];
+    return rows.map(outboxMessage);
   }
 
   markSent(id: number, at: string, attempts: number): void {

@@ -9,52 +9,12 @@ import {
   type NewSchedule,
   type Schedule,
   type ScheduleCounts,
-  type ScheduleKind,
   type ScheduleState,
   type ScheduleStore,
   type Synchronous,
 } from '../ports.js';
+import { scheduleOf, type ScheduleRow } from '../rows.js';
 import type { Statements } from './database.js';
-
-interface Row {
-  id: number;
-  kind: ScheduleKind;
-  target_guid: string;
-  target_dn: string;
-  subject_guid: string;
-  subject_dn: string;
-  start_at: string;
-  end_at: string;
-  state: ScheduleState;
-  resume_from: 'scheduled' | 'active' | null;
-  failures: number;
-  warned_at: string | null;
-  last_error: string | null;
-  created_at: string;
-  created_by: string | null;
-  updated_at: string;
-  start_changed: number | null;
-}
-
-const fromRow = (r: Row): Schedule => ({
-  id: r.id,
-  kind: r.kind,
-  targetGuid: r.target_guid,
-  targetDn: r.target_dn,
-  subjectGuid: r.subject_guid,
-  subjectDn: r.subject_dn,
-  startAt: r.start_at,
-  endAt: r.end_at,
-  state: r.state,
-  resumeFrom: r.resume_from,
-  failures: r.failures,
-  warnedAt: r.warned_at,
-  lastError: r.last_error,
-  createdAt: r.created_at,
-  createdBy: r.created_by,
-  updatedAt: r.updated_at,
-  startChanged: r.start_changed === null ? null : r.start_changed === 1,
-});
 
 export class SqliteSchedules implements Synchronous<ScheduleStore> {
   readonly #sql: Statements;
@@ -76,8 +36,8 @@ export class SqliteSchedules implements Synchronous<ScheduleStore> {
   }
 
   get(id: number): Schedule | undefined {
-    const row = this.#sql.get('SELECT * FROM schedules WHERE id = ?').get(id) as Row | undefined;
-    return row ? fromRow(row) : undefined;
+    const row = this.#sql.get('SELECT * FROM schedules WHERE id = ?').get(id) as ScheduleRow | undefined;
+    return row ? scheduleOf(row) : undefined;
   }
 
   /** Schedules the job has to look at: scheduled, active, or failed with a retry. */
@@ -85,7 +45,7 @@ export class SqliteSchedules implements Synchronous<ScheduleStore> {
     const sql = `SELECT * FROM schedules
       WHERE state IN ('scheduled', 'active') OR (state = 'failed' AND resume_from IS NOT NULL)
       ORDER BY id`;
-    return (this.#sql.get(sql).all() as Row[]).map(fromRow);
+    return (this.#sql.get(sql).all() as ScheduleRow[]).map(scheduleOf);
   }
 
   /** Schedules still running or failed (what an administrator must look at), or every one with `all`. */
@@ -93,7 +53,7 @@ export class SqliteSchedules implements Synchronous<ScheduleStore> {
     const sql = all
       ? 'SELECT * FROM schedules ORDER BY id'
       : "SELECT * FROM schedules WHERE state IN ('scheduled', 'active', 'failed') ORDER BY id";
-    return (this.#sql.get(sql).all() as Row[]).map(fromRow);
+    return (this.#sql.get(sql).all() as ScheduleRow[]).map(scheduleOf);
   }
 
   /** Schedules by state, for /metrics; failed ones split by whether they are retried. */
