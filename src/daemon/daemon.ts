@@ -97,6 +97,8 @@ export class Daemon {
   #leadership: Leadership;
   /** Once start() scheduled the work: a lease won before then is followed by start's poll. */
   #started = false;
+  /** Became leader since the last poll: the last success is the previous leader's, if later. */
+  #tookOver = false;
 
   constructor(factory: DaemonFactory, parts: DaemonParts) {
     this.#factory = factory;
@@ -118,6 +120,7 @@ export class Daemon {
       changed: (role: Role) => {
         this.#metrics.leader.set(role === 'leader' ? 1 : 0);
         // The new leader polls now: a standby takes over within the lease plus one cycle.
+        if (role === 'leader') this.#tookOver = true;
         if (role === 'leader' && this.#started) this.#enqueue('poll');
       },
     });
@@ -177,7 +180,7 @@ export class Daemon {
   }
 
   async #poll(): Promise<void> {
-    const { config, store, directory, renderer, log } = { ...this.#parts, config: this.#config };
+    const { config, store, directory, log } = { ...this.#parts, config: this.#config };
     const clock = this.#factory.clock;
     const started = performance.now();
     try {
@@ -190,6 +193,13 @@ export class Daemon {
         // A standby delivers (claims keep two instances off one item) and waits for the lease.
         await this.#deliver();
         return;
+      }
+      if (this.#tookOver) {
+        // /healthz and the alerts count from the pair's last successful poll, not this one's.
+        this.#tookOver = false;
+        const last = await store.cycles.lastRun();
+        const at = last?.outcome === 'ok' ? new Date(last.finishedAt) : null;
+        if (at && (this.#lastSuccess === null || at > this.#lastSuccess)) this.#lastSuccess = at;
       }
       const summary = await runCycle(buildDeps({ ...this.#parts, config, clock }, 'cycle'));
       const seconds = (performance.now() - started) / 1000;
@@ -239,17 +249,24 @@ export class Daemon {
       if (err instanceof DirectoryError || !(err instanceof AdnotifyError)) await directory.close();
       await this.#deliver().catch(() => undefined);
     } finally {
-      await checkHealth(
-        { config: this.#config, store, renderer, log: log.child({ component: 'health' }) },
-        {
-          now: clock.now(),
-          lastSuccess: this.#lastSuccess,
-          startedAt: this.#startedAt,
-          lastError: this.#lastError === null ? null : this.#redact(this.#lastError),
-        },
-      );
+      // The alerts' state is shared: only the leader, which polls, raises and clears them.
+      if (this.#leadership.isLeader) await this.#alerts(log);
       if (!this.#stopping) this.#scheduler.armNextPoll();
     }
+  }
+
+  /** Raises or clears the alerts about adnotify's own health (alerts.ts). */
+  async #alerts(log: Logger): Promise<void> {
+    const { store, renderer } = this.#parts;
+    await checkHealth(
+      { config: this.#config, store, renderer, log: log.child({ component: 'health' }) },
+      {
+        now: this.#factory.clock.now(),
+        lastSuccess: this.#lastSuccess,
+        startedAt: this.#startedAt,
+        lastError: this.#lastError === null ? null : this.#redact(this.#lastError),
+      },
+    );
   }
 
   /** Whether this instance may run leader work now; a standby says why it skips `kind`. */

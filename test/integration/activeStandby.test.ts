@@ -70,9 +70,10 @@ describe.skipIf(!samba || !withPostgres)('active/standby on PostgreSQL (Samba AD
       },
       {
         smtpPort: bed.smtp.port,
+        smtpExtra: '  to: [ops@example.test]',
         stateExtra: ON_POSTGRES,
         env: { TEST_PG_URL: url },
-        extra: `notify: { objectModified: true }\npoll: { schedule: "1s" }\nha: { instance: "node-a", leaseSeconds: 3 }\nhttp: { listen: "127.0.0.1:${portA}" }`,
+        extra: `notify: { objectModified: true }\npoll: { schedule: "1s" }\nha: { instance: "node-a", leaseSeconds: 3 }\nhttp: { listen: "127.0.0.1:${portA}" }\nalerts: { noSuccessFor: "2s" }`,
       },
     );
     const configB = join(watch.dir, 'b.yaml');
@@ -121,6 +122,12 @@ describe.skipIf(!samba || !withPostgres)('active/standby on PostgreSQL (Samba AD
     expect(check.stdout).toMatch(
       /^state: connected to postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/\w+; node-a leads$/m,
     );
+
+    // A standby does not poll, and raises no alert for it: the alerts are the leader's.
+    await new Promise((r) => setTimeout(r, 3_000));
+    const alerts = () =>
+      bed.smtp.messages.filter((m) => /no successful poll|polls succeed again/.test(m.parsed.subject ?? ''));
+    expect(alerts()).toEqual([]);
 
     // once beside a live leader: exits 75, naming it, having done nothing.
     const once = await watch.run('once');
