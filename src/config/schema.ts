@@ -46,6 +46,11 @@ const durationOrCron = z
   })
   .refine((value) => parseDuration(value) !== 0, { message: 'a poll interval of zero would never pause' });
 
+/** A duration of more than zero, such as "1s" or "500ms". */
+const positiveDuration = z.string().refine((value) => (parseDuration(value) ?? 0) > 0, {
+  message: 'expected a duration such as "1s" or "2s"',
+});
+
 const attributeName = z
   .string()
   .regex(/^[A-Za-z][A-Za-z0-9-]*$/, 'expected an LDAP attribute name such as "telephoneNumber"');
@@ -645,7 +650,23 @@ export const configSchema = z
         schedule: durationOrCron
           .default('60s')
           .describe(
-            'How often to look for changes: a duration ("60s", "5m") or a cron expression. Cycles never overlap. default: 60s',
+            'How often to look for changes: a duration ("60s", "5m") or a cron expression. Cycles never overlap. With trigger notification, the safety net. default: 60s',
+          ),
+        trigger: z
+          .enum(['schedule', 'notification'])
+          .optional()
+          .describe(
+            'notification: the DC tells adnotify of each change (the change-notification control), which starts a cycle within seconds; poll.schedule keeps running as the safety net. schedule: cycles on poll.schedule only. default: notification when the DC lists the control in supportedControl, else schedule',
+          ),
+        debounce: positiveDuration
+          .default('1s')
+          .describe(
+            'A notification starts a cycle this long after it arrives; notifications meanwhile join that cycle. default: 1s',
+          ),
+        minInterval: positiveDuration
+          .default('2s')
+          .describe(
+            'At least this long between the starts of two cycles started by notifications, so that a noisy DC cannot make adnotify poll continuously. default: 2s',
           ),
       })
       .prefault({}),

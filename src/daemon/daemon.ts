@@ -30,6 +30,7 @@ import type { Transport } from '../mail/port.js';
 import type { Renderer } from '../mail/render.js';
 import type { StateStore } from '../store/ports.js';
 import { runCycle } from '../poll/cycle.js';
+import { NotificationTrigger } from '../poll/trigger.js';
 import { Redactor } from '../log/redact.js';
 import { checkHealth } from './alerts.js';
 import { Leadership, type Role } from './leadership.js';
@@ -99,6 +100,8 @@ export class Daemon {
   #started = false;
   /** Became leader since the last poll: the last success is the previous leader's, if later. */
   #tookOver = false;
+  /** The change notifications that start cycles, while this instance leads (poll.trigger). */
+  #trigger: NotificationTrigger | undefined;
 
   constructor(factory: DaemonFactory, parts: DaemonParts) {
     this.#factory = factory;
@@ -122,6 +125,7 @@ export class Daemon {
         // The new leader polls now: a standby takes over within the lease plus one cycle.
         if (role === 'leader') this.#tookOver = true;
         if (role === 'leader' && this.#started) this.#enqueue('poll');
+        if (this.#started) void this.#watch(role === 'leader');
       },
     });
     this.#metrics.leader.set(leadership.isLeader ? 1 : 0);
@@ -151,6 +155,7 @@ export class Daemon {
     await this.#leadership.start();
     this.#scheduler.start(this.#config);
     this.#started = true;
+    await this.#watch(this.#leadership.isLeader);
     this.#log.info('adnotify started', {
       config: this.#parts.loaded.file,
       instance: this.#leadership.instance,
@@ -269,6 +274,30 @@ export class Daemon {
     );
   }
 
+  /**
+   * Opens the change notifications while this instance leads (only the leader polls), closes
+   * them otherwise; a reload opens them afresh with the new config.
+   */
+  async #watch(leading: boolean): Promise<void> {
+    const trigger = this.#trigger;
+    this.#trigger = undefined;
+    await trigger?.stop();
+    this.#metrics.notificationConnected.set(0);
+    if (!leading || this.#stopping) return;
+    this.#trigger = new NotificationTrigger({
+      config: this.#config,
+      log: this.#log.child({ component: 'trigger' }),
+      fire: () => {
+        this.#metrics.triggeredCycles.inc();
+        this.#enqueue('poll');
+      },
+      connected: (up) => {
+        this.#metrics.notificationConnected.set(up ? 1 : 0);
+      },
+    });
+    this.#trigger.start();
+  }
+
   /** Whether this instance may run leader work now; a standby says why it skips `kind`. */
   #leads(kind: string): boolean {
     if (this.#leadership.isLeader) return true;
@@ -351,6 +380,7 @@ export class Daemon {
     old.transport.close();
     for (const t of old.channels.values()) t.close();
     this.#parts = next;
+    await this.#watch(this.#leadership.isLeader);
     if (next.store !== old.store) {
       // Another state: its own lease (ha.* is read again with it).
       await this.#leadership.stop();
@@ -377,6 +407,7 @@ export class Daemon {
   async stop(signal: string): Promise<void> {
     this.#log.info('stopping', { signal });
     this.#scheduler.stop();
+    await this.#watch(false);
     const pending = this.#queue;
     this.#stopping = true;
     const finished = await Promise.race([pending.then(() => true), sleep(STOP_WAIT_MS).then(() => false)]);
@@ -427,7 +458,7 @@ export class Daemon {
       stateError = errorMessage(err);
     }
     const down = this.#leadership.down;
-    return healthOf({
+    const health = healthOf({
       role: this.#leadership.role,
       shared: this.#leadership.shared,
       stateDown: stateError ?? down?.reason ?? null,
@@ -447,6 +478,7 @@ export class Daemon {
       counts,
       redact: (text: string) => this.#redact(text),
     });
+    return this.#trigger ? { ...health, trigger: this.#trigger.state } : health;
   }
 }
 

@@ -3,6 +3,7 @@
  * text format (prom-client) and /healthz, unhealthy when the last successful poll is too old,
  * the SMTP server has not taken mail for a while, or messages have failed.
  */
+import type { TriggerState } from '../poll/trigger.js';
 import { createServer, type Server } from 'node:http';
 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -18,6 +19,8 @@ export class Metrics {
   readonly sent: Counter;
   readonly lastSuccess: Gauge;
   readonly leader: Gauge;
+  readonly notificationConnected: Gauge;
+  readonly triggeredCycles: Counter;
   readonly smtpDown: Gauge;
   readonly mailRefused: Gauge;
   readonly snapshotObjects: Gauge;
@@ -61,6 +64,16 @@ export class Metrics {
     this.leader = new Gauge({
       name: 'adnotify_leader',
       help: 'Whether this instance holds the leader lease and polls (1) or stands by (0); always 1 with SQLite',
+      registers,
+    });
+    this.notificationConnected = new Gauge({
+      name: 'adnotify_notification_connected',
+      help: "Whether the DC's change-notification search is open (1) or not (0: poll.schedule alone drives cycles)",
+      registers,
+    });
+    this.triggeredCycles = new Counter({
+      name: 'adnotify_triggered_cycles_total',
+      help: 'Cycles started by change notifications (besides those of poll.schedule)',
       registers,
     });
     this.smtpDown = new Gauge({
@@ -133,6 +146,8 @@ export interface Health {
   healthy: boolean;
   /** leader: polls and runs the jobs; standby: delivers and waits for the lease. */
   role: 'leader' | 'standby';
+  /** What starts cycles besides the schedule: the change notifications, while the leader. */
+  trigger?: TriggerState;
   reasons: string[];
   lastSuccess: string | null;
   failedMessages: number;

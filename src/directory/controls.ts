@@ -26,6 +26,18 @@ export class ExtendedDnControl extends Control {
 }
 
 /**
+ * LDAP_SERVER_NOTIFICATION_OID (MS-ADTS 3.1.1.3.4.1.9): the search stays open and the DC sends
+ * an entry each time an object in its scope changes. No value.
+ */
+export class NotificationControl extends Control {
+  static readonly oid = '1.2.840.113556.1.4.528';
+
+  constructor() {
+    super(NotificationControl.oid, { critical: true });
+  }
+}
+
+/**
  * LDAP_SERVER_SHOW_DELETED_OID (MS-ADTS 3.1.1.3.4.1.14): tombstones and deleted objects are
  * returned too, so a cycle sees deletions. No value.
  */

@@ -7,6 +7,7 @@
  * directory port, and every operation shares the one connection, its failover across
  * directory.urls, its timeouts and its error mapping; split, each part would need them all.
  */
+import type { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 
@@ -26,6 +27,7 @@ import {
   NoSuchObjectError,
   SizeLimitExceededError,
   OrFilter,
+  SearchEntry,
   type Control,
   type Entry,
   type SearchOptions,
@@ -51,7 +53,7 @@ import {
   errorMessage,
 } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { ExtendedDnControl, ShowDeletedControl } from './controls.js';
+import { ExtendedDnControl, NotificationControl, ShowDeletedControl } from './controls.js';
 import { classifyLdapError } from './errors.js';
 import { parseUpToDateVector } from '../core/upToDateness.js';
 import { installLinearMessageReader } from './messageReader.js';
@@ -73,12 +75,19 @@ export interface LdapDirectoryOptions {
    * does, so tests and the benchmark set this to exercise the ranged path.
    */
   memberRangeSize?: number;
+  /**
+   * One search that stays open (change notifications): requests have no time limit of
+   * ldapts's, which would end the connection after directory.timeoutSeconds; connecting,
+   * StartTLS and the bind keep theirs.
+   */
+  persistent?: boolean;
 }
 
 export class LdapDirectory implements DirectorySource {
   readonly #config: DirectoryConfig;
   readonly #log: Logger;
   readonly #rangeSize: number | undefined;
+  readonly #persistent: boolean;
   #client: Client | undefined;
   #url: string | undefined;
   #schemaNamingContext: string | undefined;
@@ -92,6 +101,7 @@ export class LdapDirectory implements DirectorySource {
     this.#config = options.config;
     this.#log = options.log;
     this.#rangeSize = options.memberRangeSize;
+    this.#persistent = options.persistent === true;
   }
 
   /** LDAP requests sent since construction (bind included): the benchmark reports it. */
@@ -144,18 +154,19 @@ export class LdapDirectory implements DirectorySource {
     // pass them only for ldaps://, and to startTLS() otherwise.
     const client = new Client({
       url,
-      timeout,
+      timeout: this.#persistent ? 0 : timeout,
       connectTimeout: timeout,
       strictDN: false,
       ...(implicitTls ? { tlsOptions } : {}),
     });
+    const limited = <T>(work: Promise<T>) => (this.#persistent ? within(timeout, work) : work);
     try {
       if (!implicitTls && config.startTls) {
         this.#operations++;
-        await client.startTLS(tlsOptions);
+        await limited(client.startTLS(tlsOptions));
       }
       this.#operations++;
-      await client.bind(config.bindDN, config.bindPassword);
+      await limited(client.bind(config.bindDN, config.bindPassword));
       return client;
     } catch (err: unknown) {
       await client.unbind().catch(() => undefined);
@@ -480,6 +491,55 @@ export class LdapDirectory implements DirectorySource {
     }
   }
 
+  /** Whether the DC in use lists the control `oid` in its rootDSE supportedControl. */
+  async supportsControl(oid: string): Promise<boolean> {
+    const client = await this.#connected();
+    const result = await this.#op('rootDSE', () => {
+      const search = client.search('', {
+        scope: 'base',
+        filter: '(objectClass=*)',
+        attributes: ['supportedControl'],
+        ...this.#limits(),
+      });
+      return this.#persistent ? within(this.#config.timeoutSeconds * 1000, search) : search;
+    });
+    return toValueList(result.searchEntries[0]?.['supportedControl']).includes(oid);
+  }
+
+  /**
+   * The change-notification search (MS-ADTS 3.1.1.3.4.1.9) on `base`, subtree, no attributes:
+   * `changed` is called for each entry the DC sends. It never ends by itself: it rejects when
+   * the DC refuses it (unwillingToPerform, for a base it does not accept) or the connection
+   * ends. Only on a `persistent` directory, whose requests have no time limit.
+   */
+  async notifications(base: string, changed: () => void): Promise<never> {
+    if (!this.#persistent) throw new Error('notifications need a persistent LdapDirectory');
+    const client = await this.#connected();
+    // ldapts hands a search its entries only when the search ends, and keeps them until then;
+    // this one never ends: take each entry from its parser as it arrives and drop the kept one.
+    const internals = client as unknown as {
+      messageParser: EventEmitter;
+      messageDetailsByMessageId: Map<string, { searchEntries?: unknown[] }>;
+    };
+    const onMessage = (message: unknown) => {
+      if (!(message instanceof SearchEntry)) return;
+      for (const details of internals.messageDetailsByMessageId.values()) details.searchEntries?.splice(0);
+      changed();
+    };
+    internals.messageParser.on('message', onMessage);
+    this.#operations++;
+    try {
+      await client.search(base, { scope: 'sub', filter: '(objectClass=*)', attributes: ['1.1'] }, [
+        new NotificationControl(),
+      ]);
+    } catch (err: unknown) {
+      throw err instanceof UnwillingToPerformError ? err : classifyLdapError(err, this.#url ?? '', 'search');
+    } finally {
+      internals.messageParser.off('message', onMessage);
+    }
+    throw new DirectoryProtocolError(`${this.#url ?? ''} ended the change-notification search`, 'search');
+  }
+
   #limits(): Pick<SearchOptions, 'timeLimit'> {
     return { timeLimit: Math.ceil(this.#config.timeoutSeconds) };
   }
@@ -499,6 +559,21 @@ function guidFilter(guids: readonly string[], and: string | undefined): Filter {
     ),
   });
   return and === undefined ? any : new AndFilter({ filters: [FilterParser.parseString(and), any] });
+}
+
+/** `work`, or a rejection after `ms` (for the requests of a persistent connection). */
+async function within<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new Error(`no answer within ${ms / 1000} s`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function first(value: unknown): string | undefined {

@@ -290,6 +290,49 @@ describe.skipIf(!samba)('adnotify run while its own domain controller stops and 
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('opens the change notifications again after the DC restarts, and the next change is told without the schedule', async () => {
+    const admin = await DirectoryAdmin.connect(dc.info);
+    const smtp = await SmtpCapture.start();
+    let cid = '';
+    const watch = await Watch.start(
+      admin,
+      dc.info,
+      'renotify',
+      async (ou) => {
+        cid = await admin.person(ou, 'Cid');
+      },
+      { smtpPort: smtp.port, extra: 'notify: { objectModified: true }\npoll: { schedule: "1h" }' },
+    );
+    await admin.close();
+    const daemon = startDaemon(watch.config, watch.env);
+    try {
+      await daemon.waitFor((l) => l['message'] === 'poll trigger: notification', 'the notifications');
+      await dc.stop();
+      await daemon.waitFor(
+        (l) =>
+          l['message'] === 'change notifications lost; poll.schedule alone drives cycles until they are back',
+        'the notifications lost',
+        30_000,
+      );
+      dc = await restartSamba(dc.info);
+      const back = daemon.mark();
+      await daemon.waitFor((l) => l['message'] === 'poll trigger: notification', 'reopened', 90_000, back);
+      const again = await DirectoryAdmin.connect(dc.info);
+      await again.modify(cid, 'replace', 'title', ['After the restart']);
+      await again.close();
+      await expect
+        .poll(() => smtp.messages.filter((m) => (m.parsed.text ?? '').includes('After the restart')).length, {
+          timeout: 30_000,
+        })
+        .toBe(1);
+      daemon.child.kill('SIGTERM');
+      expect(await daemon.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      if (daemon.child.exitCode === null) daemon.child.kill('SIGKILL');
+      await smtp.stop();
+    }
+  }, 180_000);
+
   it('loses no change made just before the outage', async () => {
     const admin = await DirectoryAdmin.connect(dc.info);
     const smtp = await SmtpCapture.start();

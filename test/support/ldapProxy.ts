@@ -33,6 +33,7 @@ export class LdapProxy {
   heldModifyResponses = 0;
   #holdModifyResponses = false;
   #holdAfterSearches: number | undefined;
+  #refuseNotifications = false;
   #held: (() => void)[] = [];
   /** Modify responses kept from the client, for {@link releaseAll}. */
   #heldAnswers: (() => void)[] = [];
@@ -92,6 +93,14 @@ export class LdapProxy {
     this.#holdModifyResponses = true;
   }
 
+  /**
+   * From now on a search with the change-notification control is answered by the proxy with
+   * unwillingToPerform (53), as a DC that refuses the control does; the DC never sees it.
+   */
+  refuseNotifications(): void {
+    this.#refuseNotifications = true;
+  }
+
   release(): void {
     this.#holdAfterSearches = undefined;
     for (const forward of this.#held.splice(0)) forward();
@@ -109,7 +118,12 @@ export class LdapProxy {
     this.#sockets.add(client).add(server);
     const requests = new MessageSplitter();
     client.on('data', (chunk: Buffer) => {
-      for (const message of requests.push(chunk)) this.#forward(message, server);
+      for (const message of requests.push(chunk)) {
+        if (this.#refuseNotifications && message.includes(NOTIFICATION_OID)) {
+          this.requests.push('search');
+          client.write(searchDone(message, 53));
+        } else this.#forward(message, server);
+      }
     });
     const answers = new MessageSplitter();
     server.on('data', (chunk: Buffer) => {
@@ -156,6 +170,18 @@ export class LdapProxy {
       });
     });
   }
+}
+
+const NOTIFICATION_OID = Buffer.from('1.2.840.113556.1.4.528');
+
+/** A SearchResultDone ([APPLICATION 5]) for `request`, with its messageID and `code`. */
+function searchDone(request: Buffer, code: number): Buffer {
+  const first = request[1] ?? 0;
+  const offset = 2 + (first < 0x80 ? 0 : first & 0x7f);
+  const id = request.subarray(offset, offset + 2 + (request[offset + 1] ?? 0));
+  const result = Buffer.from([0x65, 0x07, 0x0a, 0x01, code, 0x04, 0x00, 0x04, 0x00]);
+  const body = Buffer.concat([id, result]);
+  return Buffer.concat([Buffer.from([0x30, body.length]), body]);
 }
 
 /** Total size of the BER SEQUENCE at the start of `buf`, or undefined if not yet known. */
