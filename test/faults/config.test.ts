@@ -63,6 +63,8 @@ describe.skipIf(!samba)('fault: bad configuration and credentials', () => {
     ADNOTIFY_M365_SECRET: M365_SECRET,
     TEAMS_URL: TEAMS_URL,
     HOOK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+    // state.url of the example holds ${env:PGPASSWORD} (its backend is sqlite: not used).
+    PGPASSWORD: 'pg-Ex4mple-pw',
   };
   const cleanup: string[] = [];
 
@@ -72,7 +74,15 @@ describe.skipIf(!samba)('fault: bad configuration and credentials', () => {
   afterAll(async () => {
     for (const dn of cleanup.reverse()) await admin.delete(dn).catch(() => undefined);
     await admin.close();
-    expectNoSecrets([samba.password, SMTP_PASSWORD, BIND_PASSWORD, WRONG_PASSWORD, M365_SECRET, 'T3AMS-K3Y']);
+    expectNoSecrets([
+      samba.password,
+      SMTP_PASSWORD,
+      BIND_PASSWORD,
+      WRONG_PASSWORD,
+      M365_SECRET,
+      'T3AMS-K3Y',
+      'pg-Ex4mple-pw',
+    ]);
   });
 
   /** The shipped example, made valid on this machine: secrets from the environment. */
