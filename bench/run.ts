@@ -23,6 +23,7 @@ import { MicrosoftGraph, MicrosoftIdentity } from '../test/support/microsoftIden
 import { ChannelReceiver, loopbackCertificate, SyslogReceiver } from '../test/support/receivers.js';
 import { sambaInstalled } from '../test/support/samba.js';
 import { DirectoryAdmin } from '../test/support/seed.js';
+import { measureLatency, type LatencyFigures } from './latency.js';
 import { seededDirectory, type SeededOu } from './seed.js';
 
 const args = process.argv.slice(2);
@@ -34,8 +35,12 @@ const opt = (name: string, fallback: number) => {
 };
 const USERS = opt('users', 20_000);
 const RUNS = opt('runs', 3);
-const ONLY_DELIVERY = args.includes('--only') && args[args.indexOf('--only') + 1] === 'delivery';
-if (args.includes('--only') && !ONLY_DELIVERY) throw new Error('--only expects "delivery"');
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const ONLY_DELIVERY = only === 'delivery';
+const ONLY_LATENCY = only === 'latency';
+if (only !== undefined && !ONLY_DELIVERY && !ONLY_LATENCY) {
+  throw new Error('--only expects "delivery" or "latency"');
+}
 const MESSAGES = 2_000;
 const SMALL = Math.max(100, Math.round(USERS / 4));
 const DEFAULT_FILTER =
@@ -116,6 +121,7 @@ async function config(
   smtpPort = 25,
   extra = '',
   onPostgres = false,
+  directoryExtra = '',
 ): Promise<string> {
   const file = join(work, `${name}.yaml`);
   const state = await stateOf(name, onPostgres);
@@ -128,6 +134,7 @@ directory:
   bindDN: "${info.bindDN}"
   bindPassword: "\${env:BENCH_BIND_PASSWORD}"
   baseDN: "${ou}"
+${directoryExtra}
 ${state}
 smtp: { host: 127.0.0.1, port: ${smtpPort}, requireTls: false, from: "adnotify <adnotify@example.test>" }
 ${extra}`,
@@ -496,11 +503,58 @@ if (ONLY_DELIVERY) {
 }
 const { samba, scopes } = seeded!;
 
+/** Latency with each trigger, on the smaller scope (its baselines are quicker; a change costs the same). */
+async function measureLatencies(
+  small: SeededOu,
+  admin: DirectoryAdmin,
+): Promise<[LatencyFigures, LatencyFigures]> {
+  const figures: LatencyFigures[] = [];
+  for (const trigger of ['schedule', 'notification'] as const) {
+    say(`Measuring latency with poll.trigger ${trigger} (20 changes, 3 s apart)...`);
+    figures.push(
+      await measureLatency({
+        trigger,
+        config: (name, port, extra, directoryExtra) =>
+          config(small.ou, name, port, extra, false, directoryExtra),
+        admin,
+        ou: small.ou,
+        users: small.users,
+        env,
+        nodeFlags: NODE_FLAGS,
+      }),
+    );
+  }
+  return figures as [LatencyFigures, LatencyFigures];
+}
+
+if (ONLY_LATENCY) {
+  const admin = await DirectoryAdmin.connect(samba.info);
+  try {
+    for (const f of await measureLatencies(scopes[1]!, admin)) {
+      say(
+        `${f.trigger}: latency p50 ${(f.p50Ms / 1000).toFixed(2)} s, p95 ${(f.p95Ms / 1000).toFixed(2)} s; idle CPU ${f.idleCpuMs.toFixed(0)} ms per minute`,
+      );
+      if (f.load) {
+        say(
+          `  busy DC: ${f.load.changesPerSecond.toFixed(0)} changes/s sent ${f.load.notificationsPerSecond.toFixed(0)} notifications/s, ${f.load.cycles} cycles, adnotify CPU ${f.load.cpuPercent.toFixed(0)} %`,
+        );
+      }
+    }
+  } finally {
+    await admin.close();
+    await samba.stop();
+    postgres?.destroy();
+    rmSync(work, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
+
 try {
   const admin = await DirectoryAdmin.connect(samba.info);
   const [main, small] = scopes as [SeededOu, SeededOu];
   const big = await measureScope(main, admin, true);
   const scaled = await measureScope(small, admin, false);
+  const [onSchedule, onNotification] = await measureLatencies(small, admin);
   await admin.close();
   say(`Measuring delivery (${MESSAGES} messages)...`);
   const delivery = await measureDelivery();
@@ -557,6 +611,18 @@ try {
           ],
         ] as const)
       : []),
+    [
+      'latency p95 with notification',
+      `${(onNotification.p95Ms / 1000).toFixed(1)} s`,
+      '< 2 s',
+      onNotification.p95Ms < 2_000,
+    ],
+    [
+      'idle CPU, notification vs schedule',
+      `${onNotification.idleCpuMs.toFixed(0)} vs ${onSchedule.idleCpuMs.toFixed(0)} ms/min`,
+      'no higher (±10 %)',
+      onNotification.idleCpuMs <= onSchedule.idleCpuMs * 1.1 + 50,
+    ],
     [
       `peak RSS at ${big.users} users`,
       `${big.baselineRssMb.toFixed(0)} MB`,
@@ -638,6 +704,28 @@ try {
       : []),
     ['delivery through Microsoft Graph, messages/s', '', graph.perSecond.toFixed(0)],
     [
+      'latency, change to mail accepted (p50 / p95), schedule',
+      '',
+      `${(onSchedule.p50Ms / 1000).toFixed(1)} / ${(onSchedule.p95Ms / 1000).toFixed(1)} s`,
+    ],
+    [
+      '  notification',
+      '',
+      `${(onNotification.p50Ms / 1000).toFixed(1)} / ${(onNotification.p95Ms / 1000).toFixed(1)} s`,
+    ],
+    [
+      'idle daemon CPU per minute (schedule / notification)',
+      '',
+      `${onSchedule.idleCpuMs.toFixed(0)} / ${onNotification.idleCpuMs.toFixed(0)} ms`,
+    ],
+    [
+      'busy DC: changes/s, notifications/s, cycles, CPU',
+      '',
+      onNotification.load
+        ? `${onNotification.load.changesPerSecond.toFixed(0)}, ${onNotification.load.notificationsPerSecond.toFixed(0)}, ${onNotification.load.cycles}, ${onNotification.load.cpuPercent.toFixed(0)} %`
+        : '',
+    ],
+    [
       'fan-out, events/s (signed webhook / syslog TCP)',
       '',
       `${fanOut.webhook.toFixed(0)} / ${fanOut.syslog.toFixed(0)}`,
@@ -655,6 +743,7 @@ try {
     scopes: [scaled, big],
     delivery,
     graphDelivery: graph,
+    latency: [onSchedule, onNotification],
     fanOut,
     targets: targets.map(([name, figure, target, met]) => ({ name, figure, target, met })),
   };

@@ -294,6 +294,9 @@ export class Daemon {
       connected: (up) => {
         this.#metrics.notificationConnected.set(up ? 1 : 0);
       },
+      received: () => {
+        this.#metrics.notifications.inc();
+      },
     });
     this.#trigger.start();
   }

@@ -21,6 +21,7 @@ export class Metrics {
   readonly leader: Gauge;
   readonly notificationConnected: Gauge;
   readonly triggeredCycles: Counter;
+  readonly notifications: Counter;
   readonly smtpDown: Gauge;
   readonly mailRefused: Gauge;
   readonly snapshotObjects: Gauge;
@@ -74,6 +75,11 @@ export class Metrics {
     this.triggeredCycles = new Counter({
       name: 'adnotify_triggered_cycles_total',
       help: 'Cycles started by change notifications (besides those of poll.schedule)',
+      registers,
+    });
+    this.notifications = new Counter({
+      name: 'adnotify_notifications_total',
+      help: 'Change notifications the DC sent (each a trigger, debounced into cycles)',
       registers,
     });
     this.smtpDown = new Gauge({

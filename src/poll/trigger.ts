@@ -35,6 +35,8 @@ export interface TriggerOptions {
   fire: () => void;
   /** The notification connection came up (true) or went down (false). */
   connected: (up: boolean) => void;
+  /** The DC sent a notification (counted: what a busy DC costs). */
+  received?: () => void;
   /** The DC's directory, for tests: a persistent LdapDirectory on directory.urls by default. */
   directory?: () => LdapDirectory;
 }
@@ -168,6 +170,7 @@ export class NotificationTrigger {
       this.#check.unref();
       try {
         await directory.notifications(base, () => {
+          this.#o.received?.();
           this.notified();
         });
       } catch (err: unknown) {
