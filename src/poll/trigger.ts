@@ -53,6 +53,8 @@ export class NotificationTrigger {
   #directory: LdapDirectory | undefined;
   #debounce: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
+  /** Ends the back-off wait at once (stop()). */
+  #wake: (() => void) | undefined;
   #check: NodeJS.Timeout | undefined;
   #lastFired = 0;
   #failures = 0;
@@ -91,6 +93,7 @@ export class NotificationTrigger {
     this.#stopped = true;
     clearTimeout(this.#debounce);
     clearTimeout(this.#retry);
+    this.#wake?.();
     clearInterval(this.#check);
     this.#debounce = undefined;
     await this.#directory?.close();
@@ -236,8 +239,10 @@ export class NotificationTrigger {
   async #backOff(): Promise<void> {
     const ms = Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** Math.min(this.#failures - 1, 6));
     await new Promise<void>((resolve) => {
+      this.#wake = resolve;
       this.#retry = setTimeout(resolve, ms);
       this.#retry.unref();
     });
+    this.#wake = undefined;
   }
 }
