@@ -11,14 +11,12 @@ import { describe, expect, it } from 'vitest';
 
 import { sambaOrNull } from '../support/cli.js';
 import type { Running } from '../support/daemon.js';
-import { Bed, directoryAndSmtp, expectNoSecrets } from './harness.js';
+import { Bed, directoryAndSmtp, expectNoSecrets, killAt, PHASES, type Phase } from './harness.js';
 import { counts, record, tally } from './summary.js';
 
 const samba = sambaOrNull();
 const ROUNDS = 24;
 const PER_ROUND = 3;
-const PHASES = ['search', 'commit', 'delivery', 'random'] as const;
-type Phase = (typeof PHASES)[number];
 
 describe.skipIf(!samba)('fault: SIGKILL at random moments', () => {
   if (!samba) return;
@@ -64,26 +62,7 @@ describe.skipIf(!samba)('fault: SIGKILL at random moments', () => {
         expected.push({ to: `crash${i}@example.test`, marker });
       }
       const phase = PHASES[round % PHASES.length]!;
-      const jitter = (ms: number) => sleep(Math.floor(Math.random() * ms));
-      if (phase === 'search') {
-        await daemon.waitFor(
-          (l) => l['message'] === 'read page' && Number(l['entries']) > 0,
-          'a page of changes',
-          20_000,
-          from,
-        );
-        await jitter(20);
-      } else if (phase === 'commit') {
-        await daemon.waitFor((l) => l['message'] === 'cycle done', 'a cycle committed', 20_000, from);
-      } else if (phase === 'delivery') {
-        await daemon.waitFor((l) => l['message'] === 'message sent', 'a message sent', 20_000, from);
-        await jitter(100);
-      } else {
-        await jitter(2_500);
-      }
-      daemon.child.kill('SIGKILL');
-      kills.push({ phase, at: Date.now() });
-      expect((await daemon.exited).signal).toBe('SIGKILL');
+      kills.push({ phase, at: await killAt(daemon, phase, from) });
       daemon = bed.daemon();
     }
 

@@ -12,12 +12,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { sambaOrNull } from '../support/cli.js';
 import type { LogLine, Running } from '../support/daemon.js';
-import { PG_PASSWORD, PostgresServer, requirePostgres } from '../support/postgres.js';
-import { Bed, directoryAndSmtp, expectNoSecrets, runDaemon } from './harness.js';
+import { PG_PASSWORD, requirePostgres, postgresForFile } from '../support/postgres.js';
+import { Bed, directoryAndSmtp, expectNoSecrets, killAt, PHASES, runDaemon, type Phase } from './harness.js';
 import { counts, record, tally } from './summary.js';
 
 const samba = sambaOrNull();
@@ -25,16 +25,8 @@ const withPostgres = requirePostgres();
 const KILLS = 20;
 const PER_ROUND = 2;
 const LEASE_SECONDS = 3;
-const PHASES = ['search', 'commit', 'delivery', 'random'] as const;
-type Phase = (typeof PHASES)[number];
 
-let server: PostgresServer;
-beforeAll(async () => {
-  if (samba && withPostgres) server = await PostgresServer.start();
-}, 60_000);
-afterAll(() => {
-  if (samba && withPostgres) server.destroy();
-});
+const postgres = postgresForFile(!!samba && withPostgres);
 
 const became = (l: LogLine) => l['message'] === 'became leader';
 
@@ -44,7 +36,7 @@ describe.skipIf(!samba || !withPostgres)('fault: an active/standby pair on Postg
 
   it(`${KILLS} leader kills, a database restart and a paused leader: every change told once, nothing lost`, async () => {
     const { admin, smtp } = shared;
-    const url = await server.database();
+    const url = await postgres.server.database();
     const users: string[] = [];
     const total = (KILLS + 4) * PER_ROUND;
     const bed = await Bed.create(
@@ -99,27 +91,8 @@ describe.skipIf(!samba || !withPostgres)('fault: an active/standby pair on Postg
       const from = running.mark();
       await change(`kill${round}`);
       const phase = PHASES[round % PHASES.length]!;
-      const jitter = (ms: number) => sleep(Math.floor(Math.random() * ms));
-      if (phase === 'search') {
-        await running.waitFor(
-          (l) => l['message'] === 'read page' && Number(l['entries']) > 0,
-          'a page of changes',
-          20_000,
-          from,
-        );
-        await jitter(20);
-      } else if (phase === 'commit') {
-        await running.waitFor((l) => l['message'] === 'cycle done', 'a cycle committed', 20_000, from);
-      } else if (phase === 'delivery') {
-        await running.waitFor((l) => l['message'] === 'message sent', 'a message sent', 20_000, from);
-        await jitter(100);
-      } else {
-        await jitter(2_500);
-      }
-      running.child.kill('SIGKILL');
-      const killedAt = Date.now();
+      const killedAt = await killAt(running, phase, from);
       kills.push({ phase, at: killedAt });
-      expect((await running.exited).signal).toBe('SIGKILL');
       const standby = daemons.get(other(leader))!;
       await standby.waitFor(
         (l) => became(l) && l['previousLeader'] === leader,
@@ -136,11 +109,11 @@ describe.skipIf(!samba || !withPostgres)('fault: an active/standby pair on Postg
 
     // The database stops under them, changes are made meanwhile, and it comes back.
     await change('db-down');
-    server.stop();
+    postgres.server.stop();
     const downAt = Date.now();
     await sleep((LEASE_SECONDS + 2) * 1_000);
     await change('db-down-more');
-    server.startAgain();
+    postgres.server.startAgain();
     const lines = () => [...daemons.values()].flatMap((d) => d.lines());
     await expect
       .poll(() => lines().filter((l) => l['message'] === 'state database reachable again').length, {

@@ -7,6 +7,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import { afterAll, expect } from 'vitest';
 
 import { tempDir } from '../support/cli.js';
@@ -153,4 +155,38 @@ export class Bed {
   daemon(): Running {
     return runDaemon(this.config, this.env);
   }
+}
+
+/** The moments of a daemon's work a fault scenario kills it at. */
+export const PHASES = ['search', 'commit', 'delivery', 'random'] as const;
+export type Phase = (typeof PHASES)[number];
+
+/**
+ * Waits (among the log lines from `from` on) for `phase` of `daemon`'s work, with a little
+ * jitter: in the middle of a search (its transaction open), right after a cycle committed,
+ * during delivery, or at a random time; then SIGKILLs it and resolves once it has died.
+ * Returns when the kill was sent.
+ */
+export async function killAt(daemon: Running, phase: Phase, from: number): Promise<number> {
+  const jitter = (ms: number) => sleep(Math.floor(Math.random() * ms));
+  if (phase === 'search') {
+    await daemon.waitFor(
+      (l) => l['message'] === 'read page' && Number(l['entries']) > 0,
+      'a page of changes',
+      20_000,
+      from,
+    );
+    await jitter(20);
+  } else if (phase === 'commit') {
+    await daemon.waitFor((l) => l['message'] === 'cycle done', 'a cycle committed', 20_000, from);
+  } else if (phase === 'delivery') {
+    await daemon.waitFor((l) => l['message'] === 'message sent', 'a message sent', 20_000, from);
+    await jitter(100);
+  } else {
+    await jitter(2_500);
+  }
+  daemon.child.kill('SIGKILL');
+  const at = Date.now();
+  expect((await daemon.exited).signal).toBe('SIGKILL');
+  return at;
 }

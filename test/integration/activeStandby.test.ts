@@ -10,24 +10,18 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
 import { runCli, sambaOrNull, tempDir, writeConfig } from '../support/cli.js';
 import { directoryAndMail } from '../support/directoryAndMail.js';
 import { freePort, startDaemon, type Running } from '../support/daemon.js';
-import { PG_PASSWORD, PostgresServer, requirePostgres } from '../support/postgres.js';
+import { PG_PASSWORD, requirePostgres, postgresForFile } from '../support/postgres.js';
 import { Watch } from '../support/watch.js';
 
 const samba = sambaOrNull();
 const withPostgres = requirePostgres();
 
-let server: PostgresServer;
-beforeAll(async () => {
-  if (samba && withPostgres) server = await PostgresServer.start();
-}, 60_000);
-afterAll(() => {
-  if (samba && withPostgres) server.destroy();
-});
+const postgres = postgresForFile(!!samba && withPostgres);
 
 /** The state block of a config on PostgreSQL: the URL, its password from the environment. */
 const ON_POSTGRES = '  backend: postgres\n  url: "${env:TEST_PG_URL}"\n';
@@ -58,7 +52,7 @@ describe.skipIf(!samba || !withPostgres)('active/standby on PostgreSQL (Samba AD
   const subjects = (subject: string) => bed.smtp.messages.filter((m) => m.parsed.subject === subject);
 
   it('two daemons: one leads and tells each change once; the leader killed, the standby takes over and goes on', async () => {
-    const url = await server.database();
+    const url = await postgres.server.database();
     const [portA, portB] = [await freePort(), await freePort()];
     let ann = '';
     const watch = await Watch.start(
@@ -163,7 +157,7 @@ describe.skipIf(!samba || !withPostgres)('active/standby on PostgreSQL (Samba AD
 
     // The database goes away: the instance says it is not healthy (and why), /metrics still
     // answers; once the database is back, it is healthy again.
-    server.stop();
+    postgres.server.stop();
     const healthOfB = async () => {
       const response = await fetch(`http://127.0.0.1:${portB}/healthz`);
       return { status: response.status, body: (await response.json()) as { reasons: string[] } };
@@ -173,7 +167,7 @@ describe.skipIf(!samba || !withPostgres)('active/standby on PostgreSQL (Samba AD
     const metricsDown = await fetch(`http://127.0.0.1:${portB}/metrics`);
     expect(metricsDown.status).toBe(200);
     expect(await metricsDown.text()).toMatch(/^adnotify_leader \d$/m);
-    server.startAgain();
+    postgres.server.startAgain();
     await expect.poll(async () => (await healthOfB()).status, { timeout: 20_000 }).toBe(200);
 
     b.child.kill('SIGTERM');
@@ -202,7 +196,7 @@ describe.skipIf(!samba || !withPostgres)('active/standby on PostgreSQL (Samba AD
     // Changed while the state moves: told once, after the switch.
     await bed.admin.modify(bob, 'replace', 'title', ['During the move']);
 
-    const url = await server.database();
+    const url = await postgres.server.database();
     const moved = await watch.run('migrate-state', '--to', url);
     expect(moved.code, moved.stderr).toBe(0);
     expect(moved.stdout).toMatch(/^objects +1 rows$/m);
@@ -243,7 +237,7 @@ describe.skipIf(!samba || !withPostgres)('active/standby on PostgreSQL (Samba AD
     const down = await runWith(config, `postgres://adnotify:${PG_PASSWORD}@127.0.0.1:${port}/adnotify`);
     expect(down.code).toBe(69);
     expect(down.stderr).toContain(`127.0.0.1:${port}`);
-    const url = await server.database();
+    const url = await postgres.server.database();
     const refused = await runWith(config, url.replace(encodeURIComponent(PG_PASSWORD), 'wrong-pw-7c1'));
     expect(refused.code).toBe(77);
     expect(refused.stderr).toMatch(/refused the credentials/);

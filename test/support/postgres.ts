@@ -20,6 +20,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 
 import { listenOnLoopback } from './net.js';
 
@@ -149,4 +150,25 @@ export class PostgresServer {
     this.stop();
     rmSync(this.#dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A PostgreSQL for the calling test file, started before its tests and stopped (by PID) and
+ * removed after them; none when `wanted` is false (PostgreSQL or another server is missing).
+ * Read `server` in tests and hooks only.
+ */
+export function postgresForFile(wanted: boolean): { readonly server: PostgresServer } {
+  let server: PostgresServer | undefined;
+  beforeAll(async () => {
+    if (wanted) server = await PostgresServer.start();
+  }, 60_000);
+  afterAll(() => {
+    server?.destroy();
+  });
+  return {
+    get server(): PostgresServer {
+      if (server === undefined) throw new Error('PostgreSQL was not started for this file');
+      return server;
+    },
+  };
 }

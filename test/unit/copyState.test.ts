@@ -5,24 +5,18 @@
  */
 import { join } from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { copyState } from '../../src/store/copy.js';
 import type { StateStore } from '../../src/store/ports.js';
 import { PostgresStore } from '../../src/store/postgres/store.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { tempDir } from '../support/cli.js';
-import { PostgresServer, requirePostgres } from '../support/postgres.js';
+import { requirePostgres, postgresForFile } from '../support/postgres.js';
 import { A_SCHEDULE } from '../support/schedules.js';
 
 const withPostgres = requirePostgres();
-let server: PostgresServer;
-beforeAll(async () => {
-  if (withPostgres) server = await PostgresServer.start();
-}, 60_000);
-afterAll(() => {
-  if (withPostgres) server.destroy();
-});
+const postgres = postgresForFile(withPostgres);
 
 const identity = {
   url: 'ldaps://dc1',
@@ -119,7 +113,7 @@ describe.skipIf(!withPostgres)('migrate-state: copyState', () => {
   it('copies SQLite to PostgreSQL and back with nothing lost or changed', async () => {
     const dir = tempDir();
     const sqlite = SqliteStore.open(join(dir, 'a.db'));
-    const pg = await PostgresStore.open({ url: await server.database() });
+    const pg = await PostgresStore.open({ url: await postgres.server.database() });
     const back = SqliteStore.open(join(dir, 'b.db'));
     try {
       await fill(sqlite);
@@ -150,7 +144,7 @@ describe.skipIf(!withPostgres)('migrate-state: copyState', () => {
   it('refuses a target that holds state, and leaves it as it was', async () => {
     const dir = tempDir();
     const a = SqliteStore.open(join(dir, 'a.db'));
-    const pg = await PostgresStore.open({ url: await server.database() });
+    const pg = await PostgresStore.open({ url: await postgres.server.database() });
     try {
       await fill(a);
       await pg.cycles.setDirectoryState(identity, 5n, 'other', 'other');
@@ -166,7 +160,7 @@ describe.skipIf(!withPostgres)('migrate-state: copyState', () => {
   });
 
   it('refuses to copy from a database an instance still leads', async () => {
-    const url = await server.database();
+    const url = await postgres.server.database();
     const pg = await PostgresStore.open({ url });
     const target = SqliteStore.open(join(tempDir(), 'c.db'));
     try {

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { Leadership, type Role } from '../../src/daemon/leadership.js';
 import { healthOf } from '../../src/daemon/health.js';
@@ -16,17 +16,11 @@ import { PostgresStore } from '../../src/store/postgres/store.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { tempDir } from '../support/cli.js';
 import { healthyFacts } from '../support/health.js';
-import { PostgresServer, requirePostgres } from '../support/postgres.js';
+import { requirePostgres, postgresForFile } from '../support/postgres.js';
 import { quietLogger } from '../support/quietLogger.js';
 
 const withPostgres = requirePostgres();
-let server: PostgresServer;
-beforeAll(async () => {
-  if (withPostgres) server = await PostgresServer.start();
-}, 60_000);
-afterAll(() => {
-  if (withPostgres) server.destroy();
-});
+const postgres = postgresForFile(withPostgres);
 
 const clock = { now: () => new Date() };
 
@@ -43,7 +37,7 @@ function leadership(store: PostgresStore | SqliteStore, instance: string, roles:
 
 describe.skipIf(!withPostgres)('leadership on the PostgreSQL lease', () => {
   it('one leads, one stands by; a paused leader is replaced after its lease and commits nothing when it wakes', async () => {
-    const url = await server.database();
+    const url = await postgres.server.database();
     const a = await PostgresStore.open({ url });
     const b = await PostgresStore.open({ url });
     const rolesA: Role[] = [];
@@ -101,7 +95,7 @@ describe.skipIf(!withPostgres)('leadership on the PostgreSQL lease', () => {
   });
 
   it('a leader that cannot reach the database stands by once its lease is over, and says so', async () => {
-    const url = await server.database();
+    const url = await postgres.server.database();
     const a = await PostgresStore.open({ url });
     const roles: Role[] = [];
     const leader = leadership(a, 'a', roles);

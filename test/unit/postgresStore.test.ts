@@ -4,21 +4,15 @@
  * password and a schema newer than the code. Real PostgreSQL, started for this file.
  */
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { DeposedError, ExitCode } from '../../src/errors.js';
 import type { NewMessage } from '../../src/store/ports.js';
 import { PostgresStore } from '../../src/store/postgres/store.js';
-import { PG_PASSWORD, PostgresServer, requirePostgres } from '../support/postgres.js';
+import { PG_PASSWORD, requirePostgres, postgresForFile } from '../support/postgres.js';
 
 const withPostgres = requirePostgres();
-let server: PostgresServer;
-beforeAll(async () => {
-  if (withPostgres) server = await PostgresServer.start();
-}, 60_000);
-afterAll(() => {
-  if (withPostgres) server.destroy();
-});
+const postgres = postgresForFile(withPostgres);
 
 /** The error opening the store failed with; fails the test if it opened. */
 async function refusal(options: { url: string }): Promise<Error & { exitCode: number }> {
@@ -45,7 +39,7 @@ const message: NewMessage = {
 
 describe.skipIf(!withPostgres)('the PostgreSQL store', () => {
   it('one instance holds the lease; another takes it over only once it expired, with a new token', async () => {
-    const url = await server.database();
+    const url = await postgres.server.database();
     const a = await PostgresStore.open({ url });
     const b = await PostgresStore.open({ url });
     try {
@@ -65,7 +59,7 @@ describe.skipIf(!withPostgres)('the PostgreSQL store', () => {
   });
 
   it('two processes given one ha.instance by mistake: only the one that took the lease holds it', async () => {
-    const url = await server.database();
+    const url = await postgres.server.database();
     const first = await PostgresStore.open({ url });
     const second = await PostgresStore.open({ url });
     try {
@@ -80,7 +74,7 @@ describe.skipIf(!withPostgres)('the PostgreSQL store', () => {
   });
 
   it('a deposed leader commits nothing: its transaction rolls back at the fence', async () => {
-    const url = await server.database();
+    const url = await postgres.server.database();
     const old = await PostgresStore.open({ url });
     const next = await PostgresStore.open({ url });
     try {
@@ -106,7 +100,7 @@ describe.skipIf(!withPostgres)('the PostgreSQL store', () => {
   });
 
   it('a leader paused inside a transaction does not block the new one: the takeover ends that transaction', async () => {
-    const url = await server.database();
+    const url = await postgres.server.database();
     const old = await PostgresStore.open({ url });
     const next = await PostgresStore.open({ url });
     try {
@@ -138,7 +132,7 @@ describe.skipIf(!withPostgres)('the PostgreSQL store', () => {
   });
 
   it('two instances never claim the same message; a claim of a dead instance is taken over after its time', async () => {
-    const url = await server.database();
+    const url = await postgres.server.database();
     const a = await PostgresStore.open({ url });
     const b = await PostgresStore.open({ url });
     try {
@@ -166,7 +160,7 @@ describe.skipIf(!withPostgres)('the PostgreSQL store', () => {
     expect(unreachable.message).toContain('127.0.0.1:1');
     expect(unreachable.message).not.toContain(PG_PASSWORD);
 
-    const url = await server.database();
+    const url = await postgres.server.database();
     const wrong = url.replace(encodeURIComponent(PG_PASSWORD), 'not-the-password-9f3');
     const refused = await refusal({ url: wrong });
     expect(refused).toMatchObject({ exitCode: ExitCode.noPermission });
@@ -175,7 +169,7 @@ describe.skipIf(!withPostgres)('the PostgreSQL store', () => {
   });
 
   it('a database written by a newer adnotify exits 78 and is left as it is', async () => {
-    const url = await server.database();
+    const url = await postgres.server.database();
     await (await PostgresStore.open({ url })).close();
     const client = new pg.Client({ connectionString: url });
     await client.connect();
