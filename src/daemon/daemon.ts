@@ -125,7 +125,8 @@ export class Daemon {
         // The new leader polls now: a standby takes over within the lease plus one cycle.
         if (role === 'leader') this.#tookOver = true;
         if (role === 'leader' && this.#started) this.#enqueue('poll');
-        if (this.#started) void this.#watch(role === 'leader');
+        // A leader opens them after its first successful poll (#poll); a standby closes them.
+        if (this.#started && role === 'standby') void this.#watch(false);
       },
     });
     this.#metrics.leader.set(leadership.isLeader ? 1 : 0);
@@ -155,7 +156,6 @@ export class Daemon {
     await this.#leadership.start();
     this.#scheduler.start(this.#config);
     this.#started = true;
-    await this.#watch(this.#leadership.isLeader);
     this.#log.info('adnotify started', {
       config: this.#parts.loaded.file,
       instance: this.#leadership.instance,
@@ -214,6 +214,9 @@ export class Daemon {
       const types = await eventTypes(store, summary.cycleId);
       for (const [type, n] of types) this.#metrics.events.inc({ type }, n);
       this.#scheduler.pollSucceeded();
+      // The change notifications bind only once a poll proved the bind password: a refused one
+      // is found by the poll alone, which then binds no more (lockout).
+      if (this.#trigger === undefined) await this.#watch(true);
       this.#lastSuccess = clock.now();
       this.#lastError = null;
       this.#lagging = null;
@@ -275,8 +278,8 @@ export class Daemon {
   }
 
   /**
-   * Opens the change notifications while this instance leads (only the leader polls), closes
-   * them otherwise; a reload opens them afresh with the new config.
+   * Opens the change notifications (`leading`: only the leader polls) or closes them; a reload
+   * closes them, and the next successful poll opens them with the new config.
    */
   async #watch(leading: boolean): Promise<void> {
     const trigger = this.#trigger;
@@ -383,7 +386,8 @@ export class Daemon {
     old.transport.close();
     for (const t of old.channels.values()) t.close();
     this.#parts = next;
-    await this.#watch(this.#leadership.isLeader);
+    // Opened again, with the new config, after the next successful poll.
+    await this.#watch(false);
     if (next.store !== old.store) {
       // Another state: its own lease (ha.* is read again with it).
       await this.#leadership.stop();

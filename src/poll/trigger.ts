@@ -12,7 +12,7 @@ import { namingContextOf } from '../core/dn.js';
 import { parseDuration } from '../core/duration.js';
 import { NotificationControl } from '../directory/controls.js';
 import { LdapDirectory } from '../directory/ldap.js';
-import { errorMessage } from '../errors.js';
+import { ConfigError, DirectoryAuthError, errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 
 /** What /healthz says of the trigger. */
@@ -142,6 +142,14 @@ export class NotificationTrigger {
         return;
       } catch (err: unknown) {
         if (this.#isStopped()) return;
+        if (err instanceof DirectoryAuthError || err instanceof ConfigError) {
+          // Each try would count towards the account's lockout: no more until a reload.
+          this.#schedule(
+            `${errorMessage(err)}; change notifications stay off until the config is reloaded`,
+            'warn',
+          );
+          return;
+        }
         this.#down(errorMessage(err));
       } finally {
         clearInterval(this.#check);

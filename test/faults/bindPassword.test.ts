@@ -64,6 +64,8 @@ describe.skipIf(!samba)('fault: the bind password refused under a running daemon
     };
     const daemon = bed.daemon();
     await daemon.waitFor((l) => l['message'] === 'poll done', 'the first poll');
+    // Both its sessions bound (the change notifications open after the first poll).
+    await daemon.waitFor((l) => l['message'] === 'poll trigger: notification', 'the notifications');
 
     // The password is changed in the directory, and a change is made adnotify should report.
     await admin.modify(account, 'replace', 'unicodePwd', [Buffer.from(`"${NEW_PASSWORD}"`, 'utf16le')]);

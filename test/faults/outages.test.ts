@@ -1,6 +1,8 @@
 /**
  * Outages, with the daemon running: the SMTP server down for several cycles, answering 4xx
  * and 5xx; the domain controller stopped in the middle of a cycle, and one too slow to answer.
+ * Cycles come from the 1 s schedule alone (poll.trigger schedule): the scenarios count cycles,
+ * which change notifications would split differently.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -66,7 +68,7 @@ describe.skipIf(!samba)('fault: outages', () => {
       },
       {
         smtpPort: port,
-        extra: `notify: { objectModified: true }\npoll: { schedule: "1s" }\ndelivery: { retryDelay: "2s", maxAttempts: 2 }\nhttp: { listen: "127.0.0.1:${httpPort}" }`,
+        extra: `notify: { objectModified: true }\npoll: { schedule: "1s", trigger: schedule }\ndelivery: { retryDelay: "2s", maxAttempts: 2 }\nhttp: { listen: "127.0.0.1:${httpPort}" }`,
       },
     );
     const daemon = bed.daemon();
@@ -163,7 +165,7 @@ describe.skipIf(!samba)('fault: outages', () => {
       },
       {
         smtpPort: smtp.port,
-        extra: `notify: { objectModified: true }\npoll: { schedule: "1s" }\ndelivery: { retryDelay: "1s", maxAttempts: 3 }\nhttp: { listen: "127.0.0.1:${metricsPort}" }`,
+        extra: `notify: { objectModified: true }\npoll: { schedule: "1s", trigger: schedule }\ndelivery: { retryDelay: "1s", maxAttempts: 3 }\nhttp: { listen: "127.0.0.1:${metricsPort}" }`,
       },
     );
     const daemon = bed.daemon();
@@ -227,7 +229,7 @@ describe.skipIf(!samba)('fault: outages', () => {
         smtpPort: smtp.port,
         // Pages of 5 entries: a cycle of 40 changes takes several requests to read.
         directoryExtra: '  pageSize: 5',
-        extra: 'notify: { objectModified: true }\npoll: { schedule: "1s" }',
+        extra: 'notify: { objectModified: true }\npoll: { schedule: "1s", trigger: schedule }',
       },
     );
     const daemon = bed.daemon();
@@ -283,7 +285,7 @@ describe.skipIf(!samba)('fault: outages', () => {
         smtpPort: smtp.port,
         urls: [proxy.url],
         timeoutSeconds: 2,
-        extra: 'notify: { objectModified: true }\npoll: { schedule: "1s" }',
+        extra: 'notify: { objectModified: true }\npoll: { schedule: "1s", trigger: schedule }',
       },
     );
     const daemon = bed.daemon();
