@@ -95,32 +95,64 @@ export interface RawEntryResult {
 
 /**
  * One search result entry (attribute name → scalar or array, as ldapts returns it)
- * to a {@link DirectoryEntry}. `dnAttributes` (lower case) are the attributes of a DN syntax,
- * whose Extended DN values are parsed. Throws when objectGUID is missing or malformed.
+ * to a {@link DirectoryEntry}: see {@link entryFromAttributes}.
  */
 export function toDirectoryEntry(
   raw: Readonly<Record<string, unknown>>,
   dnAttributes: ReadonlySet<string> = KNOWN_DN_ATTRIBUTES,
 ): RawEntryResult {
-  const guidRaw = toValueList(raw['objectGUID'])[0];
-  if (!(guidRaw instanceof Uint8Array)) {
-    throw new Error(
-      `entry ${String(raw['dn'])} has no binary objectGUID: request it with explicitBufferAttributes`,
-    );
-  }
-  const objectClass = toValueList(raw['objectClass']).filter((v): v is string => typeof v === 'string');
-  const usn = (name: string): bigint => {
-    const text = toValueList(raw[name])[0];
-    return typeof text === 'string' && /^\d+$/.test(text) ? BigInt(text) : 0n;
-  };
-  const deleted = toValueList(raw['isDeleted'])[0];
+  const attributes = Object.entries(raw)
+    .filter(([key]) => key !== 'dn')
+    .map(([key, value]): [string, unknown[]] => [
+      key,
+      Array.isArray(value) ? value : value === undefined || value === null ? [] : [value],
+    ]);
+  return entryFromAttributes(String(raw['dn']), attributes, dnAttributes);
+}
+
+/**
+ * One search result entry, its DN and its attributes as lists of text and bytes, to a
+ * {@link DirectoryEntry}. `dnAttributes` (lower case) are the attributes of a DN syntax, whose
+ * Extended DN values are parsed. Throws when objectGUID is missing or malformed.
+ */
+export function entryFromAttributes(
+  dn: string,
+  raw: Iterable<readonly [string, readonly unknown[]]>,
+  dnAttributes: ReadonlySet<string> = KNOWN_DN_ATTRIBUTES,
+): RawEntryResult {
+  let guidRaw: unknown;
+  let objectClass: string[] = [];
+  let usnChanged = 0n;
+  let usnCreated = 0n;
+  let deleted = false;
   const attributes = new Map<string, AttributeValue[]>();
   let members: MemberRef[] | undefined;
   let nextMemberRange: number | undefined;
+  const usn = (text: unknown): bigint => (typeof text === 'string' && /^\d+$/.test(text) ? BigInt(text) : 0n);
 
-  for (const [key, value] of Object.entries(raw)) {
+  for (const [key, value] of raw) {
     const lower = key.toLowerCase();
-    const range = parseRangeKey(key, 'member');
+    switch (lower) {
+      case 'objectguid':
+        guidRaw = value[0];
+        continue;
+      case 'objectclass':
+        objectClass = value.filter((v): v is string => typeof v === 'string');
+        continue;
+      case 'usnchanged':
+        usnChanged = usn(value[0]);
+        continue;
+      case 'usncreated':
+        usnCreated = usn(value[0]);
+        continue;
+      case 'isdeleted':
+        deleted = typeof value[0] === 'string' && value[0].toUpperCase() === 'TRUE';
+        continue;
+      case 'member':
+        members = [...(members ?? []), ...memberRefs(value)];
+        continue;
+    }
+    const range = lower.startsWith('member;') ? parseRangeKey(key, 'member') : undefined;
     if (range) {
       // ldapts lists a requested attribute the server did not return with no values:
       // that is the end of the ranges, not a range to follow.
@@ -129,13 +161,12 @@ export function toDirectoryEntry(
       if (range.end !== '*' && refs.length > 0) nextMemberRange = range.end + 1;
       continue;
     }
-    if (lower === 'member') {
-      members = [...(members ?? []), ...memberRefs(value)];
-      continue;
-    }
     if (STRUCTURAL.has(lower)) continue;
     const values = toValueList(value, dnAttributes.has(lower));
     if (values.length > 0) attributes.set(key, values);
+  }
+  if (!(guidRaw instanceof Uint8Array)) {
+    throw new Error(`entry ${dn} has no binary objectGUID: request it with explicitBufferAttributes`);
   }
 
   // Only groups have members; other entries may carry an empty `member;range=` key we asked for.
@@ -147,11 +178,11 @@ export function toDirectoryEntry(
   }
   const entry: DirectoryEntry = {
     guid: formatGuid(guidRaw),
-    dn: parseExtendedDn(String(raw['dn'])).dn,
+    dn: parseExtendedDn(dn).dn,
     objectClass,
-    usnChanged: usn('uSNChanged'),
-    usnCreated: usn('uSNCreated'),
-    deleted: typeof deleted === 'string' && deleted.toUpperCase() === 'TRUE',
+    usnChanged,
+    usnCreated,
+    deleted,
     attributes,
     ...(members === undefined ? {} : { members }),
   };

@@ -41,7 +41,7 @@ import {
   memberRefs,
   parseRangeKey,
   KNOWN_DN_ATTRIBUTES,
-  toDirectoryEntry,
+  entryFromAttributes,
   toValueList,
 } from '../core/normalize.js';
 import type { DirectoryEntry, DirectoryIdentity, MemberRef } from '../core/types.js';
@@ -56,6 +56,7 @@ import type { Logger } from '../log/logger.js';
 import { ExtendedDnControl, NotificationControl, ShowDeletedControl } from './controls.js';
 import { classifyLdapError } from './errors.js';
 import { parseUpToDateVector } from '../core/upToDateness.js';
+import { installLeanEntryReader, leanSearch, readAttributes } from './entryReader.js';
 import { installLinearMessageReader } from './messageReader.js';
 import type { AttributeSyntaxes, DirectorySource, SearchRequest } from './port.js';
 
@@ -94,10 +95,13 @@ export class LdapDirectory implements DirectorySource {
   #syntaxes: AttributeSyntaxes | undefined;
   /** The DN-syntax names of {@link #syntaxes}, in lower case, for the entries' values. */
   #dnAttributes: ReadonlySet<string> = KNOWN_DN_ATTRIBUTES;
+  /** The binary-syntax names of {@link #syntaxes}, in lower case. */
+  #binaryAttributes: ReadonlySet<string> = new Set(KNOWN_BINARY.map((n) => n.toLowerCase()));
   #operations = 0;
 
   constructor(options: LdapDirectoryOptions) {
     installLinearMessageReader();
+    installLeanEntryReader();
     this.#config = options.config;
     this.#log = options.log;
     this.#rangeSize = options.memberRangeSize;
@@ -255,6 +259,7 @@ export class LdapDirectory implements DirectorySource {
     const client = await this.#connected();
     const { binary } = await this.attributeSyntaxes();
     const dnAttributes = this.#dnAttributes;
+    const binaryAttributes = this.#binaryAttributes;
     const memberAttribute =
       this.#rangeSize === undefined ? 'member' : `member;range=0-${this.#rangeSize - 1}`;
     const actor = this.#config.actor.source === 'attribute' ? [this.#config.actor.attribute] : [];
@@ -277,7 +282,7 @@ export class LdapDirectory implements DirectorySource {
               ...(request.attributes ?? []),
               memberAttribute,
             ],
-      explicitBufferAttributes: binary,
+      explicitBufferAttributes: leanSearch(binary),
       paged: { pageSize: this.#config.pageSize },
       ...this.#limits(),
     };
@@ -306,8 +311,13 @@ export class LdapDirectory implements DirectorySource {
       this.#operations++;
       upcoming = fetch();
       const page: DirectoryEntry[] = [];
+      // Decoded only now, with the next page already asked for (entryReader.ts).
       for (const raw of next.value.searchEntries) {
-        const { entry, nextMemberRange } = toDirectoryEntry(raw, dnAttributes);
+        const { entry, nextMemberRange } = entryFromAttributes(
+          raw.dn,
+          readAttributes(raw, binaryAttributes),
+          dnAttributes,
+        );
         if (nextMemberRange !== undefined && entry.members) {
           entry.members.push(...(await this.#remainingMembers(client, entry.dn, nextMemberRange)));
         }
@@ -431,6 +441,7 @@ export class LdapDirectory implements DirectorySource {
       dn: [...new Set([...KNOWN_DN_ATTRIBUTES, ...[...dn].map((n) => n.toLowerCase())])],
     };
     this.#dnAttributes = new Set(this.#syntaxes.dn);
+    this.#binaryAttributes = new Set(this.#syntaxes.binary.map((n) => n.toLowerCase()));
     return this.#syntaxes;
   }
 
