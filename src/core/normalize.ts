@@ -63,6 +63,10 @@ export const KNOWN_DN_ATTRIBUTES: ReadonlySet<string> = new Set([
 export function toValueList(raw: unknown, dn = false): AttributeValue[] {
   if (raw === undefined || raw === null) return [];
   const list: unknown[] = Array.isArray(raw) ? raw : [raw];
+  // Already a list of text and bytes (a lean search's values): kept, not copied.
+  if (!dn && list.every((v) => typeof v === 'string' || v instanceof Uint8Array)) {
+    return list as AttributeValue[];
+  }
   const out: AttributeValue[] = [];
   for (const value of list) {
     if (value instanceof Uint8Array) out.push(value);
@@ -149,7 +153,7 @@ export function entryFromAttributes(
         deleted = typeof value[0] === 'string' && value[0].toUpperCase() === 'TRUE';
         continue;
       case 'member':
-        members = [...(members ?? []), ...memberRefs(value)];
+        members = members ? members.concat(memberRefs(value)) : memberRefs(value);
         continue;
     }
     const range = lower.startsWith('member;') ? parseRangeKey(key, 'member') : undefined;
@@ -157,7 +161,7 @@ export function entryFromAttributes(
       // ldapts lists a requested attribute the server did not return with no values:
       // that is the end of the ranges, not a range to follow.
       const refs = memberRefs(value);
-      members = [...(members ?? []), ...refs];
+      members = members ? members.concat(refs) : refs;
       if (range.end !== '*' && refs.length > 0) nextMemberRange = range.end + 1;
       continue;
     }
@@ -201,18 +205,23 @@ export function memberRefs(raw: unknown): MemberRef[] {
  * A plain DN (server ignored the control) yields guid null.
  */
 export function parseExtendedDn(value: string): MemberRef {
-  let rest = value;
+  // Scanned with indexOf rather than a regular expression: a cycle parses every member of
+  // every changed group, and match arrays were a tenth of its garbage.
+  let at = 0;
   let guid: string | null = null;
   let sid: string | null = null;
-  for (;;) {
-    const match = /^<(GUID|SID)=([^>]*)>;?/i.exec(rest);
-    if (!match) break;
-    const [whole, kind = '', id = ''] = match;
-    if (kind.toUpperCase() === 'GUID') guid = normaliseGuidText(id);
+  while (value.charCodeAt(at) === 0x3c /* < */) {
+    const close = value.indexOf('>', at);
+    const equals = value.indexOf('=', at);
+    if (close < 0 || equals < 0 || equals > close) break;
+    const kind = value.slice(at + 1, equals).toUpperCase();
+    if (kind !== 'GUID' && kind !== 'SID') break;
+    const id = value.slice(equals + 1, close);
+    if (kind === 'GUID') guid = normaliseGuidText(id);
     else sid = id;
-    rest = rest.slice(whole.length);
+    at = value.charCodeAt(close + 1) === 0x3b /* ; */ ? close + 2 : close + 1;
   }
-  return { guid, sid, dn: rest };
+  return { guid, sid, dn: at === 0 ? value : value.slice(at) };
 }
 
 /** The GUID part may come as text (flag 1) or as 32 hex digits of the raw bytes (flag 0). */

@@ -39,8 +39,8 @@ export interface DirectorySource {
   /** rootDSE (highestCommittedUSN, dsServiceName) and that DC's invocationId. */
   identity(): Promise<DirectoryIdentity>;
   /**
-   * Every matching entry, a page at a time (never the whole result in memory), each
-   * group with all its `member` values (ranged retrieval followed to the end).
+   * Every matching entry, in batches of at most a page (never the whole result in memory),
+   * each group with all its `member` values (ranged retrieval followed to the end).
    */
   search(request: SearchRequest): AsyncIterable<DirectoryEntry[]>;
   /**
