@@ -65,7 +65,7 @@ export function toValueList(raw: unknown, dn = false): AttributeValue[] {
   const list: unknown[] = Array.isArray(raw) ? raw : [raw];
   // Already a list of text and bytes (a lean search's values): kept, not copied.
   if (!dn && list.every((v) => typeof v === 'string' || v instanceof Uint8Array)) {
-    return list as AttributeValue[];
+    return list;
   }
   const out: AttributeValue[] = [];
   for (const value of list) {
