@@ -9,7 +9,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
-import { ConfidentialClientApplication, LogLevel, type Configuration } from '@azure/msal-node';
+import type { ConfidentialClientApplication, Configuration } from '@azure/msal-node';
 
 import type { Microsoft365Config } from '../config/schema.js';
 import { AdnotifyError, ConfigError, errorMessage } from '../errors.js';
@@ -61,7 +61,7 @@ export function tokenSource(config: Microsoft365Config): TokenSource {
   return {
     async token(scope, renew = false) {
       try {
-        app ??= clientFor(config);
+        app ??= await clientFor(config);
         const result = await app.acquireTokenByClientCredential({ scopes: [scope], skipCache: renew });
         if (!result?.accessToken) throw new Error('the token endpoint returned no access token');
         return { token: result.accessToken, expiresAt: result.expiresOn?.getTime() };
@@ -93,8 +93,14 @@ function credential(
   return { clientCertificate: { thumbprintSha256, privateKey, x5c: certificate } };
 }
 
-function clientFor(config: Microsoft365Config): ConfidentialClientApplication {
+/**
+ * msal-node is loaded with the first token asked for, not with adnotify: it and what it brings
+ * (jsonwebtoken, @azure/msal-common) cost 20 MB of memory that a daemon sending through SMTP
+ * with a password never needs.
+ */
+async function clientFor(config: Microsoft365Config): Promise<ConfidentialClientApplication> {
   const host = new URL(config.authorityHost).host;
+  const { ConfidentialClientApplication, LogLevel } = await import('@azure/msal-node');
   return new ConfidentialClientApplication({
     auth: {
       clientId: config.clientId,

@@ -7,8 +7,7 @@ import { resolve } from 'node:path';
 
 import type { Config } from '../config/schema.js';
 import type { StateStore } from './ports.js';
-import { safeUrl } from './postgres/database.js';
-import { PostgresStore } from './postgres/store.js';
+import { safeUrl } from './postgres/url.js';
 import { SqliteStore } from './sqlite/store.js';
 
 /** Where the state is, for people: the file, or the URL without its password. */
@@ -26,6 +25,8 @@ export function stateExists(state: Config['state']): boolean {
 
 export async function openStateStore(state: Config['state']): Promise<StateStore> {
   if (state.backend === 'postgres') {
+    // `pg` is loaded only for a PostgreSQL state: a SQLite daemon never needs its memory.
+    const { PostgresStore } = await import('./postgres/store.js');
     return PostgresStore.open({ url: state.url ?? '', caFile: state.caFile ?? null });
   }
   return SqliteStore.open(resolve(state.path));

@@ -19,21 +19,11 @@ import {
   errorMessage,
 } from '../../errors.js';
 import { PG_MIGRATIONS } from './migrations.js';
+import { safeUrl } from './url.js';
 
 export interface PgOptions {
   url: string;
   caFile?: string | null;
-}
-
-/** Where the state is, for messages: the URL without its password. */
-export function safeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return 'the configured state.url (not a valid URL)';
-  }
 }
 
 export function poolConfig(options: PgOptions): pg.PoolConfig {
