@@ -17,7 +17,7 @@ const nowhere = new Writable({
 const silent = { level: 'error', format: 'json', stream: nowhere };
 const rssMb = () => process.resourceUsage().maxRSS / 1024;
 // Where the memory is at its peak: V8 heap, buffers, or native (SQLite, TLS).
-const peak = { heapUsed: 0, external: 0, arrayBuffers: 0 };
+const peak = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
 setInterval(() => {
   const m = process.memoryUsage();
   for (const k of Object.keys(peak)) peak[k] = Math.max(peak[k], m[k] / 2 ** 20);
@@ -33,6 +33,8 @@ if (task === 'cycle' || task === 'deliver' || task === 'channel') {
   const store = await openStateStore(loaded.config.state);
   const clock = { now: () => new Date() };
   if (task === 'cycle') {
+    // The daemon's own modules in memory, as in `adnotify run`: its peak RSS is the figure.
+    await import('../dist/main.js');
     const { LdapDirectory } = await import('../dist/directory/ldap.js');
     const { Renderer } = await import('../dist/mail/render.js');
     const { runCycle } = await import('../dist/poll/cycle.js');
