@@ -3,7 +3,7 @@
  * to a hash and redacted attributes to a keyed hash (enough to tell "changed", nothing to
  * leak, nothing to guess a short secret from), and built-in noise left out.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac, hash } from 'node:crypto';
 
 import { AttributeSet, BUILTIN_IGNORED_ATTRIBUTES, BUILTIN_SECRET_ATTRIBUTES } from '../core/attributes.js';
 import type { SnapshotObject, SnapshotValue } from '../core/snapshot.js';
@@ -61,6 +61,7 @@ function valueText(value: AttributeValue): string {
   return value.guid ?? value.dn;
 }
 
+/** One-shot hashing: half the time of a Hash object per value (every objectSid of a full read). */
 function sha256(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  return hash('sha256', data, 'hex');
 }
