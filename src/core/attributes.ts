@@ -72,13 +72,24 @@ export const BUILTIN_SECRET_ATTRIBUTES: readonly string[] = [
 /** Case-insensitive set of attribute names (LDAP attribute names are case-insensitive). */
 export class AttributeSet {
   readonly #names: Set<string>;
+  /**
+   * Answers by name as given: a directory uses a few hundred names, each asked about for every
+   * object of a cycle, and lower-casing them every time was a share of a cycle's garbage.
+   */
+  readonly #answers = new Map<string, boolean>();
 
   constructor(names: Iterable<string>) {
     this.#names = new Set([...names].map((n) => n.toLowerCase()));
   }
 
   has(name: string): boolean {
-    return this.#names.has(name.toLowerCase());
+    let answer = this.#answers.get(name);
+    if (answer === undefined) {
+      answer = this.#names.has(name.toLowerCase());
+      // Bounded: names come from the schema, but a hostile or broken server could vary them.
+      if (this.#answers.size < 10_000) this.#answers.set(name, answer);
+    }
+    return answer;
   }
 
   /** A new set with `names` added. */

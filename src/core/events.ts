@@ -131,22 +131,36 @@ export function diffAttributes(
   after: Readonly<Record<string, SnapshotValue[]>>,
   ignore: AttributeSet,
 ): AttributeChange[] {
-  const names = new Map<string, { name: string; before: SnapshotValue[]; after: SnapshotValue[] }>();
-  for (const [name, values] of Object.entries(before)) {
-    names.set(name.toLowerCase(), { name, before: values, after: [] });
-  }
-  for (const [name, values] of Object.entries(after)) {
-    const known = names.get(name.toLowerCase());
-    if (known) names.set(name.toLowerCase(), { name, before: known.before, after: values });
-    else names.set(name.toLowerCase(), { name, before: [], after: values });
-  }
   const changes: AttributeChange[] = [];
-  for (const { name, before: was, after: now } of names.values()) {
-    if (ignore.has(name) || sameValues(was, now) || isLegacyRedactedPair(was, now)) continue;
-    if ([...was, ...now].some(isRedactedValue)) changes.push({ attribute: name, redacted: true });
-    else if ([...was, ...now].some(isBinaryValue)) {
+  const compare = (name: string, was: SnapshotValue[], now: SnapshotValue[]) => {
+    if (ignore.has(name) || sameValues(was, now) || isLegacyRedactedPair(was, now)) return;
+    if (was.some(isRedactedValue) || now.some(isRedactedValue))
+      changes.push({ attribute: name, redacted: true });
+    else if (was.some(isBinaryValue) || now.some(isBinaryValue)) {
       changes.push({ attribute: name, binary: true, before: was.map(valueText), after: now.map(valueText) });
     } else changes.push({ attribute: name, before: was.map(valueText), after: now.map(valueText) });
+  };
+  // Names usually match exactly (the same DC spells them the same way every time): look them
+  // up directly, and case-insensitively only for a name that does not.
+  let lowerBefore: Map<string, string> | undefined;
+  let lowerAfter: Set<string> | undefined;
+  let matched = 0;
+  const beforeNames = Object.keys(before);
+  for (const name of Object.keys(after)) {
+    let beforeName: string | undefined = Object.hasOwn(before, name) ? name : undefined;
+    if (beforeName === undefined && beforeNames.length > 0) {
+      lowerBefore ??= new Map(beforeNames.map((n) => [n.toLowerCase(), n]));
+      beforeName = lowerBefore.get(name.toLowerCase());
+    }
+    if (beforeName !== undefined) matched++;
+    compare(name, beforeName === undefined ? [] : (before[beforeName] ?? []), after[name] ?? []);
+  }
+  if (matched < beforeNames.length) {
+    for (const name of beforeNames) {
+      if (Object.hasOwn(after, name)) continue;
+      lowerAfter ??= new Set(Object.keys(after).map((n) => n.toLowerCase()));
+      if (!lowerAfter.has(name.toLowerCase())) compare(name, before[name] ?? [], []);
+    }
   }
   return changes.sort((a, b) => (a.attribute < b.attribute ? -1 : a.attribute > b.attribute ? 1 : 0));
 }

@@ -340,6 +340,18 @@ describe('diffAttributes and diffMembers', () => {
     expect(changes.map((c) => c.attribute)).toEqual(['a', 'b', 'c']);
   });
 
+  it('matches names case-insensitively: a change under the new spelling, a removal under the old', () => {
+    const changes = diffAttributes(
+      { Title: ['Staff'], Mail: ['a@example.test'], cn: ['A'] },
+      { title: ['Lead'], CN: ['A'] },
+      new AttributeSet([]),
+    );
+    expect(changes).toEqual([
+      { attribute: 'Mail', before: ['a@example.test'], after: [] },
+      { attribute: 'title', before: ['Staff'], after: ['Lead'] },
+    ]);
+  });
+
   it('treats duplicate values as a multiset', () => {
     expect(diffAttributes({ a: ['1', '1'] }, { a: ['1'] }, new AttributeSet([]))).toHaveLength(1);
   });
