@@ -1,12 +1,13 @@
-#!/usr/bin/env -S node --max-semi-space-size=8 --max-old-space-size=1024
+#!/usr/bin/env -S node --max-semi-space-size=4 --max-old-space-size=1024
 // The `adnotify` executable: everything else is in main.ts, which tests call directly.
 //
 // The V8 flags above bound the heap of a daemon that streams the directory. By default V8 sizes
 // the young generation and the growth of the old one for throughput, and lets a baseline's
 // short-lived objects (a few MB live, hundreds of MB allocated for 20,000 users) reach 90 MB
-// of heap and 270 MB of RSS; with an 8 MB semi-space the peak RSS of a 20,000-user baseline is
-// about 140 MB at no cost in speed (16 MB: 175 MB; 4 MB promotes more and peaks higher;
-// npm run bench, README "Performance"). 1 GB is a ceiling against runaway growth, far above
+// of heap and 270 MB of RSS; with a 4 MB semi-space the peak RSS of a 20,000-user baseline is
+// about 130 MB and of a 2,000-change incremental cycle about 140 MB, at no cost in speed (8 MB:
+// 135 and 160 MB; 16 MB: 175 MB; npm run bench, README "Performance"). 1 GB is a ceiling
+// against runaway growth, far above
 // the 50 MB the heap peaks at. npm's Windows shim and the WinSW file pass the same flags;
 // `bench/run.ts` reads them from here.
 //
