@@ -584,9 +584,22 @@ function printTargets(targets: readonly (readonly [string, string, string, boole
     say(`${name.padEnd(38)} ${figure.padEnd(28)} ${target.padEnd(10)} ${met ? 'yes' : 'NO'}`);
 }
 
-if (ONLY_CYCLES) {
+/** Runs one `--only` part against the seeded directory, then stops everything and exits. */
+async function onlyThis(part: (admin: DirectoryAdmin) => Promise<void>): Promise<never> {
   const admin = await DirectoryAdmin.connect(samba.info);
   try {
+    await part(admin);
+  } finally {
+    await admin.close();
+    await samba.stop();
+    postgres?.destroy();
+    rmSync(work, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
+
+if (ONLY_CYCLES) {
+  await onlyThis(async (admin) => {
     const big = await measureScope(scopes[0]!, admin, true, false);
     say(
       `${big.users} users, median of ${RUNS}: baseline ${big.baselineMs.toFixed(0)} ms (ldapsearch ${big.ldapsearchBaselineMs.toFixed(0)} ms), peak RSS ${big.baselineRssMb.toFixed(0)} MB; idle ${big.idleMs.toFixed(0)} ms, ${big.idleOps} requests; incremental ${big.incrementalMs.toFixed(0)} ms (ldapsearch ${big.ldapsearchIncrementalMs.toFixed(0)} ms), ${big.incrementalEvents} events, peak RSS ${big.incrementalRssMb.toFixed(0)} MB; large group ${(big.bigGroupMs ?? NaN).toFixed(0)} ms, ${(big.bigGroupRssMb ?? NaN).toFixed(0)} MB`,
@@ -598,18 +611,11 @@ if (ONLY_CYCLES) {
     }
     say();
     printTargets(cycleTargets(big));
-  } finally {
-    await admin.close();
-    await samba.stop();
-    postgres?.destroy();
-    rmSync(work, { recursive: true, force: true });
-  }
-  process.exit(0);
+  });
 }
 
 if (ONLY_LATENCY) {
-  const admin = await DirectoryAdmin.connect(samba.info);
-  try {
+  await onlyThis(async (admin) => {
     for (const f of await measureLatencies(scopes[1]!, admin)) {
       say(
         `${f.trigger}: latency p50 ${(f.p50Ms / 1000).toFixed(2)} s, p95 ${(f.p95Ms / 1000).toFixed(2)} s; idle CPU ${f.idleCpuMs.toFixed(0)} ms per minute`,
@@ -620,13 +626,7 @@ if (ONLY_LATENCY) {
         );
       }
     }
-  } finally {
-    await admin.close();
-    await samba.stop();
-    postgres?.destroy();
-    rmSync(work, { recursive: true, force: true });
-  }
-  process.exit(0);
+  });
 }
 
 try {
