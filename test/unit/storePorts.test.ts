@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { MemoryStore } from '../../src/store/memory/store.js';
 import { applyOwnChange } from '../../src/store/ownChange.js';
@@ -13,7 +13,7 @@ import type { NewMessage, NewSchedule, StateStore } from '../../src/store/ports.
 import { PostgresStore } from '../../src/store/postgres/store.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { tempDir } from '../support/cli.js';
-import { PostgresServer, requirePostgres } from '../support/postgres.js';
+import { postgresForFile, requirePostgres } from '../support/postgres.js';
 import { A_SCHEDULE } from '../support/schedules.js';
 
 const identity = {
@@ -43,20 +43,14 @@ const schedule: NewSchedule = A_SCHEDULE;
 
 /** PostgreSQL started for this file (a fresh database per test), when installed. */
 const withPostgres = requirePostgres();
-let postgres: PostgresServer | undefined;
-beforeAll(async () => {
-  if (withPostgres) postgres = await PostgresServer.start();
-}, 60_000);
-afterAll(() => {
-  postgres?.destroy();
-});
+const postgres = postgresForFile(withPostgres);
 
 const stores: [string, () => Promise<StateStore>][] = [
   ['SqliteStore', () => Promise.resolve(SqliteStore.open(join(tempDir(), 'state.db')))],
   ['MemoryStore', () => Promise.resolve(new MemoryStore())],
 ];
 if (withPostgres) {
-  stores.push(['PostgresStore', async () => PostgresStore.open({ url: await postgres!.database() })]);
+  stores.push(['PostgresStore', async () => PostgresStore.open({ url: await postgres.server.database() })]);
 }
 
 describe.each(stores)('the state ports on %s', (_name, open) => {
