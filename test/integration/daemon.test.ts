@@ -307,16 +307,25 @@ describe.skipIf(!samba)('adnotify run while its own domain controller stops and 
     const daemon = startDaemon(watch.config, watch.env);
     try {
       await daemon.waitFor((l) => l['message'] === 'poll trigger: notification', 'the notifications');
+      const stopping = daemon.mark();
       await dc.stop();
-      await daemon.waitFor(
+      const lost = await daemon.waitFor(
         (l) =>
           l['message'] === 'change notifications lost; poll.schedule alone drives cycles until they are back',
         'the notifications lost',
         30_000,
+        stopping,
       );
+      // Reopened is any open after the loss: the back-off may reconnect while restartSamba is
+      // still waiting for the DC to answer it, before it returns.
+      const afterLoss = daemon.lines().indexOf(lost) + 1;
       dc = await restartSamba(dc.info);
-      const back = daemon.mark();
-      await daemon.waitFor((l) => l['message'] === 'poll trigger: notification', 'reopened', 90_000, back);
+      await daemon.waitFor(
+        (l) => l['message'] === 'poll trigger: notification',
+        'reopened',
+        90_000,
+        afterLoss,
+      );
       const again = await DirectoryAdmin.connect(dc.info);
       await again.modify(cid, 'replace', 'title', ['After the restart']);
       await again.close();
