@@ -1,8 +1,9 @@
 /**
- * npm run bench [-- --users N] [--runs K] [--only delivery|latency|cycles]: adnotify against the limits of
+ * npm run bench [-- --users N] [--runs K] [--only delivery|latency|cycles|seed]: adnotify against the limits of
  * the directory and the mail path (issue "Benchmark"); delivery is measured through SMTP and
  * through Microsoft Graph (loopback HTTPS identity platform and sendMail, as the tests use).
- * `--only delivery` measures delivery alone, without seeding a directory; `--only cycles` the
+ * `--only delivery` measures delivery alone, without seeding a directory; `--only seed` seeds the
+ * directory (or finds it cached) and stops; `--only cycles` the
  * baseline, idle, incremental and large-group cycles of the main scope (no mass change, latency
  * or delivery), with their targets. Seeds (once, cached in bench/.cache/) a Samba AD DC with
  * N users (default 20,000) with mail and managers, N/10 groups of 20, one group of up to
@@ -41,8 +42,9 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefi
 const ONLY_DELIVERY = only === 'delivery';
 const ONLY_LATENCY = only === 'latency';
 const ONLY_CYCLES = only === 'cycles';
-if (only !== undefined && !ONLY_DELIVERY && !ONLY_LATENCY && !ONLY_CYCLES) {
-  throw new Error('--only expects "delivery", "latency" or "cycles"');
+const ONLY_SEED = only === 'seed';
+if (only !== undefined && !ONLY_DELIVERY && !ONLY_LATENCY && !ONLY_CYCLES && !ONLY_SEED) {
+  throw new Error('--only expects "delivery", "latency", "cycles" or "seed"');
 }
 const MESSAGES = 2_000;
 const SMALL = Math.max(100, Math.round(USERS / 4));
@@ -81,6 +83,11 @@ const plan = {
   },
 };
 const seeded = ONLY_DELIVERY ? null : await seededDirectory(join('bench', '.cache'), plan);
+if (ONLY_SEED) {
+  await seeded?.samba.stop();
+  say(`The benchmark directory for ${USERS} users is seeded and cached in bench/.cache/.`);
+  process.exit(0);
+}
 const work = mkdtempSync(join(tmpdir(), 'adnotify-bench-'));
 // Delivery alone never binds: its configs name a directory that is not there.
 const info = seeded?.samba.info ?? {
