@@ -27,7 +27,7 @@ import { ChannelReceiver, loopbackCertificate, SyslogReceiver } from '../test/su
 import { sambaInstalled } from '../test/support/samba.js';
 import { DirectoryAdmin } from '../test/support/seed.js';
 import { measureLatency, type LatencyFigures } from './latency.js';
-import { seededDirectory, type SeededOu } from './seed.js';
+import { restoreSeededMembers, seededDirectory, type SeededOu } from './seed.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: number) => {
@@ -226,6 +226,8 @@ async function measureScope(
   mass = full,
 ): Promise<ScopeFigures> {
   const p = scope.params;
+  const restored = await restoreSeededMembers(admin, scope);
+  if (restored > 0) say(`Put ${restored} groups of ${scope.ou} back to their seeded members.`);
   say(`Measuring ${p.users} users (${scope.ou}), node ${NODE_FLAGS.join(' ')}...`);
   const fullFilter = `(|${DEFAULT_FILTER}(objectClass=organizationalUnit)(objectClass=container))`;
   const baselines: ChildResult[] = [];

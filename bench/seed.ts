@@ -13,6 +13,7 @@ import {
   type SambaInfo,
   type StartedSamba,
 } from '../test/support/samba.js';
+import type { DirectoryAdmin } from '../test/support/seed.js';
 
 export interface SeedParams {
   users: number;
@@ -203,4 +204,45 @@ function objectsUnder(samLdb: string, base: string): number {
     );
   }
   return Number(/# returned (\d+) records/.exec(found.stdout)?.[1] ?? 0);
+}
+
+/**
+ * Puts the scope's groups back to the members they were seeded with. Each incremental run adds
+ * a member to 1,000 groups and each large-group run one to the large group, and the directory
+ * is cached across runs: without this the groups grew with every run (about 90 members instead
+ * of 20 after the runs made for issue 25), and so did the work and memory of the "same"
+ * incremental cycle. Only groups that differ are written.
+ */
+export async function restoreSeededMembers(admin: DirectoryAdmin, scope: SeededOu): Promise<number> {
+  const p = scope.params;
+  const seeded = new Map<string, string[]>(
+    scope.groups.map((dn, i) => [
+      dn.toLowerCase(),
+      Array.from({ length: p.groupSize }, (_, k) => scope.users[(i * p.groupSize + k) % scope.users.length]!),
+    ]),
+  );
+  if (scope.bigGroup !== null) {
+    seeded.set(scope.bigGroup.toLowerCase(), scope.users.slice(0, Math.min(p.bigGroup, scope.users.length)));
+  }
+  const groupsOu = `OU=Groups,${scope.ou}`;
+  const { searchEntries } = await admin.client.search(groupsOu, {
+    scope: 'one',
+    filter: '(objectClass=group)',
+    attributes: ['member'],
+    paged: { pageSize: 500 },
+  });
+  let restored = 0;
+  for (const entry of searchEntries) {
+    const wanted = seeded.get(entry.dn.toLowerCase());
+    if (wanted === undefined) continue;
+    const now = ([] as string[]).concat((entry['member'] as string[] | string | undefined) ?? []);
+    const keep = new Set(wanted.map((dn) => dn.toLowerCase()));
+    const has = new Set(now.map((dn) => dn.toLowerCase()));
+    const extra = now.filter((dn) => !keep.has(dn.toLowerCase()));
+    const missing = wanted.filter((dn) => !has.has(dn.toLowerCase()));
+    for (let i = 0; i < extra.length; i += 500) await admin.removeMembers(entry.dn, extra.slice(i, i + 500));
+    if (missing.length > 0) await admin.addMembers(entry.dn, missing);
+    if (extra.length > 0 || missing.length > 0) restored++;
+  }
+  return restored;
 }
