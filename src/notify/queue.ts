@@ -25,6 +25,7 @@ import { objectChunks } from '../store/cycleChunks.js';
 import { queueObjectItems, queueSiemRecords, type RecordedEvent } from './channels.js';
 import { goesToDigest, queueDigestItem } from './digest.js';
 import { enqueue } from './enqueue.js';
+import { ChunkSnapshot } from './chunkSnapshot.js';
 import { factsFor, findPublicGroups, type CycleObjects } from './facts.js';
 import { People } from './people.js';
 
@@ -144,12 +145,15 @@ async function queueChunk(
   const grouped = byObject(recorded.map((r) => r.event));
   const base = namingContextOf(config.directory.baseDN, cycle.namingContexts);
   const attributeNames = await attributeDisplayNames(deps.directory, cycle.namingContexts, deps.log);
+  // The chunk's objects in a few reads, besides those the applier kept in memory.
+  const snapshot = new ChunkSnapshot(store.snapshot, cycle.written);
+  await snapshot.prefetch(grouped.keys());
   const people = new People({
     directory: deps.directory,
     base,
     log: deps.log,
     nested: config.notify.expandNestedGroups,
-    snapshot: store.snapshot,
+    snapshot,
     departed: cycle.departed,
   });
   await people.learnNames(
@@ -157,13 +161,13 @@ async function queueChunk(
       'member' in event && event.member.guid !== null ? [event.member.guid] : [],
     ),
   );
-  const publicGroups = await findPublicGroups(config, store.snapshot, deps.directory, base, cycle, grouped);
+  const publicGroups = await findPublicGroups(config, snapshot, deps.directory, base, cycle, grouped);
 
   const intents: ResolvedIntent[] = [];
   const facts = new Map<string, ObjectFacts>();
   const protectedGroups: ObjectRef[] = [];
   for (const [guid, events] of grouped) {
-    const f = await factsFor(config, store.snapshot, cycle, events, publicGroups.has(guid));
+    const f = await factsFor(config, snapshot, cycle, events, publicGroups.has(guid));
     if (!f) continue;
     facts.set(guid, f);
     if (config.notify.protectedGroups && concernsProtectedGroup(events, f)) protectedGroups.push(f.object);

@@ -182,4 +182,34 @@ siem: { file: /nonexistent/events.jsonl }
     expect(alert?.text).toContain(admins.dn);
     expect(alert?.text).toMatch(/already sent|were not held/);
   });
+
+  it('reads the changed objects of a chunk in one query each, not one per object (PostgreSQL pays a round trip per query)', async () => {
+    const bed = appBed('notify: { objectModified: true }');
+    const boss = bed.directory.user('Boss');
+    // More than the 500 objects the applier keeps in memory for the notifications.
+    const staff = Array.from({ length: 700 }, (_, i) => bed.directory.user(`Staff${i}`, { manager: boss }));
+    await runCycle(bed.deps());
+    for (const person of staff) bed.directory.set(person, { title: 'Changed' });
+    // The port as the cycle sees it, counting its calls (not the memory store's own inner ones).
+    const reads = { single: 0, many: 0 };
+    const port = bed.store.snapshot;
+    const counted = new Proxy(port, {
+      get(target, key: keyof typeof port) {
+        if (key === 'getObject') return (guid: string) => (reads.single++, target.getObject(guid));
+        if (key === 'getObjects')
+          return (guids: readonly string[]) => (reads.many++, target.getObjects(guids));
+        const value = target[key];
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    Object.defineProperty(bed.store, 'snapshot', { value: counted });
+
+    const summary = await runCycle(bed.deps());
+
+    expect(summary.events).toBe(700);
+    // Every changed user is told, and so is their manager.
+    expect((await bed.mail()).filter((m) => m.startsWith('boss@'))).toHaveLength(700);
+    expect(reads.single).toBeLessThan(20);
+    expect(reads.many).toBeGreaterThan(0);
+  });
 });
