@@ -153,7 +153,8 @@ export async function seededDirectory(cacheRoot: string, plan: Record<string, Se
   if (existsSync(marker)) {
     const saved = JSON.parse(readFileSync(marker, 'utf8')) as { info: SambaInfo; scopes: SeededOu[] };
     say(`Starting the cached benchmark directory (${dir})...`);
-    const samba = await restartSamba(saved.info);
+    // Samba's own process model, as on a DC (see ProcessModel).
+    const samba = await restartSamba(saved.info, 'prefork');
     return { samba, scopes: saved.scopes };
   }
   // A seeding that was stopped (it takes over an hour at 100,000 users) goes on where it was:
@@ -186,7 +187,7 @@ export async function seededDirectory(cacheRoot: string, plan: Record<string, Se
     say(`  ${name}: seeded in ${Math.round((Date.now() - started) / 1000)} s`);
     scopes.push(scope);
   }
-  const samba = await restartSamba(info);
+  const samba = await restartSamba(info, 'prefork');
   writeFileSync(marker, JSON.stringify({ info: samba.info, scopes }));
   return { samba, scopes };
 }
