@@ -181,7 +181,9 @@ notify: { newMemberOnAdd: true }
         messages: summary.messages,
         held: summary.held,
         seconds: ms / 1000,
-        rssMb: process.resourceUsage().maxRSS / 1024,
+        // VmHWM, not ru_maxrss, which Linux carries over from the parent (see child.mjs).
+        rssMb:
+          Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN) / 1024,
         heapLimitMb: getHeapStatistics().heap_size_limit / 2 ** 20,
       })}\n`,
     );
