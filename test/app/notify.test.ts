@@ -198,8 +198,8 @@ siem: { file: /nonexistent/events.jsonl }
         if (key === 'getObject') return (guid: string) => (reads.single++, target.getObject(guid));
         if (key === 'getObjects')
           return (guids: readonly string[]) => (reads.many++, target.getObjects(guids));
-        const value = target[key];
-        return typeof value === 'function' ? value.bind(target) : value;
+        const value: unknown = Reflect.get(target, key);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       },
     });
     Object.defineProperty(bed.store, 'snapshot', { value: counted });
