@@ -70,7 +70,8 @@ async function objectOf(
   cycle: CycleObjects,
   guid: string,
 ): Promise<SnapshotObject | undefined> {
-  return cycle.written?.get(guid) ?? (await snapshot.getObject(guid)) ?? cycle.departed.get(guid)?.object;
+  // The snapshot given here serves the objects the cycle kept in memory (ChunkSnapshot).
+  return (await snapshot.getObject(guid)) ?? cycle.departed.get(guid)?.object;
 }
 
 export async function factsFor(
@@ -147,7 +148,7 @@ export async function findPublicGroups(
   const found = new Set<string>();
   if (!config.notify.publicGroupOwnerOnMembershipChange) return found;
   const hasOwner = async (guid: string) => {
-    const object = cycle.written?.get(guid) ?? (await snapshot.getObject(guid));
+    const object = await snapshot.getObject(guid);
     return (
       object !== undefined &&
       dnValues(object, 'managedBy').length +
