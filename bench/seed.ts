@@ -117,15 +117,20 @@ function scopeRecords(name: string, p: SeedParams, baseDN: string): { records: s
 /**
  * Writes `records` into the stopped DC's sam.ldb with ldbadd, through Samba's own module stack
  * (SIDs, RIDs, linked attributes, uSNs as an LDAP add makes them) but without a network round
- * trip per object. Samba's cost per added user grows with the users already stored (about
- * 1 ms at 1,000, 18 ms at 15,000, 65 ms at 62,000 on this machine), and more steeply with the
- * objects added in the same transaction past a few thousand: so 1,000 to a transaction. Far
- * quicker than LDAP adds for the 20,000-user plan; past about 60,000 users, not quicker.
+ * trip per object. In ldb's `batch_mode` (the option `samba-tool domain provision` and `join`
+ * use for large loads) an add is not a nested transaction of its own: without it every add
+ * copied the index lists all users share (objectClass, objectCategory, primaryGroupID...) when
+ * its sub-transaction committed, so a user cost about 1 ms at 1,000 users stored and 65 ms at
+ * 62,000 and the 100,000-user plan took hours. With it, 10,000 objects to a transaction, that
+ * plan takes about 6 minutes on this machine. A failed add rolls the whole transaction back,
+ * so the objects under a scope's OU are still exactly its first records (see seededDirectory).
+ * The index cache size is the one provision uses for a database of this size.
  */
 function ldbAdd(samLdb: string, records: string[], from: number, label: string): void {
-  const chunk = 1_000;
+  const chunk = 10_000;
+  const options = ['-o', 'batch_mode:1', '-o', 'transaction_index_cache_size:202481'];
   for (let i = from; i < records.length; i += chunk) {
-    const added = spawnSync('ldbadd', ['-H', samLdb, '--nosync'], {
+    const added = spawnSync('ldbadd', ['-H', samLdb, '--nosync', ...options], {
       input: records.slice(i, i + chunk).join('\n'),
       encoding: 'utf8',
       maxBuffer: 64 * 1024 * 1024,
@@ -157,7 +162,7 @@ export async function seededDirectory(cacheRoot: string, plan: Record<string, Se
     const samba = await restartSamba(saved.info, 'prefork');
     return { samba, scopes: saved.scopes };
   }
-  // A seeding that was stopped (it takes over an hour at 100,000 users) goes on where it was:
+  // A seeding that was stopped goes on where it was:
   // each ldbadd is one transaction and the records come in a fixed order, so the objects
   // already under a scope's OU are exactly its first records.
   const provisionedFile = join(dir, 'provisioned.json');
