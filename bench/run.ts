@@ -168,7 +168,11 @@ const NODE_FLAGS = (readFileSync('dist/bin.js', 'utf8').split('\n', 1)[0] ?? '')
 
 /** Runs one measurement in a fresh process (async: the SMTP sink lives in this one). */
 async function child(task: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<ChildResult> {
-  const proc = spawn(process.execPath, [...NODE_FLAGS, 'bench/child.mjs', ...task], {
+  // BENCH_PROFILE=<dir>: a CPU profile of each child (`--cpu-prof` is refused in NODE_OPTIONS).
+  const profile = process.env.BENCH_PROFILE
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
+    : [];
+  const proc = spawn(process.execPath, [...NODE_FLAGS, ...profile, 'bench/child.mjs', ...task], {
     env: { ...env, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -176,9 +180,36 @@ async function child(task: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<
   let err = '';
   proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
   proc.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  // BENCH_MEMORY=1: where a child's resident memory is, read from outside every 10 ms (the
+  // child's own sampler misses the stretches its event loop is busy).
+  const memory = process.env.BENCH_MEMORY === '1' ? sampleMemory(proc.pid!) : undefined;
   const [code] = (await once(proc, 'exit')) as [number | null];
+  if (memory) clearInterval(memory.timer);
   if (code !== 0) throw new Error(`bench child ${task[0] ?? ''} failed: ${err}`);
-  return JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as ChildResult;
+  const result = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as ChildResult & { peak?: unknown };
+  if (memory)
+    say(
+      `  ${task[0]}: highest RSS parts (MB) ${JSON.stringify(memory.highest)}, in-process peaks ${JSON.stringify(result.peak)}`,
+    );
+  return result;
+}
+
+/** The highest RssAnon, RssFile and RssShmem of process `pid` seen, sampled every 10 ms. */
+function sampleMemory(pid: number): { timer: NodeJS.Timeout; highest: Record<string, number> } {
+  const highest: Record<string, number> = { RssAnon: 0, RssFile: 0, RssShmem: 0, VmRSS: 0 };
+  const timer = setInterval(() => {
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    } catch {
+      return; // gone
+    }
+    for (const key of Object.keys(highest)) {
+      const kb = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status);
+      if (kb) highest[key] = Math.max(highest[key]!, Math.round(Number(kb[1]) / 1024));
+    }
+  }, 10);
+  return { timer, highest };
 }
 
 /** ldapsearch reading what a cycle reads (paged, Extended DN, optionally Show Deleted), to /dev/null. */
