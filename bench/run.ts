@@ -197,6 +197,7 @@ async function child(task: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<
 /** The highest RssAnon, RssFile and RssShmem of process `pid` seen, sampled every 10 ms. */
 function sampleMemory(pid: number): { timer: NodeJS.Timeout; highest: Record<string, number> } {
   const highest: Record<string, number> = { RssAnon: 0, RssFile: 0, RssShmem: 0, VmRSS: 0 };
+  const line = /^(RssAnon|RssFile|RssShmem|VmRSS):\s+(\d+) kB/gm;
   const timer = setInterval(() => {
     let status: string;
     try {
@@ -204,9 +205,8 @@ function sampleMemory(pid: number): { timer: NodeJS.Timeout; highest: Record<str
     } catch {
       return; // gone
     }
-    for (const key of Object.keys(highest)) {
-      const kb = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status);
-      if (kb) highest[key] = Math.max(highest[key]!, Math.round(Number(kb[1]) / 1024));
+    for (const [, key, kb] of status.matchAll(line)) {
+      highest[key!] = Math.max(highest[key!]!, Math.round(Number(kb) / 1024));
     }
   }, 10);
   return { timer, highest };

@@ -140,10 +140,9 @@ function ldbAdd(samLdb: string, records: string[], from: number, label: string):
         `ldbadd into ${samLdb} failed (${added.status ?? added.signal}): ${added.stderr.slice(-2000)}`,
       );
     }
+    // Each ldbadd is one transaction: say where it got to (a resumed seeding starts part-way).
     const written = Math.min(i + chunk, records.length);
-    if (written % 10_000 === 0 || written === records.length) {
-      say(`  ${label}: ${written}/${records.length} objects (${new Date().toISOString().slice(11, 19)})`);
-    }
+    say(`  ${label}: ${written}/${records.length} objects (${new Date().toISOString().slice(11, 19)})`);
   }
 }
 
