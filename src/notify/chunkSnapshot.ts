@@ -46,8 +46,18 @@ export class ChunkSnapshot implements SnapshotReads {
     return this.#snapshot.getObject(guid);
   }
 
-  getObjects(guids: readonly string[]): Promise<Map<string, SnapshotObject>> {
-    return this.#snapshot.getObjects(guids);
+  /** Those of `guids` the snapshot holds: what is held here as it is, the rest in one read. */
+  async getObjects(guids: readonly string[]): Promise<Map<string, SnapshotObject>> {
+    const found = new Map<string, SnapshotObject>();
+    const unknown: string[] = [];
+    for (const guid of guids) {
+      const known = this.#written.get(guid) ?? this.#objects.get(guid);
+      if (known === undefined) unknown.push(guid);
+      else if (known !== null) found.set(guid, known);
+    }
+    if (unknown.length > 0)
+      for (const [guid, o] of await this.#snapshot.getObjects(unknown)) found.set(guid, o);
+    return found;
   }
 
   members(groupGuid: string): ReturnType<SnapshotStore['members']> {

@@ -59,25 +59,39 @@ export interface PeopleOptions {
 /** How deep nested groups are followed (a loop of groups stops here). */
 const MAX_DEPTH = 10;
 
+/** Objects per snapshot query when reading ahead. */
+const PREFETCH = 500;
+
 export class People {
   readonly #o: PeopleOptions;
   readonly #cache = new Map<string, Person | null>();
-  /** Snapshot objects whose names {@link nameOf} gives (see {@link learnNames}). */
-  readonly #named = new Map<string, SnapshotObject>();
+  /** The displayNames {@link nameOf} gives, of snapshot objects read ahead (see {@link prefetch}). */
+  readonly #named = new Map<string, string | null>();
 
   constructor(options: PeopleOptions) {
     this.#o = options;
   }
 
   /**
-   * Reads the snapshot objects of `guids` in one query, so that {@link nameOf} (which a
-   * template calls synchronously) names them by their displayName.
+   * Reads the snapshot objects of `guids` a batch at a time, before anyone is looked up: one
+   * query per batch instead of one per person (a round trip each on PostgreSQL). Each object
+   * is kept only as what is needed of it: its name, so that {@link nameOf} (which a template
+   * calls synchronously) gives its displayName, and, for a person, whom it reaches. A group
+   * is left to {@link mailboxes}, which reads its members only when it is told through them.
    */
-  async learnNames(guids: readonly string[]): Promise<void> {
+  async prefetch(guids: Iterable<string>): Promise<void> {
     const { snapshot } = this.#o;
+    if (!snapshot) return;
     const wanted = [...new Set(guids)].filter((g) => !this.#named.has(g));
-    if (!snapshot || wanted.length === 0) return;
-    for (const [guid, object] of await snapshot.getObjects(wanted)) this.#named.set(guid, object);
+    for (let i = 0; i < wanted.length; i += PREFETCH) {
+      const slice = wanted.slice(i, i + PREFETCH);
+      for (const [guid, object] of await snapshot.getObjects(slice)) {
+        this.#named.set(guid, snapshotText(object, 'displayName'));
+        if (object.class !== 'group' && !this.#cache.has(guid)) {
+          this.#cache.set(guid, this.#noted(personFromSnapshot(object, [], false)));
+        }
+      }
+    }
   }
 
   /** Keeps an entry already read, so that it is not read again. */
@@ -87,8 +101,9 @@ export class People {
 
   /** The name to show for an object: its displayName when known, else its RDN value. */
   nameOf(guid: string | null, dn: string): string {
-    const object = guid === null ? undefined : (this.#named.get(guid) ?? this.#o.departed?.get(guid)?.object);
-    return (object && snapshotText(object, 'displayName')) ?? rdnValue(dn);
+    if (guid !== null && this.#named.has(guid)) return this.#named.get(guid) ?? rdnValue(dn);
+    const gone = guid === null ? undefined : this.#o.departed?.get(guid)?.object;
+    return (gone && snapshotText(gone, 'displayName')) ?? rdnValue(dn);
   }
 
   /**
@@ -117,7 +132,7 @@ export class People {
     const key = person.guid ?? `dn:${person.dn.toLowerCase()}`;
     if (expanded.has(key)) return [];
     expanded.add(key);
-    await this.#prefetch(person.members);
+    await this.#membersAhead(person.members);
     const out: Recipient[] = [];
     for (const member of person.members) {
       const sub = await this.#lookup(member);
@@ -131,8 +146,13 @@ export class People {
     const key = party.guid ?? `dn:${party.dn.toLowerCase()}`;
     if (this.#cache.has(key)) return this.#cache.get(key) ?? undefined;
     const person = (await this.#fromSnapshot(party)) ?? (await this.#fromDirectory(party));
-    this.#cache.set(key, person ?? null);
-    if (person?.badMail != null) {
+    this.#cache.set(key, person === undefined ? null : this.#noted(person));
+    return person;
+  }
+
+  /** Warns once per person whose mail cannot be used (as it is cached). */
+  #noted(person: Person): Person {
+    if (person.badMail !== null) {
       this.#o.log.warn('not mailed: its mail attribute is not one plain address', {
         dn: person.dn,
         mail: showValue(person.badMail),
@@ -155,7 +175,7 @@ export class People {
   }
 
   /** Reads a group's members that are neither cached nor in the snapshot, a batch at a time. */
-  async #prefetch(members: readonly Party[]): Promise<void> {
+  async #membersAhead(members: readonly Party[]): Promise<void> {
     const wanted = members
       .map((m) => m.guid)
       .filter(

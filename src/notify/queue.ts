@@ -16,6 +16,7 @@ import {
   type ObjectFacts,
   type PlannedMessage,
   type Recipient,
+  type Intent,
   type ResolvedIntent,
 } from '../core/notify.js';
 import type { Deps } from '../deps.js';
@@ -27,7 +28,7 @@ import { goesToDigest, queueDigestItem } from './digest.js';
 import { enqueue } from './enqueue.js';
 import { ChunkSnapshot } from './chunkSnapshot.js';
 import { factsFor, findPublicGroups, type CycleObjects } from './facts.js';
-import { People } from './people.js';
+import { People, type GroupExpansion } from './people.js';
 
 export type NotifyDeps = Pick<Deps, 'config' | 'store' | 'directory' | 'renderer' | 'log'>;
 
@@ -156,14 +157,9 @@ async function queueChunk(
     snapshot,
     departed: cycle.departed,
   });
-  await people.learnNames(
-    recorded.flatMap(({ event }) =>
-      'member' in event && event.member.guid !== null ? [event.member.guid] : [],
-    ),
-  );
   const publicGroups = await findPublicGroups(config, snapshot, deps.directory, base, cycle, grouped);
 
-  const intents: ResolvedIntent[] = [];
+  const pending: { intent: Intent; expand: GroupExpansion }[] = [];
   const facts = new Map<string, ObjectFacts>();
   const protectedGroups: ObjectRef[] = [];
   for (const [guid, events] of grouped) {
@@ -175,9 +171,19 @@ async function queueChunk(
       // A group among a group's members is told through its mail only (its own members are
       // already listed when expandNestedGroups is on); a group told for another reason (an
       // owner, an added member) without mail is told through its members.
-      const expand = intent.reasons.some((r) => r !== 'member') ? 'without-mail' : 'never';
-      intents.push({ ...intent, recipients: await people.mailboxes(intent.party, expand) });
+      pending.push({ intent, expand: intent.reasons.some((r) => r !== 'member') ? 'without-mail' : 'never' });
     }
+  }
+  // Everyone the chunk tells or names, read a batch at a time rather than one by one.
+  await people.prefetch([
+    ...recorded.flatMap(({ event }) =>
+      'member' in event && event.member.guid !== null ? [event.member.guid] : [],
+    ),
+    ...pending.flatMap(({ intent }) => (intent.party.guid === null ? [] : [intent.party.guid])),
+  ]);
+  const intents: ResolvedIntent[] = [];
+  for (const { intent, expand } of pending) {
+    intents.push({ ...intent, recipients: await people.mailboxes(intent.party, expand) });
   }
   // The flood guard is the caller's, on the whole cycle: here every message is pending.
   const plan = planMessages(intents, config.smtp, Number.MAX_SAFE_INTEGER, protectedGroups);

@@ -190,19 +190,7 @@ siem: { file: /nonexistent/events.jsonl }
     const staff = Array.from({ length: 700 }, (_, i) => bed.directory.user(`Staff${i}`, { manager: boss }));
     await runCycle(bed.deps());
     for (const person of staff) bed.directory.set(person, { title: 'Changed' });
-    // The port as the cycle sees it, counting its calls (not the memory store's own inner ones).
-    const reads = { single: 0, many: 0 };
-    const port = bed.store.snapshot;
-    const counted = new Proxy(port, {
-      get(target, key: keyof typeof port) {
-        if (key === 'getObject') return (guid: string) => (reads.single++, target.getObject(guid));
-        if (key === 'getObjects')
-          return (guids: readonly string[]) => (reads.many++, target.getObjects(guids));
-        const value: unknown = Reflect.get(target, key);
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
-    });
-    Object.defineProperty(bed.store, 'snapshot', { value: counted });
+    const reads = countSnapshotReads(bed);
 
     const summary = await runCycle(bed.deps());
 
@@ -212,4 +200,41 @@ siem: { file: /nonexistent/events.jsonl }
     expect(reads.single).toBeLessThan(20);
     expect(reads.many).toBeGreaterThan(0);
   });
+
+  it('reads the people it tells and names a batch at a time: owners and added members are not read one by one', async () => {
+    const bed = appBed();
+    const owners = Array.from({ length: 300 }, (_, i) => bed.directory.user(`Owner${i}`));
+    const joiners = Array.from({ length: 300 }, (_, i) => bed.directory.user(`Joiner${i}`));
+    const teams = owners.map((owner, i) => bed.directory.group(`Team${i}`, [], { managedBy: owner }));
+    await runCycle(bed.deps());
+    teams.forEach((team, i) => {
+      bed.directory.addMember(team, joiners[i]!);
+    });
+    const reads = countSnapshotReads(bed);
+
+    const summary = await runCycle(bed.deps());
+
+    expect(summary.events).toBe(300);
+    const mail = await bed.mail();
+    expect(mail.filter((m) => /^owner\d+@x\.test: Changes to group Team/.test(m))).toHaveLength(300);
+    expect(mail).toContain('joiner299@x.test: You were added to Team299');
+    // 600 people outside the cycle's changes, none read on their own.
+    expect(reads.single).toBeLessThan(20);
+  });
 });
+
+/** Counts the snapshot port's reads as the cycle sees them (not the memory store's own inner ones). */
+function countSnapshotReads(bed: AppBed): { single: number; many: number } {
+  const reads = { single: 0, many: 0 };
+  const port = bed.store.snapshot;
+  const counted = new Proxy(port, {
+    get(target, key: keyof typeof port) {
+      if (key === 'getObject') return (guid: string) => (reads.single++, target.getObject(guid));
+      if (key === 'getObjects') return (guids: readonly string[]) => (reads.many++, target.getObjects(guids));
+      const value: unknown = Reflect.get(target, key);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  Object.defineProperty(bed.store, 'snapshot', { value: counted });
+  return reads;
+}
