@@ -6,6 +6,7 @@
  */
 import { AttributeSet } from './attributes.js';
 import {
+  attributeValues,
   isBinaryValue,
   isLegacyRedactedPair,
   isRedactedValue,
@@ -264,9 +265,6 @@ function rdnType(dn: string): string {
 
 function actorOf(object: SnapshotObject, attribute: string | null): string | undefined {
   if (attribute === null) return undefined;
-  const entry = Object.entries(object.attributes).find(
-    ([name]) => name.toLowerCase() === attribute.toLowerCase(),
-  );
-  const value = entry?.[1][0];
+  const value = attributeValues(object, attribute)?.[0];
   return value === undefined ? undefined : valueText(value);
 }

@@ -29,6 +29,21 @@ export interface StoredMember {
   dn: string;
 }
 
+/**
+ * An attribute's stored values, its name matched in any case (LDAP names are), or undefined.
+ * The name as the directory spells it is tried first; the case-insensitive scan allocates
+ * nothing (it runs for each object a cycle notifies, several times).
+ */
+export function attributeValues(object: SnapshotObject, attribute: string): SnapshotValue[] | undefined {
+  const exact = object.attributes[attribute];
+  if (exact !== undefined) return exact;
+  const wanted = attribute.toLowerCase();
+  for (const name in object.attributes) {
+    if (name.length === wanted.length && name.toLowerCase() === wanted) return object.attributes[name];
+  }
+  return undefined;
+}
+
 /** The identity of a value for comparison: a renamed manager is the same manager. */
 export function valueKey(value: SnapshotValue): string {
   if (typeof value === 'string') return `s:${value}`;

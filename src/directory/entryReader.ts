@@ -122,19 +122,45 @@ export function readAttributes(entry: Entry, binary: ReadonlySet<string>): [stri
     const typeEnd = open(OCTET_STRING, attributeEnd);
     const type = raw.toString('latin1', at, typeEnd); // attribute descriptions are ASCII (RFC 4512)
     at = typeEnd;
-    const values: Buffer[] = [];
+    // The values' offsets first: text is decoded straight from the message, without a Buffer
+    // view per value (most of what a cycle allocated per entry).
+    bounds.length = 0;
     if (at < attributeEnd) {
       const setEnd = open(SET, attributeEnd);
       while (at < setEnd) {
         const valueEnd = open(OCTET_STRING, setEnd);
-        values.push(raw.subarray(at, valueEnd));
+        bounds.push(at, valueEnd);
         at = valueEnd;
       }
     }
     at = attributeEnd;
     const lower = type.toLowerCase();
-    const asBytes = binary.has(lower) || lower.endsWith(';binary') || values.some((v) => !isUtf8(v));
-    out.push([type, asBytes ? values : values.map((v) => v.toString('utf8'))]);
+    let values: WireValue[] | undefined;
+    if (!binary.has(lower) && !lower.endsWith(';binary')) values = texts(raw, bounds);
+    out.push([type, values ?? bytes(raw, bounds)]);
   }
+  return out;
+}
+
+/** Offsets (start, end) of one attribute's values; reused, as an attribute is read at once. */
+const bounds: number[] = [];
+
+/**
+ * The values as text, or undefined when any is not valid UTF-8 (then all are bytes, as ldapts
+ * does). A decoder meeting bad UTF-8 puts U+FFFD in; only values showing one are checked.
+ */
+function texts(raw: Buffer, at: readonly number[]): string[] | undefined {
+  const out: string[] = [];
+  for (let i = 0; i < at.length; i += 2) {
+    const text = raw.toString('utf8', at[i], at[i + 1]);
+    if (text.includes('\uFFFD') && !isUtf8(raw.subarray(at[i], at[i + 1]))) return undefined;
+    out.push(text);
+  }
+  return out;
+}
+
+function bytes(raw: Buffer, at: readonly number[]): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < at.length; i += 2) out.push(raw.subarray(at[i], at[i + 1]));
   return out;
 }

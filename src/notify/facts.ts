@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.js';
 import { sameDn } from '../core/dn.js';
 import type { DirectoryEvent } from '../core/events.js';
 import type { ObjectFacts, Party } from '../core/notify.js';
-import type { SnapshotObject, SnapshotValue } from '../core/snapshot.js';
+import { attributeValues, type SnapshotObject, type SnapshotValue } from '../core/snapshot.js';
 import type { DirectorySource } from '../directory/port.js';
 import type { SnapshotStore } from '../store/ports.js';
 
@@ -23,21 +23,15 @@ const PUBLIC_BATCH = 250;
 
 /** The DN values of an attribute (any case). */
 export function dnValues(object: SnapshotObject, attribute: string | null): Party[] {
-  if (attribute === null) return [];
-  const entry = Object.entries(object.attributes).find(
-    ([name]) => name.toLowerCase() === attribute.toLowerCase(),
-  );
-  return (entry?.[1] ?? [])
-    .filter((v): v is { dn: string; guid: string | null } => typeof v !== 'string' && 'dn' in v)
-    .map((v) => ({ guid: v.guid, dn: v.dn }));
+  const values = attribute === null ? undefined : attributeValues(object, attribute);
+  const out: Party[] = [];
+  for (const v of values ?? []) if (typeof v !== 'string' && 'dn' in v) out.push({ guid: v.guid, dn: v.dn });
+  return out;
 }
 
 /** The first text value of an attribute (any case), or null. */
 export function snapshotText(object: SnapshotObject, attribute: string): string | null {
-  const entry = Object.entries(object.attributes).find(
-    ([name]) => name.toLowerCase() === attribute.toLowerCase(),
-  );
-  const value: SnapshotValue | undefined = entry?.[1][0];
+  const value: SnapshotValue | undefined = attributeValues(object, attribute)?.[0];
   return typeof value === 'string' ? value : null;
 }
 

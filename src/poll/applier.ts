@@ -418,10 +418,19 @@ function changedMembers(
   isNew: boolean,
 ): string[] {
   if (!after) return [];
-  const guids = (members: readonly { guid: string | null }[]) =>
-    members.flatMap((m) => (m.guid === null ? [] : [m.guid]));
-  if (isNew || !before) return guids(after);
-  const had = new Set(guids(before));
-  const has = new Set(guids(after));
-  return [...guids(after).filter((g) => !had.has(g)), ...guids(before).filter((g) => !has.has(g))];
+  const out: string[] = [];
+  if (isNew || !before) {
+    for (const m of after) if (m.guid !== null) out.push(m.guid);
+    return out;
+  }
+  const had = new Set<string>();
+  for (const m of before) if (m.guid !== null) had.add(m.guid);
+  const has = new Set<string>();
+  for (const m of after) {
+    if (m.guid === null) continue;
+    has.add(m.guid);
+    if (!had.has(m.guid)) out.push(m.guid);
+  }
+  for (const guid of had) if (!has.has(guid)) out.push(guid);
+  return out;
 }

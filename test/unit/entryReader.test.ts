@@ -61,6 +61,10 @@ const ATTRIBUTES: [string, (string | Buffer)[]][] = [
   ['displayName', ['Zoë Ångström']],
   ['description', []],
   ['thumbnailPhoto', [Buffer.from([0xff, 0xd8, 0xff])]],
+  // One value not valid UTF-8 makes every value of the attribute bytes.
+  ['info', ['plain', Buffer.from([0x61, 0xc3])]],
+  // A replacement character sent as such is text.
+  ['comment', ['kept \uFFFD as sent']],
   ['manager', ['<GUID=8a3e8c1f-7a0b-4ab3-9e3b-3f0c7c1d2e4f>;CN=Boss,DC=example,DC=test']],
   ['userCertificate;binary', [Buffer.from('3082', 'hex')]],
   [
@@ -86,6 +90,8 @@ describe('lean search entries', () => {
       objectGUID: [GUID],
       // Not valid UTF-8: bytes, as ldapts gives them; `;binary` is bytes whatever it holds.
       thumbnailPhoto: [Buffer.from([0xff, 0xd8, 0xff])],
+      info: [Buffer.from('plain'), Buffer.from([0x61, 0xc3])],
+      comment: ['kept \uFFFD as sent'],
       'userCertificate;binary': [Buffer.from('3082', 'hex')],
     });
 
