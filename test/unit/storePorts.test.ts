@@ -66,6 +66,35 @@ describe.each(stores)('the state ports on %s', (_name, open) => {
     await store.close();
   });
 
+  it('putObject replaces every field of a stored object, whether its DN stayed, changed case or moved', async () => {
+    const store = await open();
+    const put = (dn: string, usn: bigint, title: string) =>
+      store.snapshot.putObject({
+        guid: 'o-1',
+        dn,
+        class: 'user',
+        usnChanged: usn,
+        attributes: { title: [title] },
+      });
+    await store.transaction(async () => {
+      await put('CN=O,OU=A,DC=x', 1n, 'first');
+      await put('CN=O,OU=A,DC=x', 2n, 'same DN');
+      expect(await store.snapshot.getObject('o-1')).toMatchObject({
+        usnChanged: 2n,
+        attributes: { title: ['same DN'] },
+      });
+      await put('CN=o,OU=A,DC=x', 3n, 'case');
+      expect(await store.snapshot.getObject('o-1')).toMatchObject({ dn: 'CN=o,OU=A,DC=x', usnChanged: 3n });
+      await put('CN=O,OU=B,DC=x', 4n, 'moved');
+      expect((await store.snapshot.objectsBeneath('OU=A,DC=x')).map((o) => o.guid)).toEqual([]);
+      expect(await store.snapshot.objectsBeneath('OU=B,DC=x')).toMatchObject([
+        { guid: 'o-1', dn: 'CN=O,OU=B,DC=x', usnChanged: 4n, attributes: { title: ['moved'] } },
+      ]);
+    });
+    expect((await store.snapshot.counts()).objects).toBe(1);
+    await store.close();
+  });
+
   it('inside a transaction every read sees the writes before it, in order (PostgreSQL holds writes back)', async () => {
     const store = await open();
     const object = (title: string) => ({
