@@ -227,6 +227,11 @@ function ldapsearch(base: string, filter: string, showDeleted = false): number {
   return performance.now() - started;
 }
 
+/** What an incremental cycle asks for the changes between two highestCommittedUSNs. */
+function changedFilter(before: bigint, after: bigint): string {
+  return `(&(uSNChanged>=${before + 1n})(uSNChanged<=${after})(|${DEFAULT_FILTER}(isDeleted=TRUE)(objectClass=organizationalUnit)(objectClass=container)))`;
+}
+
 interface ScopeFigures {
   users: number;
   baselineMs: number;
@@ -240,6 +245,8 @@ interface ScopeFigures {
   ldapsearchIncrementalMs: number;
   bigGroupMs?: number;
   bigGroupRssMb?: number;
+  /** ldapsearch of the same change (the DC's share: the uSNChanged search, 10,001 members). */
+  ldapsearchBigGroupMs?: number;
   /** Every user of the scope modified in one window, one cycle (once: it is slow to seed). */
   massChangeObjects?: number;
   massChangeMs?: number;
@@ -301,8 +308,7 @@ async function measureScope(
     }
     await Promise.all(jobs);
     const after = await admin.hcu();
-    const filter = `(&(uSNChanged>=${before + 1n})(uSNChanged<=${after})(|${DEFAULT_FILTER}(isDeleted=TRUE)(objectClass=organizationalUnit)(objectClass=container)))`;
-    changedSearch.push(ldapsearch(info.baseDN, filter, true));
+    changedSearch.push(ldapsearch(info.baseDN, changedFilter(before, after), true));
     incremental.push(await child(['cycle', cfg]));
     if (postgres) pgIncremental.push(await child(['cycle', pgCfg]));
   }
@@ -329,11 +335,16 @@ async function measureScope(
   };
   if (full && scope.bigGroup !== null) {
     const big: ChildResult[] = [];
+    const bigSearch: number[] = [];
     for (let r = 0; r < RUNS; r++) {
       const outsider = scope.users[p.bigGroup + ((Date.now() + r) % Math.max(1, p.users - p.bigGroup))]!;
+      const before = await admin.hcu();
       await admin.addMembers(scope.bigGroup, [outsider]).catch(() => undefined);
+      const after = await admin.hcu();
+      bigSearch.push(ldapsearch(info.baseDN, changedFilter(before, after), true));
       big.push(await child(['cycle', cfg]));
     }
+    figures.ldapsearchBigGroupMs = median(bigSearch);
     figures.bigGroupMs = median(big.map((b) => b.ms));
     figures.bigGroupRssMb = Math.max(...big.map((b) => b.rssMb));
   }
@@ -642,7 +653,7 @@ if (ONLY_CYCLES) {
   await onlyThis(async (admin) => {
     const big = await measureScope(scopes[0]!, admin, true, false);
     say(
-      `${big.users} users, median of ${RUNS}: baseline ${big.baselineMs.toFixed(0)} ms (ldapsearch ${big.ldapsearchBaselineMs.toFixed(0)} ms), peak RSS ${big.baselineRssMb.toFixed(0)} MB; idle ${big.idleMs.toFixed(0)} ms, ${big.idleOps} requests; incremental ${big.incrementalMs.toFixed(0)} ms (ldapsearch ${big.ldapsearchIncrementalMs.toFixed(0)} ms), ${big.incrementalEvents} events, peak RSS ${big.incrementalRssMb.toFixed(0)} MB; large group ${(big.bigGroupMs ?? NaN).toFixed(0)} ms, ${(big.bigGroupRssMb ?? NaN).toFixed(0)} MB`,
+      `${big.users} users, median of ${RUNS}: baseline ${big.baselineMs.toFixed(0)} ms (ldapsearch ${big.ldapsearchBaselineMs.toFixed(0)} ms), peak RSS ${big.baselineRssMb.toFixed(0)} MB; idle ${big.idleMs.toFixed(0)} ms, ${big.idleOps} requests; incremental ${big.incrementalMs.toFixed(0)} ms (ldapsearch ${big.ldapsearchIncrementalMs.toFixed(0)} ms), ${big.incrementalEvents} events, peak RSS ${big.incrementalRssMb.toFixed(0)} MB; large group ${(big.bigGroupMs ?? NaN).toFixed(0)} ms (ldapsearch ${(big.ldapsearchBigGroupMs ?? NaN).toFixed(0)} ms), ${(big.bigGroupRssMb ?? NaN).toFixed(0)} MB`,
     );
     if (big.postgres) {
       say(
@@ -770,6 +781,7 @@ try {
       '',
       `${(big.bigGroupMs ?? NaN).toFixed(0)} ms, ${(big.bigGroupRssMb ?? NaN).toFixed(0)} MB`,
     ],
+    ['  ldapsearch of the same change', '', `${(big.ldapsearchBigGroupMs ?? NaN).toFixed(0)} ms`],
     [
       `mass change: all ${big.massChangeObjects ?? '?'} users modified, one cycle`,
       '',
