@@ -65,6 +65,8 @@ const PREFETCH = 500;
 export class People {
   readonly #o: PeopleOptions;
   readonly #cache = new Map<string, Person | null>();
+  /** People whose unusable mail was logged. */
+  readonly #warned = new Set<string>();
   /** The displayNames {@link nameOf} gives, of snapshot objects read ahead (see {@link prefetch}). */
   readonly #named = new Map<string, string | null>();
 
@@ -88,7 +90,7 @@ export class People {
       for (const [guid, object] of await snapshot.getObjects(slice)) {
         this.#named.set(guid, snapshotText(object, 'displayName'));
         if (object.class !== 'group' && !this.#cache.has(guid)) {
-          this.#cache.set(guid, this.#noted(personFromSnapshot(object, [], false)));
+          this.#cache.set(guid, personFromSnapshot(object, [], false));
         }
       }
     }
@@ -144,21 +146,20 @@ export class People {
 
   async #lookup(party: Party): Promise<Person | undefined> {
     const key = party.guid ?? `dn:${party.dn.toLowerCase()}`;
-    if (this.#cache.has(key)) return this.#cache.get(key) ?? undefined;
-    const person = (await this.#fromSnapshot(party)) ?? (await this.#fromDirectory(party));
-    this.#cache.set(key, person === undefined ? null : this.#noted(person));
-    return person;
-  }
-
-  /** Warns once per person whose mail cannot be used (as it is cached). */
-  #noted(person: Person): Person {
-    if (person.badMail !== null) {
+    let person = this.#cache.get(key);
+    if (person === undefined) {
+      person = (await this.#fromSnapshot(party)) ?? (await this.#fromDirectory(party)) ?? null;
+      this.#cache.set(key, person);
+    }
+    // Said when someone is to be told, once: not for a person read ahead only to be named.
+    if (person?.badMail != null && !this.#warned.has(key)) {
+      this.#warned.add(key);
       this.#o.log.warn('not mailed: its mail attribute is not one plain address', {
         dn: person.dn,
         mail: showValue(person.badMail),
       });
     }
-    return person;
+    return person ?? undefined;
   }
 
   async #fromSnapshot(party: Party): Promise<Person | undefined> {

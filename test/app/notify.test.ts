@@ -221,6 +221,28 @@ siem: { file: /nonexistent/events.jsonl }
     // 600 people outside the cycle's changes, none read on their own.
     expect(reads.single).toBeLessThan(20);
   });
+
+  it('warns about an unusable mail only for someone to be told, once, not for a member only named', async () => {
+    const warnings = (bed: AppBed) =>
+      bed
+        .logged()
+        .split('\n')
+        .filter((l) => l.includes('not mailed: its mail attribute is not one plain address'));
+    for (const told of [false, true]) {
+      const bed = appBed(`notify: { newMemberOnAdd: ${told} }`);
+      const owner = bed.directory.user('Olga');
+      const bad = bed.directory.user('Bad', { mail: 'not an address' });
+      const team = bed.directory.group('Team', [], { managedBy: owner });
+      const club = bed.directory.group('Club', [], { managedBy: owner });
+      await runCycle(bed.deps());
+      bed.directory.addMember(team, bad);
+      bed.directory.addMember(club, bad);
+      await runCycle(bed.deps());
+
+      expect(await bed.mail()).toContain('olga@x.test: Changes to group Team');
+      expect(warnings(bed)).toHaveLength(told ? 1 : 0);
+    }
+  });
 });
 
 /** Counts the snapshot port's reads as the cycle sees them (not the memory store's own inner ones). */
