@@ -30,18 +30,30 @@ export interface StoredMember {
 }
 
 /**
- * An attribute's stored values, its name matched in any case (LDAP names are), or undefined.
- * The name as the directory spells it is tried first; the case-insensitive scan allocates
- * nothing (it runs for each object a cycle notifies, several times).
+ * The name an attribute is stored under, matched in any case (LDAP names are), or undefined.
+ * The name as asked is tried first; the case-insensitive scan allocates nothing (it runs for
+ * each object a cycle notifies, several times). Only the object's own attributes count: not
+ * `constructor` or `__proto__` from Object.prototype.
  */
-export function attributeValues(object: SnapshotObject, attribute: string): SnapshotValue[] | undefined {
-  const exact = object.attributes[attribute];
-  if (exact !== undefined) return exact;
+export function attributeName(object: SnapshotObject, attribute: string): string | undefined {
+  if (Object.hasOwn(object.attributes, attribute)) return attribute;
   const wanted = attribute.toLowerCase();
   for (const name in object.attributes) {
-    if (name.length === wanted.length && name.toLowerCase() === wanted) return object.attributes[name];
+    if (
+      name.length === wanted.length &&
+      name.toLowerCase() === wanted &&
+      Object.hasOwn(object.attributes, name)
+    ) {
+      return name;
+    }
   }
   return undefined;
+}
+
+/** An attribute's stored values, its name matched in any case, or undefined. */
+export function attributeValues(object: SnapshotObject, attribute: string): SnapshotValue[] | undefined {
+  const name = attributeName(object, attribute);
+  return name === undefined ? undefined : object.attributes[name];
 }
 
 /** The identity of a value for comparison: a renamed manager is the same manager. */

@@ -14,7 +14,12 @@ import {
   type DirectoryEvent,
   type ObjectChange,
 } from '../../src/core/events.js';
-import type { SnapshotObject, SnapshotValue, StoredMember } from '../../src/core/snapshot.js';
+import {
+  attributeValues,
+  type SnapshotObject,
+  type SnapshotValue,
+  type StoredMember,
+} from '../../src/core/snapshot.js';
 
 const G = {
   alice: '11111111-1111-4111-8111-111111111111',
@@ -361,5 +366,31 @@ describe('diffAttributes and diffMembers', () => {
       added: [],
       removed: [],
     });
+  });
+});
+
+describe('attributeValues', () => {
+  const object = {
+    guid: 'g',
+    dn: 'CN=a,DC=x',
+    class: 'user',
+    usnChanged: 1n,
+    attributes: JSON.parse('{"displayName":["Ann"],"managedBy":[{"dn":"CN=b,DC=x","guid":null}]}') as Record<
+      string,
+      SnapshotValue[]
+    >,
+  };
+
+  it('finds an attribute as spelled or in any other case', () => {
+    expect(attributeValues(object, 'displayName')).toEqual(['Ann']);
+    expect(attributeValues(object, 'DISPLAYNAME')).toEqual(['Ann']);
+    expect(attributeValues(object, 'managedby')).toEqual([{ dn: 'CN=b,DC=x', guid: null }]);
+    expect(attributeValues(object, 'mail')).toBeUndefined();
+  });
+
+  it('never answers with what Object.prototype holds (an attribute name comes from the config)', () => {
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      expect(attributeValues(object, name)).toBeUndefined();
+    }
   });
 });
