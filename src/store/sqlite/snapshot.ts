@@ -25,20 +25,22 @@ export class SqliteSnapshot implements Synchronous<SnapshotStore> {
 
   putObject(object: SnapshotObject): void {
     const attributes = JSON.stringify(object.attributes);
-    // Most writes change an object that kept its DN: leaving dn out of the SET spares the DN
-    // index a delete and an insert (SQLite rewrites an index whose column is set, even to the
-    // same value), a page of it written per object in an incremental cycle.
-    const kept = this.#sql
-      .get('UPDATE objects SET class = ?, usn_changed = ?, attributes = ? WHERE guid = ? AND dn = ?')
-      .run(object.class, object.usnChanged, attributes, object.guid, object.dn).changes;
-    if (kept > 0) return;
-    this.#sql
+    // Most writes change an object that kept its DN: the upsert leaves dn out of its SET, which
+    // spares the DN index a delete and an insert (SQLite rewrites an index whose column is set,
+    // even to the same value), a page of it written per object in an incremental cycle. A new
+    // object is inserted by the same statement; only a changed DN needs a second.
+    const written = this.#sql
       .get(
         `INSERT INTO objects (guid, dn, class, usn_changed, attributes) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (guid) DO UPDATE SET dn = excluded.dn, class = excluded.class,
-           usn_changed = excluded.usn_changed, attributes = excluded.attributes`,
+         ON CONFLICT (guid) DO UPDATE SET class = excluded.class, usn_changed = excluded.usn_changed,
+           attributes = excluded.attributes
+         WHERE dn = excluded.dn`,
       )
-      .run(object.guid, object.dn, object.class, object.usnChanged, attributes);
+      .run(object.guid, object.dn, object.class, object.usnChanged, attributes).changes;
+    if (written > 0) return;
+    this.#sql
+      .get('UPDATE objects SET dn = ?, class = ?, usn_changed = ?, attributes = ? WHERE guid = ?')
+      .run(object.dn, object.class, object.usnChanged, attributes, object.guid);
   }
 
   getObject(guid: string): SnapshotObject | undefined {
