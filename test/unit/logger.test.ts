@@ -35,3 +35,45 @@ describe('createLogger with logging.file', () => {
     expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 });
+
+describe('createLogger levels', () => {
+  /** A logger writing JSON lines into `lines`, at `level`. */
+  function capture(level: 'info' | 'warn') {
+    const lines: Record<string, unknown>[] = [];
+    const stream = new PassThrough();
+    stream.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean))
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+    });
+    return { log: createLogger({ level, format: 'json', stream }), lines };
+  }
+  const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('writes what is at or above the level, from the logger and its children', async () => {
+    const { log, lines } = capture('info');
+    const child = log.child({ component: 'poll' });
+    log.debug('hidden');
+    child.debug('hidden too', { id: 1 });
+    log.info('shown');
+    child.info('shown by a child', { id: 2 });
+    child.warn('warned');
+    await flush();
+    expect(lines.map((l) => [l['message'], l['component'], l['id']])).toEqual([
+      ['shown', undefined, undefined],
+      ['shown by a child', 'poll', 2],
+      ['warned', 'poll', undefined],
+    ]);
+  });
+
+  it('follows a level changed after the logger was made', async () => {
+    const { log, lines } = capture('warn');
+    const child = log.child({ component: 'ldap' });
+    child.info('before');
+    log.level = 'debug';
+    child.debug('after', { page: 3 });
+    log.level = 'error';
+    child.warn('silenced');
+    await flush();
+    expect(lines.map((l) => [l['level'], l['message'], l['page']])).toEqual([['debug', 'after', 3]]);
+  });
+});
