@@ -1,5 +1,6 @@
 /**
- * npm run bench [-- --users N] [--runs K] [--only delivery|latency|cycles|seed]: adnotify against the limits of
+ * npm run bench [-- --users N] [--runs K] [--only delivery|latency|cycles|seed] [--backend-store tdb|mdb]:
+ * adnotify against the limits of
  * the directory and the mail path (issue "Benchmark"); delivery is measured through SMTP and
  * through Microsoft Graph (loopback HTTPS identity platform and sendMail, as the tests use).
  * `--only delivery` measures delivery alone, without seeding a directory; `--only seed` seeds the
@@ -11,6 +12,7 @@
  * figure K times (default 3), reports the median, compares with ldapsearch and plain
  * nodemailer, prints a table with the targets, and writes bench/results.json. Last, a mass
  * change: every user of the main scope modified in one window, one cycle (time, peak RSS).
+ * `--backend-store mdb` provisions (and caches separately) a DC on LMDB instead of tdb.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -45,6 +47,10 @@ const ONLY_CYCLES = only === 'cycles';
 const ONLY_SEED = only === 'seed';
 if (only !== undefined && !ONLY_DELIVERY && !ONLY_LATENCY && !ONLY_CYCLES && !ONLY_SEED) {
   throw new Error('--only expects "delivery", "latency", "cycles" or "seed"');
+}
+const BACKEND_STORE = args.includes('--backend-store') ? args[args.indexOf('--backend-store') + 1] : 'tdb';
+if (BACKEND_STORE !== 'tdb' && BACKEND_STORE !== 'mdb') {
+  throw new Error('--backend-store expects "tdb" (samba-tool\'s default) or "mdb" (LMDB)');
 }
 const MESSAGES = 2_000;
 const SMALL = Math.max(100, Math.round(USERS / 4));
@@ -82,7 +88,7 @@ const plan = {
     contacts: 0,
   },
 };
-const seeded = ONLY_DELIVERY ? null : await seededDirectory(join('bench', '.cache'), plan);
+const seeded = ONLY_DELIVERY ? null : await seededDirectory(join('bench', '.cache'), plan, BACKEND_STORE);
 if (ONLY_SEED) {
   await seeded?.samba.stop();
   say(`The benchmark directory for ${USERS} users is seeded and cached in bench/.cache/.`);
@@ -653,7 +659,7 @@ if (ONLY_CYCLES) {
   await onlyThis(async (admin) => {
     const big = await measureScope(scopes[0]!, admin, true, false);
     say(
-      `${big.users} users, median of ${RUNS}: baseline ${big.baselineMs.toFixed(0)} ms (ldapsearch ${big.ldapsearchBaselineMs.toFixed(0)} ms), peak RSS ${big.baselineRssMb.toFixed(0)} MB; idle ${big.idleMs.toFixed(0)} ms, ${big.idleOps} requests; incremental ${big.incrementalMs.toFixed(0)} ms (ldapsearch ${big.ldapsearchIncrementalMs.toFixed(0)} ms), ${big.incrementalEvents} events, peak RSS ${big.incrementalRssMb.toFixed(0)} MB; large group ${(big.bigGroupMs ?? NaN).toFixed(0)} ms (ldapsearch ${(big.ldapsearchBigGroupMs ?? NaN).toFixed(0)} ms), ${(big.bigGroupRssMb ?? NaN).toFixed(0)} MB`,
+      `${big.users} users (Samba on ${BACKEND_STORE}), median of ${RUNS}: baseline ${big.baselineMs.toFixed(0)} ms (ldapsearch ${big.ldapsearchBaselineMs.toFixed(0)} ms), peak RSS ${big.baselineRssMb.toFixed(0)} MB; idle ${big.idleMs.toFixed(0)} ms, ${big.idleOps} requests; incremental ${big.incrementalMs.toFixed(0)} ms (ldapsearch ${big.ldapsearchIncrementalMs.toFixed(0)} ms), ${big.incrementalEvents} events, peak RSS ${big.incrementalRssMb.toFixed(0)} MB; large group ${(big.bigGroupMs ?? NaN).toFixed(0)} ms (ldapsearch ${(big.ldapsearchBigGroupMs ?? NaN).toFixed(0)} ms), ${(big.bigGroupRssMb ?? NaN).toFixed(0)} MB`,
     );
     if (big.postgres) {
       say(
@@ -744,7 +750,7 @@ try {
 
   say();
   say(
-    `Machine: ${cpus().length} CPU (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GB; Node ${process.version}; median of ${RUNS} runs`,
+    `Machine: ${cpus().length} CPU (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GB; Node ${process.version}; Samba on ${BACKEND_STORE}; median of ${RUNS} runs`,
   );
   say();
   const rows = [
@@ -842,7 +848,12 @@ try {
   say();
   printTargets(targets);
   const results = {
-    machine: { cpus: cpus().length, node: process.version, nodeFlags: NODE_FLAGS },
+    machine: {
+      cpus: cpus().length,
+      node: process.version,
+      nodeFlags: NODE_FLAGS,
+      sambaBackendStore: BACKEND_STORE,
+    },
     runs: RUNS,
     scopes: [scaled, big],
     delivery,

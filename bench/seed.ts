@@ -10,6 +10,7 @@ import {
   restartSamba,
   startSamba,
   stopEverySamba,
+  type BackendStore,
   type SambaInfo,
   type StartedSamba,
 } from '../test/support/samba.js';
@@ -150,8 +151,15 @@ function ldbAdd(samLdb: string, records: string[], from: number, label: string):
  * A DC holding every scope of `plan`, from the cache when it was seeded with the same plan,
  * else provisioned and seeded now (and cached).
  */
-export async function seededDirectory(cacheRoot: string, plan: Record<string, SeedParams>): Promise<Seeded> {
-  const key = Buffer.from(JSON.stringify(plan)).toString('base64url').slice(0, 40);
+export async function seededDirectory(
+  cacheRoot: string,
+  plan: Record<string, SeedParams>,
+  backendStore: BackendStore = 'tdb',
+): Promise<Seeded> {
+  // tdb directories keep the key they were cached under before there was a choice.
+  const key =
+    Buffer.from(JSON.stringify(plan)).toString('base64url').slice(0, 40) +
+    (backendStore === 'tdb' ? '' : `-${backendStore}`);
   const dir = resolve(cacheRoot, key);
   const marker = join(dir, 'seeded.json');
   if (existsSync(marker)) {
@@ -176,7 +184,7 @@ export async function seededDirectory(cacheRoot: string, plan: Record<string, Se
     say(`Provisioning and seeding the benchmark directory (${dir}); cached for later runs...`);
     // Provisioned (and started once, to make its certificates and check it answers), stopped
     // while ldbadd writes the objects, started again to serve them.
-    const provisioned = await startSamba(dir);
+    const provisioned = await startSamba(dir, undefined, backendStore);
     await provisioned.stop();
     info = provisioned.info;
     writeFileSync(provisionedFile, JSON.stringify(info));

@@ -243,8 +243,20 @@ export interface StartedSamba {
   stop(): Promise<void>;
 }
 
+/**
+ * How the DC stores its directory: `tdb`, `samba-tool domain provision`'s default, or `mdb`
+ * (LMDB), the one Samba recommends for large directories. Only on `mdb` can Samba answer a
+ * `uSNChanged>=` range from its index (ldb_kv_index_dn_ordered needs the key-value store's
+ * `iterate_range`, which only LMDB has); on tdb every such search reads the whole subtree.
+ */
+export type BackendStore = 'tdb' | 'mdb';
+
 /** Provisions and starts a DC in `dir` (which must exist and be empty). About 10 s. */
-export async function startSamba(dir: string, ip = randomLoopback()): Promise<StartedSamba> {
+export async function startSamba(
+  dir: string,
+  ip = randomLoopback(),
+  backendStore: BackendStore = 'tdb',
+): Promise<StartedSamba> {
   const certs = makeCertificates(dir, ip);
   run('samba-tool', [
     'domain',
@@ -261,6 +273,7 @@ export async function startSamba(dir: string, ip = randomLoopback()): Promise<St
     '--option=server services=ldap',
     `--option=log file=${join(dir, 'samba.log')}`,
     `--option=pid directory=${dir}`,
+    `--backend-store=${backendStore}`,
   ]);
   const samLdb = join(dir, 'private', 'sam.ldb');
   extendSchema(samLdb);
