@@ -675,7 +675,7 @@ if (ONLY_LATENCY) {
   await onlyThis(async (admin) => {
     for (const f of await measureLatencies(scopes[1]!, admin)) {
       say(
-        `${f.trigger}: latency p50 ${(f.p50Ms / 1000).toFixed(2)} s, p95 ${(f.p95Ms / 1000).toFixed(2)} s; idle CPU ${f.idleCpuMs.toFixed(0)} ms per minute`,
+        `${f.trigger}: latency p50 ${(f.p50Ms / 1000).toFixed(2)} s, p95 ${(f.p95Ms / 1000).toFixed(2)} s; idle CPU ${f.idleCpuMs.toFixed(1)} ms per minute`,
       );
       if (f.load) {
         say(
@@ -736,9 +736,11 @@ try {
     ],
     [
       'idle CPU, notification vs schedule',
-      `${onNotification.idleCpuMs.toFixed(0)} vs ${onSchedule.idleCpuMs.toFixed(0)} ms/min`,
-      'no higher (±10 %)',
-      onNotification.idleCpuMs <= onSchedule.idleCpuMs * 1.1 + 50,
+      `${onNotification.idleCpuMs.toFixed(1)} vs ${onSchedule.idleCpuMs.toFixed(1)} ms/min`,
+      // Measured to the microsecond (schedstat). Allowed: 10 % of noise, and 5 ms for the one
+      // request a minute that finds a silently cut notification connection (~1.6 ms measured).
+      'no higher (+10 %, 5 ms)',
+      onNotification.idleCpuMs <= onSchedule.idleCpuMs * 1.1 + 5,
     ],
     [
       'RSS growth vs directory growth',
@@ -828,7 +830,7 @@ try {
     [
       'idle daemon CPU per minute (schedule / notification)',
       '',
-      `${onSchedule.idleCpuMs.toFixed(0)} / ${onNotification.idleCpuMs.toFixed(0)} ms`,
+      `${onSchedule.idleCpuMs.toFixed(1)} / ${onNotification.idleCpuMs.toFixed(1)} ms`,
     ],
     [
       'busy DC: changes/s, notifications/s, cycles, CPU',
