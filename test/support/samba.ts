@@ -355,8 +355,9 @@ function readlinkOr(path: string): string {
 /**
  * Samba's process model: `single` (one process, what the tests use: quick to start and stop)
  * or `prefork` (its default, what a DC runs). They differ where it matters to the benchmark:
- * with `single`, an open change-notification search makes every write wait about 220 ms
- * (measured: 4 modifies/s against 210 without one; with `prefork` 190 against 210).
+ * with `single`, an open change-notification search makes every write wait about 200 ms on
+ * tdb, which re-runs it as a full read of the subtree (measured: 5 modifies/s against 242
+ * without one; with `prefork` 190 against 210), on LMDB about 15 % (334 against 391).
  */
 export type ProcessModel = 'single' | 'prefork';
 
