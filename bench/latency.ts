@@ -21,6 +21,8 @@ const BURST_MS = 20_000;
 
 export interface LatencyFigures {
   trigger: 'schedule' | 'notification';
+  /** poll.schedule: adnotify's default (60s) unless the measurement set one. */
+  schedule: string;
   p50Ms: number;
   p95Ms: number;
   /** CPU time (user + system) over an idle minute, ms. */
@@ -134,6 +136,8 @@ async function until(what: string, ms: number, done: () => boolean): Promise<voi
 
 export async function measureLatency(options: {
   trigger: 'schedule' | 'notification';
+  /** poll.schedule, when not adnotify's default (60s). */
+  schedule?: string;
   /**
    * Writes a config watching the scope with SMTP at `port`, these extra top-level lines and
    * these lines inside `directory:`; returns its path.
@@ -168,7 +172,7 @@ export async function measureLatency(options: {
     `latency-${trigger}`,
     smtp.port,
     `notify: { objectModified: true }
-poll: { trigger: ${trigger} }
+poll: { trigger: ${trigger}${options.schedule === undefined ? '' : `, schedule: "${options.schedule}"`} }
 http: { listen: "127.0.0.1:${metricsPort}" }
 logging: { level: info, format: json }`,
     // The burst changes description, which this config ignores, as logons change lastLogonTimestamp.
@@ -212,6 +216,7 @@ logging: { level: info, format: json }`,
     const latencies = [...modified].map(([marker, at]) => (smtp.accepted.get(marker) ?? NaN) - at);
     const figures: LatencyFigures = {
       trigger,
+      schedule: options.schedule ?? '60s',
       p50Ms: percentile(latencies, 50),
       p95Ms: percentile(latencies, 95),
       idleCpuMs,
