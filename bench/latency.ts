@@ -169,7 +169,8 @@ export async function measureLatency(options: {
   const smtp = await sink();
   const metricsPort = 20_000 + Math.floor(Math.random() * 20_000);
   const config = await options.config(
-    `latency-${trigger}`,
+    // Its own config and state file for each way measured (the name is the state file's).
+    `latency-${trigger}${options.schedule === undefined ? '' : `-${options.schedule}`}`,
     smtp.port,
     `notify: { objectModified: true }
 poll: { trigger: ${trigger}${options.schedule === undefined ? '' : `, schedule: "${options.schedule}"`} }
