@@ -40,7 +40,9 @@ const opt = (name: string, fallback: number) => {
 };
 const USERS = opt('users', 20_000);
 const RUNS = opt('runs', 3);
-const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+/** The word after `--<name>`, or undefined. */
+const word = (name: string) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : undefined);
+const only = word('only');
 const ONLY_DELIVERY = only === 'delivery';
 const ONLY_LATENCY = only === 'latency';
 const ONLY_CYCLES = only === 'cycles';
@@ -48,7 +50,7 @@ const ONLY_SEED = only === 'seed';
 if (only !== undefined && !ONLY_DELIVERY && !ONLY_LATENCY && !ONLY_CYCLES && !ONLY_SEED) {
   throw new Error('--only expects "delivery", "latency", "cycles" or "seed"');
 }
-const BACKEND_STORE = args.includes('--backend-store') ? args[args.indexOf('--backend-store') + 1] : 'tdb';
+const BACKEND_STORE = word('backend-store') ?? 'tdb';
 if (BACKEND_STORE !== 'tdb' && BACKEND_STORE !== 'mdb') {
   throw new Error('--backend-store expects "tdb" (samba-tool\'s default) or "mdb" (LMDB)');
 }

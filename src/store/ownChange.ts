@@ -2,7 +2,7 @@
  * The snapshot following a change adnotify made itself (a lifecycle step): shared by every
  * implementation of the snapshot port, so they agree on what the next cycle will compare.
  */
-import { attributeName, attributeValues, type SnapshotObject } from '../core/snapshot.js';
+import { attributeName, type SnapshotObject } from '../core/snapshot.js';
 import type { SnapshotStore } from './ports.js';
 
 /**
@@ -34,8 +34,9 @@ function withOwnChange(
   operation: 'add' | 'delete',
   subject: { guid: string; dn: string },
 ): SnapshotObject {
-  const name = attributeName(object, attribute) ?? attribute;
-  const values = (attributeValues(object, name) ?? []).filter(
+  const stored = attributeName(object, attribute);
+  const name = stored ?? attribute;
+  const values = (stored === undefined ? [] : (object.attributes[stored] ?? [])).filter(
     (v) => !(typeof v !== 'string' && 'dn' in v && v.guid === subject.guid),
   );
   if (operation === 'add') values.push({ dn: subject.dn, guid: subject.guid });
