@@ -1,5 +1,6 @@
 /**
- * npm run bench [-- --users N] [--runs K] [--only delivery|latency|cycles|seed] [--backend-store tdb|mdb]:
+ * npm run bench [-- --users N] [--runs K] [--only delivery|latency|cycles|seed] [--backend-store tdb|mdb]
+ *   [--ldap-workers N]:
  * adnotify against the limits of
  * the directory and the mail path (issue "Benchmark"); delivery is measured through SMTP and
  * through Microsoft Graph (loopback HTTPS identity platform and sendMail, as the tests use).
@@ -12,7 +13,9 @@
  * figure K times (default 3), reports the median, compares with ldapsearch and plain
  * nodemailer, prints a table with the targets, and writes bench/results.json. Last, a mass
  * change: every user of the main scope modified in one window, one cycle (time, peak RSS).
- * `--backend-store mdb` provisions (and caches separately) a DC on LMDB instead of tdb.
+ * `--backend-store mdb` provisions (and caches separately) a DC on LMDB instead of tdb;
+ * `--ldap-workers N` starts the DC with N LDAP worker processes (smb.conf `prefork
+ * children:ldap`) instead of Samba's default 4.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -54,6 +57,15 @@ const BACKEND_STORE = word('backend-store') ?? 'tdb';
 if (BACKEND_STORE !== 'tdb' && BACKEND_STORE !== 'mdb') {
   throw new Error('--backend-store expects "tdb" (samba-tool\'s default) or "mdb" (LMDB)');
 }
+const LDAP_WORKERS = word('ldap-workers');
+if (LDAP_WORKERS !== undefined && !/^[1-9]\d*$/.test(LDAP_WORKERS)) {
+  throw new Error('--ldap-workers expects a whole number of LDAP worker processes, such as 1');
+}
+/** How the DC is set up, as the printed figures name it. */
+const DC =
+  LDAP_WORKERS === undefined
+    ? `Samba on ${BACKEND_STORE}, 4 LDAP workers (its default)`
+    : `Samba on ${BACKEND_STORE}, ${LDAP_WORKERS} LDAP worker${LDAP_WORKERS === '1' ? '' : 's'}`;
 const MESSAGES = 2_000;
 const SMALL = Math.max(100, Math.round(USERS / 4));
 const DEFAULT_FILTER =
@@ -90,7 +102,14 @@ const plan = {
     contacts: 0,
   },
 };
-const seeded = ONLY_DELIVERY ? null : await seededDirectory(join('bench', '.cache'), plan, BACKEND_STORE);
+const seeded = ONLY_DELIVERY
+  ? null
+  : await seededDirectory(
+      join('bench', '.cache'),
+      plan,
+      BACKEND_STORE,
+      LDAP_WORKERS === undefined ? undefined : Number(LDAP_WORKERS),
+    );
 if (ONLY_SEED) {
   await seeded?.samba.stop();
   say(`The benchmark directory for ${USERS} users is seeded and cached in bench/.cache/.`);
@@ -669,7 +688,7 @@ if (ONLY_CYCLES) {
   await onlyThis(async (admin) => {
     const big = await measureScope(scopes[0]!, admin, true, false);
     say(
-      `${big.users} users (Samba on ${BACKEND_STORE}), median of ${RUNS}: baseline ${big.baselineMs.toFixed(0)} ms (ldapsearch ${big.ldapsearchBaselineMs.toFixed(0)} ms), peak RSS ${big.baselineRssMb.toFixed(0)} MB; idle ${big.idleMs.toFixed(0)} ms, ${big.idleOps} requests; incremental ${big.incrementalMs.toFixed(0)} ms (ldapsearch ${big.ldapsearchIncrementalMs.toFixed(0)} ms), ${big.incrementalEvents} events, peak RSS ${big.incrementalRssMb.toFixed(0)} MB; large group ${(big.bigGroupMs ?? NaN).toFixed(0)} ms (ldapsearch ${(big.ldapsearchBigGroupMs ?? NaN).toFixed(0)} ms), ${(big.bigGroupRssMb ?? NaN).toFixed(0)} MB`,
+      `${big.users} users (${DC}), median of ${RUNS}: baseline ${big.baselineMs.toFixed(0)} ms (ldapsearch ${big.ldapsearchBaselineMs.toFixed(0)} ms), peak RSS ${big.baselineRssMb.toFixed(0)} MB; idle ${big.idleMs.toFixed(0)} ms, ${big.idleOps} requests; incremental ${big.incrementalMs.toFixed(0)} ms (ldapsearch ${big.ldapsearchIncrementalMs.toFixed(0)} ms), ${big.incrementalEvents} events, peak RSS ${big.incrementalRssMb.toFixed(0)} MB; large group ${(big.bigGroupMs ?? NaN).toFixed(0)} ms (ldapsearch ${(big.ldapsearchBigGroupMs ?? NaN).toFixed(0)} ms), ${(big.bigGroupRssMb ?? NaN).toFixed(0)} MB`,
     );
     if (big.postgres) {
       say(
@@ -683,6 +702,7 @@ if (ONLY_CYCLES) {
 
 if (ONLY_LATENCY) {
   await onlyThis(async (admin) => {
+    say(`Latency against ${DC}:`);
     for (const f of await measureLatencies(scopes[1]!, admin)) {
       say(
         `${f.trigger} (poll.schedule ${f.schedule}): latency p50 ${(f.p50Ms / 1000).toFixed(2)} s, p95 ${(f.p95Ms / 1000).toFixed(2)} s; idle CPU ${f.idleCpuMs.toFixed(1)} ms per minute`,
@@ -762,7 +782,7 @@ try {
 
   say();
   say(
-    `Machine: ${cpus().length} CPU (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GB; Node ${process.version}; Samba on ${BACKEND_STORE}; median of ${RUNS} runs`,
+    `Machine: ${cpus().length} CPU (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GB; Node ${process.version}; ${DC}; median of ${RUNS} runs`,
   );
   say();
   const rows = [
@@ -871,6 +891,8 @@ try {
       node: process.version,
       nodeFlags: NODE_FLAGS,
       sambaBackendStore: BACKEND_STORE,
+      // null: Samba's default (`prefork children`, 4).
+      sambaLdapWorkers: LDAP_WORKERS === undefined ? null : Number(LDAP_WORKERS),
     },
     runs: RUNS,
     scopes: [scaled, big],

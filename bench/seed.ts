@@ -149,12 +149,14 @@ function ldbAdd(samLdb: string, records: string[], from: number, label: string):
 
 /**
  * A DC holding every scope of `plan`, from the cache when it was seeded with the same plan,
- * else provisioned and seeded now (and cached).
+ * else provisioned and seeded now (and cached); started with `ldapWorkers` LDAP worker
+ * processes when given (Samba's default otherwise).
  */
 export async function seededDirectory(
   cacheRoot: string,
   plan: Record<string, SeedParams>,
   backendStore: BackendStore = 'tdb',
+  ldapWorkers?: number,
 ): Promise<Seeded> {
   // tdb directories keep the key they were cached under before there was a choice.
   const key =
@@ -166,7 +168,7 @@ export async function seededDirectory(
     const saved = JSON.parse(readFileSync(marker, 'utf8')) as { info: SambaInfo; scopes: SeededOu[] };
     say(`Starting the cached benchmark directory (${dir})...`);
     // Samba's own process model, as on a DC (see ProcessModel).
-    const samba = await restartSamba(saved.info, 'prefork');
+    const samba = await restartSamba(saved.info, 'prefork', { ldapWorkers });
     return { samba, scopes: saved.scopes };
   }
   // A seeding that was stopped goes on where it was:
@@ -199,7 +201,7 @@ export async function seededDirectory(
     say(`  ${name}: seeded in ${Math.round((Date.now() - started) / 1000)} s`);
     scopes.push(scope);
   }
-  const samba = await restartSamba(info, 'prefork');
+  const samba = await restartSamba(info, 'prefork', { ldapWorkers });
   writeFileSync(marker, JSON.stringify({ info: samba.info, scopes }));
   return { samba, scopes };
 }

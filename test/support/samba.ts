@@ -361,15 +361,33 @@ function readlinkOr(path: string): string {
  */
 export type ProcessModel = 'single' | 'prefork';
 
-/** Starts a DC provisioned earlier by {@link startSamba} again, after it was stopped. */
-export async function restartSamba(info: SambaInfo, model: ProcessModel = 'single'): Promise<StartedSamba> {
-  return launch(info, model);
+/**
+ * Under `prefork`, how many worker processes serve LDAP (smb.conf `prefork children:ldap`;
+ * Samba's default is `prefork children`, 4). With one, every LDAP write is served by the
+ * process that holds a notification search, which re-runs it at once (see ProcessModel).
+ */
+export interface LaunchOptions {
+  ldapWorkers?: number | undefined;
 }
 
-async function launch(base: SambaInfo, model: ProcessModel = 'single'): Promise<StartedSamba> {
+/** Starts a DC provisioned earlier by {@link startSamba} again, after it was stopped. */
+export async function restartSamba(
+  info: SambaInfo,
+  model: ProcessModel = 'single',
+  options: LaunchOptions = {},
+): Promise<StartedSamba> {
+  return launch(info, model, options);
+}
+
+async function launch(
+  base: SambaInfo,
+  model: ProcessModel = 'single',
+  { ldapWorkers }: LaunchOptions = {},
+): Promise<StartedSamba> {
   const conf = join(base.dir, 'etc', 'smb.conf');
   const out = openSync(join(base.dir, 'samba.out'), 'a');
-  const child: ChildProcess = spawn('samba', ['-i', '-M', model, '-s', conf], {
+  const workers = ldapWorkers === undefined ? [] : [`--option=prefork children:ldap=${ldapWorkers}`];
+  const child: ChildProcess = spawn('samba', ['-i', '-M', model, '-s', conf, ...workers], {
     stdio: ['ignore', out, out],
   });
   closeSync(out);
