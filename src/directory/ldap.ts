@@ -513,17 +513,37 @@ export class LdapDirectory implements DirectorySource {
 
   /** Whether the DC in use lists the control `oid` in its rootDSE supportedControl. */
   async supportsControl(oid: string): Promise<boolean> {
+    const rootDse = await this.#rootDse(['supportedControl']);
+    return toValueList(rootDse?.['supportedControl']).includes(oid);
+  }
+
+  /** `attributes` of the rootDSE, within the request time limit also on a persistent connection. */
+  async #rootDse(attributes: string[]): Promise<Entry | undefined> {
     const client = await this.#connected();
     const result = await this.#op('rootDSE', () => {
       const search = client.search('', {
         scope: 'base',
         filter: '(objectClass=*)',
-        attributes: ['supportedControl'],
+        attributes,
         ...this.#limits(),
       });
       return this.#persistent ? within(this.#config.timeoutSeconds * 1000, search) : search;
     });
-    return toValueList(result.searchEntries[0]?.['supportedControl']).includes(oid);
+    return result.searchEntries[0];
+  }
+
+  /**
+   * Who made the DC, from its rootDSE `vendorName` and `vendorVersion` (Samba sends "Samba Team
+   * (https://www.samba.org)" and its version); null when it sends neither, as Active Directory.
+   */
+  async vendor(): Promise<string | null> {
+    const entry = await this.#rootDse(['vendorName', 'vendorVersion']);
+    const words = [...toValueList(entry?.['vendorName']), ...toValueList(entry?.['vendorVersion'])].filter(
+      (v) => typeof v === 'string',
+    );
+    // Shown in the log: one line, and not a page of whatever the DC chose to send.
+    const vendor = words.join(' ').replaceAll(/\s+/g, ' ').trim().slice(0, 200);
+    return vendor === '' ? null : vendor;
   }
 
   /**

@@ -41,6 +41,19 @@ export interface TriggerOptions {
   directory?: () => LdapDirectory;
 }
 
+/**
+ * Said with the trigger when the DC is Samba. Samba 4.17 runs a notification search again at
+ * once only in the process that served a write (source4/ldap_server/ldap_server.c,
+ * ldapsrv_notification_retry_setup); its other prefork workers run theirs on a 5 s timer.
+ */
+export const SAMBA_NOTE =
+  "Samba tells of a change at once only when the change was made through the LDAP worker process that holds this search; changes made through its other workers are told up to 5 s later. smb.conf 'prefork children:ldap = 1' serves all LDAP from one worker (README, 'Told within seconds', says when that suits a DC)";
+
+/** What the trigger says of a DC whose rootDSE names `vendor` (null: none, as Active Directory). */
+export function vendorNote(vendor: string | null): string | undefined {
+  return vendor !== null && /^samba\b/i.test(vendor) ? SAMBA_NOTE : undefined;
+}
+
 const MAX_BACKOFF_MS = 60_000;
 /** How often an open notification connection is checked (a cut without FIN sends nothing). */
 const CHECK_EVERY_MS = 60_000;
@@ -58,6 +71,8 @@ export class NotificationTrigger {
   #check: NodeJS.Timeout | undefined;
   #lastFired = 0;
   #failures = 0;
+  /** The DC's vendor note was said (vendorNote). */
+  #noted = false;
   #state: TriggerState;
   #running: Promise<void> | undefined;
 
@@ -171,9 +186,10 @@ export class NotificationTrigger {
     const root = namingContextOf(config.directory.baseDN, identity.namingContexts);
     const bases =
       root.toLowerCase() === config.directory.baseDN.toLowerCase() ? [root] : [config.directory.baseDN, root];
+    const vendor = await directory.vendor();
     let refusal = '';
     for (const base of bases) {
-      this.#up(base, directory.url ?? '');
+      this.#up(base, directory.url ?? '', vendor);
       this.#check = setInterval(() => {
         // A connection cut without a word sends nothing: ask the DC something now and then.
         directory.supportsControl(NotificationControl.oid).catch(() => directory.close());
@@ -194,7 +210,10 @@ export class NotificationTrigger {
     return refusal;
   }
 
-  #up(base: string, url: string): void {
+  #up(base: string, url: string, vendor: string | null): void {
+    // Once: a reconnect names the DC again, without the paragraph.
+    const note = this.#noted ? undefined : vendorNote(vendor);
+    if (note !== undefined) this.#noted = true;
     this.#failures = 0;
     this.#state = {
       trigger: 'notification',
@@ -210,6 +229,8 @@ export class NotificationTrigger {
       debounce: this.#o.config.poll.debounce,
       minInterval: this.#o.config.poll.minInterval,
       schedule: this.#o.config.poll.schedule,
+      ...(vendor === null ? {} : { dc: vendor }),
+      ...(note === undefined ? {} : { note }),
     });
   }
 

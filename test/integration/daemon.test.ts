@@ -130,7 +130,9 @@ describe.skipIf(!samba)('adnotify run (child process, Samba AD DC, SMTP capture)
           urls: [proxy.url],
           smtpPort: bed.smtp.port,
           directoryExtra: '  pageSize: 1',
-          extra: 'poll: { schedule: "1s" }',
+          // The proxy counts the searches of every connection: no notification connection
+          // (its own searches would be counted as the cycle's, and held instead of them).
+          extra: 'poll: { schedule: "1s", trigger: schedule }',
         },
       );
       const daemon = startDaemon(watch.config, watch.env);

@@ -61,6 +61,9 @@ describe.skipIf(!samba)('change notifications as a trigger (Samba AD DC)', () =>
       .toBe(1);
     // Samba 4.17 accepts a subtree notification search on the watched OU itself.
     expect(chosen['base']).toBe(watch.ou);
+    // The DC is named from its rootDSE, with what Samba's other LDAP workers mean for latency.
+    expect(chosen['dc']).toMatch(/^Samba Team \(https:\/\/www\.samba\.org\) 4\./);
+    expect(chosen['note']).toMatch(/up to 5 s later.*prefork children:ldap = 1/);
 
     const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as {
       healthy: boolean;

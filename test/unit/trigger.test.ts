@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 
 import { parseConfigText } from '../../src/config/load.js';
-import { NotificationTrigger } from '../../src/poll/trigger.js';
+import { NotificationTrigger, SAMBA_NOTE, vendorNote } from '../../src/poll/trigger.js';
 import { quietLogger } from '../support/quietLogger.js';
 
 const config = (poll: string) =>
@@ -82,5 +82,15 @@ describe('the notification trigger', () => {
     trigger.start();
     expect(trigger.state).toMatchObject({ trigger: 'schedule', reason: 'poll.trigger is schedule' });
     await trigger.stop();
+  });
+
+  it("notes Samba's 5 s for other workers' writes; says nothing of a DC that names no vendor", () => {
+    expect(vendorNote('Samba Team (https://www.samba.org) 4.17.12-Debian')).toBe(SAMBA_NOTE);
+    expect(SAMBA_NOTE).toMatch(/up to 5 s later/);
+    expect(SAMBA_NOTE).toMatch(/prefork children:ldap = 1/);
+    // Active Directory's rootDSE has no vendorName; another vendor is not Samba.
+    expect(vendorNote(null)).toBeUndefined();
+    expect(vendorNote('OpenLDAP')).toBeUndefined();
+    expect(vendorNote('Not Samba')).toBeUndefined();
   });
 });
