@@ -45,6 +45,7 @@ import {
   toValueList,
 } from '../core/normalize.js';
 import type { DirectoryEntry, DirectoryIdentity, MemberRef } from '../core/types.js';
+import { escapeInvisible } from '../core/visible.js';
 import {
   AdnotifyError,
   ConfigError,
@@ -541,8 +542,8 @@ export class LdapDirectory implements DirectorySource {
     const words = [...toValueList(entry?.['vendorName']), ...toValueList(entry?.['vendorVersion'])].filter(
       (v) => typeof v === 'string',
     );
-    // Shown in the log: one line, and not a page of whatever the DC chose to send.
-    const vendor = words.join(' ').replaceAll(/\s+/g, ' ').trim().slice(0, 200);
+    // Shown in the log: one line, no hidden characters, and not a page of whatever the DC sent.
+    const vendor = escapeInvisible(words.join(' ').replaceAll(/\s+/g, ' ').trim()).slice(0, 200);
     return vendor === '' ? null : vendor;
   }
 
