@@ -57,15 +57,17 @@ const BACKEND_STORE = word('backend-store') ?? 'tdb';
 if (BACKEND_STORE !== 'tdb' && BACKEND_STORE !== 'mdb') {
   throw new Error('--backend-store expects "tdb" (samba-tool\'s default) or "mdb" (LMDB)');
 }
-const LDAP_WORKERS = word('ldap-workers');
-if (LDAP_WORKERS !== undefined && !/^[1-9]\d*$/.test(LDAP_WORKERS)) {
+const workers = word('ldap-workers');
+if (workers !== undefined && !/^[1-9]\d*$/.test(workers)) {
   throw new Error('--ldap-workers expects a whole number of LDAP worker processes, such as 1');
 }
+/** LDAP worker processes of the DC; undefined: Samba's default (`prefork children`, 4). */
+const LDAP_WORKERS = workers === undefined ? undefined : Number(workers);
 /** How the DC is set up, as the printed figures name it. */
 const DC =
   LDAP_WORKERS === undefined
     ? `Samba on ${BACKEND_STORE}, 4 LDAP workers (its default)`
-    : `Samba on ${BACKEND_STORE}, ${LDAP_WORKERS} LDAP worker${LDAP_WORKERS === '1' ? '' : 's'}`;
+    : `Samba on ${BACKEND_STORE}, ${LDAP_WORKERS} LDAP worker${LDAP_WORKERS === 1 ? '' : 's'}`;
 const MESSAGES = 2_000;
 const SMALL = Math.max(100, Math.round(USERS / 4));
 const DEFAULT_FILTER =
@@ -104,12 +106,7 @@ const plan = {
 };
 const seeded = ONLY_DELIVERY
   ? null
-  : await seededDirectory(
-      join('bench', '.cache'),
-      plan,
-      BACKEND_STORE,
-      LDAP_WORKERS === undefined ? undefined : Number(LDAP_WORKERS),
-    );
+  : await seededDirectory(join('bench', '.cache'), plan, BACKEND_STORE, LDAP_WORKERS);
 if (ONLY_SEED) {
   await seeded?.samba.stop();
   say(`The benchmark directory for ${USERS} users is seeded and cached in bench/.cache/.`);
@@ -892,7 +889,7 @@ try {
       nodeFlags: NODE_FLAGS,
       sambaBackendStore: BACKEND_STORE,
       // null: Samba's default (`prefork children`, 4).
-      sambaLdapWorkers: LDAP_WORKERS === undefined ? null : Number(LDAP_WORKERS),
+      sambaLdapWorkers: LDAP_WORKERS ?? null,
     },
     runs: RUNS,
     scopes: [scaled, big],

@@ -534,17 +534,18 @@ export class LdapDirectory implements DirectorySource {
   }
 
   /**
-   * Who made the DC, from its rootDSE `vendorName` and `vendorVersion` (Samba sends "Samba Team
-   * (https://www.samba.org)" and its version); null when it sends neither, as Active Directory.
+   * The rootDSE's `supportedControl` list and who made the DC, in one request: its `vendorName`
+   * and `vendorVersion` (Samba sends "Samba Team (https://www.samba.org)" and its version);
+   * vendor null when it sends neither, as Active Directory.
    */
-  async vendor(): Promise<string | null> {
-    const entry = await this.#rootDse(['vendorName', 'vendorVersion']);
-    const words = [...toValueList(entry?.['vendorName']), ...toValueList(entry?.['vendorVersion'])].filter(
-      (v) => typeof v === 'string',
-    );
+  async controlsAndVendor(): Promise<{ controls: string[]; vendor: string | null }> {
+    const entry = await this.#rootDse(['supportedControl', 'vendorName', 'vendorVersion']);
+    const text = (name: string) => toValueList(entry?.[name]).filter((v) => typeof v === 'string');
     // Shown in the log: one line, no hidden characters, and not a page of whatever the DC sent.
-    const vendor = escapeInvisible(words.join(' ').replaceAll(/\s+/g, ' ').trim()).slice(0, 200);
-    return vendor === '' ? null : vendor;
+    const vendor = escapeInvisible(
+      [...text('vendorName'), ...text('vendorVersion')].join(' ').replaceAll(/\s+/g, ' ').trim(),
+    ).slice(0, 200);
+    return { controls: text('supportedControl'), vendor: vendor === '' ? null : vendor };
   }
 
   /**

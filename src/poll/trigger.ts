@@ -146,14 +146,15 @@ export class NotificationTrigger {
       this.#directory = directory;
       try {
         await directory.connect();
-        if (!(await directory.supportsControl(NotificationControl.oid))) {
+        const dc = await directory.controlsAndVendor();
+        if (!dc.controls.includes(NotificationControl.oid)) {
           this.#schedule(
             `${directory.url ?? 'the DC'} does not list the change-notification control (${NotificationControl.oid}) in supportedControl`,
             explicit ? 'warn' : 'info',
           );
           return;
         }
-        this.#schedule(await this.#search(directory), 'warn');
+        this.#schedule(await this.#search(directory, dc.vendor), 'warn');
         return;
       } catch (err: unknown) {
         if (this.#isStopped()) return;
@@ -178,15 +179,14 @@ export class NotificationTrigger {
   /**
    * The notification search on directory.baseDN, else on the naming context's root when the DC
    * refuses a subtree there; returns why the DC refuses both (any other end of the search
-   * throws).
+   * throws). `vendor`: who made the DC, for the log.
    */
-  async #search(directory: LdapDirectory): Promise<string> {
+  async #search(directory: LdapDirectory, vendor: string | null): Promise<string> {
     const { config, log } = this.#o;
     const identity = await directory.identity();
     const root = namingContextOf(config.directory.baseDN, identity.namingContexts);
     const bases =
       root.toLowerCase() === config.directory.baseDN.toLowerCase() ? [root] : [config.directory.baseDN, root];
-    const vendor = await directory.vendor();
     let refusal = '';
     for (const base of bases) {
       this.#up(base, directory.url ?? '', vendor);
